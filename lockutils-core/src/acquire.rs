@@ -1,0 +1,497 @@
+//! Taking a lock: the in-process lock first, then (if external) the file lock,
+//! all under one deadline. The blocking form runs here; the async form is the
+//! [`Acquire`] future, one state machine over the same parts.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::file::{BackgroundWait, Target, Wait};
+use crate::guard::{AsyncLockGuard, Held, LockGuard};
+use crate::options::LockOptions;
+use crate::raw::{self, Waiter};
+use crate::registry::{Registry, Slot, SlotRef};
+use crate::{held, lock_path, timer};
+
+impl<'a, 'r> LockOptions<'a, 'r> {
+    /// Takes the lock, blocking the thread while it waits (unless
+    /// [`blocking(false)`](Self::blocking)), for at most the
+    /// [`timeout`](Self::timeout).
+    ///
+    /// # Errors
+    /// - [`Error::WouldBlock`] when not blocking and the lock is held;
+    /// - [`Error::Timeout`] when the timeout ran out;
+    /// - [`Error::WouldDeadlock`] when this thread already holds the lock;
+    /// - [`Error::InvalidName`], [`Error::LockPath`], [`Error::LockFile`] for a
+    ///   bad name, lock directory or lock file.
+    ///
+    /// # Blocking
+    /// Waits park the thread; an external wait sleeps in the kernel and wakes
+    /// as soon as the holder releases. Do not call this from async code: use
+    /// [`lock_async`](Self::lock_async).
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("doc-lock").lock().unwrap();
+    /// assert!(matches!(
+    ///     lockutils_core::LockOptions::new("doc-lock").lock(),
+    ///     Err(lockutils_core::Error::WouldDeadlock { .. })
+    /// ));
+    /// drop(g);
+    /// ```
+    pub fn lock(&self) -> Result<LockGuard<'r>> {
+        self.lock_slot(None)
+    }
+
+    #[inline]
+    pub(crate) fn lock_slot(&self, pinned: Option<&'static Slot>) -> Result<LockGuard<'r>> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let mut held = self.acquire_in_process(deadline, pinned)?;
+        if self.external {
+            let wait = match (self.blocking, deadline) {
+                (false, _) => Wait::Never,
+                (true, None) => Wait::Forever,
+                (true, Some(d)) => Wait::Until(d),
+            };
+            self.acquire_file(&mut held, wait)?;
+        }
+        held.log_acquired();
+        Ok(LockGuard::new(held))
+    }
+
+    /// Takes the lock only if that needs no waiting.
+    ///
+    /// # Errors
+    /// [`Error::WouldBlock`] if the lock is held, plus those of
+    /// [`lock`](Self::lock).
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("doc-try").try_lock().unwrap();
+    /// # drop(g);
+    /// ```
+    pub fn try_lock(&self) -> Result<LockGuard<'r>> {
+        self.blocking(false).lock()
+    }
+
+    /// Takes the lock from async code. The future waits without blocking the
+    /// executor thread, works on any executor, and excludes blocking callers of
+    /// the same name too.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock), except that async tasks are not tracked per
+    /// thread, so re-acquiring a lock the same task holds is not detected:
+    /// give such code a [`timeout`](Self::timeout).
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it resolves leaves the wait queue, hands the
+    /// lock on if it had just been granted, and abandons a pending file-lock
+    /// wait (a lock obtained for it afterwards is released at once): no lock is
+    /// left held.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// block_on(async {
+    ///     let g = lockutils_core::LockOptions::new("doc-async").lock_async().await.unwrap();
+    ///     drop(g);
+    /// });
+    /// ```
+    pub fn lock_async(&self) -> Acquire<'a, 'r> {
+        self.lock_async_slot(None)
+    }
+
+    pub(crate) fn lock_async_slot(&self, pinned: Option<&'static Slot>) -> Acquire<'a, 'r> {
+        Acquire {
+            opts: *self,
+            pinned,
+            state: State::Start,
+            deadline: None,
+            sleep: None,
+            started: None,
+        }
+    }
+
+    /// Removes the lock file safely: takes the lock exclusively (waiting as the
+    /// options say), checks that the locked file is still the one at the path,
+    /// unlinks it while holding it, then releases. Processes waiting on the
+    /// old file notice and retry on a new one, so no two holders can result.
+    /// Returns `false` if there was no file to remove.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = lockutils_core::LockOptions::new("x").external(true).lock_path(dir.path());
+    /// drop(opts.lock().unwrap());
+    /// assert!(opts.remove_lock_file().unwrap());
+    /// assert!(!dir.path().join("x").exists());
+    /// ```
+    pub fn remove_lock_file(&self) -> Result<bool> {
+        let opts = self.mode(raw::Mode::Exclusive);
+        let deadline = opts.timeout.map(|t| Instant::now() + t);
+        let mut held = opts.acquire_in_process(deadline, None)?;
+        let key = held.slot().key.clone();
+        let resolved = lock_path::resolve(opts.lock_path);
+        let target = Target {
+            name: opts.name,
+            dir: &resolved.dir,
+            file_name: &key,
+            mode: raw::Mode::Exclusive,
+            file_mode: opts.file_mode,
+            create: false,
+            user_default_dir: resolved.user_default,
+        };
+        let wait = match (opts.blocking, deadline) {
+            (false, _) => Wait::Never,
+            (true, None) => Wait::Forever,
+            (true, Some(d)) => Wait::Until(d),
+        };
+        let path = resolved.dir.join(&*key);
+        if !path.exists() {
+            return Ok(false);
+        }
+        match target.acquire(wait)? {
+            Some(file) => {
+                held.file = Some(file);
+                LockGuard::unlock_and_remove(LockGuard::new(held))
+            }
+            None if path.exists() => Err(opts.busy(deadline)),
+            None => Ok(false),
+        }
+    }
+
+    fn busy(&self, deadline: Option<Instant>) -> Error {
+        match (self.blocking, self.timeout, deadline) {
+            (true, Some(timeout), Some(_)) => Error::Timeout {
+                name: self.name.to_owned(),
+                timeout,
+            },
+            _ => Error::WouldBlock {
+                name: self.name.to_owned(),
+            },
+        }
+    }
+
+    fn held(&self, slot: SlotRef, waited: Duration) -> Held<'r> {
+        Held {
+            registry: self.registry,
+            slot: Some(slot),
+            mode: self.mode,
+            file: None,
+            waited,
+            acquired_at: tracing::enabled!(target: "lockutils", tracing::Level::DEBUG)
+                .then(Instant::now),
+            remove_on_release: self.remove_on_release,
+            caller: self.caller,
+        }
+    }
+
+    #[inline]
+    fn acquire_in_process(
+        &self,
+        deadline: Option<Instant>,
+        pinned: Option<&'static Slot>,
+    ) -> Result<Held<'r>> {
+        let slot = match pinned {
+            Some(slot) => SlotRef::Pinned(slot),
+            None => self.registry.checkout(&self.file_name()?),
+        };
+        if held::holds(self.registry, &slot) {
+            self.registry.checkin(slot);
+            return Err(Error::WouldDeadlock {
+                name: self.name.to_owned(),
+            });
+        }
+        if slot.lock.try_lock(self.mode, self.fair) {
+            return Ok(self.held(slot, Duration::ZERO));
+        }
+        self.wait_in_process(slot, deadline)
+    }
+
+    #[cold]
+    fn wait_in_process(&self, slot: SlotRef, deadline: Option<Instant>) -> Result<Held<'r>> {
+        if !self.blocking {
+            self.registry.checkin(slot);
+            return Err(self.busy(None));
+        }
+        let started = Instant::now();
+        tracing::debug!(target: "lockutils", lock = self.name, caller = self.caller, "acquiring lock: waiting for another holder");
+        if let Some(waiter) = slot.lock.enqueue(self.mode, self.fair, false) {
+            if !slot.lock.wait_thread(&waiter, deadline) {
+                self.registry.checkin(slot);
+                return Err(self.busy(deadline));
+            }
+        }
+        Ok(self.held(slot, started.elapsed()))
+    }
+
+    fn acquire_file(&self, held: &mut Held<'r>, wait: Wait) -> Result<()> {
+        let resolved = lock_path::resolve(self.lock_path);
+        let target = Target {
+            name: self.name,
+            dir: &resolved.dir,
+            file_name: &held.slot().key,
+            mode: self.mode,
+            file_mode: self.file_mode,
+            create: true,
+            user_default_dir: resolved.user_default,
+        };
+        let started = Instant::now();
+        match target.acquire(wait)? {
+            Some(file) => {
+                held.file = Some(file);
+                held.waited += started.elapsed();
+                Ok(())
+            }
+            None => Err(self.busy(match wait {
+                Wait::Until(d) => Some(d),
+                _ => None,
+            })),
+        }
+    }
+}
+
+/// The future of [`LockOptions::lock_async`].
+///
+/// See that method for errors and cancel safety.
+#[must_use = "futures do nothing unless polled"]
+pub struct Acquire<'a, 'r> {
+    opts: LockOptions<'a, 'r>,
+    pinned: Option<&'static Slot>,
+    state: State<'r>,
+    deadline: Option<Instant>,
+    sleep: Option<timer::Sleep>,
+    started: Option<Instant>,
+}
+
+enum State<'r> {
+    Start,
+    Queued(Queued<'r>),
+    File {
+        held: Held<'r>,
+        dir: PathBuf,
+        user_default: bool,
+        wait: Option<BackgroundWait>,
+    },
+    Done,
+}
+
+/// A queued in-process acquisition; dropping it leaves the queue.
+struct Queued<'r> {
+    registry: &'r Registry,
+    slot: Option<SlotRef>,
+    waiter: Arc<Waiter>,
+}
+
+impl Queued<'_> {
+    fn into_slot(mut self) -> SlotRef {
+        self.slot.take().expect("slot present")
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.lock.abandon(&self.waiter);
+            self.registry.checkin(slot);
+        }
+    }
+}
+
+impl<'a, 'r> Acquire<'a, 'r> {
+    fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn arm_timer(&mut self, cx: &Context<'_>) {
+        if let Some(d) = self.deadline {
+            match &self.sleep {
+                Some(s) => s.update(cx.waker()),
+                None => self.sleep = Some(timer::Sleep::new(d, cx.waker())),
+            }
+        }
+    }
+
+    fn waited(&self) -> Duration {
+        self.started.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+
+    fn enter_file_phase(&mut self, held: Held<'r>) -> State<'r> {
+        let resolved = lock_path::resolve(self.opts.lock_path);
+        State::File {
+            held,
+            dir: resolved.dir.into_owned(),
+            user_default: resolved.user_default,
+            wait: None,
+        }
+    }
+
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncLockGuard<'r>>> {
+        let opts = self.opts;
+        loop {
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Start => {
+                    self.deadline = opts.timeout.map(|t| Instant::now() + t);
+                    let slot = match self.pinned {
+                        Some(slot) => SlotRef::Pinned(slot),
+                        None => {
+                            let key: Cow<'_, str> = opts.file_name()?;
+                            opts.registry.checkout(&key)
+                        }
+                    };
+                    if slot.lock.try_lock(opts.mode, opts.fair) {
+                        let held = opts.held(slot, Duration::ZERO);
+                        self.state = self.enter_file_phase(held);
+                        continue;
+                    }
+                    if !opts.blocking {
+                        opts.registry.checkin(slot);
+                        return Poll::Ready(Err(opts.busy(None)));
+                    }
+                    self.started = Some(Instant::now());
+                    match slot.lock.enqueue(opts.mode, opts.fair, true) {
+                        None => {
+                            let held = opts.held(slot, self.waited());
+                            self.state = self.enter_file_phase(held);
+                        }
+                        Some(waiter) => {
+                            self.state = State::Queued(Queued {
+                                registry: opts.registry,
+                                slot: Some(slot),
+                                waiter,
+                            })
+                        }
+                    }
+                }
+                State::Queued(q) => {
+                    let slot = q.slot.as_ref().expect("slot present");
+                    let acquired = match slot.lock.register_waker(&q.waiter, cx.waker()) {
+                        raw::Poll::Acquired => true,
+                        raw::Poll::Waiting if self.expired() => slot.lock.cancel(&q.waiter),
+                        raw::Poll::Waiting => {
+                            self.state = State::Queued(q);
+                            self.arm_timer(cx);
+                            return Poll::Pending;
+                        }
+                    };
+                    let slot = q.into_slot();
+                    if !acquired {
+                        opts.registry.checkin(slot);
+                        return Poll::Ready(Err(opts.busy(self.deadline)));
+                    }
+                    let held = opts.held(slot, self.waited());
+                    self.state = self.enter_file_phase(held);
+                }
+                State::File {
+                    mut held,
+                    dir,
+                    user_default,
+                    wait,
+                } => {
+                    if !opts.external {
+                        held.log_acquired();
+                        return Poll::Ready(Ok(AsyncLockGuard { held }));
+                    }
+                    let key = held.slot().key.clone();
+                    let target = Target {
+                        name: opts.name,
+                        dir: &dir,
+                        file_name: &key,
+                        mode: opts.mode,
+                        file_mode: opts.file_mode,
+                        create: true,
+                        user_default_dir: user_default,
+                    };
+                    let mut wait = match wait {
+                        Some(w) => w,
+                        None => match target.try_or_wait()? {
+                            Ok(file) => {
+                                held.file = Some(file);
+                                held.waited = self.waited();
+                                held.log_acquired();
+                                return Poll::Ready(Ok(AsyncLockGuard { held }));
+                            }
+                            Err(_) if !opts.blocking => {
+                                return Poll::Ready(Err(opts.busy(None)));
+                            }
+                            Err(w) => {
+                                self.started.get_or_insert_with(Instant::now);
+                                w
+                            }
+                        },
+                    };
+                    match wait.poll(cx.waker()) {
+                        Some(Ok(file)) => {
+                            if let Some(file) = target.finish(file)? {
+                                held.file = Some(file);
+                                held.waited = self.waited();
+                                held.log_acquired();
+                                return Poll::Ready(Ok(AsyncLockGuard { held }));
+                            }
+                            // Replaced while we waited: start over on the new file.
+                            self.state = State::File {
+                                held,
+                                dir,
+                                user_default,
+                                wait: None,
+                            };
+                        }
+                        Some(Err(e)) => return Poll::Ready(Err(target.lock_error(e))),
+                        None if self.expired() => {
+                            return Poll::Ready(Err(opts.busy(self.deadline)));
+                        }
+                        None => {
+                            self.state = State::File {
+                                held,
+                                dir,
+                                user_default,
+                                wait: Some(wait),
+                            };
+                            self.arm_timer(cx);
+                            return Poll::Pending;
+                        }
+                    }
+                }
+                State::Done => panic!("lockutils::Acquire polled after completion"),
+            }
+        }
+    }
+}
+
+impl<'r> Future for Acquire<'_, 'r> {
+    type Output = Result<AsyncLockGuard<'r>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `Acquire` is `Unpin`: it holds no self-references.
+        let this = self.get_mut();
+        let out = this.step(cx);
+        if out.is_ready() {
+            this.sleep = None;
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for Acquire<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Start => "start",
+            State::Queued(_) => "waiting in-process",
+            State::File { .. } => "waiting for the lock file",
+            State::Done => "done",
+        };
+        f.debug_struct("Acquire")
+            .field("options", &self.opts)
+            .field("state", &state)
+            .finish()
+    }
+}

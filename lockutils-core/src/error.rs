@@ -1,0 +1,158 @@
+//! The one error type of lockutils: every variant names the lock, and where a
+//! file is involved the path, and says how to fix the problem.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a lock could not be taken, or a lock file not managed.
+///
+/// Every variant names the lock (`name` is the name the caller gave), so a log
+/// line alone says which lock failed.
+///
+/// ```
+/// use lockutils_core::{Error, LockOptions};
+///
+/// let held = LockOptions::new("doc-error-example").lock().unwrap();
+/// let err = std::thread::scope(|s| {
+///     s.spawn(|| LockOptions::new("doc-error-example").try_lock().unwrap_err())
+///         .join()
+///         .unwrap()
+/// });
+/// assert!(matches!(err, Error::WouldBlock { .. }));
+/// assert_eq!(err.lock_name(), "doc-error-example");
+/// drop(held);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A non-blocking acquisition found the lock held.
+    #[error("lock \"{name}\" is held by another owner (non-blocking acquisition)")]
+    WouldBlock {
+        /// The lock's name.
+        name: String,
+    },
+
+    /// The acquisition did not succeed before its deadline.
+    #[error("timed out after {timeout:?} waiting for lock \"{name}\"")]
+    Timeout {
+        /// The lock's name.
+        name: String,
+        /// The timeout that ran out.
+        timeout: Duration,
+    },
+
+    /// The current thread already holds this lock; waiting would hang forever.
+    #[error(
+        "lock \"{name}\" is already held by this thread; locks are not reentrant: \
+         release the outer guard first or restructure the call"
+    )]
+    WouldDeadlock {
+        /// The lock's name.
+        name: String,
+    },
+
+    /// The name cannot be used as a lock name.
+    #[error("invalid lock name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it and what to do instead.
+        reason: &'static str,
+    },
+
+    /// The lock directory could not be found, created or used.
+    #[error(
+        "cannot use lock directory {} for lock \"{name}\": {reason}; \
+         choose another with lock_path, lockutils::set_defaults or LOCKUTILS_LOCK_PATH",
+        path.display()
+    )]
+    LockPath {
+        /// The lock's name.
+        name: String,
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// The OS error, where there is one.
+        #[source]
+        source: Option<io::Error>,
+    },
+
+    /// The lock file could not be opened, locked or removed.
+    #[error(
+        "cannot {action} lock file {} for lock \"{name}\": {source}; \
+         check that the lock directory is writable by this user",
+        path.display()
+    )]
+    LockFile {
+        /// The lock's name.
+        name: String,
+        /// The lock file.
+        path: PathBuf,
+        /// What was being done: `open`, `lock`, `inspect` or `remove`.
+        action: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// An option combination that cannot work.
+    #[error("invalid options for lock \"{name}\": {reason}")]
+    InvalidOptions {
+        /// The lock's name.
+        name: String,
+        /// What conflicts and how to fix it.
+        reason: &'static str,
+    },
+}
+
+impl Error {
+    /// The name of the lock this error is about.
+    pub fn lock_name(&self) -> &str {
+        match self {
+            Error::WouldBlock { name }
+            | Error::Timeout { name, .. }
+            | Error::WouldDeadlock { name }
+            | Error::InvalidName { name, .. }
+            | Error::LockPath { name, .. }
+            | Error::LockFile { name, .. }
+            | Error::InvalidOptions { name, .. } => name,
+        }
+    }
+
+    /// Whether this error only means "not now": the lock was busy.
+    pub fn is_contention(&self) -> bool {
+        matches!(self, Error::WouldBlock { .. } | Error::Timeout { .. })
+    }
+}
+
+/// `Result` with lockutils' [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn error_is_send_sync_static() {
+        assert_send_sync::<Error>();
+    }
+
+    #[test]
+    fn messages_name_lock_path_and_fix() {
+        let e = Error::LockPath {
+            name: "az".into(),
+            path: "/opt/stack".into(),
+            reason: "permission denied".into(),
+            source: None,
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("\"az\""), "{msg}");
+        assert!(msg.contains("/opt/stack"), "{msg}");
+        assert!(msg.contains("LOCKUTILS_LOCK_PATH"), "{msg}");
+        assert_eq!(e.lock_name(), "az");
+    }
+}

@@ -1,0 +1,530 @@
+//! Inter-process locks on lock files.
+//!
+//! On Linux these are open-file-description (OFD) `fcntl` locks over the whole
+//! file: owned by the open file rather than the process (so two threads, or two
+//! open files in one process, exclude each other and closing an unrelated
+//! descriptor drops nothing), released by the kernel when the holder dies, and
+//! in conflict with the classic `fcntl`/`lockf` locks that oslo.concurrency and
+//! fasteners take on the same files. A blocking wait sleeps in the kernel.
+//!
+//! Elsewhere on Unix, the fallback is classic process-associated `fcntl` locks,
+//! which still exclude other processes and oslo, but rely on the in-process lock
+//! for exclusion inside one process.
+//!
+//! Every acquisition checks, while holding the lock, that the file it locked is
+//! still the one linked at the path; if a remover unlinked or replaced it in the
+//! meantime, the acquisition starts again on the new file. This is what makes
+//! removing lock files safe.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::lock_path;
+use crate::raw::Mode;
+
+#[cfg(target_os = "linux")]
+const SETLK: libc::c_int = libc::F_OFD_SETLK;
+#[cfg(target_os = "linux")]
+const SETLKW: libc::c_int = libc::F_OFD_SETLKW;
+#[cfg(target_os = "linux")]
+const GETLK: libc::c_int = libc::F_OFD_GETLK;
+#[cfg(not(target_os = "linux"))]
+const SETLK: libc::c_int = libc::F_SETLK;
+#[cfg(not(target_os = "linux"))]
+const SETLKW: libc::c_int = libc::F_SETLKW;
+#[cfg(not(target_os = "linux"))]
+const GETLK: libc::c_int = libc::F_GETLK;
+
+/// Default permission bits of new lock files.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+fn whole_file(l_type: libc::c_int) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct for which all-zero bytes are valid;
+    // zero start and length with SEEK_SET mean "the whole file", and OFD
+    // requests require `l_pid` to be zero.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = l_type as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    fl
+}
+
+fn lock_type(mode: Mode) -> libc::c_int {
+    match mode {
+        Mode::Exclusive => libc::F_WRLCK,
+        Mode::Shared => libc::F_RDLCK,
+    }
+}
+
+/// One `fcntl` lock request on the whole file. `Ok(false)`: held by another.
+fn fcntl_lock(file: &File, l_type: libc::c_int, wait: bool) -> io::Result<bool> {
+    let fl = whole_file(l_type);
+    loop {
+        // SAFETY: the descriptor is open for the lifetime of `file`, and `fl`
+        // is a valid `flock` that lives across the call.
+        let r = unsafe {
+            libc::fcntl(
+                file.as_raw_fd(),
+                if wait { SETLKW } else { SETLK },
+                &fl as *const libc::flock,
+            )
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::EACCES) if !wait => return Ok(false),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// What a conflicting holder looks like to `F_GETLK`, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict {
+    /// The mode the conflicting holder has.
+    pub mode: Mode,
+    /// The holder's pid: `-1` for OFD locks, whose owner is an open file.
+    pub pid: i32,
+}
+
+/// Asks the kernel whether a lock in `mode` on `file` would conflict.
+pub fn probe(file: &File, mode: Mode) -> io::Result<Option<Conflict>> {
+    let mut fl = whole_file(lock_type(mode));
+    // SAFETY: as in `fcntl_lock`; the kernel writes the conflicting lock's
+    // description into `fl`.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), GETLK, &mut fl as *mut libc::flock) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(match fl.l_type as libc::c_int {
+        libc::F_UNLCK => None,
+        libc::F_RDLCK => Some(Conflict {
+            mode: Mode::Shared,
+            pid: fl.l_pid as i32,
+        }),
+        _ => Some(Conflict {
+            mode: Mode::Exclusive,
+            pid: fl.l_pid as i32,
+        }),
+    })
+}
+
+/// Opens (and by default creates) a lock file without following a symlink at
+/// the final component, so nothing outside the lock directory is touched.
+pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .mode(file_mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Whether the open `file` is still the file linked at `path`.
+pub fn is_current(file: &File, path: &Path) -> io::Result<bool> {
+    let open = file.metadata()?;
+    if open.nlink() == 0 {
+        return Ok(false);
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(linked) => Ok(linked.dev() == open.dev() && linked.ino() == open.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A held inter-process lock. Closing the file releases it.
+#[derive(Debug)]
+pub(crate) struct FileLock {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+}
+
+impl FileLock {
+    /// Unlinks the lock file while still holding it, if it is still linked and
+    /// no other holder shares it. Returns whether it was removed.
+    pub(crate) fn remove_while_held(&self, mode: Mode) -> io::Result<bool> {
+        if mode == Mode::Shared && !fcntl_lock(&self.file, libc::F_WRLCK, false)? {
+            return Ok(false);
+        }
+        if !is_current(&self.file, &self.path)? {
+            return Ok(false);
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// How long an acquisition may wait for the file lock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    /// Do not wait.
+    Never,
+    /// Wait in the kernel until the lock is free.
+    Forever,
+    /// Wait until this instant.
+    Until(Instant),
+}
+
+/// Everything needed to lock one lock file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) dir: &'a Path,
+    pub(crate) file_name: &'a str,
+    pub(crate) mode: Mode,
+    pub(crate) file_mode: u32,
+    pub(crate) create: bool,
+    pub(crate) user_default_dir: bool,
+}
+
+impl Target<'_> {
+    fn file_err(&self, path: &Path, action: &'static str, source: io::Error) -> Error {
+        Error::LockFile {
+            name: self.name.to_owned(),
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    }
+
+    /// Opens the lock file, creating the lock directory on first need.
+    /// `Ok(None)`: the file does not exist and `create` is off.
+    pub(crate) fn open(&self, path: &Path) -> Result<Option<File>> {
+        if self.user_default_dir {
+            lock_path::verify_user_default(self.name, self.dir)?;
+        }
+        match open_lock_file(path, self.create, self.file_mode) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !self.create => {
+                match std::fs::metadata(self.dir) {
+                    Ok(m) if m.is_dir() => Ok(None),
+                    _ => Err(self.dir_err(e)),
+                }
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                lock_path::ensure_dir(self.name, self.dir)?;
+                open_lock_file(path, self.create, self.file_mode)
+                    .map(Some)
+                    .map_err(|e| self.file_err(path, "open", e))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(self.file_err(
+                path,
+                "open",
+                io::Error::new(
+                    e.kind(),
+                    "the lock file path is a symbolic link, which lockutils never follows; remove it",
+                ),
+            )),
+            Err(e) => Err(self.file_err(path, "open", e)),
+        }
+    }
+
+    fn dir_err(&self, e: io::Error) -> Error {
+        match lock_path::ensure_dir(self.name, self.dir) {
+            Err(err) => err,
+            Ok(()) => self.file_err(&self.dir.join(self.file_name), "open", e),
+        }
+    }
+
+    /// Takes the file lock, waiting as `wait` says. `Ok(None)`: not acquired
+    /// (busy, timed out, or absent when `create` is off).
+    pub(crate) fn acquire(&self, wait: Wait) -> Result<Option<FileLock>> {
+        let path = self.dir.join(self.file_name);
+        loop {
+            let Some(file) = self.open(&path)? else {
+                return Ok(None);
+            };
+            let l_type = lock_type(self.mode);
+            let got = fcntl_lock(&file, l_type, false)
+                .and_then(|got| match (got, wait) {
+                    (true, _) | (false, Wait::Never) => Ok(got),
+                    (false, Wait::Forever) => fcntl_lock(&file, l_type, true),
+                    (false, Wait::Until(deadline)) => {
+                        BackgroundWait::start(&file, l_type).wait_until(deadline)
+                    }
+                })
+                .map_err(|e| self.file_err(&path, "lock", e))?;
+            if !got {
+                return Ok(None);
+            }
+            if is_current(&file, &path).map_err(|e| self.file_err(&path, "inspect", e))? {
+                return Ok(Some(FileLock { file, path }));
+            }
+            // Unlinked or replaced by a remover while we waited: try the new file.
+        }
+    }
+
+    /// Like `acquire` for the async path: `Err(pending)` when it must wait.
+    pub(crate) fn try_or_wait(&self) -> Result<std::result::Result<FileLock, BackgroundWait>> {
+        let path = self.dir.join(self.file_name);
+        loop {
+            let Some(file) = self.open(&path)? else {
+                return Err(self.file_err(&path, "open", io::ErrorKind::NotFound.into()));
+            };
+            let l_type = lock_type(self.mode);
+            if !fcntl_lock(&file, l_type, false).map_err(|e| self.file_err(&path, "lock", e))? {
+                return Ok(Err(BackgroundWait::start(&file, l_type)));
+            }
+            if is_current(&file, &path).map_err(|e| self.file_err(&path, "inspect", e))? {
+                return Ok(Ok(FileLock { file, path }));
+            }
+        }
+    }
+
+    /// Finishes an async wait that the background thread won: checks the file.
+    pub(crate) fn finish(&self, file: File) -> Result<Option<FileLock>> {
+        let path = self.dir.join(self.file_name);
+        if is_current(&file, &path).map_err(|e| self.file_err(&path, "inspect", e))? {
+            Ok(Some(FileLock { file, path }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub(crate) fn lock_error(&self, e: io::Error) -> Error {
+        self.file_err(&self.dir.join(self.file_name), "lock", e)
+    }
+}
+
+enum WaitState {
+    Pending,
+    Done(io::Result<()>),
+    Abandoned,
+}
+
+struct WaitShared {
+    state: Mutex<WaitState>,
+    done: Condvar,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// A blocking kernel wait for a file lock, run on a helper thread so that the
+/// caller can give up (deadline, dropped future) while the kernel still wakes
+/// the waiter at once on release. The helper locks a duplicate descriptor of
+/// the same open file, so the lock it gets belongs to the caller's file. If the
+/// caller gave up by then, the helper releases the lock straight away.
+pub(crate) struct BackgroundWait {
+    file: Option<File>,
+    shared: Arc<WaitShared>,
+}
+
+impl BackgroundWait {
+    fn start(file: &File, l_type: libc::c_int) -> Self {
+        let shared = Arc::new(WaitShared {
+            state: Mutex::new(WaitState::Pending),
+            done: Condvar::new(),
+            waker: Mutex::new(None),
+        });
+        let wait = BackgroundWait {
+            file: file.try_clone().ok(),
+            shared: Arc::clone(&shared),
+        };
+        let Ok(dup) = file.try_clone() else {
+            *shared.state.lock().unwrap_or_else(|e| e.into_inner()) =
+                WaitState::Done(Err(io::Error::last_os_error()));
+            return wait;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("lockutils-file-wait".into())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || {
+                    let r = fcntl_lock(&dup, l_type, true).map(|_| ());
+                    let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                    if let WaitState::Abandoned = *st {
+                        if r.is_ok() {
+                            let _ = fcntl_lock(&dup, libc::F_UNLCK, false);
+                        }
+                        return;
+                    }
+                    *st = WaitState::Done(r);
+                    drop(st);
+                    shared.done.notify_all();
+                    if let Some(w) = shared
+                        .waker
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                    {
+                        w.wake();
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            *shared.state.lock().unwrap_or_else(|e| e.into_inner()) = WaitState::Done(Err(e));
+        }
+        wait
+    }
+
+    /// Blocks until the helper got the lock (`true`) or the deadline passed.
+    fn wait_until(mut self, deadline: Instant) -> io::Result<bool> {
+        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let WaitState::Done(_) = &*st {
+                let WaitState::Done(r) = std::mem::replace(&mut *st, WaitState::Abandoned) else {
+                    unreachable!()
+                };
+                self.file = None;
+                return r.map(|()| true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                *st = WaitState::Abandoned;
+                return Ok(false);
+            }
+            st = self
+                .shared
+                .done
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Async poll: `Some(Ok(file))` once locked. Registers `waker` otherwise.
+    pub(crate) fn poll(&mut self, waker: &Waker) -> Option<io::Result<File>> {
+        *self.shared.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
+        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let WaitState::Done(_) = &*st {
+            let WaitState::Done(r) = std::mem::replace(&mut *st, WaitState::Abandoned) else {
+                unreachable!()
+            };
+            let file = self
+                .file
+                .take()
+                .ok_or_else(|| io::Error::other("lock file handle missing"));
+            return Some(r.and(file));
+        }
+        None
+    }
+}
+
+impl Drop for BackgroundWait {
+    fn drop(&mut self) {
+        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let WaitState::Pending = *st {
+            *st = WaitState::Abandoned;
+        }
+        // A lock the helper already got is released when `self.file`, the last
+        // descriptor of that open file, closes.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn target<'a>(dir: &'a Path, mode: Mode) -> Target<'a> {
+        Target {
+            name: "t",
+            dir,
+            file_name: "t",
+            mode,
+            file_mode: DEFAULT_FILE_MODE,
+            create: true,
+            user_default_dir: false,
+        }
+    }
+
+    #[test]
+    fn two_open_files_in_one_process_exclude_each_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = target(tmp.path(), Mode::Exclusive);
+        let held = t.acquire(Wait::Never).unwrap().expect("first acquires");
+        assert!(t.acquire(Wait::Never).unwrap().is_none(), "second must not");
+        drop(held);
+        assert!(t.acquire(Wait::Never).unwrap().is_some());
+    }
+
+    #[test]
+    fn shared_holders_share_and_exclude_writers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = target(tmp.path(), Mode::Shared);
+        let a = r.acquire(Wait::Never).unwrap().unwrap();
+        let b = r.acquire(Wait::Never).unwrap().unwrap();
+        assert!(target(tmp.path(), Mode::Exclusive)
+            .acquire(Wait::Never)
+            .unwrap()
+            .is_none());
+        drop((a, b));
+    }
+
+    #[test]
+    fn timed_wait_times_out_then_succeeds_after_release() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = target(tmp.path(), Mode::Exclusive);
+        let held = t.acquire(Wait::Never).unwrap().unwrap();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        assert!(t.acquire(Wait::Until(deadline)).unwrap().is_none());
+        assert!(Instant::now() >= deadline);
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(held);
+        });
+        let got = t.acquire(Wait::Until(Instant::now() + Duration::from_secs(10)));
+        assert!(got.unwrap().is_some());
+        releaser.join().unwrap();
+    }
+
+    #[test]
+    fn probe_reports_conflicts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = target(tmp.path(), Mode::Exclusive);
+        let held = t.acquire(Wait::Never).unwrap().unwrap();
+        let other = open_lock_file(&tmp.path().join("t"), false, DEFAULT_FILE_MODE).unwrap();
+        let c = probe(&other, Mode::Shared).unwrap().expect("conflict");
+        assert_eq!(c.mode, Mode::Exclusive);
+        drop(held);
+        assert_eq!(probe(&other, Mode::Exclusive).unwrap(), None);
+    }
+
+    #[test]
+    fn a_replaced_file_is_detected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t");
+        let f = open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap();
+        assert!(is_current(&f, &path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!is_current(&f, &path).unwrap());
+        let _g = open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap();
+        assert!(!is_current(&f, &path).unwrap());
+    }
+
+    #[test]
+    fn symlinked_lock_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path().join("victim"), tmp.path().join("t")).unwrap();
+        let err = target(tmp.path(), Mode::Exclusive)
+            .acquire(Wait::Never)
+            .unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(!outside.path().join("victim").exists());
+    }
+
+    #[test]
+    fn new_lock_files_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let _held = target(tmp.path(), Mode::Exclusive)
+            .acquire(Wait::Never)
+            .unwrap()
+            .unwrap();
+        let mode = std::fs::metadata(tmp.path().join("t")).unwrap().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    }
+}

@@ -1,0 +1,91 @@
+//! The runtime of lockutils: named locks for threads, async tasks and
+//! processes, usable without the macros.
+//!
+//! ```
+//! use lockutils_core::{lock, LockOptions};
+//!
+//! // In-process, by name: every thread using "inventory" is serialized.
+//! let guard = lock("inventory").unwrap();
+//! drop(guard);
+//!
+//! // Across processes too, by a lock file in the lock directory.
+//! let dir = tempfile::tempdir().unwrap();
+//! let guard = LockOptions::new("inventory")
+//!     .external(true)
+//!     .lock_path(dir.path())
+//!     .lock()
+//!     .unwrap();
+//! drop(guard);
+//! ```
+//!
+//! Layers, from the bottom: a reader/writer lock state machine shared by
+//! threads and tasks (`raw`), a garbage-collected [`Registry`] of named locks,
+//! open-file-description file locks compatible with oslo.concurrency
+//! (`file`), and [`LockOptions`], which takes them in order under one deadline.
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![doc(test(attr(deny(warnings))))]
+
+mod acquire;
+mod error;
+pub mod file;
+mod guard;
+mod held;
+mod lock_path;
+mod name;
+mod options;
+mod pinned;
+mod prefix;
+mod raw;
+mod registry;
+mod rwlock;
+mod timer;
+
+pub use acquire::Acquire;
+pub use error::{Error, Result};
+pub use guard::{AsyncLockGuard, LockGuard};
+pub use held::{held_locks, HeldLock};
+pub use lock_path::{
+    clear_defaults, lock_path, set_defaults, user_default_dir, LOCK_PATH_ENV, OSLO_LOCK_PATH_ENV,
+};
+pub use name::{lock_file_name, MAX_FILE_NAME};
+pub use options::LockOptions;
+pub use pinned::StaticLock;
+pub use prefix::{
+    lock_with_prefix, remove_external_lock_file, remove_external_lock_file_with_prefix,
+    synchronized_with_prefix, Prefix,
+};
+pub use raw::Mode;
+pub use registry::Registry;
+pub use rwlock::{ReaderWriterLock, RwAcquire, RwGuard};
+
+/// Takes the in-process lock `name` from the global registry, blocking while
+/// another thread or task holds it.
+///
+/// # Errors
+/// As [`LockOptions::lock`].
+///
+/// ```
+/// let g = lockutils_core::lock("doc-fn-lock").unwrap();
+/// # drop(g);
+/// ```
+pub fn lock(name: &str) -> Result<LockGuard<'static>> {
+    LockOptions::new(name).lock()
+}
+
+/// Takes the lock `name` in-process and across processes (lock file in the
+/// default lock directory).
+///
+/// # Errors
+/// As [`LockOptions::lock`].
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// lockutils_core::set_defaults(dir.path());
+/// let g = lockutils_core::external_lock("doc-fn-external").unwrap();
+/// assert!(dir.path().join("doc-fn-external").exists());
+/// # drop(g);
+/// # lockutils_core::clear_defaults();
+/// ```
+pub fn external_lock(name: &str) -> Result<LockGuard<'static>> {
+    LockOptions::new(name).external(true).lock()
+}

@@ -1,0 +1,318 @@
+//! `LockOptions`: what to lock and how, mirroring oslo's `lock()` parameters.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::file::DEFAULT_FILE_MODE;
+use crate::raw::Mode;
+use crate::registry::Registry;
+
+/// A lock to take: its name and options. Build one, then call
+/// [`lock`](Self::lock), [`try_lock`](Self::try_lock),
+/// [`lock_async`](Self::lock_async) or [`synchronized`](Self::synchronized).
+///
+/// Options and their oslo.concurrency counterparts:
+///
+/// | method | oslo | default |
+/// |---|---|---|
+/// | [`prefix`](Self::prefix) | `lock_file_prefix` | none |
+/// | [`external`](Self::external) | `external` | `false` |
+/// | [`lock_path`](Self::lock_path) | `lock_path` | see [`lock_path`](crate::lock_path()) |
+/// | [`fair`](Self::fair) | `fair` | `false` |
+/// | [`blocking`](Self::blocking) | `blocking` (of `acquire`) | `true` |
+/// | [`timeout`](Self::timeout) | – | none |
+/// | [`mode`](Self::mode) / [`shared`](Self::shared) | `ReaderWriterLock` | exclusive |
+/// | [`registry`](Self::registry) | `semaphores` | [`Registry::global`] |
+/// | [`file_mode`](Self::file_mode) | – | `0o600` |
+/// | [`remove_on_release`](Self::remove_on_release) | – | `false` |
+///
+/// ```
+/// use std::time::Duration;
+/// use lockutils_core::LockOptions;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let guard = LockOptions::new("instance-1234")
+///     .external(true)
+///     .prefix("nova")
+///     .lock_path(dir.path())
+///     .timeout(Duration::from_secs(5))
+///     .lock()
+///     .unwrap();
+/// assert!(dir.path().join("nova-instance-1234").exists());
+/// drop(guard);
+/// ```
+#[derive(Clone, Copy)]
+pub struct LockOptions<'a, 'r> {
+    pub(crate) name: &'a str,
+    pub(crate) prefix: Option<&'a str>,
+    pub(crate) external: bool,
+    pub(crate) lock_path: Option<&'a Path>,
+    pub(crate) fair: bool,
+    pub(crate) blocking: bool,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) mode: Mode,
+    pub(crate) registry: &'r Registry,
+    pub(crate) file_mode: u32,
+    pub(crate) remove_on_release: bool,
+    pub(crate) caller: Option<&'static str>,
+}
+
+impl<'a> LockOptions<'a, 'static> {
+    /// An in-process, exclusive, blocking, unfair lock named `name` in the
+    /// global registry.
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("doc-new").lock().unwrap();
+    /// # drop(g);
+    /// ```
+    pub const fn new(name: &'a str) -> Self {
+        LockOptions {
+            name,
+            prefix: None,
+            external: false,
+            lock_path: None,
+            fair: false,
+            blocking: true,
+            timeout: None,
+            mode: Mode::Exclusive,
+            registry: Registry::global(),
+            file_mode: DEFAULT_FILE_MODE,
+            remove_on_release: false,
+            caller: None,
+        }
+    }
+}
+
+impl<'a, 'r> LockOptions<'a, 'r> {
+    /// The name as given.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// Prefix of the lock file name (and of the lock's identity); joined with
+    /// `-` unless it ends with one.
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("x").prefix("nova").lock().unwrap();
+    /// assert_eq!(lockutils_core::LockGuard::name(&g), "nova-x");
+    /// ```
+    pub const fn prefix(mut self, prefix: &'a str) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
+    /// Also lock across processes, with a lock file in the lock directory.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let g = lockutils_core::LockOptions::new("x").external(true).lock_path(dir.path()).lock().unwrap();
+    /// assert_eq!(lockutils_core::LockGuard::path(&g), Some(dir.path().join("x").as_path()));
+    /// ```
+    pub const fn external(mut self, external: bool) -> Self {
+        self.external = external;
+        self
+    }
+
+    /// The directory for the lock file; see [`lock_path`](crate::lock_path())
+    /// for the default.
+    ///
+    /// ```
+    /// let opts = lockutils_core::LockOptions::new("x").lock_path("/srv/locks".as_ref());
+    /// assert_eq!(opts.file_path().unwrap(), std::path::Path::new("/srv/locks/x"));
+    /// ```
+    pub const fn lock_path(mut self, dir: &'a Path) -> Self {
+        self.lock_path = Some(dir);
+        self
+    }
+
+    /// Strict FIFO among waiters: the lock is handed to the longest waiter and
+    /// never taken by a newcomer while others wait.
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("x").fair(true).lock().unwrap();
+    /// # drop(g);
+    /// ```
+    pub const fn fair(mut self, fair: bool) -> Self {
+        self.fair = fair;
+        self
+    }
+
+    /// With `false`, [`lock`](Self::lock) fails at once with
+    /// [`Error::WouldBlock`](crate::Error::WouldBlock) instead of waiting.
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("x").blocking(false).lock().unwrap();
+    /// # drop(g);
+    /// ```
+    pub const fn blocking(mut self, blocking: bool) -> Self {
+        self.blocking = blocking;
+        self
+    }
+
+    /// Bounds the whole acquisition (in-process wait and file wait together);
+    /// past it, [`Error::Timeout`](crate::Error::Timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = lockutils_core::LockOptions::new("x").timeout(Duration::from_millis(250)).lock().unwrap();
+    /// # drop(g);
+    /// ```
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Shared (reader) or exclusive (writer) mode.
+    ///
+    /// ```
+    /// use lockutils_core::{LockOptions, Mode};
+    /// let a = LockOptions::new("x").mode(Mode::Shared).lock().unwrap();
+    /// let b = std::thread::spawn(|| LockOptions::new("x").shared().try_lock().is_ok()).join().unwrap();
+    /// assert!(b, "readers share");
+    /// # drop(a);
+    /// ```
+    pub const fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Shorthand for `mode(Mode::Shared)`.
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("x").shared().lock().unwrap();
+    /// # drop(g);
+    /// ```
+    pub const fn shared(self) -> Self {
+        self.mode(Mode::Shared)
+    }
+
+    /// The container of in-process locks to use (oslo's `semaphores`).
+    ///
+    /// ```
+    /// static MINE: lockutils_core::Registry = lockutils_core::Registry::new();
+    /// let g = lockutils_core::LockOptions::new("x").registry(&MINE).lock().unwrap();
+    /// assert!(MINE.contains("x"));
+    /// # drop(g);
+    /// ```
+    pub const fn registry<'r2>(self, registry: &'r2 Registry) -> LockOptions<'a, 'r2> {
+        LockOptions {
+            name: self.name,
+            prefix: self.prefix,
+            external: self.external,
+            lock_path: self.lock_path,
+            fair: self.fair,
+            blocking: self.blocking,
+            timeout: self.timeout,
+            mode: self.mode,
+            registry,
+            file_mode: self.file_mode,
+            remove_on_release: self.remove_on_release,
+            caller: self.caller,
+        }
+    }
+
+    /// Permission bits for lock files this lock creates (default `0o600`;
+    /// the process umask still applies).
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let g = lockutils_core::LockOptions::new("x").external(true).lock_path(dir.path())
+    ///     .file_mode(0o400).lock().unwrap();
+    /// let mode = std::fs::metadata(dir.path().join("x")).unwrap().permissions().mode();
+    /// assert_eq!(mode & 0o777, 0o400);
+    /// # drop(g);
+    /// ```
+    pub const fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Remove the lock file when the lock is released (if no other holder
+    /// shares it), with the safe removal protocol: waiters in other processes
+    /// notice and retry on a new file.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let g = lockutils_core::LockOptions::new("x").external(true)
+    ///     .lock_path(dir.path()).remove_on_release(true).lock().unwrap();
+    /// drop(g);
+    /// assert!(!dir.path().join("x").exists());
+    /// ```
+    pub const fn remove_on_release(mut self, remove: bool) -> Self {
+        self.remove_on_release = remove;
+        self
+    }
+
+    /// Who takes the lock, for log lines (the macros pass the function path).
+    ///
+    /// ```
+    /// let g = lockutils_core::LockOptions::new("x").caller("my_crate::reserve").lock().unwrap();
+    /// # drop(g);
+    /// ```
+    pub const fn caller(mut self, caller: &'static str) -> Self {
+        self.caller = Some(caller);
+        self
+    }
+
+    /// The lock's identity and lock file name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`](crate::Error::InvalidName), as
+    /// [`lock_file_name`](crate::lock_file_name).
+    ///
+    /// ```
+    /// let opts = lockutils_core::LockOptions::new("a/b").prefix("p");
+    /// assert_eq!(opts.file_name().unwrap(), "p-a_b");
+    /// ```
+    pub fn file_name(&self) -> Result<std::borrow::Cow<'a, str>> {
+        crate::name::lock_file_name(self.name, self.prefix)
+    }
+
+    /// The lock file path this lock uses when external.
+    ///
+    /// # Errors
+    /// As [`file_name`](Self::file_name).
+    ///
+    /// ```
+    /// let opts = lockutils_core::LockOptions::new("x").lock_path("/srv/locks".as_ref());
+    /// assert_eq!(opts.file_path().unwrap(), std::path::Path::new("/srv/locks/x"));
+    /// ```
+    pub fn file_path(&self) -> Result<std::path::PathBuf> {
+        let name = self.file_name()?;
+        Ok(crate::lock_path::resolve(self.lock_path).dir.join(&*name))
+    }
+
+    /// Runs `f` while holding the lock: the closure form of `#[synchronized]`.
+    ///
+    /// # Errors
+    /// Any acquisition error; `f` does not run then.
+    ///
+    /// ```
+    /// let n = lockutils_core::LockOptions::new("doc-sync").synchronized(|| 41 + 1).unwrap();
+    /// assert_eq!(n, 42);
+    /// ```
+    pub fn synchronized<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let _guard = self.lock()?;
+        Ok(f())
+    }
+}
+
+impl fmt::Debug for LockOptions<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockOptions")
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .field("external", &self.external)
+            .field("lock_path", &self.lock_path)
+            .field("fair", &self.fair)
+            .field("blocking", &self.blocking)
+            .field("timeout", &self.timeout)
+            .field("mode", &self.mode)
+            .field("file_mode", &format_args!("{:o}", self.file_mode))
+            .field("remove_on_release", &self.remove_on_release)
+            .finish()
+    }
+}

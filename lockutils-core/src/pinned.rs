@@ -1,0 +1,108 @@
+//! Locks with a fixed name, resolved once per call site.
+//!
+//! `#[synchronized("x")]` expands to a `static StaticLock`: the first call
+//! finds the registry entry and pins it for the life of the process, so later
+//! calls skip hashing and the registry lookup entirely.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::acquire::Acquire;
+use crate::error::Result;
+use crate::guard::LockGuard;
+use crate::options::LockOptions;
+use crate::registry::Slot;
+
+/// A lock whose name and options are fixed at compile time; build it in a
+/// `static` with [`StaticLock::new`].
+///
+/// A pinned name stays in its registry for the life of the process (one entry
+/// per call site, never per call), which is what makes each call as cheap as
+/// locking a plain mutex.
+///
+/// ```
+/// use lockutils_core::{LockOptions, StaticLock};
+///
+/// static INVENTORY: StaticLock = StaticLock::new(LockOptions::new("inventory").fair(true));
+///
+/// let g = INVENTORY.lock().unwrap();
+/// // Same name, same lock, even through the dynamic API.
+/// assert!(LockOptions::new("inventory").try_lock().is_err());
+/// drop(g);
+/// ```
+pub struct StaticLock {
+    options: LockOptions<'static, 'static>,
+    slot: OnceLock<&'static Slot>,
+}
+
+impl StaticLock {
+    /// A lock with these options; nothing is looked up until first use.
+    pub const fn new(options: LockOptions<'static, 'static>) -> Self {
+        StaticLock {
+            options,
+            slot: OnceLock::new(),
+        }
+    }
+
+    /// The options this lock was built with.
+    ///
+    /// ```
+    /// static L: lockutils_core::StaticLock =
+    ///     lockutils_core::StaticLock::new(lockutils_core::LockOptions::new("l"));
+    /// assert_eq!(L.options().name(), "l");
+    /// ```
+    pub const fn options(&self) -> &LockOptions<'static, 'static> {
+        &self.options
+    }
+
+    #[inline]
+    fn slot(&self) -> Result<&'static Slot> {
+        if let Some(slot) = self.slot.get() {
+            return Ok(slot);
+        }
+        let key = self.options.file_name()?;
+        Ok(self.slot.get_or_init(|| self.options.registry.pin(&key)))
+    }
+
+    /// Takes the lock as [`LockOptions::lock`] does.
+    ///
+    /// # Errors
+    /// As [`LockOptions::lock`].
+    ///
+    /// ```
+    /// static L: lockutils_core::StaticLock =
+    ///     lockutils_core::StaticLock::new(lockutils_core::LockOptions::new("doc-static"));
+    /// drop(L.lock().unwrap());
+    /// ```
+    #[inline]
+    pub fn lock(&self) -> Result<LockGuard<'static>> {
+        self.options.lock_slot(Some(self.slot()?))
+    }
+
+    /// Takes the lock as [`LockOptions::lock_async`] does.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// static L: lockutils_core::StaticLock =
+    ///     lockutils_core::StaticLock::new(lockutils_core::LockOptions::new("doc-static-async"));
+    /// block_on(async { drop(L.lock_async().await.unwrap()) });
+    /// ```
+    pub fn lock_async(&self) -> Acquire<'static, 'static> {
+        // A bad name is reported by the future itself, on the unpinned path.
+        self.options.lock_async_slot(self.slot().ok())
+    }
+}
+
+impl fmt::Debug for StaticLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticLock")
+            .field("options", &self.options)
+            .field("resolved", &self.slot.get().is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,580 @@
+//! The in-process lock: one state machine for blocking threads and async tasks.
+//!
+//! A [`RawRwLock`] is a reader/writer lock whose uncontended paths are a single
+//! compare-and-swap, and whose contended paths go through a FIFO wait queue
+//! guarded by a small mutex. Each waiter is either a parked thread or a task
+//! waker, so threads and tasks wait in the same queue and exclude each other.
+//!
+//! Fairness is a property of the *waiter*:
+//! - a **fair** waiter never barges past the queue, and a releaser hands the
+//!   lock directly to it (strict FIFO hand-off);
+//! - an **unfair** waiter is only *notified* when the lock frees and then races
+//!   newcomers for it, which gives more throughput under contention.
+//!
+//! Readers queue behind a waiting writer, so writers are never starved.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+use std::thread::Thread;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+/// How a lock is held: shared by many readers or by one writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Exclusive: one holder at a time (a plain lock, or a writer).
+    #[default]
+    Exclusive,
+    /// Shared: any number of holders at once, excluding every exclusive holder.
+    Shared,
+}
+
+impl Mode {
+    /// The word used in logs and listings: `exclusive` or `shared`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Exclusive => "exclusive",
+            Mode::Shared => "shared",
+        }
+    }
+}
+
+const WRITER: usize = 1;
+const QUEUED: usize = 2;
+const READER: usize = 4;
+const READERS_MASK: usize = !(WRITER | QUEUED);
+
+const WAITING: u8 = 0;
+const GRANTED: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+/// Whether a holder in `mode` can enter given state `s` (ignoring the queue).
+#[inline]
+fn available(mode: Mode, s: usize) -> bool {
+    match mode {
+        Mode::Exclusive => s & (WRITER | READERS_MASK) == 0,
+        Mode::Shared => s & WRITER == 0,
+    }
+}
+
+#[inline]
+fn entered(mode: Mode, s: usize) -> usize {
+    match mode {
+        Mode::Exclusive => s | WRITER,
+        Mode::Shared => s + READER,
+    }
+}
+
+/// How a queued waiter is woken.
+enum Wake {
+    Thread(Thread),
+    Task(Mutex<Option<Waker>>),
+}
+
+/// One queued acquisition.
+pub(crate) struct Waiter {
+    mode: Mode,
+    fair: bool,
+    status: AtomicU8,
+    wake: Wake,
+}
+
+impl Waiter {
+    fn wake(&self) {
+        match &self.wake {
+            Wake::Thread(t) => t.unpark(),
+            Wake::Task(slot) => {
+                if let Some(w) = slot.lock().take() {
+                    w.wake();
+                }
+            }
+        }
+    }
+}
+
+/// A reader/writer lock shared by threads and tasks. See the module docs.
+pub(crate) struct RawRwLock {
+    state: AtomicUsize,
+    queue: Mutex<VecDeque<Arc<Waiter>>>,
+}
+
+/// The outcome of polling a queued acquisition.
+pub(crate) enum Poll {
+    /// The lock is now held by this waiter.
+    Acquired,
+    /// Still waiting.
+    Waiting,
+}
+
+impl RawRwLock {
+    pub(crate) const fn new() -> Self {
+        RawRwLock {
+            state: AtomicUsize::new(0),
+            queue: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Takes the lock if that needs no waiting. A fair attempt never barges
+    /// past queued waiters; an unfair exclusive one may.
+    #[inline]
+    pub(crate) fn try_lock(&self, mode: Mode, fair: bool) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let queued_blocks = s & QUEUED != 0 && (fair || mode == Mode::Shared);
+            if !available(mode, s) || queued_blocks {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                entered(mode, s),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Releases one hold in `mode`.
+    ///
+    /// # Safety
+    /// The caller must hold the lock in `mode` (from a successful acquisition
+    /// that has not been released yet).
+    #[inline]
+    pub(crate) unsafe fn unlock(&self, mode: Mode) {
+        let fast = match mode {
+            Mode::Exclusive => self
+                .state
+                .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok(),
+            Mode::Shared => {
+                let mut s = self.state.load(Ordering::Relaxed);
+                loop {
+                    if s & QUEUED != 0 {
+                        break false;
+                    }
+                    match self.state.compare_exchange_weak(
+                        s,
+                        s - READER,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break true,
+                        Err(now) => s = now,
+                    }
+                }
+            }
+        };
+        if !fast {
+            self.unlock_slow(mode);
+        }
+    }
+
+    #[cold]
+    fn unlock_slow(&self, mode: Mode) {
+        let mut queue = self.queue.lock();
+        match mode {
+            Mode::Exclusive => self.state.fetch_and(!WRITER, Ordering::Release),
+            Mode::Shared => self.state.fetch_sub(READER, Ordering::Release),
+        };
+        self.dispatch(&mut queue);
+    }
+
+    /// Whether anyone holds the lock or waits for it.
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.state.load(Ordering::Acquire) == 0
+    }
+
+    /// Joins the queue, unless the lock can be taken at once (then `None`).
+    #[cold]
+    pub(crate) fn enqueue(&self, mode: Mode, fair: bool, task: bool) -> Option<Arc<Waiter>> {
+        let mut queue = self.queue.lock();
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let queued_blocks = s & QUEUED != 0 && (fair || mode == Mode::Shared);
+            let enter_now = available(mode, s) && !queued_blocks;
+            let next = if enter_now {
+                entered(mode, s)
+            } else {
+                s | QUEUED
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) if enter_now => return None,
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        let waiter = Arc::new(Waiter {
+            mode,
+            fair,
+            status: AtomicU8::new(WAITING),
+            wake: if task {
+                Wake::Task(Mutex::new(None))
+            } else {
+                Wake::Thread(std::thread::current())
+            },
+        });
+        queue.push_back(Arc::clone(&waiter));
+        Some(waiter)
+    }
+
+    /// Checks a queued waiter: granted, or notified and now able to enter.
+    pub(crate) fn poll_waiter(&self, waiter: &Arc<Waiter>) -> Poll {
+        match waiter.status.load(Ordering::Acquire) {
+            GRANTED => Poll::Acquired,
+            NOTIFIED => self.retry_notified(waiter),
+            _ => Poll::Waiting,
+        }
+    }
+
+    #[cold]
+    fn retry_notified(&self, waiter: &Arc<Waiter>) -> Poll {
+        let mut queue = self.queue.lock();
+        match waiter.status.load(Ordering::Acquire) {
+            GRANTED => return Poll::Acquired,
+            WAITING => return Poll::Waiting,
+            _ => {}
+        }
+        let mut s = self.state.load(Ordering::Relaxed);
+        while available(waiter.mode, s) {
+            match self.state.compare_exchange_weak(
+                s,
+                entered(waiter.mode, s),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.remove(&mut queue, waiter);
+                    if waiter.mode == Mode::Shared {
+                        self.dispatch(&mut queue);
+                    }
+                    return Poll::Acquired;
+                }
+                Err(now) => s = now,
+            }
+        }
+        waiter.status.store(WAITING, Ordering::Relaxed);
+        Poll::Waiting
+    }
+
+    /// Stores the task waker to be woken when the waiter's status changes.
+    /// Returns the status check after storing, so no wake-up is lost.
+    pub(crate) fn register_waker(&self, waiter: &Arc<Waiter>, waker: &Waker) -> Poll {
+        if let Wake::Task(slot) = &waiter.wake {
+            let mut slot = slot.lock();
+            match &*slot {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        }
+        self.poll_waiter(waiter)
+    }
+
+    /// Blocks the current thread until the waiter enters or `deadline` passes.
+    /// Returns `true` if the lock was acquired.
+    pub(crate) fn wait_thread(&self, waiter: &Arc<Waiter>, deadline: Option<Instant>) -> bool {
+        loop {
+            if let Poll::Acquired = self.poll_waiter(waiter) {
+                return true;
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return self.cancel(waiter);
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+            }
+        }
+    }
+
+    /// Gives up a queued acquisition. Returns `true` if the lock had already
+    /// been handed to this waiter, in which case the caller now holds it.
+    #[cold]
+    pub(crate) fn cancel(&self, waiter: &Arc<Waiter>) -> bool {
+        let mut queue = self.queue.lock();
+        if waiter.status.load(Ordering::Acquire) == GRANTED {
+            return true;
+        }
+        self.remove(&mut queue, waiter);
+        // A notification or a blocked position may have been owed to others.
+        self.dispatch(&mut queue);
+        false
+    }
+
+    /// Gives up a queued acquisition whose owner is going away: a lock already
+    /// handed over is released again.
+    pub(crate) fn abandon(&self, waiter: &Arc<Waiter>) {
+        if self.cancel(waiter) {
+            // SAFETY: `cancel` returned true, so the lock was granted to this
+            // waiter in its mode and nobody else will release that hold.
+            unsafe { self.unlock(waiter.mode) };
+        }
+    }
+
+    fn remove(&self, queue: &mut VecDeque<Arc<Waiter>>, waiter: &Arc<Waiter>) {
+        if let Some(i) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+            queue.remove(i);
+        }
+        if queue.is_empty() {
+            self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands the lock to, or notifies, the waiters at the head of the queue
+    /// that can enter now. Called with the queue locked after any change.
+    fn dispatch(&self, queue: &mut VecDeque<Arc<Waiter>>) {
+        let mut i = 0;
+        let mut notified_any = false;
+        while i < queue.len() {
+            let w = &queue[i];
+            if notified_any && w.mode == Mode::Exclusive {
+                break;
+            }
+            if w.fair {
+                // Strict FIFO hand-off: enter on the waiter's behalf.
+                let mut s = self.state.load(Ordering::Relaxed);
+                let granted = loop {
+                    if !available(w.mode, s) {
+                        break false;
+                    }
+                    match self.state.compare_exchange_weak(
+                        s,
+                        entered(w.mode, s),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break true,
+                        Err(now) => s = now,
+                    }
+                };
+                if !granted {
+                    break;
+                }
+                let w = queue.remove(i).expect("index in range");
+                w.status.store(GRANTED, Ordering::Release);
+                w.wake();
+                if w.mode == Mode::Exclusive {
+                    break;
+                }
+            } else {
+                if !available(w.mode, self.state.load(Ordering::Relaxed)) {
+                    break;
+                }
+                if w.status.load(Ordering::Relaxed) != NOTIFIED {
+                    w.status.store(NOTIFIED, Ordering::Release);
+                    w.wake();
+                }
+                notified_any = true;
+                i += 1;
+                if w.mode == Mode::Exclusive {
+                    break;
+                }
+            }
+        }
+        if queue.is_empty() {
+            self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+        }
+    }
+}
+
+impl std::fmt::Debug for RawRwLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state.load(Ordering::Relaxed);
+        f.debug_struct("RawRwLock")
+            .field("writer", &(s & WRITER != 0))
+            .field("readers", &((s & READERS_MASK) / READER))
+            .field("queued", &(s & QUEUED != 0))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    fn lock_blocking(l: &RawRwLock, mode: Mode, fair: bool) {
+        if l.try_lock(mode, fair) {
+            return;
+        }
+        if let Some(w) = l.enqueue(mode, fair, false) {
+            assert!(l.wait_thread(&w, None));
+        }
+    }
+
+    #[test]
+    fn exclusive_excludes_and_shared_shares() {
+        let l = RawRwLock::new();
+        assert!(l.try_lock(Mode::Shared, false));
+        assert!(l.try_lock(Mode::Shared, true));
+        assert!(!l.try_lock(Mode::Exclusive, false));
+        unsafe { l.unlock(Mode::Shared) };
+        unsafe { l.unlock(Mode::Shared) };
+        assert!(l.is_idle());
+        assert!(l.try_lock(Mode::Exclusive, true));
+        assert!(!l.try_lock(Mode::Shared, false));
+        assert!(!l.try_lock(Mode::Exclusive, false));
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(l.is_idle());
+    }
+
+    #[test]
+    fn fair_waiters_are_served_in_arrival_order() {
+        let l = Arc::new(RawRwLock::new());
+        assert!(l.try_lock(Mode::Exclusive, true));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for i in 0..6 {
+            let (l2, order) = (Arc::clone(&l), Arc::clone(&order));
+            handles.push(std::thread::spawn(move || {
+                let w = l2
+                    .enqueue(Mode::Exclusive, true, false)
+                    .expect("must queue");
+                assert!(l2.wait_thread(&w, None));
+                order.lock().push(i);
+                unsafe { l2.unlock(Mode::Exclusive) };
+            }));
+            // Wait until thread i is queued before starting the next one.
+            while l.queue.lock().len() < i + 1 {
+                std::thread::yield_now();
+            }
+        }
+        unsafe { l.unlock(Mode::Exclusive) };
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4, 5]);
+        assert!(l.is_idle());
+    }
+
+    #[test]
+    fn queued_writer_blocks_new_readers() {
+        let l = Arc::new(RawRwLock::new());
+        assert!(l.try_lock(Mode::Shared, false));
+        let l2 = Arc::clone(&l);
+        let writer = std::thread::spawn(move || {
+            lock_blocking(&l2, Mode::Exclusive, false);
+            unsafe { l2.unlock(Mode::Exclusive) };
+        });
+        while l.queue.lock().is_empty() {
+            std::thread::yield_now();
+        }
+        assert!(
+            !l.try_lock(Mode::Shared, false),
+            "reader must queue behind writer"
+        );
+        unsafe { l.unlock(Mode::Shared) };
+        writer.join().unwrap();
+        assert!(l.is_idle());
+    }
+
+    #[test]
+    fn timed_wait_gives_up_and_leaves_no_waiter() {
+        let l = RawRwLock::new();
+        assert!(l.try_lock(Mode::Exclusive, false));
+        let w = l.enqueue(Mode::Exclusive, true, false).unwrap();
+        let got = l.wait_thread(&w, Some(Instant::now() + Duration::from_millis(20)));
+        assert!(!got);
+        assert!(l.queue.lock().is_empty());
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(l.is_idle());
+    }
+
+    #[test]
+    fn abandoning_a_granted_waiter_passes_the_lock_on() {
+        let l = RawRwLock::new();
+        assert!(l.try_lock(Mode::Exclusive, true));
+        let w1 = l.enqueue(Mode::Exclusive, true, true).unwrap();
+        let w2 = l.enqueue(Mode::Exclusive, true, true).unwrap();
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(matches!(l.poll_waiter(&w1), Poll::Acquired));
+        // w1's owner goes away after it was granted; w2 must get it.
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(matches!(l.poll_waiter(&w2), Poll::Acquired));
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(l.is_idle());
+        let _ = w1;
+    }
+
+    #[test]
+    fn abandoned_notified_waiter_passes_notification_on() {
+        let l = RawRwLock::new();
+        assert!(l.try_lock(Mode::Exclusive, false));
+        let w1 = l.enqueue(Mode::Exclusive, false, true).unwrap();
+        let w2 = l.enqueue(Mode::Exclusive, false, true).unwrap();
+        unsafe { l.unlock(Mode::Exclusive) };
+        // w1 is notified but never polls again.
+        l.abandon(&w1);
+        assert!(matches!(l.poll_waiter(&w2), Poll::Acquired));
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(l.is_idle());
+    }
+
+    #[test]
+    fn stress_mixed_modes_never_overlap() {
+        let l = Arc::new(RawRwLock::new());
+        let writers = Arc::new(AtomicUsize::new(0));
+        let readers = Arc::new(AtomicUsize::new(0));
+        let bad = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let (l, writers, readers, bad) = (
+                    Arc::clone(&l),
+                    Arc::clone(&writers),
+                    Arc::clone(&readers),
+                    Arc::clone(&bad),
+                );
+                std::thread::spawn(move || {
+                    for i in 0..3000 {
+                        let mode = if (i + t) % 3 == 0 {
+                            Mode::Exclusive
+                        } else {
+                            Mode::Shared
+                        };
+                        let fair = (i / 7 + t) % 2 == 0;
+                        lock_blocking(&l, mode, fair);
+                        match mode {
+                            Mode::Exclusive => {
+                                if writers.fetch_add(1, Ordering::SeqCst) != 0
+                                    || readers.load(Ordering::SeqCst) != 0
+                                {
+                                    bad.store(true, Ordering::SeqCst);
+                                }
+                                std::hint::spin_loop();
+                                writers.fetch_sub(1, Ordering::SeqCst);
+                            }
+                            Mode::Shared => {
+                                readers.fetch_add(1, Ordering::SeqCst);
+                                if writers.load(Ordering::SeqCst) != 0 {
+                                    bad.store(true, Ordering::SeqCst);
+                                }
+                                readers.fetch_sub(1, Ordering::SeqCst);
+                            }
+                        }
+                        unsafe { l.unlock(mode) };
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(
+            !bad.load(Ordering::SeqCst),
+            "a writer overlapped another holder"
+        );
+        assert!(l.is_idle());
+    }
+}

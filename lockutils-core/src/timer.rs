@@ -1,0 +1,96 @@
+//! A minimal runtime-independent timer for async deadlines.
+//!
+//! Async acquisitions with a timeout must wake up when the deadline passes even
+//! if nobody releases the lock. To keep the in-process locks free of any one
+//! async runtime, one helper thread (started on first use) sleeps until the
+//! earliest registered deadline and wakes its task.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, LazyLock, Mutex};
+use std::task::Waker;
+use std::time::Instant;
+
+struct Timers {
+    due: Mutex<BTreeMap<(Instant, u64), Waker>>,
+    changed: Condvar,
+    next_id: AtomicU64,
+}
+
+static TIMERS: LazyLock<&'static Timers> = LazyLock::new(|| {
+    let timers: &'static Timers = Box::leak(Box::new(Timers {
+        due: Mutex::new(BTreeMap::new()),
+        changed: Condvar::new(),
+        next_id: AtomicU64::new(0),
+    }));
+    std::thread::Builder::new()
+        .name("lockutils-timer".into())
+        .spawn(move || run(timers))
+        .expect("cannot start the lockutils timer thread");
+    timers
+});
+
+fn run(timers: &'static Timers) {
+    let mut due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let now = Instant::now();
+        while let Some(entry) = due.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            entry.remove().wake();
+        }
+        due = match due.keys().next().map(|k| k.0) {
+            Some(at) => {
+                timers
+                    .changed
+                    .wait_timeout(due, at.saturating_duration_since(now))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            None => timers.changed.wait(due).unwrap_or_else(|e| e.into_inner()),
+        };
+    }
+}
+
+/// A registered wake-up; dropping it unregisters it.
+#[derive(Debug)]
+pub(crate) struct Sleep {
+    key: (Instant, u64),
+}
+
+impl Sleep {
+    /// Wakes `waker` at `at` unless dropped first.
+    pub(crate) fn new(at: Instant, waker: &Waker) -> Sleep {
+        let timers = *TIMERS;
+        let key = (at, timers.next_id.fetch_add(1, Ordering::Relaxed));
+        let mut due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = due.keys().next().is_none_or(|k| key < *k);
+        due.insert(key, waker.clone());
+        drop(due);
+        if earliest {
+            timers.changed.notify_one();
+        }
+        Sleep { key }
+    }
+
+    /// Replaces the waker to wake (tasks may move between wakers).
+    pub(crate) fn update(&self, waker: &Waker) {
+        let mut due = TIMERS.due.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = due.get_mut(&self.key) {
+            if !w.will_wake(waker) {
+                *w = waker.clone();
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        TIMERS
+            .due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
