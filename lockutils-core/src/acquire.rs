@@ -11,10 +11,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::file::{BackgroundWait, Target, Wait};
+use crate::file::{Outcome, Target, Wait, FIRST_RETRY, MAX_RETRY};
 use crate::guard::{AsyncLockGuard, Held, LockGuard};
 use crate::options::LockOptions;
-use crate::raw::{self, Waiter};
+use crate::raw::{self, Mode, Waiter};
 use crate::registry::{Registry, Slot, SlotRef};
 use crate::{held, lock_path, timer};
 
@@ -49,7 +49,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
 
     #[inline]
     pub(crate) fn lock_slot(&self, pinned: Option<&'static Slot>) -> Result<LockGuard<'r>> {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = deadline_after(self.timeout);
         let mut held = self.acquire_in_process(deadline, pinned)?;
         if self.external {
             let wait = match (self.blocking, deadline) {
@@ -137,10 +137,10 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// ```
     pub fn remove_lock_file(&self) -> Result<bool> {
         let opts = self.mode(raw::Mode::Exclusive);
-        let deadline = opts.timeout.map(|t| Instant::now() + t);
+        let deadline = deadline_after(opts.timeout);
         let mut held = opts.acquire_in_process(deadline, None)?;
         let key = held.slot().key.clone();
-        let resolved = lock_path::resolve(opts.lock_path);
+        let resolved = lock_path::resolve(opts.lock_dir());
         let target = Target {
             name: opts.name,
             dir: &resolved.dir,
@@ -155,17 +155,21 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             (true, None) => Wait::Forever,
             (true, Some(d)) => Wait::Until(d),
         };
-        let path = resolved.dir.join(&*key);
-        if !path.exists() {
-            return Ok(false);
-        }
-        match target.acquire(wait)? {
-            Some(file) => {
-                held.file = Some(file);
+        match target.acquire_outcome(wait)? {
+            Outcome::Locked(file) => {
+                held.attach_file(file, Duration::ZERO);
                 LockGuard::unlock_and_remove(LockGuard::new(held))
             }
-            None if path.exists() => Err(opts.busy(deadline)),
-            None => Ok(false),
+            Outcome::Busy => Err(opts.busy(deadline)),
+            Outcome::Absent => Ok(false),
+        }
+    }
+
+    #[cold]
+    fn would_deadlock(&self, slot: SlotRef) -> Error {
+        self.registry.checkin(slot);
+        Error::WouldDeadlock {
+            name: self.name.to_owned(),
         }
     }
 
@@ -181,18 +185,16 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         }
     }
 
+    #[inline]
     fn held(&self, slot: SlotRef, waited: Duration) -> Held<'r> {
-        Held {
-            registry: self.registry,
-            slot: Some(slot),
-            mode: self.mode,
-            file: None,
+        Held::new(
+            self.registry,
+            slot,
+            self.mode,
             waited,
-            acquired_at: tracing::enabled!(target: "lockutils", tracing::Level::DEBUG)
-                .then(Instant::now),
-            remove_on_release: self.remove_on_release,
-            caller: self.caller,
-        }
+            self.caller,
+            self.remove_on_release,
+        )
     }
 
     #[inline]
@@ -205,11 +207,11 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             Some(slot) => SlotRef::Pinned(slot),
             None => self.registry.checkout(&self.file_name()?),
         };
-        if held::holds(self.registry, &slot) {
-            self.registry.checkin(slot);
-            return Err(Error::WouldDeadlock {
-                name: self.name.to_owned(),
-            });
+        // A thread that holds the lock exclusively always fails `try_lock` and
+        // is caught on the slow path; a shared re-acquisition may succeed only
+        // while no writer waits, so it is refused up front, every time.
+        if self.mode == Mode::Shared && held::holds(&slot) {
+            return Err(self.would_deadlock(slot));
         }
         if slot.lock.try_lock(self.mode, self.fair) {
             return Ok(self.held(slot, Duration::ZERO));
@@ -219,6 +221,10 @@ impl<'a, 'r> LockOptions<'a, 'r> {
 
     #[cold]
     fn wait_in_process(&self, slot: SlotRef, deadline: Option<Instant>) -> Result<Held<'r>> {
+        // Only a lock that is busy can be one this thread already holds.
+        if held::holds(&slot) {
+            return Err(self.would_deadlock(slot));
+        }
         if !self.blocking {
             self.registry.checkin(slot);
             return Err(self.busy(None));
@@ -235,7 +241,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     }
 
     fn acquire_file(&self, held: &mut Held<'r>, wait: Wait) -> Result<()> {
-        let resolved = lock_path::resolve(self.lock_path);
+        let resolved = lock_path::resolve(self.lock_dir());
         let target = Target {
             name: self.name,
             dir: &resolved.dir,
@@ -248,8 +254,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         let started = Instant::now();
         match target.acquire(wait)? {
             Some(file) => {
-                held.file = Some(file);
-                held.waited += started.elapsed();
+                held.attach_file(file, started.elapsed());
                 Ok(())
             }
             None => Err(self.busy(match wait {
@@ -258,6 +263,12 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             })),
         }
     }
+}
+
+/// The instant a timeout runs out; none for a timeout too long to represent,
+/// which is as good as waiting forever.
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 /// The future of [`LockOptions::lock_async`].
@@ -269,6 +280,7 @@ pub struct Acquire<'a, 'r> {
     pinned: Option<&'static Slot>,
     state: State<'r>,
     deadline: Option<Instant>,
+    /// Wakes the task at the deadline, or at the next file-lock attempt.
     sleep: Option<timer::Sleep>,
     started: Option<Instant>,
 }
@@ -280,7 +292,8 @@ enum State<'r> {
         held: Held<'r>,
         dir: PathBuf,
         user_default: bool,
-        wait: Option<BackgroundWait>,
+        /// Pause before the next attempt at the file lock.
+        pause: Duration,
     },
     Done,
 }
@@ -326,12 +339,12 @@ impl<'a, 'r> Acquire<'a, 'r> {
     }
 
     fn enter_file_phase(&mut self, held: Held<'r>) -> State<'r> {
-        let resolved = lock_path::resolve(self.opts.lock_path);
+        let resolved = lock_path::resolve(self.opts.lock_dir());
         State::File {
             held,
             dir: resolved.dir.into_owned(),
             user_default: resolved.user_default,
-            wait: None,
+            pause: FIRST_RETRY,
         }
     }
 
@@ -340,7 +353,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
         loop {
             match std::mem::replace(&mut self.state, State::Done) {
                 State::Start => {
-                    self.deadline = opts.timeout.map(|t| Instant::now() + t);
+                    self.deadline = deadline_after(opts.timeout);
                     let slot = match self.pinned {
                         Some(slot) => SlotRef::Pinned(slot),
                         None => {
@@ -395,7 +408,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
                     mut held,
                     dir,
                     user_default,
-                    wait,
+                    pause,
                 } => {
                     if !opts.external {
                         held.log_acquired();
@@ -411,52 +424,30 @@ impl<'a, 'r> Acquire<'a, 'r> {
                         create: true,
                         user_default_dir: user_default,
                     };
-                    let mut wait = match wait {
-                        Some(w) => w,
-                        None => match target.try_or_wait()? {
-                            Ok(file) => {
-                                held.file = Some(file);
-                                held.waited = self.waited();
-                                held.log_acquired();
-                                return Poll::Ready(Ok(AsyncLockGuard { held }));
-                            }
-                            Err(_) if !opts.blocking => {
-                                return Poll::Ready(Err(opts.busy(None)));
-                            }
-                            Err(w) => {
-                                self.started.get_or_insert_with(Instant::now);
-                                w
-                            }
-                        },
-                    };
-                    match wait.poll(cx.waker()) {
-                        Some(Ok(file)) => {
-                            if let Some(file) = target.finish(file)? {
-                                held.file = Some(file);
-                                held.waited = self.waited();
-                                held.log_acquired();
-                                return Poll::Ready(Ok(AsyncLockGuard { held }));
-                            }
-                            // Replaced while we waited: start over on the new file.
-                            self.state = State::File {
-                                held,
-                                dir,
-                                user_default,
-                                wait: None,
-                            };
+                    match target.acquire_outcome(Wait::Never)? {
+                        Outcome::Locked(file) => {
+                            held.attach_file(file, Duration::ZERO);
+                            held.set_waited(self.waited());
+                            held.log_acquired();
+                            return Poll::Ready(Ok(AsyncLockGuard { held }));
                         }
-                        Some(Err(e)) => return Poll::Ready(Err(target.lock_error(e))),
-                        None if self.expired() => {
+                        Outcome::Busy | Outcome::Absent if !opts.blocking || self.expired() => {
                             return Poll::Ready(Err(opts.busy(self.deadline)));
                         }
-                        None => {
+                        Outcome::Busy | Outcome::Absent => {
+                            // Retry on the timer, never past the deadline.
+                            self.started.get_or_insert_with(Instant::now);
+                            let mut at = Instant::now() + pause;
+                            if let Some(d) = self.deadline {
+                                at = at.min(d);
+                            }
+                            self.sleep = Some(timer::Sleep::new(at, cx.waker()));
                             self.state = State::File {
                                 held,
                                 dir,
                                 user_default,
-                                wait: Some(wait),
+                                pause: (pause * 2).min(MAX_RETRY),
                             };
-                            self.arm_timer(cx);
                             return Poll::Pending;
                         }
                     }

@@ -21,9 +21,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
-use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::lock_path;
@@ -168,6 +166,30 @@ impl FileLock {
     }
 }
 
+/// First pause between attempts of a timed wait.
+pub(crate) const FIRST_RETRY: Duration = Duration::from_micros(200);
+/// Longest pause between attempts of a timed wait.
+pub(crate) const MAX_RETRY: Duration = Duration::from_millis(10);
+
+/// A timed wait: non-blocking attempts with exponential backoff until the
+/// deadline. A kernel wait (`F_OFD_SETLKW`) cannot be called off at a deadline
+/// without signals, which a library must not take over; so only untimed
+/// blocking waits sleep in the kernel, and timed ones retry.
+fn retry_until(file: &File, l_type: libc::c_int, deadline: Instant) -> io::Result<bool> {
+    let mut pause = FIRST_RETRY;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        if fcntl_lock(file, l_type, false)? {
+            return Ok(true);
+        }
+        pause = (pause * 2).min(MAX_RETRY);
+    }
+}
+
 /// How long an acquisition may wait for the file lock.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Wait {
@@ -175,8 +197,19 @@ pub(crate) enum Wait {
     Never,
     /// Wait in the kernel until the lock is free.
     Forever,
-    /// Wait until this instant.
+    /// Wait until this instant (retrying with backoff).
     Until(Instant),
+}
+
+/// The result of trying to lock an existing-or-not lock file.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Locked, and verified to be the file linked at the path.
+    Locked(FileLock),
+    /// Held by someone else (past the wait allowed).
+    Busy,
+    /// No file at the path (only when not creating it).
+    Absent,
 }
 
 /// Everything needed to lock one lock file.
@@ -241,186 +274,39 @@ impl Target<'_> {
     }
 
     /// Takes the file lock, waiting as `wait` says. `Ok(None)`: not acquired
-    /// (busy, timed out, or absent when `create` is off).
+    /// (busy or timed out; or absent, when `create` is off).
     pub(crate) fn acquire(&self, wait: Wait) -> Result<Option<FileLock>> {
+        Ok(match self.acquire_outcome(wait)? {
+            Outcome::Locked(f) => Some(f),
+            Outcome::Busy | Outcome::Absent => None,
+        })
+    }
+
+    /// Takes the file lock, telling a busy lock from a missing file (which
+    /// only happens when `create` is off, for example when a concurrent
+    /// remover unlinked the file while this caller waited on it).
+    pub(crate) fn acquire_outcome(&self, wait: Wait) -> Result<Outcome> {
         let path = self.dir.join(self.file_name);
         loop {
             let Some(file) = self.open(&path)? else {
-                return Ok(None);
+                return Ok(Outcome::Absent);
             };
             let l_type = lock_type(self.mode);
             let got = fcntl_lock(&file, l_type, false)
                 .and_then(|got| match (got, wait) {
                     (true, _) | (false, Wait::Never) => Ok(got),
                     (false, Wait::Forever) => fcntl_lock(&file, l_type, true),
-                    (false, Wait::Until(deadline)) => {
-                        BackgroundWait::start(&file, l_type).wait_until(deadline)
-                    }
+                    (false, Wait::Until(deadline)) => retry_until(&file, l_type, deadline),
                 })
                 .map_err(|e| self.file_err(&path, "lock", e))?;
             if !got {
-                return Ok(None);
+                return Ok(Outcome::Busy);
             }
             if is_current(&file, &path).map_err(|e| self.file_err(&path, "inspect", e))? {
-                return Ok(Some(FileLock { file, path }));
+                return Ok(Outcome::Locked(FileLock { file, path }));
             }
             // Unlinked or replaced by a remover while we waited: try the new file.
         }
-    }
-
-    /// Like `acquire` for the async path: `Err(pending)` when it must wait.
-    pub(crate) fn try_or_wait(&self) -> Result<std::result::Result<FileLock, BackgroundWait>> {
-        let path = self.dir.join(self.file_name);
-        loop {
-            let Some(file) = self.open(&path)? else {
-                return Err(self.file_err(&path, "open", io::ErrorKind::NotFound.into()));
-            };
-            let l_type = lock_type(self.mode);
-            if !fcntl_lock(&file, l_type, false).map_err(|e| self.file_err(&path, "lock", e))? {
-                return Ok(Err(BackgroundWait::start(&file, l_type)));
-            }
-            if is_current(&file, &path).map_err(|e| self.file_err(&path, "inspect", e))? {
-                return Ok(Ok(FileLock { file, path }));
-            }
-        }
-    }
-
-    /// Finishes an async wait that the background thread won: checks the file.
-    pub(crate) fn finish(&self, file: File) -> Result<Option<FileLock>> {
-        let path = self.dir.join(self.file_name);
-        if is_current(&file, &path).map_err(|e| self.file_err(&path, "inspect", e))? {
-            Ok(Some(FileLock { file, path }))
-        } else {
-            Ok(None)
-        }
-    }
-
-    pub(crate) fn lock_error(&self, e: io::Error) -> Error {
-        self.file_err(&self.dir.join(self.file_name), "lock", e)
-    }
-}
-
-enum WaitState {
-    Pending,
-    Done(io::Result<()>),
-    Abandoned,
-}
-
-struct WaitShared {
-    state: Mutex<WaitState>,
-    done: Condvar,
-    waker: Mutex<Option<Waker>>,
-}
-
-/// A blocking kernel wait for a file lock, run on a helper thread so that the
-/// caller can give up (deadline, dropped future) while the kernel still wakes
-/// the waiter at once on release. The helper locks a duplicate descriptor of
-/// the same open file, so the lock it gets belongs to the caller's file. If the
-/// caller gave up by then, the helper releases the lock straight away.
-pub(crate) struct BackgroundWait {
-    file: Option<File>,
-    shared: Arc<WaitShared>,
-}
-
-impl BackgroundWait {
-    fn start(file: &File, l_type: libc::c_int) -> Self {
-        let shared = Arc::new(WaitShared {
-            state: Mutex::new(WaitState::Pending),
-            done: Condvar::new(),
-            waker: Mutex::new(None),
-        });
-        let wait = BackgroundWait {
-            file: file.try_clone().ok(),
-            shared: Arc::clone(&shared),
-        };
-        let Ok(dup) = file.try_clone() else {
-            *shared.state.lock().unwrap_or_else(|e| e.into_inner()) =
-                WaitState::Done(Err(io::Error::last_os_error()));
-            return wait;
-        };
-        let spawned = std::thread::Builder::new()
-            .name("lockutils-file-wait".into())
-            .spawn({
-                let shared = Arc::clone(&shared);
-                move || {
-                    let r = fcntl_lock(&dup, l_type, true).map(|_| ());
-                    let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-                    if let WaitState::Abandoned = *st {
-                        if r.is_ok() {
-                            let _ = fcntl_lock(&dup, libc::F_UNLCK, false);
-                        }
-                        return;
-                    }
-                    *st = WaitState::Done(r);
-                    drop(st);
-                    shared.done.notify_all();
-                    if let Some(w) = shared
-                        .waker
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                    {
-                        w.wake();
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            *shared.state.lock().unwrap_or_else(|e| e.into_inner()) = WaitState::Done(Err(e));
-        }
-        wait
-    }
-
-    /// Blocks until the helper got the lock (`true`) or the deadline passed.
-    fn wait_until(mut self, deadline: Instant) -> io::Result<bool> {
-        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let WaitState::Done(_) = &*st {
-                let WaitState::Done(r) = std::mem::replace(&mut *st, WaitState::Abandoned) else {
-                    unreachable!()
-                };
-                self.file = None;
-                return r.map(|()| true);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                *st = WaitState::Abandoned;
-                return Ok(false);
-            }
-            st = self
-                .shared
-                .done
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    /// Async poll: `Some(Ok(file))` once locked. Registers `waker` otherwise.
-    pub(crate) fn poll(&mut self, waker: &Waker) -> Option<io::Result<File>> {
-        *self.shared.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
-        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let WaitState::Done(_) = &*st {
-            let WaitState::Done(r) = std::mem::replace(&mut *st, WaitState::Abandoned) else {
-                unreachable!()
-            };
-            let file = self
-                .file
-                .take()
-                .ok_or_else(|| io::Error::other("lock file handle missing"));
-            return Some(r.and(file));
-        }
-        None
-    }
-}
-
-impl Drop for BackgroundWait {
-    fn drop(&mut self) {
-        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let WaitState::Pending = *st {
-            *st = WaitState::Abandoned;
-        }
-        // A lock the helper already got is released when `self.file`, the last
-        // descriptor of that open file, closes.
     }
 }
 

@@ -7,78 +7,206 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::file::FileLock;
-use crate::held;
+use crate::held::{self, Record};
 use crate::raw::Mode;
 use crate::registry::{Registry, Slot, SlotRef};
 
-/// What every guard holds: the in-process lock, and the file lock if external.
-/// Dropping it releases the file first, then the in-process lock.
+/// What every guard holds: the in-process lock, plus — only when there is
+/// something to keep — the file lock and the facts for logs and accessors.
+/// Keeping the common case to three words makes the in-process fast path
+/// cheap to build, move and drop. Dropping releases the file first, then the
+/// in-process lock.
 pub(crate) struct Held<'r> {
     pub(crate) registry: &'r Registry,
-    pub(crate) slot: Option<SlotRef>,
+    slot: Option<SlotRef>,
     pub(crate) mode: Mode,
-    pub(crate) file: Option<FileLock>,
-    pub(crate) waited: Duration,
-    pub(crate) acquired_at: Option<Instant>,
-    pub(crate) remove_on_release: bool,
-    pub(crate) caller: Option<&'static str>,
+    extra: Option<Box<Extra>>,
 }
 
-impl Held<'_> {
+/// The parts of a hold that the uncontended in-process case does not need.
+pub(crate) struct Extra {
+    /// The held slot, so a thread-local record can point here alone.
+    pub(crate) slot: *const Slot,
+    file: Option<FileLock>,
+    waited: Duration,
+    acquired_at: Option<Instant>,
+    caller: Option<&'static str>,
+    remove_on_release: bool,
+}
+
+impl<'r> Held<'r> {
+    /// A hold of `slot` in `mode`, just acquired after waiting `waited`.
+    #[inline]
+    pub(crate) fn new(
+        registry: &'r Registry,
+        slot: SlotRef,
+        mode: Mode,
+        waited: Duration,
+        caller: Option<&'static str>,
+        remove_on_release: bool,
+    ) -> Self {
+        let logging = tracing::level_enabled!(tracing::Level::DEBUG);
+        let extra = (logging || !waited.is_zero() || remove_on_release).then(|| {
+            Box::new(Extra {
+                slot: &*slot as *const Slot,
+                file: None,
+                waited,
+                acquired_at: logging.then(Instant::now),
+                caller,
+                remove_on_release,
+            })
+        });
+        Held {
+            registry,
+            slot: Some(slot),
+            mode,
+            extra,
+        }
+    }
+
+    #[inline]
     pub(crate) fn slot(&self) -> &Slot {
         self.slot.as_ref().expect("slot present until drop")
     }
 
+    fn extra_mut(&mut self) -> &mut Extra {
+        let slot: *const Slot = self.slot();
+        self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                slot,
+                file: None,
+                waited: Duration::ZERO,
+                acquired_at: None,
+                caller: None,
+                remove_on_release: false,
+            })
+        })
+    }
+
+    /// This hold as a thread-local record.
+    #[inline]
+    fn record(&self) -> Record {
+        Record::new(self.slot(), self.mode, self.extra.as_deref())
+    }
+
+    /// Adds the file lock, and the time spent waiting for it.
+    pub(crate) fn attach_file(&mut self, file: FileLock, file_wait: Duration) {
+        let extra = self.extra_mut();
+        extra.file = Some(file);
+        extra.waited += file_wait;
+    }
+
+    /// Sets the total time waited.
+    pub(crate) fn set_waited(&mut self, waited: Duration) {
+        if !waited.is_zero() {
+            self.extra_mut().waited = waited;
+        }
+    }
+
+    pub(crate) fn file(&self) -> Option<&FileLock> {
+        self.extra.as_ref()?.file.as_ref()
+    }
+
+    pub(crate) fn waited(&self) -> Duration {
+        self.extra.as_ref().map_or(Duration::ZERO, |e| e.waited)
+    }
+
+    fn disarm_removal(&mut self) {
+        if let Some(e) = &mut self.extra {
+            e.remove_on_release = false;
+        }
+    }
+
+    #[inline]
     pub(crate) fn log_acquired(&self) {
-        tracing::debug!(
-            target: "lockutils",
-            lock = &*self.slot().key,
-            mode = self.mode.as_str(),
-            caller = self.caller,
-            path = self.file.as_ref().map(|f| tracing::field::display(f.path.display())),
-            waited_secs = self.waited.as_secs_f64(),
-            "lock acquired"
-        );
+        if let Some(extra) = &self.extra {
+            if extra.acquired_at.is_some() {
+                log_acquired(self.slot(), self.mode, extra);
+            }
+        }
     }
 }
 
+// SAFETY: `slot` points at a `Slot` (which is `Sync`) that the hold owning
+// this `Extra` keeps alive; everything else in `Extra` is `Send + Sync`.
+unsafe impl Send for Extra {}
+// SAFETY: as above.
+unsafe impl Sync for Extra {}
+
+impl Extra {
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|f| f.path.as_path())
+    }
+}
+
+#[cold]
+fn log_acquired(slot: &Slot, mode: Mode, extra: &Extra) {
+    tracing::debug!(
+        target: "lockutils",
+        lock = &*slot.key,
+        mode = mode.as_str(),
+        caller = extra.caller,
+        path = extra.file.as_ref().map(|f| tracing::field::display(f.path.display())),
+        waited_secs = extra.waited.as_secs_f64(),
+        "lock acquired"
+    );
+}
+
 impl Drop for Held<'_> {
+    #[inline]
     fn drop(&mut self) {
         let Some(slot) = self.slot.take() else { return };
-        if let Some(file) = self.file.take() {
-            if self.remove_on_release {
-                match file.remove_while_held(self.mode) {
-                    Ok(removed) => tracing::debug!(
-                        target: "lockutils",
-                        lock = &*slot.key,
-                        path = %file.path.display(),
-                        removed,
-                        "lock file removal on release"
-                    ),
-                    Err(e) => tracing::warn!(
-                        target: "lockutils",
-                        lock = &*slot.key,
-                        path = %file.path.display(),
-                        error = %e,
-                        "could not remove lock file on release"
-                    ),
-                }
+        let mut acquired_at = None;
+        if let Some(mut extra) = self.extra.take() {
+            if let Some(file) = extra.file.take() {
+                release_file(&slot, self.mode, &file, extra.remove_on_release);
+                // Closing the file releases the inter-process lock, before
+                // the in-process one.
+                drop(file);
             }
-            drop(file);
+            acquired_at = extra.acquired_at.map(|at| (at, extra.caller));
         }
         // SAFETY: `Held` is only built after the in-process lock was acquired
         // in `self.mode`, and this is the one place that releases it.
         unsafe { slot.lock.unlock(self.mode) };
-        if let Some(at) = self.acquired_at {
-            tracing::debug!(
-                target: "lockutils",
-                lock = &*slot.key,
-                caller = self.caller,
-                held_secs = at.elapsed().as_secs_f64(),
-                "lock released"
-            );
+        if let Some((at, caller)) = acquired_at {
+            log_released(&slot, caller, at);
         }
         self.registry.checkin(slot);
+    }
+}
+
+#[cold]
+fn log_released(slot: &Slot, caller: Option<&'static str>, at: Instant) {
+    tracing::debug!(
+        target: "lockutils",
+        lock = &*slot.key,
+        caller = caller,
+        held_secs = at.elapsed().as_secs_f64(),
+        "lock released"
+    );
+}
+
+#[cold]
+fn release_file(slot: &Slot, mode: Mode, file: &FileLock, remove: bool) {
+    if !remove {
+        return;
+    }
+    match file.remove_while_held(mode) {
+        Ok(removed) => tracing::debug!(
+            target: "lockutils",
+            lock = &*slot.key,
+            path = %file.path.display(),
+            removed,
+            "lock file removal on release"
+        ),
+        Err(e) => tracing::warn!(
+            target: "lockutils",
+            lock = &*slot.key,
+            path = %file.path.display(),
+            error = %e,
+            "could not remove lock file on release"
+        ),
     }
 }
 
@@ -92,12 +220,12 @@ macro_rules! guard_accessors {
 
         /// The lock file, for external locks.
         pub fn path(guard: &Self) -> Option<&Path> {
-            guard.held.file.as_ref().map(|f| f.path.as_path())
+            guard.held.file().map(|f| f.path.as_path())
         }
 
         /// How long the acquisition waited (zero when it did not wait).
         pub fn waited(guard: &Self) -> Duration {
-            guard.held.waited
+            guard.held.waited()
         }
 
         /// Whether the lock is held shared or exclusive.
@@ -113,7 +241,7 @@ macro_rules! guard_accessors {
         /// [`Error::LockFile`](crate::Error::LockFile) if the file cannot be
         /// examined or unlinked; the lock is released either way.
         pub fn unlock_and_remove(mut guard: Self) -> crate::Result<bool> {
-            let removed = match &guard.held.file {
+            let removed = match guard.held.file() {
                 Some(f) => {
                     f.remove_while_held(guard.held.mode)
                         .map_err(|source| crate::Error::LockFile {
@@ -125,7 +253,7 @@ macro_rules! guard_accessors {
                 }
                 None => Ok(false),
             };
-            guard.held.remove_on_release = false;
+            guard.held.disarm_removal();
             drop(guard);
             removed
         }
@@ -156,13 +284,9 @@ pub struct LockGuard<'r> {
 }
 
 impl<'r> LockGuard<'r> {
+    #[inline]
     pub(crate) fn new(held: Held<'r>) -> Self {
-        held::push(
-            held.registry,
-            held.slot(),
-            held.mode,
-            held.file.as_ref().map(|f| f.path.as_path()),
-        );
+        held::push(held.record());
         LockGuard {
             held,
             _not_send: PhantomData,
@@ -173,8 +297,9 @@ impl<'r> LockGuard<'r> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
-        held::pop(self.held.slot());
+        held::pop(self.held.record());
     }
 }
 
@@ -214,14 +339,14 @@ fn debug_held(name: &str, held: &Held<'_>, f: &mut fmt::Formatter<'_>) -> fmt::R
         .field("mode", &held.mode)
         .field(
             "backend",
-            &if held.file.is_some() {
+            &if held.file().is_some() {
                 "file"
             } else {
                 "in-process"
             },
         )
-        .field("path", &held.file.as_ref().map(|f| &f.path))
-        .field("waited", &held.waited)
+        .field("path", &held.file().map(|f| &f.path))
+        .field("waited", &held.waited())
         .finish()
 }
 
@@ -234,5 +359,18 @@ impl fmt::Debug for LockGuard<'_> {
 impl fmt::Debug for AsyncLockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         debug_held("AsyncLockGuard", &self.held, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn async_guards_are_send_and_sync() {
+        send_sync::<AsyncLockGuard<'static>>();
+        send_sync::<crate::Acquire<'static, 'static>>();
     }
 }

@@ -34,7 +34,24 @@ const KEPT_PREFIX: usize = 200;
 /// assert_eq!(lock_file_name("x", Some("nova-")).unwrap(), "nova-x");
 /// assert!(lock_file_name("..", None).is_err());
 /// ```
+#[inline]
 pub fn lock_file_name<'a>(name: &'a str, prefix: Option<&str>) -> Result<Cow<'a, str>> {
+    // The common case, checked in one pass: no prefix, a short name with no
+    // separator or NUL that is not `.` or `..`.
+    if prefix.is_none_or(str::is_empty)
+        && !name.is_empty()
+        && name.len() <= MAX_FILE_NAME
+        && !name.bytes().any(|b| b == b'/' || b == 0)
+        && name != "."
+        && name != ".."
+    {
+        return Ok(Cow::Borrowed(name));
+    }
+    slow_lock_file_name(name, prefix)
+}
+
+#[cold]
+fn slow_lock_file_name<'a>(name: &'a str, prefix: Option<&str>) -> Result<Cow<'a, str>> {
     let invalid = |reason| Error::InvalidName {
         name: name.to_owned(),
         reason,

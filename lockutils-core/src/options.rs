@@ -48,7 +48,7 @@ pub struct LockOptions<'a, 'r> {
     pub(crate) name: &'a str,
     pub(crate) prefix: Option<&'a str>,
     pub(crate) external: bool,
-    pub(crate) lock_path: Option<&'a Path>,
+    pub(crate) lock_path: Option<LockDir<'a>>,
     pub(crate) fair: bool,
     pub(crate) blocking: bool,
     pub(crate) timeout: Option<Duration>,
@@ -123,8 +123,28 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// assert_eq!(opts.file_path().unwrap(), std::path::Path::new("/srv/locks/x"));
     /// ```
     pub const fn lock_path(mut self, dir: &'a Path) -> Self {
-        self.lock_path = Some(dir);
+        self.lock_path = Some(LockDir::Path(dir));
         self
+    }
+
+    /// [`lock_path`](Self::lock_path) from a string, usable in `const`
+    /// contexts such as a [`StaticLock`](crate::StaticLock).
+    ///
+    /// ```
+    /// let opts = lockutils_core::LockOptions::new("x").lock_path_str("/srv/locks");
+    /// assert_eq!(opts.file_path().unwrap(), std::path::Path::new("/srv/locks/x"));
+    /// ```
+    pub const fn lock_path_str(mut self, dir: &'a str) -> Self {
+        self.lock_path = Some(LockDir::Str(dir));
+        self
+    }
+
+    /// The explicit lock directory, if one was given.
+    pub fn lock_dir(&self) -> Option<&'a Path> {
+        self.lock_path.map(|d| match d {
+            LockDir::Path(p) => p,
+            LockDir::Str(s) => Path::new(s),
+        })
     }
 
     /// Strict FIFO among waiters: the lock is handed to the longest waiter and
@@ -282,7 +302,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// ```
     pub fn file_path(&self) -> Result<std::path::PathBuf> {
         let name = self.file_name()?;
-        Ok(crate::lock_path::resolve(self.lock_path).dir.join(&*name))
+        Ok(crate::lock_path::resolve(self.lock_dir()).dir.join(&*name))
     }
 
     /// Runs `f` while holding the lock: the closure form of `#[synchronized]`.
@@ -300,13 +320,20 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     }
 }
 
+/// An explicit lock directory, as a path or (for `const` use) a string.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LockDir<'a> {
+    Path(&'a Path),
+    Str(&'a str),
+}
+
 impl fmt::Debug for LockOptions<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockOptions")
             .field("name", &self.name)
             .field("prefix", &self.prefix)
             .field("external", &self.external)
-            .field("lock_path", &self.lock_path)
+            .field("lock_path", &self.lock_dir())
             .field("fair", &self.fair)
             .field("blocking", &self.blocking)
             .field("timeout", &self.timeout)

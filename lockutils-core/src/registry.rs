@@ -1,25 +1,37 @@
 //! Named lock containers: which in-process lock a name stands for.
 //!
-//! A [`Registry`] maps lock identities to in-process locks and forgets a name
-//! as soon as nobody holds or waits for it, so unbounded name spaces (one lock
-//! per instance UUID) use memory only for the locks in use.
+//! A [`Registry`] maps lock identities to in-process locks. Names are
+//! unbounded (one lock per instance UUID), so entries nobody uses are
+//! collected; but a name locked in a loop must not pay for creating and
+//! destroying its entry on every call. So an entry that goes idle stays cached
+//! briefly and is collected by a sweep: one runs inline once enough new names
+//! have been inserted (which bounds memory), and one runs on the timer thread
+//! shortly after a name goes idle (which brings the registry back to empty).
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
 use crate::raw::RawRwLock;
+use crate::timer;
 
 type Map = DashMap<Box<str>, Arc<Slot>, foldhash::fast::RandomState>;
+
+/// How long after a name goes idle the deferred sweep runs.
+const SWEEP_DELAY: Duration = Duration::from_millis(100);
+/// New names inserted between two inline sweeps, beyond the live ones.
+const SWEEP_SLACK: usize = 1024;
 
 /// One named in-process lock, shared by everyone using the name.
 pub(crate) struct Slot {
     pub(crate) key: Box<str>,
     pub(crate) lock: RawRwLock,
-    /// Holders, waiters and pinned call sites. Changed upwards only while the
-    /// map's shard lock is held, which is what makes removal race-free.
+    /// Holders, waiters and pinned call sites. Only ever incremented while
+    /// the map's shard lock is held, which is what makes collection safe.
     users: AtomicUsize,
 }
 
@@ -35,10 +47,21 @@ impl fmt::Debug for Slot {
 
 /// A use of a slot: counted (released through [`Registry::checkin`]) or
 /// pinned by a call site for the life of the process.
+///
+/// A counted use is a plain pointer: the slot cannot be collected while its
+/// user count is non-zero, and the registry outlives every use (guards borrow
+/// it), so no reference count is touched per acquisition.
+#[derive(Clone, Copy)]
 pub(crate) enum SlotRef {
-    Counted(Arc<Slot>),
+    Counted(NonNull<Slot>),
     Pinned(&'static Slot),
 }
+
+// SAFETY: a `SlotRef` is a shared reference to a `Slot` (which is `Sync`),
+// kept valid by the user count as explained above.
+unsafe impl Send for SlotRef {}
+// SAFETY: as above.
+unsafe impl Sync for SlotRef {}
 
 impl std::ops::Deref for SlotRef {
     type Target = Slot;
@@ -46,9 +69,37 @@ impl std::ops::Deref for SlotRef {
     #[inline]
     fn deref(&self) -> &Slot {
         match self {
-            SlotRef::Counted(s) => s,
+            // SAFETY: counted uses keep the slot alive; see the type docs.
+            SlotRef::Counted(p) => unsafe { p.as_ref() },
             SlotRef::Pinned(s) => s,
         }
+    }
+}
+
+struct Inner {
+    map: Map,
+    /// Names inserted since the last inline sweep.
+    inserted: AtomicUsize,
+    /// Inserts that trigger the next inline sweep.
+    sweep_after: AtomicUsize,
+    /// Whether a deferred sweep is scheduled.
+    sweep_scheduled: AtomicBool,
+}
+
+impl Inner {
+    /// Removes every entry nobody uses. Returns how many were removed.
+    fn sweep(&self) -> usize {
+        let before = self.map.len();
+        // Runs under each shard's write lock; users are only added under a
+        // shard lock, so an entry seen unused here has no holder or waiter and
+        // nobody can be about to start using it.
+        self.map
+            .retain(|_, slot| slot.users.load(Ordering::Acquire) != 0);
+        let after = self.map.len();
+        self.inserted.store(0, Ordering::Relaxed);
+        self.sweep_after
+            .store(SWEEP_SLACK + after, Ordering::Relaxed);
+        before.saturating_sub(after)
     }
 }
 
@@ -60,12 +111,19 @@ impl std::ops::Deref for SlotRef {
 /// its names apart. `Registry::new` is `const`, so a registry can be a `static`.
 ///
 /// # Garbage collection
-/// An entry exists only while someone holds, waits for or has pinned the name;
-/// the last release removes it. The removal and a concurrent lookup of the same
-/// name are serialized on the map's shard lock and decided by a user count that
-/// only grows under that lock, so a lookup either finds the live entry or
-/// creates a fresh one after the old one is gone — two holders can never end
-/// up in two different entries for one name at the same time.
+/// A name is *in use* while someone holds it, waits for it, or has pinned it
+/// (a [`StaticLock`](crate::StaticLock) call site). An entry whose name is no
+/// longer in use stays cached for up to about 100 ms, so a name locked in a
+/// loop keeps its entry; then a sweep on the timer thread removes it. Memory
+/// stays bounded even under a flood of new names: after about
+/// 1024 + (entries in use) new names, an inline sweep collects the idle ones.
+/// [`collect`](Self::collect) removes idle entries at once.
+///
+/// Collection never races lookups: users are counted while the map's shard
+/// lock is held, and an entry is removed only under that shard's write lock
+/// after seeing zero users — so a lookup finds either the live entry or,
+/// once it was removed, creates a fresh one, and two holders can never be
+/// split across two entries for one name.
 ///
 /// ```
 /// use lockutils_core::{LockOptions, Registry};
@@ -75,10 +133,12 @@ impl std::ops::Deref for SlotRef {
 /// let guard = LockOptions::new("job-42").registry(&MY_LOCKS).lock().unwrap();
 /// assert!(MY_LOCKS.contains("job-42"));
 /// drop(guard);
-/// assert!(MY_LOCKS.is_empty());
+/// assert!(MY_LOCKS.is_empty()); // no name in use
+/// MY_LOCKS.collect();
+/// assert_eq!(MY_LOCKS.entries(), 0); // nothing cached either
 /// ```
 pub struct Registry {
-    map: OnceLock<Map>,
+    inner: OnceLock<Arc<Inner>>,
 }
 
 static GLOBAL: Registry = Registry::new();
@@ -87,7 +147,7 @@ impl Registry {
     /// An empty registry.
     pub const fn new() -> Self {
         Registry {
-            map: OnceLock::new(),
+            inner: OnceLock::new(),
         }
     }
 
@@ -102,76 +162,180 @@ impl Registry {
     }
 
     #[inline]
-    fn map(&self) -> &Map {
-        self.map.get_or_init(Map::default)
+    fn inner(&self) -> &Arc<Inner> {
+        self.inner.get_or_init(|| {
+            Arc::new(Inner {
+                map: Map::default(),
+                inserted: AtomicUsize::new(0),
+                sweep_after: AtomicUsize::new(SWEEP_SLACK),
+                sweep_scheduled: AtomicBool::new(false),
+            })
+        })
     }
 
-    /// Number of names currently held, waited for or pinned.
+    /// Number of names in use (held, waited for or pinned).
+    ///
+    /// ```
+    /// let r = lockutils_core::Registry::new();
+    /// assert_eq!(r.len(), 0);
+    /// ```
     pub fn len(&self) -> usize {
-        self.map.get().map_or(0, |m| m.len())
+        self.inner.get().map_or(0, |i| {
+            i.map
+                .iter()
+                .filter(|e| e.users.load(Ordering::Relaxed) != 0)
+                .count()
+        })
     }
 
     /// Whether no name is in use.
+    ///
+    /// ```
+    /// assert!(lockutils_core::Registry::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Whether the lock identity `key` (a lock file name, see
-    /// [`lock_file_name`](crate::lock_file_name)) is in use.
-    pub fn contains(&self, key: &str) -> bool {
-        self.map.get().is_some_and(|m| m.contains_key(key))
+    /// Number of entries stored: names in use plus idle names not collected
+    /// yet. This is what the registry costs in memory.
+    ///
+    /// ```
+    /// let r = lockutils_core::Registry::new();
+    /// drop(lockutils_core::LockOptions::new("x").registry(&r).lock().unwrap());
+    /// assert!(r.entries() <= 1);
+    /// r.collect();
+    /// assert_eq!(r.entries(), 0);
+    /// ```
+    pub fn entries(&self) -> usize {
+        self.inner.get().map_or(0, |i| i.map.len())
     }
 
-    /// The identities currently in use, in no particular order.
+    /// Whether the lock identity `key` (a lock file name, see
+    /// [`lock_file_name`](crate::lock_file_name)) is in use.
+    ///
+    /// ```
+    /// let r = lockutils_core::Registry::new();
+    /// let g = lockutils_core::LockOptions::new("x").prefix("p").registry(&r).lock().unwrap();
+    /// assert!(r.contains("p-x"));
+    /// # drop(g);
+    /// ```
+    pub fn contains(&self, key: &str) -> bool {
+        self.inner.get().is_some_and(|i| {
+            i.map
+                .get(key)
+                .is_some_and(|s| s.users.load(Ordering::Relaxed) != 0)
+        })
+    }
+
+    /// The identities in use, in no particular order.
+    ///
+    /// ```
+    /// let r = lockutils_core::Registry::new();
+    /// let g = lockutils_core::LockOptions::new("x").registry(&r).lock().unwrap();
+    /// assert_eq!(r.names(), vec!["x".to_string()]);
+    /// # drop(g);
+    /// ```
     pub fn names(&self) -> Vec<String> {
-        self.map
+        self.inner
             .get()
-            .map(|m| m.iter().map(|e| e.key().to_string()).collect())
+            .map(|i| {
+                i.map
+                    .iter()
+                    .filter(|e| e.users.load(Ordering::Relaxed) != 0)
+                    .map(|e| e.key().to_string())
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Removes the entries of all names not in use now. Returns how many were
+    /// removed. Never needed for correctness; the registry collects by itself.
+    ///
+    /// ```
+    /// let r = lockutils_core::Registry::new();
+    /// drop(lockutils_core::LockOptions::new("x").registry(&r).lock().unwrap());
+    /// r.collect();
+    /// assert_eq!(r.entries(), 0);
+    /// ```
+    pub fn collect(&self) -> usize {
+        self.inner.get().map_or(0, |i| i.sweep())
     }
 
     /// Finds or creates the lock for `key` and counts the caller as a user.
     #[inline]
     pub(crate) fn checkout(&self, key: &str) -> SlotRef {
-        SlotRef::Counted(self.checkout_arc(key))
-    }
-
-    fn checkout_arc(&self, key: &str) -> Arc<Slot> {
-        let map = self.map();
-        if let Some(slot) = map.get(key) {
+        let inner = self.inner();
+        if let Some(slot) = inner.map.get(key) {
             // Counted while the shard's read lock is held: see the type docs.
             slot.users.fetch_add(1, Ordering::Relaxed);
-            return Arc::clone(&slot);
+            return SlotRef::Counted(NonNull::from(&**slot));
         }
-        let entry = map.entry(key.into()).or_insert_with(|| {
-            Arc::new(Slot {
-                key: key.into(),
-                lock: RawRwLock::new(),
-                users: AtomicUsize::new(0),
-            })
-        });
-        entry.users.fetch_add(1, Ordering::Relaxed);
-        Arc::clone(&entry)
+        self.insert(inner, key)
     }
 
-    /// Stops counting the caller as a user; the last user removes the entry.
+    #[cold]
+    fn insert(&self, inner: &Arc<Inner>, key: &str) -> SlotRef {
+        let mut created = false;
+        let slot = {
+            let entry = inner.map.entry(key.into()).or_insert_with(|| {
+                created = true;
+                Arc::new(Slot {
+                    key: key.into(),
+                    lock: RawRwLock::new(),
+                    users: AtomicUsize::new(0),
+                })
+            });
+            entry.users.fetch_add(1, Ordering::Relaxed);
+            NonNull::from(&**entry)
+        };
+        if created
+            && inner.inserted.fetch_add(1, Ordering::Relaxed) + 1
+                >= inner.sweep_after.load(Ordering::Relaxed)
+        {
+            inner.sweep();
+        }
+        SlotRef::Counted(slot)
+    }
+
+    /// Stops counting the caller as a user; a name going idle schedules the
+    /// deferred sweep if none is scheduled.
     #[inline]
     pub(crate) fn checkin(&self, slot: SlotRef) {
-        let SlotRef::Counted(slot) = slot else { return };
-        if slot.users.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.map().remove_if(&*slot.key, |_, v| {
-                Arc::ptr_eq(v, &slot) && v.users.load(Ordering::Acquire) == 0
-            });
+        let SlotRef::Counted(_) = slot else { return };
+        if slot.users.fetch_sub(1, Ordering::Release) == 1 {
+            self.schedule_sweep();
         }
     }
-}
 
-impl Registry {
+    #[inline]
+    fn schedule_sweep(&self) {
+        let inner = self.inner();
+        if inner.sweep_scheduled.load(Ordering::Relaxed)
+            || inner.sweep_scheduled.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(inner);
+        timer::run_at(Instant::now() + SWEEP_DELAY, move || {
+            if let Some(inner) = weak.upgrade() {
+                // Cleared first: a name going idle during the sweep schedules
+                // the next one, so none is ever left behind.
+                inner.sweep_scheduled.store(false, Ordering::Release);
+                inner.sweep();
+            }
+        });
+    }
+
     /// Keeps the entry for `key` for the life of the process and returns it,
     /// so a call site with a fixed name skips the lookup on every call.
     pub(crate) fn pin(&'static self, key: &str) -> &'static Slot {
-        let leaked: &'static Arc<Slot> = Box::leak(Box::new(self.checkout_arc(key)));
-        leaked
+        let SlotRef::Counted(p) = self.checkout(key) else {
+            unreachable!("checkout returns counted uses")
+        };
+        // SAFETY: this use is never checked in, so the slot is never collected,
+        // and a registry that is `'static` never drops its map.
+        unsafe { p.as_ref() }
     }
 }
 
@@ -184,7 +348,8 @@ impl Default for Registry {
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("len", &self.len())
+            .field("in_use", &self.len())
+            .field("entries", &self.entries())
             .finish()
     }
 }
@@ -196,7 +361,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     #[test]
-    fn same_key_same_slot_and_gc_on_last_release() {
+    fn same_key_same_slot_and_collected_when_idle() {
         let r = Registry::new();
         let a = r.checkout("k");
         let b = r.checkout("k");
@@ -205,39 +370,79 @@ mod tests {
         assert!(r.contains("k"));
         r.checkin(b);
         assert!(r.is_empty());
+        assert_eq!(r.collect(), 1);
+        assert_eq!(r.entries(), 0);
+    }
+
+    #[test]
+    fn deferred_sweep_empties_the_registry() {
+        static R: Registry = Registry::new();
+        for i in 0..100 {
+            let s = R.checkout(&format!("n{i}"));
+            R.checkin(s);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while R.entries() != 0 {
+            assert!(Instant::now() < deadline, "sweep never ran");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn inline_sweep_bounds_memory() {
+        let r = Registry::new();
+        for i in 0..10 * SWEEP_SLACK {
+            let s = r.checkout(&format!("n{i}"));
+            r.checkin(s);
+            assert!(r.entries() <= SWEEP_SLACK + 1, "{} entries", r.entries());
+        }
     }
 
     /// Many threads repeatedly check out, lock, unlock and check in a few
-    /// names, racing the removal of the last user against new lookups. If a
+    /// names while sweeps run, racing collection against new lookups. If a
     /// lookup could ever get a slot that is being (or was) removed while
     /// another thread used a fresh one, two holders would overlap.
     #[test]
-    fn removal_racing_lookup_never_admits_two_holders() {
+    fn collection_racing_lookup_never_admits_two_holders() {
         let r = Registry::new();
         let inside: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
         let bad = AtomicBool::new(false);
+        let done = AtomicBool::new(false);
         std::thread::scope(|s| {
-            for t in 0..8 {
-                let (r, inside, bad) = (&r, &inside, &bad);
-                s.spawn(move || {
-                    for i in 0..20_000usize {
-                        let k = (i * 7 + t) % 4;
-                        let slot = r.checkout(&format!("name-{k}"));
-                        if !slot.lock.try_lock(Mode::Exclusive, false) {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    r.collect();
+                }
+            });
+            let workers: Vec<_> = (0..8)
+                .map(|t| {
+                    let (r, inside, bad) = (&r, &inside, &bad);
+                    s.spawn(move || {
+                        for i in 0..20_000usize {
+                            let k = (i * 7 + t) % 4;
+                            let slot = r.checkout(&format!("name-{k}"));
+                            if !slot.lock.try_lock(Mode::Exclusive, false) {
+                                r.checkin(slot);
+                                continue;
+                            }
+                            if inside[k].fetch_add(1, Ordering::SeqCst) != 0 {
+                                bad.store(true, Ordering::SeqCst);
+                            }
+                            inside[k].fetch_sub(1, Ordering::SeqCst);
+                            unsafe { slot.lock.unlock(Mode::Exclusive) };
                             r.checkin(slot);
-                            continue;
                         }
-                        if inside[k].fetch_add(1, Ordering::SeqCst) != 0 {
-                            bad.store(true, Ordering::SeqCst);
-                        }
-                        inside[k].fetch_sub(1, Ordering::SeqCst);
-                        unsafe { slot.lock.unlock(Mode::Exclusive) };
-                        r.checkin(slot);
-                    }
-                });
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
             }
+            done.store(true, Ordering::Relaxed);
         });
         assert!(!bad.load(Ordering::SeqCst), "two holders of one name");
-        assert!(r.is_empty(), "left: {:?}", r.names());
+        assert!(r.is_empty(), "left in use: {:?}", r.names());
+        r.collect();
+        assert_eq!(r.entries(), 0);
     }
 }

@@ -1,9 +1,10 @@
-//! A minimal runtime-independent timer for async deadlines.
+//! A minimal runtime-independent timer: async deadlines and deferred work.
 //!
 //! Async acquisitions with a timeout must wake up when the deadline passes even
-//! if nobody releases the lock. To keep the in-process locks free of any one
-//! async runtime, one helper thread (started on first use) sleeps until the
-//! earliest registered deadline and wakes its task.
+//! if nobody releases the lock, and the registry collects idle names a moment
+//! after they go idle. To keep the in-process locks free of any one async
+//! runtime, one helper thread (started on first use) sleeps until the earliest
+//! registered deadline and then wakes the task or runs the job.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +12,23 @@ use std::sync::{Condvar, LazyLock, Mutex};
 use std::task::Waker;
 use std::time::Instant;
 
+/// What to do when a deadline passes.
+enum Action {
+    Wake(Waker),
+    Run(Box<dyn FnOnce() + Send>),
+}
+
+impl Action {
+    fn fire(self) {
+        match self {
+            Action::Wake(w) => w.wake(),
+            Action::Run(job) => job(),
+        }
+    }
+}
+
 struct Timers {
-    due: Mutex<BTreeMap<(Instant, u64), Waker>>,
+    due: Mutex<BTreeMap<(Instant, u64), Action>>,
     changed: Condvar,
     next_id: AtomicU64,
 }
@@ -38,7 +54,11 @@ fn run(timers: &'static Timers) {
             if entry.key().0 > now {
                 break;
             }
-            entry.remove().wake();
+            let action = entry.remove();
+            // Jobs may take locks of their own: never run them under `due`.
+            drop(due);
+            action.fire();
+            due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
         }
         due = match due.keys().next().map(|k| k.0) {
             Some(at) => {
@@ -59,25 +79,36 @@ pub(crate) struct Sleep {
     key: (Instant, u64),
 }
 
+fn schedule(at: Instant, action: Action) -> (Instant, u64) {
+    let timers = *TIMERS;
+    let key = (at, timers.next_id.fetch_add(1, Ordering::Relaxed));
+    let mut due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
+    let earliest = due.keys().next().is_none_or(|k| key < *k);
+    due.insert(key, action);
+    drop(due);
+    if earliest {
+        timers.changed.notify_one();
+    }
+    key
+}
+
+/// Runs `job` on the timer thread at `at`. Jobs must be short.
+pub(crate) fn run_at(at: Instant, job: impl FnOnce() + Send + 'static) {
+    schedule(at, Action::Run(Box::new(job)));
+}
+
 impl Sleep {
     /// Wakes `waker` at `at` unless dropped first.
     pub(crate) fn new(at: Instant, waker: &Waker) -> Sleep {
-        let timers = *TIMERS;
-        let key = (at, timers.next_id.fetch_add(1, Ordering::Relaxed));
-        let mut due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
-        let earliest = due.keys().next().is_none_or(|k| key < *k);
-        due.insert(key, waker.clone());
-        drop(due);
-        if earliest {
-            timers.changed.notify_one();
+        Sleep {
+            key: schedule(at, Action::Wake(waker.clone())),
         }
-        Sleep { key }
     }
 
     /// Replaces the waker to wake (tasks may move between wakers).
     pub(crate) fn update(&self, waker: &Waker) {
         let mut due = TIMERS.due.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = due.get_mut(&self.key) {
+        if let Some(Action::Wake(w)) = due.get_mut(&self.key) {
             if !w.will_wake(waker) {
                 *w = waker.clone();
             }
