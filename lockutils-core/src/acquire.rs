@@ -31,9 +31,11 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     ///   bad name, lock directory or lock file.
     ///
     /// # Blocking
-    /// Waits park the thread; an external wait sleeps in the kernel and wakes
-    /// as soon as the holder releases. Do not call this from async code: use
-    /// [`lock_async`](Self::lock_async).
+    /// Waits park the thread. Without a timeout, an external wait sleeps in
+    /// the kernel and wakes as soon as the holder releases; with one, the file
+    /// lock is retried with backoff (200 µs doubling to 10 ms) until the
+    /// deadline, because a kernel wait cannot be called off. Do not call this
+    /// from async code: use [`lock_async`](Self::lock_async).
     ///
     /// ```
     /// let g = lockutils_core::LockOptions::new("doc-lock").lock().unwrap();
@@ -87,10 +89,10 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// give such code a [`timeout`](Self::timeout).
     ///
     /// # Cancel safety
-    /// Dropping the future before it resolves leaves the wait queue, hands the
-    /// lock on if it had just been granted, and abandons a pending file-lock
-    /// wait (a lock obtained for it afterwards is released at once): no lock is
-    /// left held.
+    /// Dropping the future before it resolves leaves the wait queue and hands
+    /// the lock on if it had just been granted. A wait for the lock file is a
+    /// series of non-blocking attempts on the timer thread, so nothing is left
+    /// queued in the kernel: no lock is left held or pending.
     ///
     /// ```
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {

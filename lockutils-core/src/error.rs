@@ -97,6 +97,21 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A distributed backend (such as ZooKeeper) failed or could not be
+    /// reached.
+    #[error("lock \"{name}\" on {backend}: {reason}")]
+    Backend {
+        /// The lock's name.
+        name: String,
+        /// The backend, e.g. its coordination URL (without credentials).
+        backend: String,
+        /// What went wrong and what to do about it.
+        reason: String,
+        /// The backend's own error, where there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
     /// An option combination that cannot work.
     #[error("invalid options for lock \"{name}\": {reason}")]
     InvalidOptions {
@@ -117,6 +132,7 @@ impl Error {
             | Error::InvalidName { name, .. }
             | Error::LockPath { name, .. }
             | Error::LockFile { name, .. }
+            | Error::Backend { name, .. }
             | Error::InvalidOptions { name, .. } => name,
         }
     }
@@ -124,6 +140,36 @@ impl Error {
     /// Whether this error only means "not now": the lock was busy.
     pub fn is_contention(&self) -> bool {
         matches!(self, Error::WouldBlock { .. } | Error::Timeout { .. })
+    }
+}
+
+/// For functions returning `io::Result`: contention maps to
+/// [`WouldBlock`](io::ErrorKind::WouldBlock) or
+/// [`TimedOut`](io::ErrorKind::TimedOut), a bad name to
+/// [`InvalidInput`](io::ErrorKind::InvalidInput), file and directory errors to
+/// the OS error's kind; the message and source chain are kept.
+///
+/// ```
+/// fn reserve() -> std::io::Result<()> {
+///     let _g = lockutils_core::LockOptions::new("doc-io").try_lock()?;
+///     Ok(())
+/// }
+/// reserve().unwrap();
+/// ```
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match &e {
+            Error::WouldBlock { .. } => io::ErrorKind::WouldBlock,
+            Error::Timeout { .. } => io::ErrorKind::TimedOut,
+            Error::InvalidName { .. } | Error::InvalidOptions { .. } => io::ErrorKind::InvalidInput,
+            Error::LockFile { source, .. } => source.kind(),
+            Error::LockPath {
+                source: Some(source),
+                ..
+            } => source.kind(),
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
     }
 }
 
@@ -139,6 +185,17 @@ mod tests {
     #[test]
     fn error_is_send_sync_static() {
         assert_send_sync::<Error>();
+    }
+
+    #[test]
+    fn converts_to_io_error_with_kind_and_message() {
+        let e: io::Error = Error::Timeout {
+            name: "x".into(),
+            timeout: Duration::from_millis(5),
+        }
+        .into();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("\"x\""), "{e}");
     }
 
     #[test]

@@ -1,13 +1,142 @@
-//! lockutils: named locks for threads, async tasks and processes.
-//!
-//! This is the crate to import. It re-exports the runtime from
-//! `lockutils-core`.
+//! lockutils: named locks for threads, async tasks and processes, macro first.
 //!
 //! ```
-//! let guard = lockutils::lock("inventory").unwrap();
-//! drop(guard);
+//! use lockutils::synchronized;
+//!
+//! struct Compute;
+//!
+//! impl Compute {
+//!     /// One build per instance at a time; different instances in parallel.
+//!     #[synchronized("instance-{id}")]
+//!     fn build(&self, id: &str) -> String {
+//!         format!("built {id}")
+//!     }
+//! }
+//!
+//! assert_eq!(Compute.build("42"), "built 42");
 //! ```
+//!
+//! Put [`#[synchronized]`](macro@synchronized) on a function and its body runs
+//! under a named lock: every function, thread and task using that name is
+//! serialized, and with `external` so is every process using it (through a
+//! lock file that OpenStack's `oslo.concurrency` also respects). Give a module
+//! or `impl` block its project's prefix once with
+//! [`#[synchronized_with_prefix]`](macro@synchronized_with_prefix).
+//!
+//! Without the macros, the same locks are at hand as values:
+//! [`lock`], [`LockOptions`], [`StaticLock`], [`lock_with_prefix`].
+//!
+//! # Features
+//!
+//! The crate has no optional features yet: the macros, async acquisition
+//! (which works on any executor) and file locks are always available.
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.83. Raising it is a minor-version change, done only for a reason
+//! users benefit from, and never in a patch release.
+//!
+//! # Relationship with `std::sync` and `oslo.concurrency`
+//!
+//! A [`std::sync::Mutex`] guards *data* you can reach; lockutils guards a
+//! *name*, which is what you have when the resource is elsewhere (an instance
+//! in a hypervisor, a file, a test environment) or when the users are other
+//! processes. Prefer a `Mutex` when the data is in your process and a field
+//! can own it.
+//!
+//! Against `oslo.concurrency`'s `lockutils`: the same names and options
+//! (`external`, `lock_path`, `fair`, `semaphores`, a per-project prefix), lock
+//! files that exclude oslo's holders and ours alike, plus names computed from
+//! the arguments (`"instance-{id}"`), timeouts, reader/writer modes, async
+//! functions and errors at compile time for misused options. See
+//! `docs/macros.md` for the option-by-option table.
+//!
+//! # Explanation: what `#[synchronized]` expands to
+//!
+//! The function keeps its signature and braces; a guard is taken before the
+//! body and dropped after it, on every path out (return, `?`, panic, a dropped
+//! future):
+//!
+//! ```
+//! # use lockutils::synchronized;
+//! #[synchronized("inventory")]
+//! fn reserve(n: u32) -> u32 {
+//!     n + 1
+//! }
+//! # assert_eq!(reserve(1), 2);
+//! ```
+//!
+//! becomes (simplified; the real code goes through a hidden module):
+//!
+//! ```
+//! # use lockutils::{LockOptions, StaticLock};
+//! fn reserve(n: u32) -> u32 {
+//!     let __lockutils_guard = {
+//!         // Resolved on first use, then pinned: later calls do no lookup.
+//!         static __LOCKUTILS_LOCK: StaticLock = StaticLock::new(LockOptions::new("inventory"));
+//!         __LOCKUTILS_LOCK.lock().expect("lock \"inventory\"")
+//!     };
+//!     {
+//!         n + 1
+//!     }
+//! }
+//! # assert_eq!(reserve(1), 2);
+//! ```
+//!
+//! An `async fn` takes the lock with `.lock_async().await`; a name computed
+//! from the arguments builds its [`LockOptions`] at each call; with
+//! `blocking = false` or a `timeout` the error is returned instead of a panic.
+//! `docs/expansion.md` shows each form in full.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
 pub use lockutils_core::*;
+
+#[doc = include_str!("synchronized.md")]
+pub use lockutils_macros::synchronized;
+
+#[doc = include_str!("synchronized_with_prefix.md")]
+pub use lockutils_macros::synchronized_with_prefix;
+
+/// Support for the code the macros generate. Not a stable API: anything here
+/// may change in any release; do not use it directly.
+#[doc(hidden)]
+pub mod __private {
+    /// Not a stable API.
+    pub use core::convert::{AsRef, From};
+    /// Not a stable API.
+    pub use core::ptr::addr_of;
+    /// Not a stable API.
+    pub use core::result::Result::{Err, Ok};
+    /// Not a stable API.
+    pub use core::time::Duration;
+    /// Not a stable API.
+    pub use core::{concat, module_path};
+    /// Not a stable API.
+    pub use lockutils_core::{Error, LockOptions, Mode, Registry, StaticLock};
+    /// Not a stable API.
+    pub use std::format;
+    /// Not a stable API.
+    pub use std::path::Path;
+
+    /// Not a stable API: the guard, or a panic naming the function, the lock
+    /// and the error.
+    #[inline]
+    #[track_caller]
+    pub fn expect_lock<G>(taken: Result<G, Error>, caller: &'static str) -> G {
+        match taken {
+            Ok(guard) => guard,
+            Err(e) => failed(&e, caller),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn failed(e: &Error, caller: &str) -> ! {
+        panic!(
+            "#[synchronized] function {caller} could not take lock \"{}\": {e}",
+            e.lock_name()
+        )
+    }
+}

@@ -1,0 +1,552 @@
+//! Generating the code: the function as written, with a guard taken first.
+//!
+//! ```text
+//! #[attrs] vis sig {                          // the original braces
+//!     #[allow(..)] let __lockutils_guard = <acquire>;
+//!     { original body }
+//! }
+//! ```
+//!
+//! No closure wraps the body, so `return`, `?`, `self`, `Self` and borrows
+//! behave exactly as written, and the guard drops on every exit (return,
+//! `?`, panic, a dropped future).
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens, TokenStreamExt};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{AttrStyle, Error, Item, ItemFn};
+
+use crate::args::RawArgs;
+use crate::validate::{LockPath, Name, OnError, Options};
+
+/// `#[synchronized(args)] item`: the expansion, or on any error the item as
+/// written plus the error, so callers of the function see no follow-on errors.
+pub(crate) fn synchronized(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func = match parse_fn(item.clone()) {
+        Ok(func) => func,
+        Err(Some(e)) => return with_error(item, e),
+        // Not valid Rust: re-emit it as is and let the compiler say why.
+        Err(None) => return item,
+    };
+    match syn::parse2::<RawArgs>(args).and_then(|raw| raw.build(&func)) {
+        Ok(opts) => expand(&opts, func),
+        Err(e) => with_error(func.into_token_stream(), e),
+    }
+}
+
+fn with_error(mut item: TokenStream, e: Error) -> TokenStream {
+    item.extend(e.into_compile_error());
+    item
+}
+
+/// The function, or the error to report about a non-function item.
+fn parse_fn(item: TokenStream) -> Result<ItemFn, Option<Error>> {
+    let what = |span: Span, kind: &str| {
+        Some(Error::new(
+            span,
+            format!(
+                "`#[synchronized]` applies to functions, not {kind}; put it on the `fn` that \
+                 needs the lock"
+            ),
+        ))
+    };
+    let prefix_hint = |span: Span, kind: &str| {
+        Some(Error::new(
+            span,
+            format!(
+                "`#[synchronized]` applies to functions, not {kind}; to give every \
+                 `#[synchronized]` function of this block a prefix use \
+                 `#[synchronized_with_prefix(\"...\")]`"
+            ),
+        ))
+    };
+    match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(f)) => Ok(f),
+        Ok(Item::Struct(s)) => Err(what(s.struct_token.span, "structs")),
+        Ok(Item::Enum(e)) => Err(what(e.enum_token.span, "enums")),
+        Ok(Item::Union(u)) => Err(what(u.union_token.span, "unions")),
+        Ok(Item::Static(s)) => Err(what(s.static_token.span, "statics")),
+        Ok(Item::Const(c)) => Err(what(c.const_token.span, "constants")),
+        Ok(Item::Type(t)) => Err(what(t.type_token.span, "type aliases")),
+        Ok(Item::Mod(m)) => Err(prefix_hint(m.mod_token.span, "modules")),
+        Ok(Item::Impl(i)) => Err(prefix_hint(i.impl_token.span, "impl blocks")),
+        Ok(Item::Trait(t)) => Err(prefix_hint(t.trait_token.span, "traits")),
+        // A method without a body (in a trait) parses as verbatim tokens.
+        Ok(Item::Verbatim(_)) | Err(_) => match syn::parse2::<syn::TraitItemFn>(item) {
+            Ok(f) if f.default.is_none() => Err(Some(Error::new(
+                f.sig.fn_token.span,
+                "`#[synchronized]` needs a function body; put it on the implementations of \
+                 this trait method, or give it a default body",
+            ))),
+            _ => Err(None),
+        },
+        Ok(other) => Err(what(first_span(&other), "this kind of item")),
+    }
+}
+
+fn first_span(t: &impl ToTokens) -> Span {
+    t.to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+/// The lints the generated statement could trip in users' crates, kept in
+/// one place (like async-trait's list), one per construct we generate:
+/// fully qualified paths, the `__lockutils_` locals we use, `&(name)` of a
+/// name that is already a reference, and the `static` after the caller
+/// `const` and the registry check. (rustc and clippy skip most of these in
+/// macro output today; `tests/lints.rs` checks the result either way.)
+fn allow_lints() -> TokenStream {
+    quote! {
+        #[allow(
+            unused_qualifications,
+            clippy::used_underscore_binding,
+            clippy::needless_borrow,
+            clippy::items_after_statements
+        )]
+    }
+}
+
+/// The function with a guard taken before its body.
+pub(crate) fn expand(opts: &Options, func: ItemFn) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let (inner, outer): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
+    let lints = allow_lints();
+    let mut block = block;
+    if sig.asyncness.is_none() {
+        if let Some(future) = async_trait_future(&mut block) {
+            // `#[async_trait]` ran first: the lock belongs in the future it
+            // builds, awaited there, not around building it.
+            let acquire = acquire(opts, &sig, true);
+            let stmts = std::mem::take(&mut future.block.stmts);
+            future.block.stmts = syn::parse_quote! {
+                #lints let __lockutils_guard = #acquire;
+                #(#stmts)*
+            };
+            let stmts = &block.stmts;
+            let mut out = quote!(#(#outer)* #vis #sig);
+            block.brace_token.surround(&mut out, |t| {
+                t.append_all(&inner);
+                t.append_all(stmts);
+            });
+            return out;
+        }
+    }
+    let acquire = acquire(opts, &sig, sig.asyncness.is_some());
+    let mut out = quote!(#(#outer)* #vis #sig);
+    block.brace_token.surround(&mut out, |t| {
+        t.append_all(&inner);
+        t.extend(quote!(#lints let __lockutils_guard = #acquire;));
+        block.to_tokens(t);
+    });
+    out
+}
+
+/// Whether the body is only `Box::pin(async move { .. })`: what
+/// `#[async_trait]` makes of an `async fn` (the shape tracing checks too).
+pub(crate) fn is_async_trait_body(block: &syn::Block) -> bool {
+    let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = block.stmts.as_slice() else {
+        return false;
+    };
+    let syn::Expr::Path(callee) = &*call.func else {
+        return false;
+    };
+    let mut segs = callee.path.segments.iter().rev();
+    let box_pin = segs.next().is_some_and(|s| s.ident == "pin")
+        && segs.next().is_some_and(|s| s.ident == "Box");
+    box_pin
+        && call.args.len() == 1
+        && matches!(call.args.first(), Some(syn::Expr::Async(a)) if a.capture.is_some())
+}
+
+/// The `async move { .. }` of such a body.
+fn async_trait_future(block: &mut syn::Block) -> Option<&mut syn::ExprAsync> {
+    if !is_async_trait_body(block) {
+        return None;
+    }
+    match block.stmts.first_mut() {
+        Some(syn::Stmt::Expr(syn::Expr::Call(call), None)) => match call.args.first_mut() {
+            Some(syn::Expr::Async(future)) => Some(future),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The expression that takes the lock and yields its guard; `awaits` in an
+/// async context.
+fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
+    let k = &opts.krate;
+    let p = quote!(#k::__private);
+    let fn_name = sig.ident.unraw().to_string();
+    let caller = quote! {
+        const __LOCKUTILS_CALLER: &str = #p::concat!(#p::module_path!(), "::", #fn_name);
+    };
+    let chain = chain(opts, &p);
+    let take = match sig.asyncness {
+        Some(a) => quote_spanned!(a.span=> lock_async().await),
+        None if awaits => quote!(lock_async().await),
+        None => quote!(lock()),
+    };
+    let check_registry = opts.semaphores.as_ref().map(|path| {
+        // `semaphores` must be a `static`: a `const` Registry would be a new,
+        // empty registry at every use. Taking its address rejects a `const`
+        // at compile time ("cannot take address of a temporary") and costs
+        // nothing at run time.
+        quote_spanned! {path.span()=>
+            let _: *const #p::Registry = #p::addr_of!(#path);
+        }
+    });
+    let (setup, taken) = if opts.is_static() {
+        let Name::Static(name) = &opts.name else {
+            unreachable!("static names only")
+        };
+        let setup = quote! {
+            static __LOCKUTILS_LOCK: #p::StaticLock =
+                #p::StaticLock::new(#p::LockOptions::new(#name) #chain);
+        };
+        (setup, quote!(__LOCKUTILS_LOCK.#take))
+    } else {
+        let name = match &opts.name {
+            Name::Static(lit) => quote!(#lit),
+            Name::Format(lit) => quote!(&#p::format!(#lit)),
+            Name::Expr(expr) => quote_spanned!(expr.span()=> &(#expr)),
+        };
+        let as_str = match &opts.name {
+            Name::Expr(expr) => {
+                quote_spanned!(expr.span()=> #p::AsRef::<str>::as_ref(__lockutils_name))
+            }
+            _ => quote!(__lockutils_name),
+        };
+        let lock_path = match &opts.lock_path {
+            Some(LockPath::Dynamic(expr)) => {
+                let path = quote_spanned! {expr.span()=>
+                    #p::AsRef::<#p::Path>::as_ref(__lockutils_lock_path)
+                };
+                Some((
+                    quote!(let __lockutils_lock_path = &(#expr);),
+                    quote!(.lock_path(#path)),
+                ))
+            }
+            _ => None,
+        };
+        let (path_setup, path_opt) = lock_path.unzip();
+        let setup = quote! {
+            let __lockutils_name = #name;
+            #path_setup
+        };
+        (
+            setup,
+            quote!(#p::LockOptions::new(#as_str) #path_opt #chain .#take),
+        )
+    };
+    let unwrap = match opts.on_error {
+        OnError::Panic => quote!(#p::expect_lock(#taken, __LOCKUTILS_CALLER)),
+        OnError::Return(span) => quote_spanned! {span=>
+            match #taken {
+                #p::Ok(__lockutils_guard) => __lockutils_guard,
+                #p::Err(__lockutils_error) => {
+                    return #p::Err(#p::From::from(__lockutils_error));
+                }
+            }
+        },
+    };
+    quote! {
+        {
+            #caller
+            #check_registry
+            #setup
+            #unwrap
+        }
+    }
+}
+
+/// `.prefix(..).external(true)...caller(..)`: the options that differ from
+/// the defaults, all `const fn`s, usable in the static.
+fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
+    let mut c = TokenStream::new();
+    if let Some(prefix) = &opts.prefix {
+        c.extend(quote!(.prefix(#prefix)));
+    }
+    if opts.external {
+        c.extend(quote!(.external(true)));
+    }
+    if let Some(LockPath::Const(dir)) = &opts.lock_path {
+        c.extend(quote_spanned!(dir.span()=> .lock_path_str(#dir)));
+    }
+    if opts.fair {
+        c.extend(quote!(.fair(true)));
+    }
+    if !opts.blocking {
+        c.extend(quote!(.blocking(false)));
+    }
+    if let Some(ns) = opts.timeout {
+        let ns = Literal::u64_suffixed(ns);
+        c.extend(quote!(.timeout(#p::Duration::from_nanos(#ns))));
+    }
+    if opts.shared {
+        c.extend(quote!(.mode(#p::Mode::Shared)));
+    }
+    if let Some(registry) = &opts.semaphores {
+        c.extend(quote_spanned!(registry.span()=> .registry(&#registry)));
+    }
+    c.extend(quote!(.caller(__LOCKUTILS_CALLER)));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::synchronized;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn pretty(ts: TokenStream) -> String {
+        prettyplease::unparse(&syn::parse2(ts).expect("expansion is a valid file"))
+    }
+
+    #[track_caller]
+    fn check(args: TokenStream, item: TokenStream, expected: TokenStream) {
+        let got = pretty(synchronized(args, item));
+        let want = pretty(expected);
+        assert_eq!(got, want, "\n--- got:\n{got}\n--- expected:\n{want}");
+    }
+
+    #[test]
+    fn sync_static_name() {
+        check(
+            quote!("inventory"),
+            quote! {
+                /// Docs stay.
+                pub fn reserve(n: u32) -> u32 { n + 1 }
+            },
+            quote! {
+                /// Docs stay.
+                pub fn reserve(n: u32) -> u32 {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
+                        static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
+                            ::lockutils::__private::StaticLock::new(
+                                ::lockutils::__private::LockOptions::new("inventory").caller(__LOCKUTILS_CALLER),
+                            );
+                        ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock(), __LOCKUTILS_CALLER)
+                    };
+                    { n + 1 }
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn async_external_with_options() {
+        check(
+            quote!(
+                "az",
+                external,
+                prefix = "nova",
+                lock_path = "/var/lib/nova/tmp",
+                fair,
+                mode = read
+            ),
+            quote! { async fn f() {} },
+            quote! {
+                async fn f() {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
+                        static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
+                            ::lockutils::__private::StaticLock::new(
+                                ::lockutils::__private::LockOptions::new("az")
+                                    .prefix("nova")
+                                    .external(true)
+                                    .lock_path_str("/var/lib/nova/tmp")
+                                    .fair(true)
+                                    .mode(::lockutils::__private::Mode::Shared)
+                                    .caller(__LOCKUTILS_CALLER),
+                            );
+                        ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock_async().await, __LOCKUTILS_CALLER)
+                    };
+                    {}
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn method_non_blocking_returns_the_error() {
+        check(
+            quote!("x", blocking = false),
+            quote! { fn take(&mut self) -> Result<(), MyError> { self.n += 1; Ok(()) } },
+            quote! {
+                fn take(&mut self) -> Result<(), MyError> {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "take");
+                        static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
+                            ::lockutils::__private::StaticLock::new(
+                                ::lockutils::__private::LockOptions::new("x")
+                                    .blocking(false)
+                                    .caller(__LOCKUTILS_CALLER),
+                            );
+                        match __LOCKUTILS_LOCK.lock() {
+                            ::lockutils::__private::Ok(__lockutils_guard) => __lockutils_guard,
+                            ::lockutils::__private::Err(__lockutils_error) => {
+                                return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
+                            }
+                        }
+                    };
+                    { self.n += 1; Ok(()) }
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn generic_with_timeout_registry_and_crate_path() {
+        check(
+            quote!(
+                "g",
+                timeout = "1.5s",
+                semaphores = crate::LOCKS,
+                crate = my::lockutils
+            ),
+            quote! {
+                pub(crate) unsafe fn g<'a, T: Clone>(x: &'a T) -> std::io::Result<T> where T: Send { Ok(x.clone()) }
+            },
+            quote! {
+                pub(crate) unsafe fn g<'a, T: Clone>(x: &'a T) -> std::io::Result<T> where T: Send {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = my::lockutils::__private::concat!(my::lockutils::__private::module_path!(), "::", "g");
+                        let _: *const my::lockutils::__private::Registry = my::lockutils::__private::addr_of!(crate::LOCKS);
+                        static __LOCKUTILS_LOCK: my::lockutils::__private::StaticLock =
+                            my::lockutils::__private::StaticLock::new(
+                                my::lockutils::__private::LockOptions::new("g")
+                                    .timeout(my::lockutils::__private::Duration::from_nanos(1500000000u64))
+                                    .registry(&crate::LOCKS)
+                                    .caller(__LOCKUTILS_CALLER),
+                            );
+                        match __LOCKUTILS_LOCK.lock() {
+                            my::lockutils::__private::Ok(__lockutils_guard) => __lockutils_guard,
+                            my::lockutils::__private::Err(__lockutils_error) => {
+                                return my::lockutils::__private::Err(my::lockutils::__private::From::from(__lockutils_error));
+                            }
+                        }
+                    };
+                    { Ok(x.clone()) }
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn dynamic_names() {
+        let expected = |name: TokenStream, as_str: TokenStream| {
+            quote! {
+                fn spawn(&self, instance_id: &str) {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
+                        let __lockutils_name = #name;
+                        ::lockutils::__private::expect_lock(
+                            ::lockutils::__private::LockOptions::new(#as_str)
+                                .prefix("nova")
+                                .caller(__LOCKUTILS_CALLER)
+                                .lock(),
+                            __LOCKUTILS_CALLER,
+                        )
+                    };
+                    { self.build(instance_id) }
+                }
+            }
+        };
+        let item = quote! { fn spawn(&self, instance_id: &str) { self.build(instance_id) } };
+        check(
+            quote!("instance-{instance_id}", prefix = "nova"),
+            item.clone(),
+            expected(
+                quote!(&::lockutils::__private::format!("instance-{instance_id}")),
+                quote!(__lockutils_name),
+            ),
+        );
+        check(
+            quote!(name = self.uuid(), prefix = "nova"),
+            item,
+            expected(
+                quote!(&(self.uuid())),
+                quote!(::lockutils::__private::AsRef::<str>::as_ref(
+                    __lockutils_name
+                )),
+            ),
+        );
+    }
+
+    #[test]
+    fn async_trait_output_gets_the_lock_inside_its_future() {
+        check(
+            quote!("x"),
+            quote! {
+                fn f<'life0, 'async_trait>(&'life0 self)
+                    -> Pin<Box<dyn Future<Output = u32> + Send + 'async_trait>>
+                {
+                    Box::pin(async move { let __self = self; 1 })
+                }
+            },
+            quote! {
+                fn f<'life0, 'async_trait>(&'life0 self)
+                    -> Pin<Box<dyn Future<Output = u32> + Send + 'async_trait>>
+                {
+                    Box::pin(async move {
+                        #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                        let __lockutils_guard = {
+                            const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
+                            static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
+                                ::lockutils::__private::StaticLock::new(
+                                    ::lockutils::__private::LockOptions::new("x").caller(__LOCKUTILS_CALLER),
+                                );
+                            ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock_async().await, __LOCKUTILS_CALLER)
+                        };
+                        let __self = self;
+                        1
+                    })
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn escaped_braces_are_a_static_name() {
+        let out = synchronized(
+            quote!("a{{b}}"),
+            quote!(
+                fn f() {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("StaticLock"), "{out}");
+        assert!(out.contains("\"a{b}\""), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_item() {
+        let out = synchronized(
+            quote!("x", extrnal),
+            quote!(
+                fn reserve() {}
+            ),
+        )
+        .to_string();
+        assert!(out.starts_with("fn reserve"), "{out}");
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("unknown option `extrnal`"), "{out}");
+    }
+}

@@ -1,0 +1,472 @@
+//! From [`RawArgs`] and the function to the checked [`Options`]: every
+//! cross-check between options, and between options and the signature.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Error, Expr, FnArg, ItemFn, LitStr, Pat, Path, Result, ReturnType, Type};
+
+use crate::args::{ModeArg, NameArg, Opt, RawArgs};
+
+/// What to generate, checked.
+pub(crate) struct Options {
+    pub(crate) name: Name,
+    pub(crate) prefix: Option<LitStr>,
+    pub(crate) external: bool,
+    pub(crate) lock_path: Option<LockPath>,
+    pub(crate) fair: bool,
+    pub(crate) blocking: bool,
+    /// Nanoseconds.
+    pub(crate) timeout: Option<u64>,
+    pub(crate) semaphores: Option<Path>,
+    pub(crate) shared: bool,
+    /// The path of the facade crate, `::lockutils` unless `crate = ...`.
+    pub(crate) krate: Path,
+    pub(crate) on_error: OnError,
+}
+
+/// The lock name.
+pub(crate) enum Name {
+    /// A fixed name (braces already unescaped): the lock is a per-call-site
+    /// static.
+    Static(LitStr),
+    /// A literal with `{param}` placeholders, all naming parameters.
+    Format(LitStr),
+    /// `name = <expr>`, evaluated at each call.
+    Expr(Expr),
+}
+
+/// The lock directory.
+pub(crate) enum LockPath {
+    /// A `&'static str` known at compile time (a literal, `env!(..)`,
+    /// `concat!(..)`): part of the static lock.
+    Const(Expr),
+    /// Any other expression, evaluated at each call (`AsRef<Path>`).
+    Dynamic(Expr),
+}
+
+/// What an acquisition error does.
+pub(crate) enum OnError {
+    /// Panics, naming the lock and the error: the lock waits forever, so only
+    /// a broken setup (a bad lock directory, re-entering a held lock) fails.
+    Panic,
+    /// `return Err(From::from(e))`; the span is the return type's.
+    Return(Span),
+}
+
+impl Options {
+    /// Whether the whole lock is known at compile time (one static per call
+    /// site, no lookup per call).
+    pub(crate) fn is_static(&self) -> bool {
+        matches!(self.name, Name::Static(_))
+            && !matches!(self.lock_path, Some(LockPath::Dynamic(_)))
+    }
+}
+
+impl RawArgs {
+    /// Checks the options against each other and against `func`.
+    pub(crate) fn build(self, func: &ItemFn) -> Result<Options> {
+        let mut errors = Errors::default();
+        if let Some(c) = &func.sig.constness {
+            errors.push(Error::new(
+                c.span,
+                "`#[synchronized]` cannot be used on a `const fn`: the lock is taken at run \
+                 time; remove `const` or the attribute",
+            ));
+        }
+
+        let name = match self.name {
+            None => {
+                errors.push(Error::new(
+                    Span::call_site(),
+                    "missing lock name: write `#[synchronized(\"mylock\")]`, or \
+                     `#[synchronized(name = <expr>)]` for a name computed from the arguments",
+                ));
+                None
+            }
+            Some(Opt {
+                value: NameArg::Lit(lit),
+                ..
+            }) => errors.check(name_literal(&lit, func)),
+            Some(Opt {
+                value: NameArg::Expr(expr),
+                ..
+            }) => Some(Name::Expr(expr)),
+        };
+
+        let external = self.external.as_ref().is_some_and(|o| o.value);
+        if let Some(lp) = &self.lock_path {
+            if !external {
+                errors.push(Error::new(
+                    lp.span,
+                    "`lock_path` only applies to external locks; add `external` or remove \
+                     `lock_path`",
+                ));
+            }
+        }
+        let lock_path = self.lock_path.map(|o| lock_path(o.value));
+
+        let timeout = self.timeout.as_ref().and_then(|o| {
+            errors.check(
+                parse_duration(&o.value.value()).map_err(|msg| Error::new(o.value.span(), msg)),
+            )
+        });
+        let blocking = self.blocking.as_ref().is_none_or(|o| o.value);
+        if let (Some(b), Some(t)) = (&self.blocking, &self.timeout) {
+            if !b.value {
+                let later = if b.pos > t.pos { b.span } else { t.span };
+                errors.push(Error::new(
+                    later,
+                    "`timeout` has no effect with `blocking = false`, which never waits; \
+                     remove one of them",
+                ));
+            }
+        }
+
+        if let Some(s) = &self.semaphores {
+            if s.value
+                .segments
+                .first()
+                .is_some_and(|seg| seg.ident == "Self")
+            {
+                errors.push(Error::new_spanned(
+                    &s.value,
+                    "`semaphores` must name a `static` (there are no associated statics): \
+                     write its full path, e.g. `semaphores = crate::MY_LOCKS`",
+                ));
+            }
+        }
+
+        // Only a lock that may give up (not blocking, or a timeout) has an
+        // error worth handing to the caller; see `OnError::Panic`.
+        let can_give_up = self
+            .blocking
+            .as_ref()
+            .filter(|o| !o.value)
+            .map(|o| ("`blocking = false`", o.span))
+            .or_else(|| self.timeout.as_ref().map(|o| ("`timeout`", o.span)));
+        let on_error = match can_give_up {
+            None => OnError::Panic,
+            Some((what, _)) => match &output_type(func) {
+                ReturnType::Type(_, ty) if returns_result(ty) => OnError::Return(ty.span()),
+                output => {
+                    let found = match output {
+                        ReturnType::Type(..) => "this return type cannot carry it",
+                        ReturnType::Default => "the function returns `()`",
+                    };
+                    let msg = format!(
+                        "with {what}, taking the lock can fail, and {found}: return \
+                         `Result<T, E>` where `E: From<lockutils::Error>` (e.g. \
+                         `-> Result<(), lockutils::Error>`), or remove {what}"
+                    );
+                    errors.push(match output {
+                        ReturnType::Type(_, ty) => Error::new_spanned(ty, msg),
+                        ReturnType::Default => Error::new(func.sig.paren_token.span.close(), msg),
+                    });
+                    OnError::Panic
+                }
+            },
+        };
+
+        errors.finish()?;
+        Ok(Options {
+            name: name.expect("no error means a name"),
+            prefix: self.prefix.map(|o| o.value),
+            external,
+            lock_path,
+            fair: self.fair.is_some_and(|o| o.value),
+            blocking,
+            timeout,
+            semaphores: self.semaphores.map(|o| o.value),
+            shared: self.mode.is_some_and(|o| o.value == ModeArg::Read),
+            krate: self
+                .krate
+                .map_or_else(|| syn::parse_quote!(::lockutils), |o| o.value),
+            on_error,
+        })
+    }
+}
+
+/// Several independent errors, reported together.
+#[derive(Default)]
+struct Errors(Option<Error>);
+
+impl Errors {
+    fn push(&mut self, e: Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    fn check<T>(&mut self, r: Result<T>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+
+    fn finish(self) -> Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// The return type, or for a function `#[async_trait]` has rewritten, its
+/// future's `Output`.
+fn output_type(func: &ItemFn) -> ReturnType {
+    if func.sig.asyncness.is_none() && crate::expand::is_async_trait_body(&func.block) {
+        if let ReturnType::Type(arrow, ty) = &func.sig.output {
+            if let Some(out) = future_output(ty) {
+                return ReturnType::Type(*arrow, Box::new(out.clone()));
+            }
+        }
+    }
+    func.sig.output.clone()
+}
+
+/// `T` in `Pin<Box<dyn Future<Output = T> + Send + '_>>`.
+fn future_output(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Path(p) => path_output(&p.path),
+        Type::TraitObject(obj) => obj.bounds.iter().find_map(|b| match b {
+            syn::TypeParamBound::Trait(t) => path_output(&t.path),
+            _ => None,
+        }),
+        Type::Group(g) => future_output(&g.elem),
+        Type::Paren(p) => future_output(&p.elem),
+        _ => None,
+    }
+}
+
+fn path_output(path: &Path) -> Option<&Type> {
+    path.segments.iter().find_map(|seg| match &seg.arguments {
+        syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+            syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+            syn::GenericArgument::Type(t) => future_output(t),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// A return type that can carry the error: a path whose last segment is
+/// `Result` or ends in it (`Result<T, E>`, `io::Result<T>`, `AppResult<T>`).
+/// An alias that is not a `Result` after all fails to type-check at the
+/// return type, which the generated `return Err(..)` is spanned at.
+fn returns_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident.to_string().ends_with("Result")),
+        Type::Group(g) => returns_result(&g.elem),
+        Type::Paren(p) => returns_result(&p.elem),
+        _ => false,
+    }
+}
+
+fn lock_path(expr: Expr) -> LockPath {
+    match &expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(_),
+            ..
+        }) => LockPath::Const(expr),
+        Expr::Macro(m)
+            if m.mac.path.is_ident("env")
+                || m.mac.path.is_ident("concat")
+                || m.mac.path.is_ident("option_env") =>
+        {
+            // `option_env!` is an `Option`; leave it to the dynamic path,
+            // where `AsRef<Path>` reports the mismatch.
+            if m.mac.path.is_ident("option_env") {
+                LockPath::Dynamic(expr)
+            } else {
+                LockPath::Const(expr)
+            }
+        }
+        _ => LockPath::Dynamic(expr),
+    }
+}
+
+/// A name literal: fixed, or with `{param}` placeholders that must each name a
+/// parameter of `func`.
+fn name_literal(lit: &LitStr, func: &ItemFn) -> Result<Name> {
+    let params = parameters(func);
+    let value = lit.value();
+    let err = |msg: String| Error::new(lit.span(), msg);
+    let mut fixed = String::with_capacity(value.len());
+    let mut placeholders = false;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                fixed.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                fixed.push('}');
+            }
+            '}' => {
+                return Err(err(
+                    "unmatched `}` in the lock name; write `}}` for a literal brace".into(),
+                ))
+            }
+            '{' => {
+                let mut inner = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => inner.push(c),
+                        None => {
+                            return Err(err(
+                                "unclosed `{` in the lock name; close the placeholder, or \
+                                 write `{{` for a literal brace"
+                                    .into(),
+                            ))
+                        }
+                    }
+                }
+                let arg = inner.split(':').next().unwrap_or_default().trim();
+                if arg.is_empty() || arg.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(err(format!(
+                        "`{{{inner}}}` in the lock name: placeholders name a parameter, e.g. \
+                         `{{{}}}`",
+                        params.first().map_or("id", String::as_str)
+                    )));
+                }
+                if !params.iter().any(|p| p == arg) {
+                    let listed = if params.is_empty() {
+                        format!("`{}` has no parameters", func.sig.ident)
+                    } else {
+                        format!(
+                            "its parameters are {}",
+                            params
+                                .iter()
+                                .map(|p| format!("`{p}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    return Err(err(format!(
+                        "`{{{arg}}}` in the lock name names no parameter of `{}`; {listed}",
+                        func.sig.ident
+                    )));
+                }
+                placeholders = true;
+            }
+            c => fixed.push(c),
+        }
+    }
+    if placeholders {
+        Ok(Name::Format(lit.clone()))
+    } else {
+        Ok(Name::Static(LitStr::new(&fixed, lit.span())))
+    }
+}
+
+/// The names a placeholder can use: `self` and every binding of the
+/// parameter patterns.
+fn parameters(func: &ItemFn) -> Vec<String> {
+    let mut out = Vec::new();
+    for input in &func.sig.inputs {
+        match input {
+            FnArg::Receiver(_) => out.push("self".to_owned()),
+            FnArg::Typed(t) => bindings(&t.pat, &mut out),
+        }
+    }
+    out
+}
+
+fn bindings(pat: &Pat, out: &mut Vec<String>) {
+    match pat {
+        Pat::Ident(i) => {
+            out.push(i.ident.to_string());
+            if let Some((_, sub)) = &i.subpat {
+                bindings(sub, out);
+            }
+        }
+        Pat::Tuple(t) => t.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::TupleStruct(t) => t.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| bindings(&f.pat, out)),
+        Pat::Slice(s) => s.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::Reference(r) => bindings(&r.pat, out),
+        Pat::Paren(p) => bindings(&p.pat, out),
+        Pat::Type(t) => bindings(&t.pat, out),
+        Pat::Or(o) => {
+            if let Some(first) = o.cases.first() {
+                bindings(first, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `"250ms"`, `"1.5s"`, `"2m"`, `"500us"` to nanoseconds.
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<u64, String> {
+    const SYNTAX: &str = "a number and a unit, e.g. \"250ms\", \"1.5s\", \"2m\" or \"500us\" \
+                          (units: `us`, `ms`, `s`, `m`)";
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    let unit_ns: u128 = match unit {
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "" => return Err(format!("`timeout = \"{s}\"` has no unit; write {SYNTAX}")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `timeout = \"{s}\"`; write {SYNTAX}"
+            ))
+        }
+    };
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit());
+    if !digits(int) || !(frac.is_empty() || digits(frac)) || number.ends_with('.') {
+        return Err(format!(
+            "`timeout = \"{s}\"` is not a duration; write {SYNTAX}"
+        ));
+    }
+    let too_long = || format!("`timeout = \"{s}\"` is too long; the maximum is about 584 years");
+    let int: u128 = int.parse().map_err(|_| too_long())?;
+    let frac_ns = if frac.is_empty() {
+        0
+    } else {
+        let scale = 10u128
+            .checked_pow(u32::try_from(frac.len()).map_err(|_| too_long())?)
+            .ok_or_else(too_long)?;
+        frac.parse::<u128>().map_err(|_| too_long())? * unit_ns / scale
+    };
+    let ns = int
+        .checked_mul(unit_ns)
+        .and_then(|n| n.checked_add(frac_ns))
+        .ok_or_else(too_long)?;
+    let ns = u64::try_from(ns).map_err(|_| too_long())?;
+    if ns == 0 {
+        return Err(format!(
+            "`timeout = \"{s}\"` never waits; write `blocking = false` instead"
+        ));
+    }
+    Ok(ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(250_000_000));
+        assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration("2m"), Ok(120_000_000_000));
+        assert_eq!(parse_duration("500us"), Ok(500_000));
+        assert_eq!(parse_duration(" 10 s "), Ok(10_000_000_000));
+        assert_eq!(parse_duration("0.001ms"), Ok(1_000));
+        for bad in [
+            "", "ms", "10", "10h", "1.s", ".5s", "1..2s", "-1s", "0s", "1e3ms",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_duration("99999999999999999999999m").is_err());
+    }
+}

@@ -1,0 +1,8 @@
+use lockutils::synchronized;
+
+trait Store {
+    #[synchronized("store")]
+    fn put(&self);
+}
+
+fn main() {}

@@ -1,0 +1,60 @@
+//! Local items named like what the expansion uses must not break it.
+#![allow(dead_code, non_camel_case_types, unused_macros)]
+
+mod std {}
+mod core {}
+mod lockutils {}
+type Result = ();
+type Option = ();
+struct Guard;
+struct StaticLock;
+struct LockOptions;
+struct Duration;
+struct Registry;
+enum Shadow {
+    Ok,
+    Err,
+}
+use Shadow::{Err, Ok};
+trait From {}
+trait AsRef {}
+macro_rules! format {
+    () => {};
+}
+macro_rules! concat {
+    () => {};
+}
+macro_rules! module_path {
+    () => {};
+}
+
+static LOCKS: ::lockutils::Registry = ::lockutils::Registry::new();
+
+#[::lockutils::synchronized("hygiene")]
+fn fixed() -> u32 {
+    let _ = (Guard, Ok, Err);
+    1
+}
+
+#[::lockutils::synchronized("hygiene-{id}", semaphores = LOCKS)]
+fn dynamic(id: u32) -> u32 {
+    id
+}
+
+#[::lockutils::synchronized(name = ::std::string::ToString::to_string(&id), external, lock_path = dir, timeout = "1s")]
+fn fallible(id: u32, dir: &::std::path::Path) -> ::std::result::Result<u32, ::lockutils::Error> {
+    ::std::result::Result::Ok(id)
+}
+
+#[::lockutils::synchronized("hygiene-async", blocking = false)]
+async fn fallible_async() -> ::std::result::Result<(), ::lockutils::Error> {
+    ::std::result::Result::Ok(())
+}
+
+fn main() {
+    let dir = ::tempfile::tempdir().unwrap();
+    ::std::assert_eq!(fixed(), 1);
+    ::std::assert_eq!(dynamic(2), 2);
+    ::std::assert_eq!(fallible(3, dir.path()).unwrap(), 3);
+    let _ = fallible_async();
+}

@@ -1,0 +1,173 @@
+//! `#[synchronized_with_prefix]`: a project's prefix declared once on a
+//! `mod`, `impl` or `trait` block; a function's own `prefix =` wins.
+
+use lockutils::{synchronized, synchronized_with_prefix};
+
+fn held() -> String {
+    lockutils::held_locks().pop().expect("a lock is held").name
+}
+
+#[synchronized_with_prefix("nova")]
+mod compute {
+    use lockutils::synchronized;
+
+    #[synchronized("instance-{id}")]
+    pub fn spawn(id: u32) -> String {
+        super::held()
+    }
+
+    #[lockutils::synchronized("resources")]
+    pub fn full_path_attribute() -> String {
+        super::held()
+    }
+
+    #[synchronized("images", prefix = "glance")]
+    pub fn explicit_prefix_wins() -> String {
+        super::held()
+    }
+
+    #[synchronized("trailing-comma")]
+    pub fn trailing_comma() -> String {
+        super::held()
+    }
+
+    pub mod nested {
+        use lockutils::synchronized;
+
+        #[synchronized("nested")]
+        pub fn inherits() -> String {
+            crate::held()
+        }
+    }
+
+    #[lockutils::synchronized_with_prefix("cinder")]
+    pub mod own {
+        use lockutils::synchronized;
+
+        #[synchronized("volume")]
+        pub fn own_prefix() -> String {
+            crate::held()
+        }
+    }
+
+    pub struct Manager;
+
+    impl Manager {
+        #[synchronized("manager")]
+        pub fn method(&self) -> String {
+            super::held()
+        }
+    }
+
+    /// Not synchronized: left alone.
+    pub fn plain() -> bool {
+        lockutils::held_locks().is_empty()
+    }
+}
+
+#[test]
+fn module_prefix_applies_to_every_synchronized_fn() {
+    assert_eq!(compute::spawn(3), "nova-instance-3");
+    assert_eq!(compute::full_path_attribute(), "nova-resources");
+    assert_eq!(compute::trailing_comma(), "nova-trailing-comma");
+    assert_eq!(compute::nested::inherits(), "nova-nested");
+    assert_eq!(compute::Manager.method(), "nova-manager");
+    assert!(compute::plain());
+}
+
+#[test]
+fn explicit_and_inner_prefixes_win() {
+    assert_eq!(compute::explicit_prefix_wins(), "glance-images");
+    assert_eq!(compute::own::own_prefix(), "cinder-volume");
+}
+
+struct Scheduler;
+
+#[synchronized_with_prefix("nova-")]
+impl Scheduler {
+    #[synchronized("select", external)]
+    fn select(&self) -> String {
+        held()
+    }
+
+    #[synchronized("async-select")]
+    async fn select_async(&self) -> Vec<String> {
+        tokio::task::yield_now().await;
+        lockutils::held_locks()
+            .into_iter()
+            .map(|l| l.name)
+            .collect()
+    }
+}
+
+#[test]
+fn impl_block_prefix_and_lock_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    lockutils::set_defaults(dir.path());
+    assert_eq!(Scheduler.select(), "nova-select");
+    assert!(dir.path().join("nova-select").exists());
+    // Async guards are not listed per thread; the lock is still prefixed.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let g = lockutils::LockOptions::new("async-select")
+        .prefix("nova")
+        .lock()
+        .unwrap();
+    let blocked = std::thread::scope(|s| {
+        s.spawn(|| {
+            rt.block_on(async {
+                tokio::time::timeout(
+                    std::time::Duration::from_millis(50),
+                    Scheduler.select_async(),
+                )
+                .await
+                .is_err()
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    drop(g);
+    assert!(blocked, "select_async did not wait for nova-async-select");
+    lockutils::clear_defaults();
+}
+
+trait Volumes {
+    fn attach(&self) -> String {
+        String::new()
+    }
+}
+
+#[synchronized_with_prefix("cinder")]
+impl Volumes for Scheduler {
+    #[synchronized("attach")]
+    fn attach(&self) -> String {
+        held()
+    }
+}
+
+#[test]
+fn trait_impl_block() {
+    assert_eq!(Volumes::attach(&Scheduler), "cinder-attach");
+}
+
+#[test]
+fn runtime_equivalent_prefix() {
+    static NOVA: lockutils::Prefix = lockutils::lock_with_prefix("nova");
+    let g = NOVA.lock("runtime").unwrap();
+    assert_eq!(held(), "nova-runtime");
+    drop(g);
+}
+
+/// `synchronized` imported at the top level too.
+#[synchronized("top-level")]
+fn top_level() -> String {
+    held()
+}
+
+#[test]
+fn outside_a_prefixed_block_no_prefix() {
+    assert_eq!(top_level(), "top-level");
+}
