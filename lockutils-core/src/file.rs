@@ -129,7 +129,18 @@ pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<F
 }
 
 /// Whether the open `file` is still the file linked at `path`.
-pub fn is_current(file: &File, path: &Path) -> io::Result<bool> {
+///
+/// Lock files are only ever unlinked (by lockutils, oslo.concurrency and
+/// fasteners alike), never renamed or hard-linked, so a file that still has a
+/// link is still the one at its path: one `fstat`, no path lookup. A lock file
+/// renamed away by hand would go unnoticed; don't do that to lock files.
+pub fn is_current(file: &File, _path: &Path) -> io::Result<bool> {
+    Ok(file.metadata()?.nlink() != 0)
+}
+
+/// Whether the open `file` is the file linked at `path` right now, checked by
+/// inode (for tools that inspect lock files, not on the locking path).
+pub fn is_linked_at(file: &File, path: &Path) -> io::Result<bool> {
     let open = file.metadata()?;
     if open.nlink() == 0 {
         return Ok(false);
@@ -155,7 +166,7 @@ impl FileLock {
         if mode == Mode::Shared && !fcntl_lock(&self.file, libc::F_WRLCK, false)? {
             return Ok(false);
         }
-        if !is_current(&self.file, &self.path)? {
+        if !is_linked_at(&self.file, &self.path)? {
             return Ok(false);
         }
         match std::fs::remove_file(&self.path) {
@@ -380,15 +391,17 @@ mod tests {
     }
 
     #[test]
-    fn a_replaced_file_is_detected() {
+    fn an_unlinked_or_replaced_file_is_detected() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("t");
         let f = open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap();
         assert!(is_current(&f, &path).unwrap());
+        assert!(is_linked_at(&f, &path).unwrap());
         std::fs::remove_file(&path).unwrap();
         assert!(!is_current(&f, &path).unwrap());
         let _g = open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap();
         assert!(!is_current(&f, &path).unwrap());
+        assert!(!is_linked_at(&f, &path).unwrap());
     }
 
     #[test]

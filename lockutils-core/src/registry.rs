@@ -84,22 +84,33 @@ struct Inner {
     sweep_after: AtomicUsize,
     /// Whether a deferred sweep is scheduled.
     sweep_scheduled: AtomicBool,
+    /// One sweep at a time, so the insert count stays exact.
+    sweeping: parking_lot::Mutex<()>,
 }
 
 impl Inner {
     /// Removes every entry nobody uses. Returns how many were removed.
     fn sweep(&self) -> usize {
-        let before = self.map.len();
+        let _one_at_a_time = self.sweeping.lock();
+        // Inserts made while this sweep runs still count towards the next one.
+        let counted = self.inserted.load(Ordering::Relaxed);
+        let (mut removed, mut live) = (0, 0);
         // Runs under each shard's write lock; users are only added under a
         // shard lock, so an entry seen unused here has no holder or waiter and
         // nobody can be about to start using it.
-        self.map
-            .retain(|_, slot| slot.users.load(Ordering::Acquire) != 0);
-        let after = self.map.len();
-        self.inserted.store(0, Ordering::Relaxed);
+        self.map.retain(|_, slot| {
+            let keep = slot.users.load(Ordering::Acquire) != 0;
+            if keep {
+                live += 1;
+            } else {
+                removed += 1;
+            }
+            keep
+        });
+        self.inserted.fetch_sub(counted, Ordering::Relaxed);
         self.sweep_after
-            .store(SWEEP_SLACK + after, Ordering::Relaxed);
-        before.saturating_sub(after)
+            .store(SWEEP_SLACK + live, Ordering::Relaxed);
+        removed
     }
 }
 
@@ -169,6 +180,7 @@ impl Registry {
                 inserted: AtomicUsize::new(0),
                 sweep_after: AtomicUsize::new(SWEEP_SLACK),
                 sweep_scheduled: AtomicBool::new(false),
+                sweeping: parking_lot::Mutex::new(()),
             })
         })
     }

@@ -1,0 +1,481 @@
+//! Cross-process hand-off latency of an external lock: how long after the
+//! holder in one process releases does a waiter blocked in another process
+//! own the lock.
+//!
+//! # Protocol
+//! The bench re-executes itself as a child process (`current_exe()` with
+//! [`CHILD_ENV`] set). The two processes pass one lock file back and forth:
+//! the parent takes it first, then each hand-off goes
+//!
+//! 1. the waiter calls acquire and blocks;
+//! 2. the holder makes sure the waiter is *blocked in the kernel*: it polls
+//!    `/proc/locks` until a blocked request (`->`) on the lock file's device
+//!    and inode appears. Only then does it read `CLOCK_MONOTONIC`
+//!    (`t_release`) and release;
+//! 3. the waiter's acquire returns; it reads `CLOCK_MONOTONIC` (`t_acquired`)
+//!    and sends it to the holder over a pipe;
+//! 4. the old holder records `t_acquired - t_release` (one clock, shared by
+//!    all processes on Linux) and only then calls acquire itself, becoming
+//!    the waiter of the next hand-off. Since it waits for the message first,
+//!    it can never barge in and re-take the lock it just released.
+//!
+//! One round trip is two hand-offs (parent to child, child to parent). At the
+//! end the child sends the samples it recorded to the parent, which prints
+//! median, p95, p99 and max over all hand-offs.
+//!
+//! Backends, all in one directory under `std::env::temp_dir()`:
+//! - `lockutils`: `LockOptions::new("handoff").external(true).lock_path(dir)
+//!   .lock()` and dropping the guard (opens the file per acquisition, waits in
+//!   `F_OFD_SETLKW`, checks the file identity after waking);
+//! - `raw_ofd` (baseline): one descriptor per process, `F_OFD_SETLKW` /
+//!   `F_UNLCK` straight through libc;
+//! - `polling_10ms` (baseline imitating oslo.concurrency / fasteners): the
+//!   waiter tries a non-blocking classic `F_SETLK` and sleeps 10 ms between
+//!   tries. A polling waiter is never blocked in the kernel, so step 2 differs:
+//!   the waiter sends a message after its first failed try, and the holder
+//!   then waits a pseudo-random 0–10 ms (the phase of the poll loop a release
+//!   falls into) before releasing. Fewer round trips: each costs ~10 ms.
+//!
+//! Run: `cargo bench -p lockutils-core --bench handoff`. Without `--bench`
+//! (as `cargo test --benches` runs it) it does a short smoke run.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lockutils_core::{LockGuard, LockOptions};
+
+/// Set in the child's environment: the backend it plays.
+const CHILD_ENV: &str = "LOCKUTILS_BENCH_HANDOFF_CHILD";
+/// Set in the child's environment: the lock directory.
+const DIR_ENV: &str = "LOCKUTILS_BENCH_HANDOFF_DIR";
+/// Set in the child's environment: round trips to play.
+const ROUNDS_ENV: &str = "LOCKUTILS_BENCH_HANDOFF_ROUNDS";
+
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Lockutils,
+    RawOfd,
+    Polling,
+}
+
+impl Backend {
+    const ALL: [Backend; 3] = [Backend::Lockutils, Backend::RawOfd, Backend::Polling];
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Lockutils => "lockutils",
+            Backend::RawOfd => "raw_ofd",
+            Backend::Polling => "polling_10ms",
+        }
+    }
+
+    fn from_name(s: &str) -> Backend {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .unwrap_or_else(|| panic!("unknown backend {s:?}"))
+    }
+
+    fn file_name(self) -> &'static str {
+        match self {
+            Backend::Lockutils => "handoff",
+            Backend::RawOfd => "handoff-raw",
+            Backend::Polling => "handoff-poll",
+        }
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process.
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(r, 0);
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn whole_file(l_type: libc::c_int) -> libc::flock {
+    // SAFETY: all-zero bytes are a valid `flock`; zero start and length with
+    // SEEK_SET cover the whole file, and OFD requests need `l_pid == 0`.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = l_type as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    fl
+}
+
+/// One `fcntl` lock request; `Ok(false)` when a non-blocking one is refused.
+fn fcntl(fd: &OwnedFd, cmd: libc::c_int, l_type: libc::c_int) -> std::io::Result<bool> {
+    let fl = whole_file(l_type);
+    loop {
+        // SAFETY: `fd` is open and `fl` lives across the call.
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &fl as *const libc::flock) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::EACCES) => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+fn send(tx: &mut impl Write, v: u64) {
+    tx.write_all(&v.to_le_bytes()).expect("pipe write");
+    tx.flush().expect("pipe flush");
+}
+
+fn recv(rx: &mut impl Read) -> u64 {
+    let mut b = [0u8; 8];
+    rx.read_exact(&mut b).expect("pipe read: peer died?");
+    u64::from_le_bytes(b)
+}
+
+/// Tiny deterministic generator for the polling phase.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// One side's view of the lock under test.
+struct Side {
+    backend: Backend,
+    dir: PathBuf,
+    /// Descriptor kept open by the raw backends.
+    fd: Option<OwnedFd>,
+    guard: Option<LockGuard<'static>>,
+    /// `/proc/locks` device:inode of the lock file, e.g. `fe:00:1234`.
+    proc_id: String,
+    proc_buf: String,
+    rng: XorShift,
+}
+
+impl Side {
+    fn new(backend: Backend, dir: &Path) -> Side {
+        let path = dir.join(backend.file_name());
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .expect("open lock file");
+        let meta = file.metadata().expect("stat lock file");
+        let dev = meta.dev();
+        // glibc's encoding of dev_t, as the kernel prints it in /proc/locks.
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let proc_id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+        let fd = match backend {
+            Backend::Lockutils => None,
+            _ => Some(OwnedFd::from(file)),
+        };
+        Side {
+            backend,
+            dir: dir.to_owned(),
+            fd,
+            guard: None,
+            proc_id,
+            proc_buf: String::new(),
+            rng: XorShift(0x9e37_79b9_7f4a_7c15),
+        }
+    }
+
+    fn lockutils_lock(&mut self) {
+        let g = LockOptions::new(Backend::Lockutils.file_name())
+            .external(true)
+            .lock_path(&self.dir)
+            .lock()
+            .expect("lockutils lock");
+        self.guard = Some(g);
+    }
+
+    /// Takes the lock; in the polling backend, tells the peer (`tx`) after the
+    /// first refused try.
+    fn acquire(&mut self, tx: &mut impl Write) {
+        match self.backend {
+            Backend::Lockutils => self.lockutils_lock(),
+            Backend::RawOfd => {
+                let fd = self.fd.as_ref().unwrap();
+                assert!(fcntl(fd, libc::F_OFD_SETLKW, libc::F_WRLCK).expect("F_OFD_SETLKW"));
+            }
+            Backend::Polling => {
+                let fd = self.fd.as_ref().unwrap();
+                let mut first = true;
+                while !fcntl(fd, libc::F_SETLK, libc::F_WRLCK).expect("F_SETLK") {
+                    if first {
+                        send(tx, 0);
+                        first = false;
+                    }
+                    std::thread::sleep(POLL_INTERVAL);
+                }
+            }
+        }
+    }
+
+    /// The first acquisition, before the peer exists: never contended.
+    fn acquire_first(&mut self) {
+        match self.backend {
+            Backend::Lockutils => self.lockutils_lock(),
+            Backend::RawOfd | Backend::Polling => {
+                let cmd = if self.backend == Backend::RawOfd {
+                    libc::F_OFD_SETLK
+                } else {
+                    libc::F_SETLK
+                };
+                assert!(fcntl(self.fd.as_ref().unwrap(), cmd, libc::F_WRLCK).unwrap());
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        match self.backend {
+            Backend::Lockutils => drop(self.guard.take().expect("held")),
+            Backend::RawOfd => {
+                fcntl(self.fd.as_ref().unwrap(), libc::F_OFD_SETLK, libc::F_UNLCK).unwrap();
+            }
+            Backend::Polling => {
+                fcntl(self.fd.as_ref().unwrap(), libc::F_SETLK, libc::F_UNLCK).unwrap();
+            }
+        }
+    }
+
+    /// Returns once the peer is waiting: blocked in the kernel on the lock
+    /// file, or (polling) refused once and somewhere in its sleep.
+    fn wait_for_waiter(&mut self, rx: &mut impl Read) {
+        if self.backend == Backend::Polling {
+            recv(rx);
+            let phase = self.rng.next() % POLL_INTERVAL.as_nanos() as u64;
+            std::thread::sleep(Duration::from_nanos(phase));
+            return;
+        }
+        let started = Instant::now();
+        loop {
+            self.proc_buf.clear();
+            File::open("/proc/locks")
+                .and_then(|mut f| f.read_to_string(&mut self.proc_buf))
+                .expect("read /proc/locks");
+            let blocked = self.proc_buf.lines().any(|l| {
+                l.contains("->") && l.split_whitespace().any(|field| field == self.proc_id)
+            });
+            if blocked {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "peer never blocked on {} ({})",
+                self.backend.file_name(),
+                self.proc_id
+            );
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// One hand-off: its latency and whether both sides ran on one CPU.
+#[derive(Clone, Copy)]
+struct Sample {
+    ns: u64,
+    same_cpu: bool,
+}
+
+fn cpu() -> u64 {
+    // SAFETY: no preconditions; returns -1 on failure.
+    unsafe { libc::sched_getcpu() as u64 }
+}
+
+/// Plays `rounds` round trips; returns the hand-offs whose release this side
+/// made. The acquirer reports its acquisition time and CPU.
+fn play(
+    side: &mut Side,
+    starts_holding: bool,
+    rounds: usize,
+    rx: &mut impl Read,
+    tx: &mut impl Write,
+) -> Vec<Sample> {
+    let mut samples = Vec::with_capacity(rounds);
+    let mut holding = starts_holding;
+    for _ in 0..2 * rounds {
+        if holding {
+            side.wait_for_waiter(rx);
+            let released = now_ns();
+            side.release();
+            let my_cpu = cpu();
+            let acquired = recv(rx);
+            let their_cpu = recv(rx);
+            samples.push(Sample {
+                ns: acquired.saturating_sub(released),
+                same_cpu: my_cpu == their_cpu,
+            });
+        } else {
+            side.acquire(tx);
+            let acquired = now_ns();
+            send(tx, acquired);
+            send(tx, cpu());
+        }
+        holding = !holding;
+    }
+    samples
+}
+
+fn child_main(backend: &str) {
+    let backend = Backend::from_name(backend);
+    let dir = PathBuf::from(std::env::var_os(DIR_ENV).expect("dir env"));
+    let rounds: usize = std::env::var(ROUNDS_ENV)
+        .expect("rounds env")
+        .parse()
+        .expect("rounds");
+    let mut side = Side::new(backend, &dir);
+    let mut rx = BufReader::new(std::io::stdin().lock());
+    let mut tx = BufWriter::new(std::io::stdout().lock());
+    let samples = play(&mut side, false, rounds, &mut rx, &mut tx);
+    send(&mut tx, samples.len() as u64);
+    for s in samples {
+        send(&mut tx, s.ns);
+        send(&mut tx, s.same_cpu as u64);
+    }
+}
+
+struct Stats {
+    n: usize,
+    median: f64,
+    p95: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Nearest-rank percentiles, in microseconds.
+fn stats(samples: &[Sample], keep: impl Fn(&Sample) -> bool) -> Option<Stats> {
+    let mut ns: Vec<u64> = samples.iter().filter(|s| keep(s)).map(|s| s.ns).collect();
+    if ns.is_empty() {
+        return None;
+    }
+    ns.sort_unstable();
+    let at = |q: f64| {
+        let rank = ((q * ns.len() as f64).ceil() as usize).clamp(1, ns.len());
+        ns[rank - 1] as f64 / 1000.0
+    };
+    Some(Stats {
+        n: ns.len(),
+        median: at(0.50),
+        p95: at(0.95),
+        p99: at(0.99),
+        max: *ns.last().unwrap() as f64 / 1000.0,
+    })
+}
+
+/// Spawns the peer and plays `rounds` round trips against it.
+fn run(backend: Backend, dir: &Path, rounds: usize) -> Vec<Sample> {
+    let mut side = Side::new(backend, dir);
+    side.acquire_first();
+    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
+        .env(CHILD_ENV, backend.name())
+        .env(DIR_ENV, dir)
+        .env(ROUNDS_ENV, rounds.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let mut tx = BufWriter::new(child.stdin.take().unwrap());
+    let mut rx = BufReader::new(child.stdout.take().unwrap());
+    let mut samples = play(&mut side, true, rounds, &mut rx, &mut tx);
+    let n = recv(&mut rx) as usize;
+    for _ in 0..n {
+        let ns = recv(&mut rx);
+        let same_cpu = recv(&mut rx) != 0;
+        samples.push(Sample { ns, same_cpu });
+    }
+    side.release();
+    drop(tx);
+    let status = child.wait().expect("wait child");
+    assert!(status.success(), "child failed: {status}");
+    samples
+}
+
+fn print(label: &str, s: &Stats) {
+    println!(
+        "handoff/{label:<24} hand-offs {:>5}  median {:>8.1}  p95 {:>8.1}  p99 {:>8.1}  max {:>8.1}",
+        s.n, s.median, s.p95, s.p99, s.max
+    );
+}
+
+fn main() {
+    if let Ok(backend) = std::env::var(CHILD_ENV) {
+        return child_main(&backend);
+    }
+    let full = std::env::args().any(|a| a == "--bench");
+    let dir = tempfile::Builder::new()
+        .prefix("lockutils-handoff-")
+        .tempdir_in(std::env::temp_dir())
+        .expect("temp dir");
+    if !full {
+        println!("(smoke run without --bench: short, and the figures are no measurement)");
+    }
+    println!(
+        "handoff: cross-process hand-off latency in microseconds, lock dir {}",
+        dir.path().display()
+    );
+
+    // The two kernel-waiting backends run interleaved in chunks, so that
+    // background load and scheduler placement weigh on both alike.
+    let (chunks, chunk_rounds, poll_rounds) = if full { (10, 200, 50) } else { (2, 10, 3) };
+    let mut ours = Vec::new();
+    let mut raw = Vec::new();
+    for _ in 0..chunks {
+        ours.extend(run(Backend::Lockutils, dir.path(), chunk_rounds));
+        raw.extend(run(Backend::RawOfd, dir.path(), chunk_rounds));
+    }
+    let poll = run(Backend::Polling, dir.path(), poll_rounds);
+
+    let mut all = Vec::new();
+    for (backend, samples) in [
+        (Backend::Lockutils, &ours),
+        (Backend::RawOfd, &raw),
+        (Backend::Polling, &poll),
+    ] {
+        let name = backend.name();
+        let s = stats(samples, |_| true).expect("samples");
+        print(name, &s);
+        for (label, same) in [("same_cpu", true), ("other_cpu", false)] {
+            if let Some(part) = stats(samples, |x| x.same_cpu == same) {
+                print(&format!("{name}/{label}"), &part);
+            }
+        }
+        all.push(s);
+    }
+    let (ours, raw, poll) = (&all[0], &all[1], &all[2]);
+    println!(
+        "handoff/ratio lockutils/raw_ofd: median {:.2}x, p99 {:.2}x; polling_10ms/lockutils median: {:.0}x",
+        ours.median / raw.median,
+        ours.p99 / raw.p99,
+        poll.median / ours.median
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "handoff/target median < 50 us: {} ({:.1} us); p99 < 200 us: {} ({:.1} us)",
+        verdict(ours.median < 50.0),
+        ours.median,
+        verdict(ours.p99 < 200.0),
+        ours.p99
+    );
+}

@@ -1,0 +1,415 @@
+//! Bad names and bad lock directories: typed errors that name the lock, the
+//! path and the fix, and nothing ever created outside the lock directory.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::{block_on, walk};
+use lockutils_core::{lock_file_name, Error, LockGuard, LockOptions, Registry, MAX_FILE_NAME};
+
+/// A scratch root with a `locks` directory inside; everything a case creates
+/// must be below `locks` (or be what the case itself set up).
+struct Sandbox {
+    root: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let root = common::tempdir();
+        std::fs::create_dir(root.path().join("locks")).unwrap();
+        Sandbox { root }
+    }
+
+    fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn locks(&self) -> PathBuf {
+        self.root.path().join("locks")
+    }
+
+    /// Asserts that every path under the root is one of `allowed` or below
+    /// the lock directory.
+    fn assert_contained(&self, allowed: &[PathBuf]) {
+        let locks = self.locks();
+        for p in walk(self.root()) {
+            assert!(
+                p.starts_with(&locks) || allowed.contains(&p),
+                "created outside the lock directory: {}",
+                p.display()
+            );
+        }
+    }
+}
+
+/// Every way of taking the lock; each must fail with an error `check` accepts.
+fn every_acquisition_fails(opts: LockOptions<'_, '_>, check: impl Fn(&Error)) {
+    check(&opts.lock().unwrap_err());
+    check(&opts.try_lock().unwrap_err());
+    check(&opts.shared().lock().unwrap_err());
+    check(&block_on(opts.lock_async()).unwrap_err());
+}
+
+#[test]
+fn empty_nul_dot_and_dotdot_are_invalid_names() {
+    let sb = Sandbox::new();
+    let locks = sb.locks();
+    let reg = Registry::new();
+    for bad in ["", "a\0b", ".", ".."] {
+        for external in [false, true] {
+            let opts = LockOptions::new(bad)
+                .registry(&reg)
+                .external(external)
+                .lock_path(&locks);
+            every_acquisition_fails(opts, |e| {
+                assert!(matches!(e, Error::InvalidName { .. }), "{bad:?}: {e:?}");
+                assert_eq!(e.lock_name(), bad);
+                let msg = e.to_string();
+                assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+                // The reason says what to do.
+                assert!(
+                    ["give", "remove", "choose"].iter().any(|w| msg.contains(w)),
+                    "no fix in: {msg}"
+                );
+            });
+            assert!(matches!(
+                opts.remove_lock_file(),
+                Err(Error::InvalidName { .. })
+            ));
+        }
+    }
+    // A NUL byte in the prefix is refused too.
+    let e = LockOptions::new("x")
+        .prefix("p\0")
+        .registry(&reg)
+        .lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidName { .. }), "{e:?}");
+    assert!(reg.is_empty());
+    assert!(walk(&locks).is_empty(), "files created for invalid names");
+    sb.assert_contained(&[]);
+}
+
+#[test]
+fn names_with_slashes_and_dots_stay_inside_the_lock_dir() {
+    let sb = Sandbox::new();
+    let locks = sb.locks();
+    let reg = Registry::new();
+    for (name, file) in [
+        ("a/b", "a_b"),
+        ("../../x", ".._.._x"),
+        ("../..", ".._.."),
+        ("/etc/passwd", "_etc_passwd"),
+        ("./x", "._x"),
+        ("...", "..."),
+        ("/", "_"),
+        ("x/", "x_"),
+    ] {
+        let g = LockOptions::new(name)
+            .registry(&reg)
+            .external(true)
+            .lock_path(&locks)
+            .lock()
+            .unwrap();
+        assert_eq!(LockGuard::name(&g), file);
+        let path = LockGuard::path(&g).unwrap().to_owned();
+        assert_eq!(path, locks.join(file), "{name:?}");
+        assert_eq!(path.parent(), Some(locks.as_path()), "{name:?}");
+        drop(g);
+        sb.assert_contained(&[]);
+    }
+    // With a prefix, even ".." is an ordinary name; the prefix is sanitised.
+    let g = LockOptions::new("..")
+        .prefix("../p")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&locks)
+        .lock()
+        .unwrap();
+    assert_eq!(LockGuard::path(&g).unwrap().parent(), Some(locks.as_path()));
+    drop(g);
+    sb.assert_contained(&[]);
+    assert!(!sb.root().join("x").exists());
+    assert!(reg.is_empty());
+}
+
+#[test]
+fn very_long_names_are_shortened_readably_and_distinctly() {
+    let sb = Sandbox::new();
+    let locks = sb.locks();
+    let reg = Registry::new();
+    let long_a = format!("{}-one", "a".repeat(300));
+    let long_b = format!("{}-two", "a".repeat(300));
+    let long_utf8 = "é".repeat(200); // 400 bytes, two-byte characters
+    let names = [long_a.as_str(), long_b.as_str(), long_utf8.as_str()];
+    let opts = |n| {
+        LockOptions::new(n)
+            .registry(&reg)
+            .external(true)
+            .lock_path(&locks)
+    };
+    // All held at once: distinct names are distinct locks.
+    let guards: Vec<_> = names.iter().map(|n| opts(n).lock().unwrap()).collect();
+    let files: Vec<String> = guards
+        .iter()
+        .map(|g| LockGuard::name(g).to_owned())
+        .collect();
+    for (name, file) in names.iter().zip(&files) {
+        assert!(file.len() <= MAX_FILE_NAME, "{} bytes", file.len());
+        // A readable prefix of the original name is kept.
+        let kept: String = name.chars().take(20).collect();
+        assert!(file.starts_with(&kept), "{file}");
+        assert_eq!(*file, lock_file_name(name, None).unwrap());
+    }
+    assert_ne!(files[0], files[1], "names differing at the end collide");
+    for g in &guards {
+        let p = LockGuard::path(g).unwrap();
+        assert_eq!(p.parent(), Some(locks.as_path()));
+        assert!(p.is_file());
+    }
+    drop(guards);
+    // The shortened name is stable: the same name is the same lock again.
+    let g = opts(&long_a).lock().unwrap();
+    assert_eq!(LockGuard::name(&g), files[0]);
+    drop(g);
+    // A long prefix counts towards the limit too.
+    let long_prefix = "p".repeat(250);
+    let g = opts("x").prefix(&long_prefix).lock().unwrap();
+    assert!(LockGuard::name(&g).len() <= MAX_FILE_NAME);
+    drop(g);
+    // A name of exactly the limit is kept as is.
+    let exact = "e".repeat(MAX_FILE_NAME);
+    let g = opts(&exact).lock().unwrap();
+    assert_eq!(LockGuard::name(&g), exact);
+    drop(g);
+    sb.assert_contained(&[]);
+    assert!(reg.is_empty());
+}
+
+/// Checks a lock directory error: typed, naming the lock, the directory and
+/// the ways to choose another.
+fn assert_lock_path_error(e: &Error, name: &str, dir: &Path, reason: &str) {
+    match e {
+        Error::LockPath { path, .. } => assert_eq!(path, dir),
+        other => panic!("expected LockPath, got {other:?}"),
+    }
+    assert_eq!(e.lock_name(), name);
+    let msg = e.to_string();
+    assert!(msg.contains(&format!("\"{name}\"")), "no lock name: {msg}");
+    assert!(msg.contains(&*dir.to_string_lossy()), "no path: {msg}");
+    assert!(msg.contains(reason), "no reason {reason:?}: {msg}");
+    assert!(
+        msg.contains("lock_path") && msg.contains("LOCKUTILS_LOCK_PATH"),
+        "no fix: {msg}"
+    );
+}
+
+#[test]
+fn a_lock_path_that_is_a_regular_file() {
+    let sb = Sandbox::new();
+    let file = sb.root().join("plain-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let reg = Registry::new();
+    let opts = LockOptions::new("bad-file-dir")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&file);
+    every_acquisition_fails(opts, |e| {
+        assert_lock_path_error(e, "bad-file-dir", &file, "not a directory")
+    });
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
+    assert!(reg.is_empty());
+    sb.assert_contained(&[file]);
+}
+
+#[test]
+fn a_lock_path_that_is_a_dangling_symlink() {
+    let sb = Sandbox::new();
+    let link = sb.root().join("dangling");
+    let target = sb.root().join("missing-target");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let reg = Registry::new();
+    let opts = LockOptions::new("bad-dangling")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&link);
+    every_acquisition_fails(opts, |e| {
+        assert_lock_path_error(e, "bad-dangling", &link, "symbolic link")
+    });
+    assert!(!target.exists(), "the symlink target was created");
+    assert!(reg.is_empty());
+    sb.assert_contained(&[link]);
+}
+
+#[test]
+fn a_lock_path_below_a_regular_file_cannot_be_created() {
+    let sb = Sandbox::new();
+    let file = sb.root().join("plain-file");
+    std::fs::write(&file, b"").unwrap();
+    let dir = file.join("sub").join("locks");
+    let reg = Registry::new();
+    let opts = LockOptions::new("bad-below-file")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&dir);
+    every_acquisition_fails(opts, |e| {
+        assert_lock_path_error(e, "bad-below-file", &dir, "cannot be");
+    });
+    assert!(reg.is_empty());
+    sb.assert_contained(&[file]);
+}
+
+/// oslo's `Permission denied: '/opt/stack'`: a lock directory this user may
+/// not create. Root may create anything, so this only runs for other users.
+#[test]
+fn a_lock_path_without_permission() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("running as root: permissions are not enforced, skipping");
+        return;
+    }
+    let sb = Sandbox::new();
+    let ro = sb.root().join("read-only");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let dir = ro.join("stack");
+    let reg = Registry::new();
+    let opts = LockOptions::new("availability_zone")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&dir);
+    let e = opts.lock().unwrap_err();
+    assert_lock_path_error(&e, "availability_zone", &dir, "cannot be created");
+    let source = std::error::Error::source(&e).expect("the OS error is kept as the source");
+    assert!(
+        source.to_string().to_lowercase().contains("permission"),
+        "{source}"
+    );
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
+    sb.assert_contained(&[ro]);
+}
+
+#[test]
+fn a_missing_lock_path_is_created_with_its_parents() {
+    let sb = Sandbox::new();
+    let dir = sb.locks().join("a").join("b");
+    let reg = Registry::new();
+    let g = LockOptions::new("bad-missing")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&dir)
+        .lock()
+        .unwrap();
+    assert!(dir.join("bad-missing").is_file());
+    drop(g);
+    sb.assert_contained(&[]);
+}
+
+#[test]
+fn a_symlink_in_place_of_the_lock_file_is_refused() {
+    let sb = Sandbox::new();
+    let locks = sb.locks();
+    let victim = sb.root().join("victim");
+    let link = sb.locks().join("bad-link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let reg = Registry::new();
+    let opts = LockOptions::new("bad-link")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&locks);
+    every_acquisition_fails(opts, |e| {
+        assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("bad-link") && msg.contains("symbolic link"),
+            "{msg}"
+        );
+    });
+    assert!(!victim.exists(), "followed the symlink");
+    assert!(reg.is_empty());
+    sb.assert_contained(&[]);
+}
+
+#[test]
+fn a_directory_in_place_of_the_lock_file_is_a_lock_file_error() {
+    let sb = Sandbox::new();
+    let locks = sb.locks();
+    let squatter = sb.locks().join("bad-dir");
+    std::fs::create_dir(&squatter).unwrap();
+    let reg = Registry::new();
+    let opts = LockOptions::new("bad-dir")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&locks);
+    let e = opts.lock().unwrap_err();
+    match &e {
+        Error::LockFile { path, .. } => assert_eq!(path, &squatter),
+        other => panic!("expected LockFile, got {other:?}"),
+    }
+    let msg = e.to_string();
+    assert!(
+        msg.contains("\"bad-dir\"") && msg.contains(&*squatter.to_string_lossy()),
+        "{msg}"
+    );
+    assert!(msg.contains("writable"), "no fix: {msg}");
+    sb.assert_contained(&[]);
+}
+
+#[test]
+fn lock_files_have_no_group_or_other_permissions() {
+    let sb = Sandbox::new();
+    let locks = sb.locks();
+    let reg = Registry::new();
+    for (name, shared) in [("perm-x", false), ("perm-shared", true)] {
+        let mut opts = LockOptions::new(name)
+            .registry(&reg)
+            .external(true)
+            .lock_path(&locks);
+        if shared {
+            opts = opts.shared();
+        }
+        let g = opts.lock().unwrap();
+        let mode = std::fs::metadata(LockGuard::path(&g).unwrap())
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{name}: mode {:o}", mode & 0o777);
+        assert_ne!(
+            mode & 0o600,
+            0,
+            "{name}: owner cannot use it: {:o}",
+            mode & 0o777
+        );
+        drop(g);
+    }
+    let g = block_on(
+        LockOptions::new("perm-async")
+            .registry(&reg)
+            .external(true)
+            .lock_path(&locks)
+            .lock_async(),
+    )
+    .unwrap();
+    let mode = std::fs::metadata(lockutils_core::AsyncLockGuard::path(&g).unwrap())
+        .unwrap()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "async: mode {:o}", mode & 0o777);
+}
+
+#[test]
+fn errors_are_send_sync_and_keep_their_source() {
+    fn assert_send_sync<T: Send + Sync + 'static>(_: &T) {}
+    let sb = Sandbox::new();
+    let file = sb.root().join("f");
+    std::fs::write(&file, b"").unwrap();
+    let e = LockOptions::new("bad-source")
+        .registry(&Registry::new())
+        .external(true)
+        .lock_path(&file.join("sub"))
+        .lock()
+        .unwrap_err();
+    assert_send_sync(&e);
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+    assert!(boxed.to_string().contains("bad-source"));
+}
