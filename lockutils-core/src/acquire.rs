@@ -206,7 +206,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         pinned: Option<&'static Slot>,
     ) -> Result<Held<'r>> {
         let slot = match pinned {
-            Some(slot) => SlotRef::Pinned(slot),
+            Some(slot) => SlotRef::pinned(slot),
             None => self.registry.checkout(&self.file_name()?),
         };
         // A thread that holds the lock exclusively always fails `try_lock` and
@@ -357,7 +357,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
                 State::Start => {
                     self.deadline = deadline_after(opts.timeout);
                     let slot = match self.pinned {
-                        Some(slot) => SlotRef::Pinned(slot),
+                        Some(slot) => SlotRef::pinned(slot),
                         None => {
                             let key: Cow<'_, str> = opts.file_name()?;
                             opts.registry.checkout(&key)

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::file::FileLock;
@@ -17,10 +18,11 @@ use crate::registry::{Registry, Slot, SlotRef};
 /// cheap to build, move and drop. Dropping releases the file first, then the
 /// in-process lock.
 pub(crate) struct Held<'r> {
-    pub(crate) registry: &'r Registry,
-    slot: Option<SlotRef>,
-    pub(crate) mode: Mode,
+    /// The slot, tagged with the mode of the hold and how it is recorded.
+    slot: SlotRef,
     extra: Option<Box<Extra>>,
+    /// Holds borrow their registry: it must outlive them.
+    _registry: PhantomData<&'r Registry>,
 }
 
 /// The parts of a hold that the uncontended in-process case does not need.
@@ -38,13 +40,14 @@ impl<'r> Held<'r> {
     /// A hold of `slot` in `mode`, just acquired after waiting `waited`.
     #[inline]
     pub(crate) fn new(
-        registry: &'r Registry,
+        _registry: &'r Registry,
         slot: SlotRef,
         mode: Mode,
         waited: Duration,
         caller: Option<&'static str>,
         remove_on_release: bool,
     ) -> Self {
+        let slot = slot.with_mode(mode);
         let logging = tracing::level_enabled!(tracing::Level::DEBUG);
         let extra = (logging || !waited.is_zero() || remove_on_release).then(|| {
             Box::new(Extra {
@@ -57,16 +60,34 @@ impl<'r> Held<'r> {
             })
         });
         Held {
-            registry,
-            slot: Some(slot),
-            mode,
+            slot,
             extra,
+            _registry: PhantomData,
         }
+    }
+
+    /// A plain exclusive hold of a pinned slot, just acquired without waiting
+    /// and with no debug logging: nothing to box, and recorded in the slot's
+    /// `owner` rather than the thread-local list.
+    #[inline]
+    pub(crate) fn pinned_owned(_registry: &'r Registry, slot: &'static Slot) -> Self {
+        slot.owner.store(held::token(), Ordering::Relaxed);
+        Held {
+            slot: SlotRef::pinned_owned(slot),
+            extra: None,
+            _registry: PhantomData,
+        }
+    }
+
+    /// Shared or exclusive.
+    #[inline]
+    pub(crate) fn mode(&self) -> Mode {
+        self.slot.mode()
     }
 
     #[inline]
     pub(crate) fn slot(&self) -> &Slot {
-        self.slot.as_ref().expect("slot present until drop")
+        &self.slot
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
@@ -86,7 +107,7 @@ impl<'r> Held<'r> {
     /// This hold as a thread-local record.
     #[inline]
     fn record(&self) -> Record {
-        Record::new(self.slot(), self.mode, self.extra.as_deref())
+        Record::new(self.slot(), self.mode(), self.extra.as_deref())
     }
 
     /// Adds the file lock, and the time spent waiting for it.
@@ -121,7 +142,7 @@ impl<'r> Held<'r> {
     pub(crate) fn log_acquired(&self) {
         if let Some(extra) = &self.extra {
             if extra.acquired_at.is_some() {
-                log_acquired(self.slot(), self.mode, extra);
+                log_acquired(self.slot(), self.mode(), extra);
             }
         }
     }
@@ -153,26 +174,33 @@ fn log_acquired(slot: &Slot, mode: Mode, extra: &Extra) {
 }
 
 impl Drop for Held<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        let Some(slot) = self.slot.take() else { return };
-        let mut acquired_at = None;
-        if let Some(mut extra) = self.extra.take() {
-            if let Some(file) = extra.file.take() {
-                release_file(&slot, self.mode, &file, extra.remove_on_release);
-                // Closing the file releases the inter-process lock, before
-                // the in-process one.
-                drop(file);
-            }
-            acquired_at = extra.acquired_at.map(|at| (at, extra.caller));
+        let slot = self.slot;
+        match self.extra.take() {
+            // SAFETY: `Held` is only built after the in-process lock was
+            // acquired in this mode, and this is the one place that
+            // releases it.
+            None => unsafe { slot.lock.unlock(slot.mode()) },
+            Some(mut extra) => release_with_extra(&slot, slot.mode(), &mut extra),
         }
-        // SAFETY: `Held` is only built after the in-process lock was acquired
-        // in `self.mode`, and this is the one place that releases it.
-        unsafe { slot.lock.unlock(self.mode) };
-        if let Some((at, caller)) = acquired_at {
-            log_released(&slot, caller, at);
-        }
-        self.registry.checkin(slot);
+        slot.release();
+    }
+}
+
+/// Releases a hold that has extras: the file first (closing it releases the
+/// inter-process lock), then the in-process lock, then the log line.
+#[cold]
+#[inline(never)]
+fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
+    if let Some(file) = extra.file.take() {
+        release_file(slot, mode, &file, extra.remove_on_release);
+        drop(file);
+    }
+    // SAFETY: as in `Held::drop`, whose hold this is.
+    unsafe { slot.lock.unlock(mode) };
+    if let Some(at) = extra.acquired_at {
+        log_released(slot, extra.caller, at);
     }
 }
 
@@ -230,7 +258,7 @@ macro_rules! guard_accessors {
 
         /// Whether the lock is held shared or exclusive.
         pub fn mode(guard: &Self) -> Mode {
-            guard.held.mode
+            guard.held.mode()
         }
 
         /// Releases the lock and removes its lock file (if this is an external
@@ -242,15 +270,14 @@ macro_rules! guard_accessors {
         /// examined or unlinked; the lock is released either way.
         pub fn unlock_and_remove(mut guard: Self) -> crate::Result<bool> {
             let removed = match guard.held.file() {
-                Some(f) => {
-                    f.remove_while_held(guard.held.mode)
-                        .map_err(|source| crate::Error::LockFile {
-                            name: guard.held.slot().key.to_string(),
-                            path: f.path.clone(),
-                            action: "remove",
-                            source,
-                        })
-                }
+                Some(f) => f.remove_while_held(guard.held.mode()).map_err(|source| {
+                    crate::Error::LockFile {
+                        name: guard.held.slot().key.to_string(),
+                        path: f.path.clone(),
+                        action: "remove",
+                        source,
+                    }
+                }),
                 None => Ok(false),
             };
             guard.held.disarm_removal();
@@ -286,7 +313,9 @@ pub struct LockGuard<'r> {
 impl<'r> LockGuard<'r> {
     #[inline]
     pub(crate) fn new(held: Held<'r>) -> Self {
-        held::push(held.record());
+        if !held.slot.is_owned() {
+            held::push(held.record());
+        }
         LockGuard {
             held,
             _not_send: PhantomData,
@@ -297,9 +326,13 @@ impl<'r> LockGuard<'r> {
 }
 
 impl Drop for LockGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        held::pop(self.held.record());
+        if self.held.slot.is_owned() {
+            self.held.slot.owner.store(0, Ordering::Relaxed);
+        } else {
+            held::pop(self.held.record());
+        }
     }
 }
 
@@ -336,7 +369,7 @@ impl AsyncLockGuard<'_> {
 fn debug_held(name: &str, held: &Held<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.debug_struct(name)
         .field("name", &held.slot().key)
-        .field("mode", &held.mode)
+        .field("mode", &held.mode())
         .field(
             "backend",
             &if held.file().is_some() {

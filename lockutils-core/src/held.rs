@@ -69,6 +69,8 @@ struct Stack {
 }
 
 thread_local! {
+    /// Its address identifies the thread while it runs.
+    static TOKEN: u8 = const { 0 };
     static HELD: Stack = const {
         Stack { len: Cell::new(0), inline: [const { Cell::new(0) }; INLINE] }
     };
@@ -86,6 +88,12 @@ impl Stack {
     fn records(&self) -> impl Iterator<Item = Record> + '_ {
         (0..self.len.get()).map(|i| self.get(i))
     }
+}
+
+/// A non-zero word identifying the current thread while it runs.
+#[inline]
+pub(crate) fn token() -> usize {
+    TOKEN.with(|t| t as *const u8 as usize)
 }
 
 /// A lock held by the current thread, as listed by [`held_locks`].
@@ -112,7 +120,7 @@ pub struct HeldLock {
 /// assert!(lockutils_core::held_locks().is_empty());
 /// ```
 pub fn held_locks() -> Vec<HeldLock> {
-    HELD.with(|h| {
+    let mut held = HELD.with(|h| {
         h.records()
             .map(|r| {
                 // SAFETY: a record lives exactly as long as its guard, which is
@@ -128,13 +136,27 @@ pub fn held_locks() -> Vec<HeldLock> {
                     path: extra.and_then(Extra::path).map(Into::into),
                 }
             })
-            .collect()
-    })
+            .collect::<Vec<_>>()
+    });
+    // Short-path holds of pinned call sites record themselves in their slot.
+    held.extend(
+        crate::registry::pinned_owned_by(token())
+            .into_iter()
+            .map(|slot| HeldLock {
+                name: slot.key.to_string(),
+                mode: Mode::Exclusive,
+                path: None,
+            }),
+    );
+    held
 }
 
 /// Whether this thread holds `slot`. Slots are distinct allocations, so the
 /// same name in two registries never compares equal.
 pub(crate) fn holds(slot: &Slot) -> bool {
+    if slot.owner.load(std::sync::atomic::Ordering::Relaxed) == token() {
+        return true;
+    }
     HELD.with(|h| {
         h.records().any(|r| {
             // SAFETY: as in `held_locks`.
@@ -148,12 +170,20 @@ pub(crate) fn holds(slot: &Slot) -> bool {
 pub(crate) fn push(record: Record) {
     HELD.with(|h| {
         let n = h.len.get();
-        match h.inline.get(n) {
-            Some(c) => c.set(record.0),
-            None => SPILL.with(|s| s.borrow_mut().push(record.0)),
+        if n < INLINE {
+            h.inline[n].set(record.0);
+            h.len.set(n + 1);
+        } else {
+            push_spill(h, record);
         }
-        h.len.set(n + 1);
     });
+}
+
+#[cold]
+#[inline(never)]
+fn push_spill(h: &Stack, record: Record) {
+    SPILL.with(|s| s.borrow_mut().push(record.0));
+    h.len.set(h.len.get() + 1);
 }
 
 #[inline]
@@ -170,6 +200,7 @@ pub(crate) fn pop(record: Record) {
 }
 
 #[cold]
+#[inline(never)]
 fn pop_slow(h: &Stack, record: Record) {
     let mut all: Vec<usize> = h.records().map(|r| r.0).collect();
     let Some(i) = all.iter().rposition(|&r| r == record.0) else {

@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 
 use crate::acquire::Acquire;
 use crate::error::Result;
-use crate::guard::LockGuard;
+use crate::guard::{Held, LockGuard};
 use crate::options::LockOptions;
+use crate::raw::Mode;
 use crate::registry::Slot;
 
 /// A lock whose name and options are fixed at compile time; build it in a
@@ -33,12 +34,17 @@ use crate::registry::Slot;
 pub struct StaticLock {
     options: LockOptions<'static, 'static>,
     slot: OnceLock<&'static Slot>,
+    /// In-process and exclusive: a call can take the short path.
+    plain: bool,
 }
 
 impl StaticLock {
     /// A lock with these options; nothing is looked up until first use.
     pub const fn new(options: LockOptions<'static, 'static>) -> Self {
         StaticLock {
+            plain: !options.external
+                && matches!(options.mode, Mode::Exclusive)
+                && !options.remove_on_release,
             options,
             slot: OnceLock::new(),
         }
@@ -76,6 +82,27 @@ impl StaticLock {
     /// ```
     #[inline]
     pub fn lock(&self) -> Result<LockGuard<'static>> {
+        // The short path: resolved, plain, free, and nobody listening for
+        // debug events (which need timestamps) — one compare-and-swap.
+        if let Some(slot) = self.slot.get() {
+            if self.plain
+                && !tracing::level_enabled!(tracing::Level::DEBUG)
+                && slot.lock.try_lock(Mode::Exclusive, self.options.fair)
+            {
+                return Ok(LockGuard::new(Held::pinned_owned(
+                    self.options.registry,
+                    slot,
+                )));
+            }
+        }
+        self.lock_slow()
+    }
+
+    /// Everything but the short path, out of line so the short path stays
+    /// small where it is inlined.
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self) -> Result<LockGuard<'static>> {
         self.options.lock_slot(Some(self.slot()?))
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use crate::raw::RawRwLock;
+use crate::raw::{Mode, RawRwLock};
 use crate::timer;
 
 type Map = DashMap<Box<str>, Arc<Slot>, foldhash::fast::RandomState>;
@@ -33,7 +33,19 @@ pub(crate) struct Slot {
     /// Holders, waiters and pinned call sites. Only ever incremented while
     /// the map's shard lock is held, which is what makes collection safe.
     users: AtomicUsize,
+    /// The registry map owning this slot (it outlives the slot).
+    inner: *const Inner,
+    /// The thread token of an exclusive holder that took the short path of a
+    /// pinned call site (which records itself here, not in the thread-local
+    /// list); 0 when there is none.
+    pub(crate) owner: AtomicUsize,
 }
+
+// SAFETY: `inner` points at the `Inner` that owns this slot through its map,
+// which is `Sync` and outlives the slot; everything else is `Send + Sync`.
+unsafe impl Send for Slot {}
+// SAFETY: as above.
+unsafe impl Sync for Slot {}
 
 impl fmt::Debug for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,15 +58,91 @@ impl fmt::Debug for Slot {
 }
 
 /// A use of a slot: counted (released through [`Registry::checkin`]) or
-/// pinned by a call site for the life of the process.
+/// pinned by a call site for the life of the process. One word: a pointer to
+/// the slot whose low bit says "counted".
 ///
 /// A counted use is a plain pointer: the slot cannot be collected while its
 /// user count is non-zero, and the registry outlives every use (guards borrow
 /// it), so no reference count is touched per acquisition.
 #[derive(Clone, Copy)]
-pub(crate) enum SlotRef {
-    Counted(NonNull<Slot>),
-    Pinned(&'static Slot),
+pub(crate) struct SlotRef(NonNull<Slot>);
+
+const COUNTED: usize = 1;
+/// Tag: the hold is recorded in the slot's `owner`, not the thread-local list.
+const OWNED: usize = 2;
+/// Tag: the hold is shared (only meaningful in a guard's `SlotRef`).
+const SHARED: usize = 4;
+const TAGS: usize = COUNTED | OWNED | SHARED;
+
+impl SlotRef {
+    fn counted(slot: NonNull<Slot>) -> Self {
+        const { assert!(std::mem::align_of::<Slot>() > TAGS) };
+        // SAFETY: one byte past an aligned slot is still inside it: non-null.
+        SlotRef(unsafe { NonNull::new_unchecked(slot.as_ptr().wrapping_byte_add(COUNTED)) })
+    }
+
+    #[inline]
+    pub(crate) fn pinned(slot: &'static Slot) -> Self {
+        SlotRef(NonNull::from(slot))
+    }
+
+    /// A pinned use whose hold is recorded in the slot's `owner`.
+    #[inline]
+    pub(crate) fn pinned_owned(slot: &'static Slot) -> Self {
+        // SAFETY: two bytes past an aligned slot is still inside it: non-null.
+        SlotRef(unsafe {
+            NonNull::new_unchecked((slot as *const Slot as *mut Slot).wrapping_byte_add(OWNED))
+        })
+    }
+
+    /// The same use, tagged with the mode it holds the lock in.
+    #[inline]
+    pub(crate) fn with_mode(self, mode: Mode) -> Self {
+        let shared = if mode == Mode::Shared { SHARED } else { 0 };
+        let tags = (self.0.as_ptr() as usize & (COUNTED | OWNED)) | shared;
+        let base = self
+            .0
+            .as_ptr()
+            .wrapping_byte_sub(self.0.as_ptr() as usize & TAGS);
+        // SAFETY: a few bytes past an aligned slot is still inside it.
+        SlotRef(unsafe { NonNull::new_unchecked(base.wrapping_byte_add(tags)) })
+    }
+
+    /// The mode tag (exclusive unless `with_mode(Shared)` was applied).
+    #[inline]
+    pub(crate) fn mode(self) -> Mode {
+        if self.0.as_ptr() as usize & SHARED != 0 {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        }
+    }
+
+    /// Stops counting this use; the last user of a name schedules the
+    /// deferred sweep of its registry.
+    #[inline]
+    pub(crate) fn release(self) {
+        if !self.is_counted() {
+            return;
+        }
+        // Read before the count drops: from then on a sweep may free the slot.
+        let inner = self.inner;
+        if self.users.fetch_sub(1, Ordering::Release) == 1 {
+            // SAFETY: every use of a slot borrows its registry, which keeps
+            // `Inner` alive (a registry drops its map only when dropped).
+            unsafe { (*inner).schedule_sweep() }
+        }
+    }
+
+    #[inline]
+    fn is_counted(self) -> bool {
+        self.0.as_ptr() as usize & COUNTED != 0
+    }
+
+    #[inline]
+    pub(crate) fn is_owned(self) -> bool {
+        self.0.as_ptr() as usize & OWNED != 0
+    }
 }
 
 // SAFETY: a `SlotRef` is a shared reference to a `Slot` (which is `Sync`),
@@ -68,15 +156,18 @@ impl std::ops::Deref for SlotRef {
 
     #[inline]
     fn deref(&self) -> &Slot {
-        match self {
-            // SAFETY: counted uses keep the slot alive; see the type docs.
-            SlotRef::Counted(p) => unsafe { p.as_ref() },
-            SlotRef::Pinned(s) => s,
+        // SAFETY: counted uses keep the slot alive, pinned ones are 'static;
+        // see the type docs. Clearing the tag gives the slot's address.
+        unsafe {
+            let tag = self.0.as_ptr() as usize & TAGS;
+            &*self.0.as_ptr().wrapping_byte_sub(tag)
         }
     }
 }
 
 struct Inner {
+    /// This `Inner`, for the timer thread's deferred sweep.
+    this: Weak<Inner>,
     map: Map,
     /// Names inserted since the last inline sweep.
     inserted: AtomicUsize,
@@ -89,6 +180,24 @@ struct Inner {
 }
 
 impl Inner {
+    #[inline]
+    fn schedule_sweep(&self) {
+        if self.sweep_scheduled.load(Ordering::Relaxed)
+            || self.sweep_scheduled.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let weak = self.this.clone();
+        timer::run_at(Instant::now() + SWEEP_DELAY, move || {
+            if let Some(inner) = weak.upgrade() {
+                // Cleared first: a name going idle during the sweep schedules
+                // the next one, so none is ever left behind.
+                inner.sweep_scheduled.store(false, Ordering::Release);
+                inner.sweep();
+            }
+        });
+    }
+
     /// Removes every entry nobody uses. Returns how many were removed.
     fn sweep(&self) -> usize {
         let _one_at_a_time = self.sweeping.lock();
@@ -154,6 +263,19 @@ pub struct Registry {
 
 static GLOBAL: Registry = Registry::new();
 
+/// Every pinned slot, so `held_locks` can find short-path holds.
+static PINNED: parking_lot::Mutex<Vec<&'static Slot>> = parking_lot::Mutex::new(Vec::new());
+
+/// The pinned slots whose short-path holder is the thread with `token`.
+pub(crate) fn pinned_owned_by(token: usize) -> Vec<&'static Slot> {
+    PINNED
+        .lock()
+        .iter()
+        .copied()
+        .filter(|s| s.owner.load(Ordering::Relaxed) == token)
+        .collect()
+}
+
 impl Registry {
     /// An empty registry.
     pub const fn new() -> Self {
@@ -175,7 +297,8 @@ impl Registry {
     #[inline]
     fn inner(&self) -> &Arc<Inner> {
         self.inner.get_or_init(|| {
-            Arc::new(Inner {
+            Arc::new_cyclic(|this| Inner {
+                this: this.clone(),
                 map: Map::default(),
                 inserted: AtomicUsize::new(0),
                 sweep_after: AtomicUsize::new(SWEEP_SLACK),
@@ -281,7 +404,7 @@ impl Registry {
         if let Some(slot) = inner.map.get(key) {
             // Counted while the shard's read lock is held: see the type docs.
             slot.users.fetch_add(1, Ordering::Relaxed);
-            return SlotRef::Counted(NonNull::from(&**slot));
+            return SlotRef::counted(NonNull::from(&**slot));
         }
         self.insert(inner, key)
     }
@@ -293,9 +416,11 @@ impl Registry {
             let entry = inner.map.entry(key.into()).or_insert_with(|| {
                 created = true;
                 Arc::new(Slot {
+                    inner: Arc::as_ptr(inner),
                     key: key.into(),
                     lock: RawRwLock::new(),
                     users: AtomicUsize::new(0),
+                    owner: AtomicUsize::new(0),
                 })
             });
             entry.users.fetch_add(1, Ordering::Relaxed);
@@ -307,47 +432,25 @@ impl Registry {
         {
             inner.sweep();
         }
-        SlotRef::Counted(slot)
+        SlotRef::counted(slot)
     }
 
-    /// Stops counting the caller as a user; a name going idle schedules the
-    /// deferred sweep if none is scheduled.
+    /// Stops counting the caller as a user; see [`SlotRef::release`].
     #[inline]
     pub(crate) fn checkin(&self, slot: SlotRef) {
-        let SlotRef::Counted(_) = slot else { return };
-        if slot.users.fetch_sub(1, Ordering::Release) == 1 {
-            self.schedule_sweep();
-        }
-    }
-
-    #[inline]
-    fn schedule_sweep(&self) {
-        let inner = self.inner();
-        if inner.sweep_scheduled.load(Ordering::Relaxed)
-            || inner.sweep_scheduled.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let weak: Weak<Inner> = Arc::downgrade(inner);
-        timer::run_at(Instant::now() + SWEEP_DELAY, move || {
-            if let Some(inner) = weak.upgrade() {
-                // Cleared first: a name going idle during the sweep schedules
-                // the next one, so none is ever left behind.
-                inner.sweep_scheduled.store(false, Ordering::Release);
-                inner.sweep();
-            }
-        });
+        slot.release();
     }
 
     /// Keeps the entry for `key` for the life of the process and returns it,
     /// so a call site with a fixed name skips the lookup on every call.
     pub(crate) fn pin(&'static self, key: &str) -> &'static Slot {
-        let SlotRef::Counted(p) = self.checkout(key) else {
-            unreachable!("checkout returns counted uses")
-        };
+        let slot = self.checkout(key);
+        let slot: *const Slot = &*slot;
         // SAFETY: this use is never checked in, so the slot is never collected,
         // and a registry that is `'static` never drops its map.
-        unsafe { p.as_ref() }
+        let slot: &'static Slot = unsafe { &*slot };
+        PINNED.lock().push(slot);
+        slot
     }
 }
 

@@ -1,0 +1,121 @@
+//! Terminal output: colour only on a terminal, aligned tables, and quiet
+//! exits on a closed pipe.
+
+use std::io::IsTerminal;
+
+/// Colours for stdout: on only when stdout is a terminal, `NO_COLOR` is unset
+/// and `TERM` is not `dumb`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Paint {
+    enabled: bool,
+}
+
+impl Paint {
+    /// Decides for stdout.
+    pub(crate) fn stdout() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        Paint {
+            enabled: std::io::stdout().is_terminal() && !no_color && !dumb,
+        }
+    }
+
+    fn sgr(&self, code: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Bold (headers).
+    pub(crate) fn bold(&self, text: &str) -> String {
+        self.sgr("1", text)
+    }
+
+    /// Green (free).
+    pub(crate) fn green(&self, text: &str) -> String {
+        self.sgr("32", text)
+    }
+
+    /// Red (held exclusive).
+    pub(crate) fn red(&self, text: &str) -> String {
+        self.sgr("31", text)
+    }
+
+    /// Yellow (held shared, skipped).
+    pub(crate) fn yellow(&self, text: &str) -> String {
+        self.sgr("33", text)
+    }
+
+    /// Dim (not visible, unknown).
+    pub(crate) fn dim(&self, text: &str) -> String {
+        self.sgr("2", text)
+    }
+}
+
+/// A cell: its plain text (for widths) and how it is printed.
+pub(crate) struct Cell {
+    plain: String,
+    shown: String,
+}
+
+impl Cell {
+    /// A cell printed as `shown` (possibly coloured), `plain` wide.
+    pub(crate) fn new(plain: impl Into<String>, shown: impl Into<String>) -> Self {
+        Cell {
+            plain: plain.into(),
+            shown: shown.into(),
+        }
+    }
+
+    /// The text without colour.
+    pub(crate) fn plain_text(&self) -> &str {
+        &self.plain
+    }
+
+    /// An uncoloured cell.
+    pub(crate) fn plain(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Cell {
+            shown: text.clone(),
+            plain: text,
+        }
+    }
+}
+
+/// Prints rows as left-aligned columns two spaces apart; the last column is
+/// not padded.
+pub(crate) fn print_table(rows: &[Vec<Cell>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.plain.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(&cell.shown);
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.plain.chars().count() + 2;
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+/// Restores the default `SIGPIPE` action, so that `lockutils list | head`
+/// ends quietly instead of failing to print. Only for the commands that run
+/// no CMD and hold no lock.
+pub(crate) fn restore_sigpipe() {
+    // SAFETY: setting the default disposition of SIGPIPE installs no handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
