@@ -28,8 +28,11 @@
 //!
 //! # Features
 //!
-//! The crate has no optional features yet: the macros, async acquisition
-//! (which works on any executor) and file locks are always available.
+//! - `zookeeper` (off by default): distributed locks on ZooKeeper, as
+//!   `lockutils::zookeeper` and the `distributed` option of `#[synchronized]`.
+//!
+//! The macros, async acquisition (which works on any executor) and file locks
+//! are always available.
 //!
 //! # Minimum supported Rust version
 //!
@@ -98,6 +101,11 @@ pub use lockutils_macros::synchronized;
 #[doc = include_str!("synchronized_with_prefix.md")]
 pub use lockutils_macros::synchronized_with_prefix;
 
+/// Distributed locks on ZooKeeper (feature `zookeeper`); see
+/// `docs/zookeeper.md`.
+#[cfg(feature = "zookeeper")]
+pub use lockutils_zookeeper as zookeeper;
+
 /// Support for the code the macros generate. Not a stable API: anything here
 /// may change in any release; do not use it directly.
 #[doc(hidden)]
@@ -114,6 +122,9 @@ pub mod __private {
     pub use core::{concat, module_path};
     /// Not a stable API.
     pub use lockutils_core::{Error, LockOptions, Mode, Registry, StaticLock};
+    /// Not a stable API.
+    #[cfg(feature = "zookeeper")]
+    pub use lockutils_zookeeper as zookeeper;
     /// Not a stable API.
     pub use std::format;
     /// Not a stable API.

@@ -1,0 +1,721 @@
+//! `Coordinator`: one ZooKeeper ensemble and root, and the session this
+//! process holds with it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use lockutils_core::{Error, Mode, Result};
+use zookeeper_client as zk;
+
+use crate::layout::{self, Layout};
+use crate::runtime;
+use crate::url::{CoordinationUrl, COORDINATION_URL_ENV};
+
+/// Data a revocation request writes into a holder's candidate node (the
+/// zktools protocol).
+pub(crate) const UNLOCK: &[u8] = b"unlock";
+
+/// ACL of nodes created by an authenticated coordinator: everything for the
+/// creating identity, read-only for everyone else (so tools can list locks).
+static PROTECTED: [zk::Acl; 2] = [
+    zk::Acl::new_const(zk::Permission::ALL, "auth", ""),
+    zk::Acl::new_const(zk::Permission::READ, "world", "anyone"),
+];
+
+/// A ZooKeeper ensemble and the root node under which locks live, with the
+/// session this process uses for it.
+///
+/// A coordinator connects lazily, on first use, and reconnects with a fresh
+/// session when its session has expired or been closed, so the acquisition
+/// after a session loss starts clean. Cloning is cheap and shares the session.
+///
+/// Most code does not build one: [`ZkLockOptions`](crate::ZkLockOptions)
+/// uses [`Coordinator::shared`] for the URL it is given (or the default URL),
+/// so each URL gets one session per process, as a process has one
+/// `KazooClient`. [`Coordinator::new`] makes a private session, which is
+/// what a test simulating several hosts in one process needs.
+///
+/// The listing and clearing methods are what the `lockutils` command line
+/// uses for `list`, `show` and `remove`.
+///
+/// ```
+/// use lockutils_zookeeper::Coordinator;
+///
+/// let zk = Coordinator::new("zookeeper://127.0.0.1:2181/lockutils?session_timeout=4").unwrap();
+/// assert_eq!(zk.url().root(), "/lockutils");
+/// assert!(Coordinator::new("zookeeper://127.0.0.1:x").is_err()); // no server contacted
+/// ```
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: CoordinationUrl,
+    /// `url` as shown in errors and logs (no password).
+    shown: String,
+    client: Mutex<Option<zk::Client>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+static SHARED: Mutex<Option<HashMap<String, Coordinator>>> = Mutex::new(None);
+static DEFAULT_URL: RwLock<Option<String>> = RwLock::new(None);
+
+/// Sets the process-wide coordination URL used by locks that name none
+/// (before `LOCKUTILS_COORDINATION_URL`).
+///
+/// # Errors
+/// [`Error::Backend`] if the URL does not parse; the previous default stays.
+///
+/// ```
+/// lockutils_zookeeper::set_default_url("zookeeper://127.0.0.1:2181/app").unwrap();
+/// assert_eq!(lockutils_zookeeper::default_url().as_deref(), Some("zookeeper://127.0.0.1:2181/app"));
+/// lockutils_zookeeper::clear_default_url();
+/// ```
+pub fn set_default_url(url: &str) -> Result<()> {
+    CoordinationUrl::parse_for(url, "")?;
+    *DEFAULT_URL.write().unwrap_or_else(|e| e.into_inner()) = Some(url.to_owned());
+    Ok(())
+}
+
+/// Forgets the URL given to [`set_default_url`].
+pub fn clear_default_url() {
+    *DEFAULT_URL.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// The URL locks use when they name none: the one given to
+/// [`set_default_url`], else `LOCKUTILS_COORDINATION_URL`.
+pub fn default_url() -> Option<String> {
+    if let Some(url) = DEFAULT_URL
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
+        return Some(url);
+    }
+    std::env::var(COORDINATION_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+impl Coordinator {
+    /// A coordinator with a session of its own (not shared with
+    /// [`Coordinator::shared`] users). No server is contacted until it is
+    /// used.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the URL does not parse.
+    pub fn new(url: &str) -> Result<Coordinator> {
+        Ok(Coordinator::from_url(CoordinationUrl::parse_for(url, "")?))
+    }
+
+    /// A coordinator for a parsed URL, with a session of its own.
+    pub fn from_url(url: CoordinationUrl) -> Coordinator {
+        Coordinator {
+            inner: Arc::new(Inner {
+                shown: url.to_string(),
+                url,
+                client: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The process-wide coordinator for `url`: one session per URL string.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the URL does not parse.
+    pub fn shared(url: &str) -> Result<Coordinator> {
+        Coordinator::shared_for(url, "")
+    }
+
+    pub(crate) fn shared_for(url: &str, lock: &str) -> Result<Coordinator> {
+        let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        let map = map.get_or_insert_with(HashMap::new);
+        if let Some(c) = map.get(url) {
+            return Ok(c.clone());
+        }
+        let c = Coordinator::from_url(CoordinationUrl::parse_for(url, lock)?);
+        map.insert(url.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    /// The shared coordinator for [`default_url`].
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if there is no default URL or it does not parse.
+    pub fn from_env() -> Result<Coordinator> {
+        Coordinator::default_for("")
+    }
+
+    pub(crate) fn default_for(lock: &str) -> Result<Coordinator> {
+        match default_url() {
+            Some(url) => Coordinator::shared_for(&url, lock),
+            None => Err(Error::Backend {
+                name: lock.to_owned(),
+                backend: "zookeeper".to_owned(),
+                reason: format!(
+                    "no coordination URL: set {COORDINATION_URL_ENV} (e.g. zookeeper://127.0.0.1:2181/lockutils), \
+                     call lockutils_zookeeper::set_default_url, or give the lock a .url(…)"
+                ),
+                source: None,
+            }),
+        }
+    }
+
+    /// The coordination URL.
+    pub fn url(&self) -> &CoordinationUrl {
+        &self.inner.url
+    }
+
+    /// The session timeout the server granted, once connected.
+    pub fn session_timeout(&self) -> Option<Duration> {
+        self.live_client().map(|c| c.session_timeout())
+    }
+
+    /// Whether a session is established and not terminated (no server is
+    /// contacted).
+    pub fn is_connected(&self) -> bool {
+        self.live_client().is_some()
+    }
+
+    /// Connects now rather than at the first acquisition, within the
+    /// URL's `connect_timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] naming the URL and what was tried.
+    pub fn connect(&self) -> Result<()> {
+        let this = self.clone();
+        runtime::block_on(async move { this.client("", None).await.map(drop) })
+    }
+
+    /// Drops `client` if it is still the current one, so that the next use
+    /// connects again (its session ended).
+    pub(crate) fn forget(&self, client: &zk::Client) {
+        let mut slot = self.inner.client.lock().unwrap_or_else(|e| e.into_inner());
+        if slot
+            .as_ref()
+            .is_some_and(|c| c.session_id() == client.session_id())
+        {
+            *slot = None;
+        }
+    }
+
+    fn live_client(&self) -> Option<zk::Client> {
+        let slot = self.inner.client.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref()
+            .filter(|c| !c.state().is_terminated())
+            .cloned()
+    }
+
+    /// The current session's client, connecting (again) if there is none or
+    /// it has terminated. Runs on the crate runtime.
+    pub(crate) async fn client(&self, lock: &str, deadline: Option<Instant>) -> Result<zk::Client> {
+        if let Some(c) = self.live_client() {
+            return Ok(c);
+        }
+        let _connecting = self.inner.connecting.lock().await;
+        if let Some(c) = self.live_client() {
+            return Ok(c);
+        }
+        let client = self.connect_session(lock, deadline).await?;
+        *self.inner.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
+        Ok(client)
+    }
+
+    async fn connect_session(&self, lock: &str, deadline: Option<Instant>) -> Result<zk::Client> {
+        let url = &self.inner.url;
+        let started = Instant::now();
+        let mut until = started + url.connect_timeout();
+        let mut cut_by_lock_timeout = false;
+        if let Some(d) = deadline {
+            if d < until {
+                until = d;
+                cut_by_lock_timeout = true;
+            }
+        }
+        let hosts = url.connect_string();
+        let mut attempts = 0u32;
+        let mut last: Option<zk::Error> = None;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            attempts += 1;
+            let mut connector = zk::Client::connector()
+                .with_session_timeout(url.session_timeout())
+                .with_fail_eagerly();
+            if let Some(digest) = url.digest() {
+                connector = connector.with_auth("digest", digest.as_bytes());
+            }
+            match tokio::time::timeout_at(until.into(), connector.connect(&hosts)).await {
+                Ok(Ok(client)) => {
+                    tracing::debug!(
+                        target: "lockutils",
+                        backend = %self.inner.shown,
+                        session = %client.session_id(),
+                        session_timeout_ms = client.session_timeout().as_millis() as u64,
+                        "ZooKeeper session established"
+                    );
+                    return Ok(client);
+                }
+                Ok(Err(e @ zk::Error::AuthFailed)) => {
+                    return Err(self.error(lock, "authenticating", e));
+                }
+                Ok(Err(e)) => last = Some(e),
+                Err(_elapsed) => break,
+            }
+            let wait = pause.min(until.saturating_duration_since(Instant::now()));
+            if wait.is_zero() {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+        let waited = started.elapsed();
+        let last = match &last {
+            Some(e) => format!("last error: {e}"),
+            None => "no answer".to_owned(),
+        };
+        let why = if cut_by_lock_timeout {
+            "the lock's timeout ran out"
+        } else {
+            "connect_timeout ran out"
+        };
+        Err(Error::Backend {
+            name: lock.to_owned(),
+            backend: self.inner.shown.clone(),
+            reason: format!(
+                "cannot establish a ZooKeeper session with {hosts}: {attempts} attempt(s) in {:.1?} \
+                 ({last}) before {why}; check that ZooKeeper runs and listens there \
+                 (scripts/zookeeper.sh start), or raise connect_timeout in the URL",
+                waited
+            ),
+            source: None,
+        })
+    }
+
+    /// A typed error for a failed ZooKeeper operation.
+    pub(crate) fn error(&self, lock: &str, doing: &str, err: zk::Error) -> Error {
+        let hint = match err {
+            zk::Error::NoAuth => {
+                "; the node's ACL does not allow this identity: use the credentials \
+                 (USER:PASSWORD@ in the URL) of whoever created the lock"
+            }
+            zk::Error::SessionExpired | zk::Error::ClientClosed => {
+                "; the ZooKeeper session ended: the next acquisition starts a new one"
+            }
+            zk::Error::ConnectionLoss => "; the connection to ZooKeeper was lost: retry",
+            zk::Error::AuthFailed => "; check the credentials in the URL",
+            _ => "",
+        };
+        Error::Backend {
+            name: lock.to_owned(),
+            backend: self.inner.shown.clone(),
+            reason: format!("{doing} failed: {err}{hint}"),
+            source: Some(Box::new(err)),
+        }
+    }
+
+    pub(crate) fn shown(&self) -> &str {
+        &self.inner.shown
+    }
+
+    /// ACLs for nodes this coordinator creates.
+    pub(crate) fn acls(&self) -> zk::Acls<'static> {
+        if self.inner.url.digest().is_some() {
+            zk::Acls::new(&PROTECTED)
+        } else {
+            zk::Acls::anyone_all()
+        }
+    }
+
+    /// Creates the lock node `dir` (a container node, which the server
+    /// removes some time after its last child is gone) and the root above it.
+    pub(crate) async fn ensure_lock_node(
+        &self,
+        client: &zk::Client,
+        dir: &str,
+    ) -> Result<(), zk::Error> {
+        let acls = self.acls();
+        for _ in 0..3 {
+            match client
+                .create(dir, b"", &zk::CreateMode::Container.with_acls(acls))
+                .await
+            {
+                Ok(_) | Err(zk::Error::NodeExists) => return Ok(()),
+                Err(zk::Error::NoNode) => {
+                    let root = self.inner.url.root();
+                    if root != "/" {
+                        client
+                            .mkdir(root, &zk::CreateMode::Persistent.with_acls(acls))
+                            .await?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(zk::Error::NoNode)
+    }
+
+    /// A lock node path for `identity`.
+    pub(crate) fn lock_path(&self, identity: &str) -> String {
+        self.inner.url.lock_path(identity)
+    }
+
+    // ---- listing and clearing ------------------------------------------
+
+    /// Every lock node under the root, with its holders and waiters counted.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if ZooKeeper cannot be reached or read.
+    pub fn locks(&self) -> Result<Vec<LockSummary>> {
+        let this = self.clone();
+        runtime::block_on(async move { this.locks_inner().await })
+    }
+
+    /// [`locks`](Self::locks) for async code.
+    ///
+    /// # Errors
+    /// As [`locks`](Self::locks).
+    pub async fn locks_async(&self) -> Result<Vec<LockSummary>> {
+        let this = self.clone();
+        runtime::spawn(async move { this.locks_inner().await }).await
+    }
+
+    async fn locks_inner(&self) -> Result<Vec<LockSummary>> {
+        let client = self.client("", None).await?;
+        let root = self.inner.url.root();
+        let mut names = match client.list_children(root).await {
+            Ok(n) => n,
+            Err(zk::Error::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(self.error("", &format!("listing {root}"), e)),
+        };
+        names.sort();
+        // Send every listing at once (requests go out in call order), then
+        // collect the answers: one round trip in all.
+        let paths: Vec<String> = names.iter().map(|n| self.lock_path(n)).collect();
+        let pending: Vec<_> = paths.iter().map(|p| client.list_children(p)).collect();
+        let mut out = Vec::with_capacity(names.len());
+        for (name, answer) in names.into_iter().zip(pending) {
+            let children = match answer.await {
+                Ok(c) => c,
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(self.error(&name, "listing lock contenders", e)),
+            };
+            let queue = layout::contenders(&children);
+            let holders: Vec<usize> = (0..queue.len())
+                .filter(|&i| layout::holds(&queue, i))
+                .collect();
+            out.push(LockSummary {
+                mode: holders.first().map(|&i| queue[i].mode),
+                holders: holders.len(),
+                waiters: queue.len() - holders.len(),
+                path: self.lock_path(&name),
+                name,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One lock in detail: every contender in queue order, whether it holds
+    /// the lock, its data, age and session. A lock with no node is returned
+    /// with no contenders.
+    ///
+    /// `identity` is the lock's name after prefix and sanitising, as
+    /// [`lockutils_core::lock_file_name`] gives it and [`locks`](Self::locks)
+    /// lists it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for an identity that cannot be a node name;
+    /// [`Error::Backend`] if ZooKeeper cannot be reached or read.
+    pub fn inspect(&self, identity: &str) -> Result<LockInfo> {
+        check_identity(identity)?;
+        let (this, identity) = (self.clone(), identity.to_owned());
+        runtime::block_on(async move { this.inspect_inner(&identity).await })
+    }
+
+    /// [`inspect`](Self::inspect) for async code.
+    ///
+    /// # Errors
+    /// As [`inspect`](Self::inspect).
+    pub async fn inspect_async(&self, identity: &str) -> Result<LockInfo> {
+        check_identity(identity)?;
+        let (this, identity) = (self.clone(), identity.to_owned());
+        runtime::spawn(async move { this.inspect_inner(&identity).await }).await
+    }
+
+    async fn inspect_inner(&self, identity: &str) -> Result<LockInfo> {
+        let client = self.client(identity, None).await?;
+        let path = self.lock_path(identity);
+        let children = match client.list_children(&path).await {
+            Ok(c) => c,
+            Err(zk::Error::NoNode) => Vec::new(),
+            Err(e) => return Err(self.error(identity, &format!("listing {path}"), e)),
+        };
+        let queue = layout::contenders(&children);
+        let node_paths: Vec<String> = queue.iter().map(|c| format!("{path}/{}", c.name)).collect();
+        let pending: Vec<_> = node_paths.iter().map(|p| client.get_data(p)).collect();
+        let now = SystemTime::now();
+        let mut contenders = Vec::with_capacity(queue.len());
+        for (i, answer) in pending.into_iter().enumerate() {
+            let (data, stat) = match answer.await {
+                Ok(x) => x,
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(self.error(identity, "reading a contender", e)),
+            };
+            let c = &queue[i];
+            contenders.push(ContenderInfo {
+                node: c.name.clone(),
+                mode: c.mode,
+                layout: c.layout,
+                sequence: c.seq,
+                holder: layout::holds(&queue, i),
+                revoke_requested: data == UNLOCK,
+                data,
+                created: millis(stat.ctime),
+                modified: millis(stat.mtime),
+                session: stat.ephemeral_owner,
+                fencing_token: stat.czxid.max(0) as u64,
+                observed_at: now,
+            });
+        }
+        Ok(LockInfo {
+            name: identity.to_owned(),
+            path,
+            contenders,
+        })
+    }
+
+    /// Clears a lock as an operator: deletes every child of its node (holders
+    /// and waiters alike), then the node. Holders are not asked: their guards
+    /// report the lock as lost. Use it for locks whose holders are known to
+    /// be dead or stuck; [`revoke`](Self::revoke) asks politely. Returns how
+    /// many candidate nodes were deleted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a bad identity; [`Error::Backend`] if
+    /// ZooKeeper cannot be reached or refuses (for example a lock protected by
+    /// another identity's ACL).
+    pub fn clear(&self, identity: &str) -> Result<usize> {
+        check_identity(identity)?;
+        let (this, identity) = (self.clone(), identity.to_owned());
+        runtime::block_on(async move { this.clear_inner(&identity).await })
+    }
+
+    async fn clear_inner(&self, identity: &str) -> Result<usize> {
+        let client = self.client(identity, None).await?;
+        let path = self.lock_path(identity);
+        let children = match client.list_children(&path).await {
+            Ok(c) => c,
+            Err(zk::Error::NoNode) => return Ok(0),
+            Err(e) => return Err(self.error(identity, &format!("listing {path}"), e)),
+        };
+        let node_paths: Vec<String> = children.iter().map(|c| format!("{path}/{c}")).collect();
+        let pending: Vec<_> = node_paths.iter().map(|p| client.delete(p, None)).collect();
+        let mut removed = 0;
+        for answer in pending {
+            match answer.await {
+                Ok(()) => removed += 1,
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(self.error(identity, "deleting a contender node", e)),
+            }
+        }
+        match client.delete(&path, None).await {
+            Ok(()) | Err(zk::Error::NoNode) | Err(zk::Error::NotEmpty) => {}
+            Err(e) => return Err(self.error(identity, "deleting the lock node", e)),
+        }
+        tracing::warn!(target: "lockutils", lock = identity, backend = %self.inner.shown, removed, "lock cleared by operator");
+        Ok(removed)
+    }
+
+    /// Asks the current holders of a lock to release it (zktools'
+    /// revocation): writes `unlock` into their candidate nodes. Holders using
+    /// this crate see it through `is_revoked()` / `revoked()` on their
+    /// guards; releasing is up to them. Returns how many holders were asked.
+    ///
+    /// # Errors
+    /// As [`clear`](Self::clear).
+    pub fn revoke(&self, identity: &str) -> Result<usize> {
+        check_identity(identity)?;
+        let (this, identity) = (self.clone(), identity.to_owned());
+        runtime::block_on(async move { this.revoke_inner(&identity).await })
+    }
+
+    /// [`revoke`](Self::revoke) for async code.
+    ///
+    /// # Errors
+    /// As [`revoke`](Self::revoke).
+    pub async fn revoke_async(&self, identity: &str) -> Result<usize> {
+        check_identity(identity)?;
+        let (this, identity) = (self.clone(), identity.to_owned());
+        runtime::spawn(async move { this.revoke_inner(&identity).await }).await
+    }
+
+    async fn revoke_inner(&self, identity: &str) -> Result<usize> {
+        let client = self.client(identity, None).await?;
+        let path = self.lock_path(identity);
+        let children = match client.list_children(&path).await {
+            Ok(c) => c,
+            Err(zk::Error::NoNode) => return Ok(0),
+            Err(e) => return Err(self.error(identity, &format!("listing {path}"), e)),
+        };
+        let queue = layout::contenders(&children);
+        let holders: Vec<String> = (0..queue.len())
+            .filter(|&i| layout::holds(&queue, i))
+            .map(|i| format!("{path}/{}", queue[i].name))
+            .collect();
+        let pending: Vec<_> = holders
+            .iter()
+            .map(|p| client.set_data(p, UNLOCK, None))
+            .collect();
+        let mut asked = 0;
+        for answer in pending {
+            match answer.await {
+                Ok(_) => asked += 1,
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(self.error(identity, "writing a revocation request", e)),
+            }
+        }
+        Ok(asked)
+    }
+
+    /// Ends this coordinator's session once no guard of it remains (its
+    /// ephemeral nodes then go at once, rather than when the session times
+    /// out). The next use connects again.
+    pub fn close(&self) {
+        let client = self
+            .inner
+            .client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(client) = client {
+            // Dropping the last handle closes the session; do it on the
+            // runtime, where the session task runs.
+            runtime::block_on(async move { drop(client) });
+        }
+    }
+}
+
+impl fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("url", &self.inner.shown)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+fn millis(ms: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+/// Checks that a lock identity can be one ZooKeeper node name.
+pub(crate) fn check_identity(identity: &str) -> Result<()> {
+    let reason = if identity.is_empty() {
+        Some("a lock name must not be empty")
+    } else if identity.contains('/') {
+        Some(
+            "a lock identity is one node name: it must not contain `/` (lock names map `/` to `_`)",
+        )
+    } else if identity == "." || identity == ".." || identity == "zookeeper" {
+        Some("`.`, `..` and `zookeeper` cannot be lock node names")
+    } else if !identity.chars().all(layout::valid_node_char) {
+        Some("ZooKeeper node names cannot contain control characters or U+D800–U+F8FF / U+FFF0–U+FFFF")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName {
+            name: identity.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One lock node, as [`Coordinator::locks`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockSummary {
+    /// The lock's identity (its node name).
+    pub name: String,
+    /// The lock node's path.
+    pub path: String,
+    /// How many contenders hold it.
+    pub holders: usize,
+    /// How many contenders wait for it.
+    pub waiters: usize,
+    /// How it is held (`None` when free).
+    pub mode: Option<Mode>,
+}
+
+/// One lock in detail, from [`Coordinator::inspect`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LockInfo {
+    /// The lock's identity (its node name).
+    pub name: String,
+    /// The lock node's path.
+    pub path: String,
+    /// Every contender, in queue order: holders first.
+    pub contenders: Vec<ContenderInfo>,
+}
+
+impl LockInfo {
+    /// The contenders holding the lock.
+    pub fn holders(&self) -> impl Iterator<Item = &ContenderInfo> {
+        self.contenders.iter().filter(|c| c.holder)
+    }
+
+    /// The contenders waiting for it.
+    pub fn waiters(&self) -> impl Iterator<Item = &ContenderInfo> {
+        self.contenders.iter().filter(|c| !c.holder)
+    }
+}
+
+/// One candidate node of a lock.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ContenderInfo {
+    /// The node's name (child of the lock node).
+    pub node: String,
+    /// Shared (reader) or exclusive (writer).
+    pub mode: Mode,
+    /// Which naming scheme created it (which kind of client).
+    pub layout: Layout,
+    /// The sequence number the server gave it: its place in the queue.
+    pub sequence: i64,
+    /// Whether it holds the lock (otherwise it waits).
+    pub holder: bool,
+    /// The node's data: the contender's identifier (`host:pid` for this
+    /// crate, the identifier given to kazoo's `Lock`), or `unlock` once
+    /// revocation was requested.
+    pub data: Vec<u8>,
+    /// Whether a revocation request was written into it.
+    pub revoke_requested: bool,
+    /// When the node was created (server clock).
+    pub created: SystemTime,
+    /// When its data last changed (server clock).
+    pub modified: SystemTime,
+    /// The session that owns the ephemeral node.
+    pub session: i64,
+    /// The fencing token this contender got (or gets) for the lock.
+    pub fencing_token: u64,
+    observed_at: SystemTime,
+}
+
+impl ContenderInfo {
+    /// How long ago the node was created (against this host's clock).
+    pub fn age(&self) -> Duration {
+        self.observed_at
+            .duration_since(self.created)
+            .unwrap_or_default()
+    }
+
+    /// The data as text, with invalid UTF-8 replaced.
+    pub fn data_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.data)
+    }
+}
