@@ -35,6 +35,11 @@ pub(crate) enum BeforeChild {
     /// Remember it: `spawn` then starts nothing and reports it, so the caller
     /// can clean up and exit with 128+N.
     Defer,
+    /// Remember it, as `Defer`, and unpark this thread, which is waiting for
+    /// something it can abandon (a ZooKeeper lock) and checks
+    /// [`Supervisor::pending_signal`] when it wakes.
+    #[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+    Wake(std::thread::Thread),
 }
 
 enum Phase {
@@ -45,12 +50,17 @@ enum Phase {
 
 struct Shared {
     phase: Mutex<Phase>,
-    before_child: BeforeChild,
+    /// Locked only while `phase` is locked, or alone.
+    before_child: Mutex<BeforeChild>,
 }
 
 impl Shared {
     fn phase(&self) -> MutexGuard<'_, Phase> {
         self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn before_child(&self) -> MutexGuard<'_, BeforeChild> {
+        self.before_child.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -105,13 +115,35 @@ impl Supervisor {
         }
         let shared = Arc::new(Shared {
             phase: Mutex::new(Phase::NoChild(None)),
-            before_child,
+            before_child: Mutex::new(before_child),
         });
         let receiver = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("lockutils-signals".into())
             .spawn(move || receive_signals(&receiver, set))?;
         Ok(Supervisor { shared, set })
+    }
+
+    /// Changes what a forwarded signal does until CMD starts.
+    #[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+    pub(crate) fn set_before_child(&self, before_child: BeforeChild) {
+        *self.shared.before_child() = before_child;
+    }
+
+    /// The forwarded signal that arrived before CMD started, if one did (in
+    /// the `Defer` and `Wake` modes).
+    #[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+    pub(crate) fn pending_signal(&self) -> Option<libc::c_int> {
+        match *self.shared.phase() {
+            Phase::NoChild(pending) => pending,
+            _ => None,
+        }
+    }
+
+    /// A handle that signals CMD from another thread while it runs.
+    #[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+    pub(crate) fn child_signaller(&self) -> ChildSignaller {
+        ChildSignaller(Arc::clone(&self.shared))
     }
 
     /// Starts `cmd`, unless a forwarded signal already arrived.
@@ -162,6 +194,25 @@ impl Supervisor {
     }
 }
 
+/// Sends signals to the running CMD from any thread; see
+/// [`Supervisor::child_signaller`].
+#[derive(Clone)]
+#[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+pub(crate) struct ChildSignaller(Arc<Shared>);
+
+#[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+impl ChildSignaller {
+    /// Sends `sig` to CMD if it runs, returning its pid. CMD is not reaped
+    /// while it counts as running, so its pid cannot have been reused.
+    pub(crate) fn send(&self, sig: libc::c_int) -> Option<libc::pid_t> {
+        match *self.0.phase() {
+            // SAFETY: kill has no memory arguments; the pid is our unreaped child.
+            Phase::Running(pid) if unsafe { libc::kill(pid, sig) } == 0 => Some(pid),
+            _ => None,
+        }
+    }
+}
+
 fn receive_signals(shared: &Shared, set: libc::sigset_t) {
     loop {
         // SAFETY: `set` is initialised and `info` is a valid siginfo_t for
@@ -178,13 +229,17 @@ fn receive_signals(shared: &Shared, set: libc::sigset_t) {
         }
         let mut phase = shared.phase();
         match &mut *phase {
-            Phase::NoChild(pending) => match &shared.before_child {
+            Phase::NoChild(pending) => match &*shared.before_child() {
                 BeforeChild::Exit(message) => {
                     eprintln!("lockutils: {message} (signal {sig})");
                     std::process::exit(128 + sig);
                 }
                 BeforeChild::Defer => {
                     pending.get_or_insert(sig);
+                }
+                BeforeChild::Wake(thread) => {
+                    pending.get_or_insert(sig);
+                    thread.unpark();
                 }
             },
             Phase::Running(pid) => {

@@ -93,7 +93,7 @@ fn holders_of(path: &Path) -> Option<LockReport> {
 
 /// Makes CMD die (SIGKILL) if `hold` dies first, even by SIGKILL: the kernel
 /// releases the lock when `hold` dies, and CMD must not go on without it.
-fn kill_with_parent(cmd: &mut Command) {
+pub(crate) fn kill_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;

@@ -114,6 +114,8 @@ pub(crate) struct FileInfo {
 pub(crate) struct LockReport {
     /// The lock file name: the lock's identity (prefix included).
     pub(crate) name: String,
+    /// Always `"file"` (ZooKeeper reports say `"zookeeper"`).
+    pub(crate) backend: &'static str,
     /// The lock file's path.
     pub(crate) path: PathBuf,
     /// `free`, `held_exclusive`, `held_shared` or `unknown`.
@@ -239,6 +241,7 @@ impl Snapshot {
             .unwrap_or_else(|| LockKey::of(meta));
         let mut report = LockReport {
             name: name.to_owned(),
+            backend: "file",
             path: path.to_owned(),
             state: State::Unknown,
             holder_count: None,

@@ -9,8 +9,13 @@
 //! - `remove NAME`, `clean`: remove free lock files with the safe removal
 //!   protocol; held ones are never removed.
 //!
+//! With `--backend zookeeper://HOST:PORT/ROOT` (the `zookeeper` feature, on
+//! by default), `hold`, `list`, `show`, `remove` and `clean` work on
+//! ZooKeeper locks instead (module `zookeeper`).
+//!
 //! See docs/cli.md for the whole reference.
 
+mod backend;
 mod child;
 mod cmd_hold;
 mod cmd_inspect;
@@ -20,12 +25,16 @@ mod duration;
 mod inspect;
 mod output;
 mod procfs;
+#[cfg(feature = "zookeeper")]
+mod zookeeper;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use backend::{Backend, BackendParser};
 
 /// Exit codes (also in `--help` and docs/cli.md).
 pub(crate) mod exit {
@@ -40,6 +49,10 @@ pub(crate) mod exit {
     /// `--timeout`), or `remove` skipped a held lock. Like `flock -E`, and
     /// `EX_TEMPFAIL` from sysexits.h.
     pub(crate) const CONFLICT: i32 = 75;
+    /// `hold` with ZooKeeper: the lock was lost while held (session expired,
+    /// lock cleared), CMD was sent SIGTERM. `EX_UNAVAILABLE` from sysexits.h.
+    #[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+    pub(crate) const LOST: i32 = 69;
     /// CMD was found but could not be executed.
     pub(crate) const CANNOT_EXECUTE: i32 = 126;
     /// CMD was not found.
@@ -53,6 +66,7 @@ Examples:
   lockutils list --lock-path /var/lib/nova/tmp
   lockutils show --prefix nova instance-42
   lockutils clean --older-than 7d
+  lockutils list --backend zookeeper://zk1:2181/lockutils    # ZooKeeper locks
 
 The lock directory, unless --lock-path is given: LOCKUTILS_LOCK_PATH, then
 OSLO_LOCK_PATH, then a per-user directory ($XDG_RUNTIME_DIR/lockutils or
@@ -60,8 +74,10 @@ $TMPDIR/lockutils-$UID), as for the library.
 
 Exit codes:
   0        success
-  1        error (lock directory or file unusable, lock file missing, I/O)
-  2        usage error (bad option, name or duration; no CMD; backend not available)
+  1        error (lock directory or file unusable, lock file missing, I/O;
+           ZooKeeper unreachable or refusing)
+  2        usage error (bad option, name, duration or --backend URL; no CMD)
+  69       `hold` with ZooKeeper: the lock was lost while CMD ran (CMD got SIGTERM)
   75       lock busy: `hold` did not get the lock in time (change with
            --conflict-exit-code), `remove` skipped a held lock
   126      CMD could not be executed
@@ -98,6 +114,11 @@ enum Command {
     /// CMD's status. While it waits more than a second it says on stderr who
     /// holds the lock. Signals are forwarded to CMD; if `hold` itself is
     /// killed, CMD is killed too, so CMD never runs without the lock.
+    ///
+    /// With --backend zookeeper://…, takes the ZooKeeper lock of the same
+    /// name (as the library's ZkLockOptions): across hosts. If that lock is
+    /// lost while CMD runs (session expired, lock cleared), CMD gets SIGTERM
+    /// and `hold` exits with 69.
     #[command(after_help = HOLD_EXAMPLES)]
     Hold(HoldArgs),
 
@@ -113,7 +134,8 @@ enum Command {
     ///
     /// Takes each lock without waiting, checks that the locked file is still
     /// the one at the path, and unlinks it while holding it; a held lock is
-    /// never removed but skipped, with its holder.
+    /// never removed but skipped, with its holder. With ZooKeeper, the same
+    /// for lock nodes; --force clears a held one too.
     #[command(after_help = REMOVE_EXAMPLES)]
     Remove(RemoveArgs),
 
@@ -142,12 +164,16 @@ Examples:
   lockutils hold --prefix nova --timeout 30s instance-42 -- ./migrate.sh
   lockutils hold --no-wait --conflict-exit-code 0 cron-job -- ./job  # skip if busy
   lockutils hold --shared --lock-path /srv/locks db -- ./read-only-report
+  lockutils hold --backend zookeeper://zk1:2181/lockutils --timeout 30s \
+      --prefix nova instance-42 -- ./migrate.sh              # across hosts
 
 Exit codes:
   CMD's status (128+N if signal N killed it);
   75 the lock was busy (--no-wait) or the timeout ran out: change it
      with --conflict-exit-code;
-  1 lock directory or file unusable; 2 usage error;
+  69 ZooKeeper: the lock was lost while CMD ran (session expired, lock
+     cleared); CMD was sent SIGTERM;
+  1 lock directory or file unusable, ZooKeeper unreachable; 2 usage error;
   126/127 CMD not executable/not found; 128+N interrupted while waiting.";
 
 const LIST_EXAMPLES: &str = "\
@@ -155,6 +181,7 @@ Examples:
   lockutils list
   lockutils list --lock-path /var/lib/nova/tmp
   lockutils list --json | jq '.[] | select(.state != \"free\") | .name'
+  lockutils list --backend zookeeper://zk1:2181/lockutils
 
 HELD FOR is at most the holder process's age: the kernel does not record
 when a lock was taken. A holder this user cannot inspect shows as
@@ -167,14 +194,17 @@ const SHOW_EXAMPLES: &str = "\
 Examples:
   lockutils show nova-instance-42
   lockutils show --prefix nova instance-42 --json
+  lockutils show --backend zookeeper://zk1:2181/lockutils nova-instance-42
 
 Exit codes:
-  0 success; 1 no such lock file, or error; 2 usage error.";
+  0 success (with ZooKeeper also for a lock without a node: it is free);
+  1 no such lock file, or error; 2 usage error.";
 
 const REMOVE_EXAMPLES: &str = "\
 Examples:
   lockutils remove nova-instance-42
   lockutils remove --prefix nova instance-42 instance-43
+  lockutils remove --backend zookeeper://zk1:2181/lockutils --force stuck-job
 
 Exit codes:
   0 every named lock file was removed or did not exist;
@@ -185,6 +215,7 @@ Examples:
   lockutils clean
   lockutils clean --older-than 7d --lock-path /var/lib/nova/tmp
   lockutils clean --dry-run
+  lockutils clean --backend zookeeper://zk1:2181/lockutils   # free lock nodes
 
 --older-than compares with the lock file's modification time, which for
 lock files is when they were created (locking does not change it).
@@ -204,42 +235,12 @@ struct LockDirArg {
 /// The lock backend.
 #[derive(Debug, Args)]
 struct BackendArg {
-    /// Lock backend: `file` (lock files in the lock directory).
-    /// `zookeeper://HOST:PORT/ROOT` is reserved for ZooKeeper locks.
-    #[arg(long, value_name = "BACKEND", default_value = "file", value_parser = parse_backend)]
+    /// Lock backend: `file` (lock files in the lock directory), or ZooKeeper
+    /// locks: `zookeeper://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…][/ROOT][?…]`,
+    /// or `zookeeper` for the URL in LOCKUTILS_COORDINATION_URL (which keeps
+    /// a password out of the process list).
+    #[arg(long, value_name = "BACKEND", default_value = "file", value_parser = BackendParser)]
     backend: Backend,
-}
-
-/// Where locks live.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Backend {
-    /// Lock files in a lock directory.
-    File,
-    /// ZooKeeper nodes under a root (not available in this build).
-    ZooKeeper(String),
-}
-
-fn parse_backend(text: &str) -> Result<Backend, String> {
-    if text == "file" {
-        Ok(Backend::File)
-    } else if text.starts_with("zookeeper://") {
-        Ok(Backend::ZooKeeper(text.to_owned()))
-    } else {
-        Err("expected `file` or `zookeeper://HOST:PORT/ROOT`".into())
-    }
-}
-
-impl BackendArg {
-    /// Ok for the file backend; the error to report for the others.
-    fn require_file(&self) -> Result<(), Failure> {
-        match &self.backend {
-            Backend::File => Ok(()),
-            Backend::ZooKeeper(url) => Err(Failure::usage(format!(
-                "the ZooKeeper backend ({url}) is not available yet in this build; \
-                 use --backend file (the default) for lock files"
-            ))),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +331,11 @@ struct RemoveArgs {
     #[arg(long, value_name = "P")]
     prefix: Option<String>,
 
+    /// ZooKeeper only: clear the lock even if it is held. Its holders are not
+    /// asked; they see the lock lost (their node is deleted).
+    #[arg(long)]
+    force: bool,
+
     #[command(flatten)]
     dir: LockDirArg,
 
@@ -396,42 +402,22 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => Ok(cmd_run::run(&args.command)),
-        Command::Hold(args) => args
-            .backend
-            .require_file()
-            .and_then(|()| cmd_hold::hold(&args)),
+        Command::Hold(args) => hold(&args),
         Command::List(args) => {
             output::restore_sigpipe();
-            args.backend
-                .require_file()
-                .and_then(|()| cmd_inspect::list(args.dir.lock_path.as_deref(), args.json))
+            list(&args)
         }
         Command::Show(args) => {
             output::restore_sigpipe();
-            args.backend.require_file().and_then(|()| {
-                cmd_inspect::show(
-                    &args.name,
-                    args.prefix.as_deref(),
-                    args.dir.lock_path.as_deref(),
-                    args.json,
-                )
-            })
+            show(&args)
         }
         Command::Remove(args) => {
             output::restore_sigpipe();
-            args.backend.require_file().and_then(|()| {
-                cmd_remove::remove(
-                    &args.names,
-                    args.prefix.as_deref(),
-                    args.dir.lock_path.as_deref(),
-                )
-            })
+            remove(&args)
         }
         Command::Clean(args) => {
             output::restore_sigpipe();
-            args.backend.require_file().and_then(|()| {
-                cmd_remove::clean(args.dir.lock_path.as_deref(), args.older_than, args.dry_run)
-            })
+            clean(&args)
         }
     };
     let code = code.unwrap_or_else(|f| {
@@ -439,6 +425,79 @@ fn main() {
         f.code
     });
     std::process::exit(code);
+}
+
+fn hold(args: &HoldArgs) -> Result<i32, Failure> {
+    match &args.backend.backend {
+        Backend::File => cmd_hold::hold(args),
+        #[cfg(feature = "zookeeper")]
+        Backend::ZooKeeper(url) => zookeeper::hold::hold(url, args),
+    }
+}
+
+fn list(args: &ListArgs) -> Result<i32, Failure> {
+    match &args.backend.backend {
+        Backend::File => cmd_inspect::list(args.dir.lock_path.as_deref(), args.json),
+        #[cfg(feature = "zookeeper")]
+        Backend::ZooKeeper(url) => {
+            zookeeper::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            zookeeper::inspect::list(url, args.json)
+        }
+    }
+}
+
+fn show(args: &ShowArgs) -> Result<i32, Failure> {
+    match &args.backend.backend {
+        Backend::File => cmd_inspect::show(
+            &args.name,
+            args.prefix.as_deref(),
+            args.dir.lock_path.as_deref(),
+            args.json,
+        ),
+        #[cfg(feature = "zookeeper")]
+        Backend::ZooKeeper(url) => {
+            zookeeper::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            zookeeper::inspect::show(url, &args.name, args.prefix.as_deref(), args.json)
+        }
+    }
+}
+
+fn remove(args: &RemoveArgs) -> Result<i32, Failure> {
+    match &args.backend.backend {
+        Backend::File if args.force => Err(Failure::usage(
+            "--force is for ZooKeeper locks: a held lock file is never removed (its holders \
+             would go on holding a lock nobody else can see); stop the holder instead",
+        )),
+        Backend::File => cmd_remove::remove(
+            &args.names,
+            args.prefix.as_deref(),
+            args.dir.lock_path.as_deref(),
+        ),
+        #[cfg(feature = "zookeeper")]
+        Backend::ZooKeeper(url) => {
+            zookeeper::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            zookeeper::remove::remove(url, &args.names, args.prefix.as_deref(), args.force)
+        }
+    }
+}
+
+fn clean(args: &CleanArgs) -> Result<i32, Failure> {
+    match &args.backend.backend {
+        Backend::File => {
+            cmd_remove::clean(args.dir.lock_path.as_deref(), args.older_than, args.dry_run)
+        }
+        #[cfg(feature = "zookeeper")]
+        Backend::ZooKeeper(url) => {
+            zookeeper::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            if args.older_than.is_some() {
+                return Err(Failure::usage(
+                    "--older-than is for lock files: the ZooKeeper backend cannot tell how \
+                     old a lock node is; drop it (free lock nodes are removed whatever their age)",
+                ));
+            }
+            zookeeper::remove::clean(url, args.dry_run)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -453,12 +512,51 @@ mod tests {
 
     #[test]
     fn backends() {
-        assert_eq!(parse_backend("file"), Ok(Backend::File));
-        assert!(matches!(
-            parse_backend("zookeeper://zk:2181/locks"),
-            Ok(Backend::ZooKeeper(_))
-        ));
-        assert!(parse_backend("redis://x").is_err());
+        let cli = Cli::try_parse_from(["lockutils", "list"]).unwrap();
+        let Command::List(l) = cli.command else {
+            panic!()
+        };
+        assert!(matches!(l.backend.backend, Backend::File));
+        let e = Cli::try_parse_from(["lockutils", "list", "--backend", "redis://u:topsecret@x"])
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(!text.contains("topsecret"), "{text}");
+        assert!(text.contains("redis://u:***@x"), "{text}");
+    }
+
+    #[cfg(feature = "zookeeper")]
+    #[test]
+    fn zookeeper_urls_are_checked_by_the_parser_without_echoing_passwords() {
+        let cli = Cli::try_parse_from([
+            "lockutils",
+            "hold",
+            "--backend",
+            "zookeeper://svc:topsecret@zk1:2181/app",
+            "x",
+            "true",
+        ])
+        .unwrap();
+        let Command::Hold(h) = cli.command else {
+            panic!()
+        };
+        let Backend::ZooKeeper(url) = &h.backend.backend else {
+            panic!()
+        };
+        assert_eq!(url.root(), "/app");
+        let e = Cli::try_parse_from([
+            "lockutils",
+            "show",
+            "--backend",
+            "zookeeper://svc:topsecret@zk1:nope/app",
+            "x",
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(!text.contains("topsecret"), "{text}");
+        assert!(text.contains("zookeeper://svc:***@zk1:nope/app"), "{text}");
+        assert!(text.contains("port `nope`"), "{text}");
     }
 
     #[test]

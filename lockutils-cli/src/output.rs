@@ -11,6 +11,12 @@ pub(crate) struct Paint {
 }
 
 impl Paint {
+    /// No colour (pipes, tests).
+    #[cfg_attr(not(all(test, feature = "zookeeper")), allow(dead_code))]
+    pub(crate) fn plain() -> Self {
+        Paint { enabled: false }
+    }
+
     /// Decides for stdout.
     pub(crate) fn stdout() -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -87,6 +93,13 @@ impl Cell {
 /// Prints rows as left-aligned columns two spaces apart; the last column is
 /// not padded.
 pub(crate) fn print_table(rows: &[Vec<Cell>]) {
+    for line in table_lines(rows) {
+        println!("{line}");
+    }
+}
+
+/// The lines [`print_table`] prints.
+pub(crate) fn table_lines(rows: &[Vec<Cell>]) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -97,6 +110,7 @@ pub(crate) fn print_table(rows: &[Vec<Cell>]) {
                 .unwrap_or(0)
         })
         .collect();
+    let mut lines = Vec::with_capacity(rows.len());
     for row in rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
@@ -106,8 +120,9 @@ pub(crate) fn print_table(rows: &[Vec<Cell>]) {
                 line.push_str(&" ".repeat(pad));
             }
         }
-        println!("{}", line.trim_end());
+        lines.push(line.trim_end().to_owned());
     }
+    lines
 }
 
 /// Restores the default `SIGPIPE` action, so that `lockutils list | head`

@@ -616,8 +616,10 @@ fn list_shows_held_locks_with_the_right_pid() {
     assert_eq!(ec["path"], dir.join("c").to_str().unwrap());
     // Every key is always there.
     for e in &list {
+        assert_eq!(e["backend"], "file");
         for key in [
             "name",
+            "backend",
             "path",
             "state",
             "holder_count",
@@ -936,29 +938,49 @@ fn remove_skips_a_held_lock_and_removes_free_ones() {
     assert!(!dir.join("g").exists());
 }
 
+/// Without the `zookeeper` feature, a ZooKeeper URL is a usage error that
+/// says so (and never shows the password). With it, see tests/zookeeper.rs.
+#[cfg(not(feature = "zookeeper"))]
 #[test]
-fn zookeeper_backend_is_refused_clearly_until_it_exists() {
+fn zookeeper_backend_is_refused_clearly_in_builds_without_it() {
     for args in [
-        vec!["list", "--backend", "zookeeper://zk1:2181/locks"],
+        vec![
+            "list",
+            "--backend",
+            "zookeeper://svc:topsecret@zk1:2181/locks",
+        ],
         vec![
             "hold",
             "--backend",
-            "zookeeper://zk1:2181/locks",
+            "zookeeper://svc:topsecret@zk1:2181/locks",
             "x",
             "true",
         ],
     ] {
         let out = lockutils(&args);
         assert_eq!(code(&out), 2, "{args:?}");
-        assert!(
-            stderr(&out).contains("not available yet"),
-            "{}",
-            stderr(&out)
-        );
+        let err = stderr(&out);
+        assert!(err.contains("built without the ZooKeeper backend"), "{err}");
+        assert!(!err.contains("topsecret"), "{err}");
     }
-    let out = lockutils(["list", "--backend", "redis://x"]);
+}
+
+#[test]
+fn unknown_backends_are_usage_errors() {
+    let out = lockutils(["list", "--backend", "redis://u:topsecret@x"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("zookeeper://"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("zookeeper://"), "{err}");
+    assert!(err.contains("redis://u:***@x"), "{err}");
+    assert!(!err.contains("topsecret"), "{err}");
+    // --force exists for ZooKeeper locks only: held lock files are never removed.
+    let out = lockutils(["remove", "--force", "x"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--force is for ZooKeeper locks"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

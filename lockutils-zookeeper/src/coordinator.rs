@@ -511,11 +511,21 @@ impl Coordinator {
             Err(zk::Error::NoNode) => return Ok(0),
             Err(e) => return Err(self.error(identity, &format!("listing {path}"), e)),
         };
-        let node_paths: Vec<String> = children.iter().map(|c| format!("{path}/{c}")).collect();
-        let pending: Vec<_> = node_paths.iter().map(|p| client.delete(p, None)).collect();
+        // Last in the queue first, holders last: deleting a holder while
+        // waiters remain would hand the lock to the next waiter for a moment.
+        // Nodes that are not contenders (foreign children) go first.
+        let queue = layout::contenders(&children);
+        let mut node_paths: Vec<String> = children
+            .iter()
+            .filter(|c| !queue.iter().any(|q| q.name == c.as_str()))
+            .map(|c| format!("{path}/{c}"))
+            .collect();
+        node_paths.extend(queue.iter().rev().map(|c| format!("{path}/{}", c.name)));
         let mut removed = 0;
-        for answer in pending {
-            match answer.await {
+        for node in &node_paths {
+            // One at a time, in order: the server may answer pipelined
+            // deletes in order too, but waiters see each deletion at once.
+            match client.delete(node, None).await {
                 Ok(()) => removed += 1,
                 Err(zk::Error::NoNode) => {}
                 Err(e) => return Err(self.error(identity, "deleting a contender node", e)),

@@ -1,0 +1,982 @@
+//! `lockutils --backend zookeeper://…`: the built binary against a real
+//! ZooKeeper server, with the library (`lockutils-zookeeper`) in this
+//! process as the other party.
+//!
+//! The tests that need a server are ignored in a plain `cargo test`; run
+//! them with a server (`scripts/zookeeper.sh start`, then
+//! `cargo test -p lockutils-cli -- --ignored`), or `bash .ci/run`. The
+//! server is `LOCKUTILS_TEST_ZK` (default `127.0.0.1:2181`); when it does not
+//! answer they fail, never skip. Each test works under a root of its own.
+//!
+//! Every child is killed (by its own pid) if a test ends while it runs.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lockutils_zookeeper::{Coordinator, LockInfo, LossReason, ZkLockOptions};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lockutils");
+/// Upper bound for anything a test waits for.
+const PATIENCE: Duration = Duration::from_secs(15);
+/// `hold` did not get the lock; `remove` skipped a held one.
+const CONFLICT: i32 = 75;
+/// `hold`: the lock was lost while CMD ran.
+const LOST: i32 = 69;
+
+// ---- helpers ----------------------------------------------------------------
+
+/// The server under test: `LOCKUTILS_TEST_ZK`, default `127.0.0.1:2181`.
+/// Panics with instructions when it does not answer: these tests never skip.
+fn server() -> String {
+    let addr = std::env::var("LOCKUTILS_TEST_ZK").unwrap_or_else(|_| "127.0.0.1:2181".to_owned());
+    let reachable = addr
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    assert!(
+        reachable,
+        "no ZooKeeper server answers on {addr}: start one with `scripts/zookeeper.sh start` \
+         (or set LOCKUTILS_TEST_ZK=HOST:PORT), or run `bash .ci/run`"
+    );
+    addr
+}
+
+fn unique() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A root of this test's own on the server under test: `(url, root)`.
+fn root(test: &str) -> (String, String) {
+    let root = format!("/lockutils-cli-test/{test}-{}", unique());
+    (format!("zookeeper://{}{root}", server()), root)
+}
+
+/// A spawned child, killed (by its pid) and reaped on drop if still running.
+struct Proc {
+    child: Child,
+    what: String,
+}
+
+impl Proc {
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit in time",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn code(&mut self) -> i32 {
+        code_of(self.wait())
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn code_of(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap())
+}
+
+/// `lockutils ARGS…` in the background; stderr to `stderr` if given.
+fn spawn<I, S>(args: I, stderr: Option<&Path>) -> Proc
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null());
+    match stderr {
+        Some(path) => cmd.stderr(fs::File::create(path).unwrap()),
+        None => cmd.stderr(Stdio::null()),
+    };
+    let what = format!("{cmd:?}");
+    Proc {
+        child: cmd.spawn().unwrap(),
+        what,
+    }
+}
+
+/// `lockutils ARGS…` to completion (at most `PATIENCE`), with its output.
+fn lockutils<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    lockutils_env(args, &[])
+}
+
+fn lockutils_env<I, S>(args: I, env: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let what = format!("{cmd:?}");
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: kill by the pid of our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{what} did not finish in time");
+        }
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    code_of(out.status)
+}
+
+fn json(out: &Output) -> Value {
+    assert_eq!(code(out), 0, "stderr: {}", stderr(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+}
+
+/// Polls `f` until it returns `Some`, at most `PATIENCE`.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls the lock until `pred` holds.
+fn wait_lock(
+    zk: &Coordinator,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&LockInfo) -> bool,
+) -> LockInfo {
+    wait_for(what, || {
+        let info = zk.inspect(name).unwrap();
+        pred(&info).then_some(info)
+    })
+}
+
+fn holders(info: &LockInfo) -> usize {
+    info.holders().count()
+}
+
+fn waiters(info: &LockInfo) -> usize {
+    info.waiters().count()
+}
+
+/// A `lockutils hold` whose CMD runs until told to stop.
+struct CliHolder {
+    proc: Proc,
+    stop: std::path::PathBuf,
+}
+
+impl CliHolder {
+    /// Lets CMD end; returns `hold`'s exit code.
+    fn stop(mut self) -> i32 {
+        fs::write(&self.stop, "").unwrap();
+        self.proc.code()
+    }
+}
+
+/// `lockutils hold --backend URL NAME [extra…] -- CMD`, returned once CMD
+/// runs (so the lock is held); CMD ends when [`CliHolder::stop`] says so.
+fn cli_holder(url: &str, name: &str, extra: &[&str], dir: &Path) -> CliHolder {
+    let id = unique();
+    let (ready, stop) = (
+        dir.join(format!("ready-{id}")),
+        dir.join(format!("stop-{id}")),
+    );
+    let mut args: Vec<&OsStr> = vec!["hold".as_ref(), "--backend".as_ref(), url.as_ref()];
+    args.extend(extra.iter().map(OsStr::new));
+    args.extend([
+        OsStr::new(name),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        "touch \"$1\"; while [ ! -e \"$2\" ]; do sleep 0.05; done".as_ref(),
+        "sh".as_ref(),
+        ready.as_os_str(),
+        stop.as_os_str(),
+    ]);
+    let proc = spawn(args, None);
+    wait_for(&format!("{}", ready.display()), || {
+        ready.exists().then_some(())
+    });
+    CliHolder { proc, stop }
+}
+
+/// A CMD appending `enter NANOS` / `exit NANOS` to `log` around a sleep.
+fn log_cmd(log: &Path, hold_secs: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "echo \"enter $(date +%s%N)\" >> \"$1\"; sleep {hold_secs}; echo \"exit $(date +%s%N)\" >> \"$1\""
+        ),
+        "sh".into(),
+        log.display().to_string(),
+    ]
+}
+
+/// Asserts the log's critical sections never overlapped; returns how many.
+fn assert_no_overlap(log: &Path) -> usize {
+    let text = fs::read_to_string(log).unwrap();
+    let (mut inside, mut last, mut sections) = (false, 0u128, 0);
+    for line in text.lines() {
+        let (what, when) = line.split_once(' ').unwrap();
+        let when: u128 = when.parse().unwrap();
+        assert!(when >= last, "time went backwards in\n{text}");
+        last = when;
+        match what {
+            "enter" => {
+                assert!(!inside, "two holders at once:\n{text}");
+                inside = true;
+                sections += 1;
+            }
+            "exit" => {
+                assert!(inside, "exit without enter:\n{text}");
+                inside = false;
+            }
+            other => panic!("unexpected {other:?} in\n{text}"),
+        }
+    }
+    assert!(!inside, "unfinished section:\n{text}");
+    sections
+}
+
+// ---- hold -------------------------------------------------------------------
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn hold_excludes_a_concurrent_hold_and_deletes_its_node_before_exiting() {
+    let (url, _) = root("hold-hold");
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let hold = |secs: &str| {
+        let mut args = vec![
+            "hold".to_owned(),
+            "--backend".to_owned(),
+            url.clone(),
+            "--prefix".to_owned(),
+            "nova".to_owned(),
+            "job".to_owned(),
+            "--".to_owned(),
+        ];
+        args.extend(log_cmd(&log, secs));
+        spawn(args, None)
+    };
+    let mut procs: Vec<Proc> = (0..3).map(|_| hold("0.3")).collect();
+    for p in &mut procs {
+        assert_eq!(p.code(), 0);
+    }
+    assert_eq!(assert_no_overlap(&log), 3);
+    // `unlock()` before exiting: no node is left behind for the session
+    // timeout, and the identity is the library's (`nova-job`).
+    let zk = Coordinator::new(&url).unwrap();
+    let info = zk.inspect("nova-job").unwrap();
+    assert!(info.contenders.is_empty(), "{info:#?}");
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn hold_excludes_a_library_holder_both_ways() {
+    let (url, _) = root("hold-lib");
+    let zk = Coordinator::new(&url).unwrap();
+    // The library holds: --no-wait and --timeout give the conflict code and
+    // name the holder; CMD does not run.
+    let guard = ZkLockOptions::new("db")
+        .prefix("svc")
+        .coordinator(&zk)
+        .identifier("library-holder")
+        .lock()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ran = tmp.path().join("ran");
+    let touch = ["--", "touch", ran.to_str().unwrap()];
+    let base = ["hold", "--backend", url.as_str(), "--prefix", "svc", "db"];
+    let out = lockutils(base.iter().chain(&["--no-wait"]).chain(&touch));
+    assert_eq!(code(&out), CONFLICT, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("held exclusive by library-holder"), "{err}");
+    assert!(err.contains("/svc-db on zookeeper://"), "{err}");
+    let started = Instant::now();
+    let out = lockutils(base.iter().chain(&["--timeout", "700ms"]).chain(&touch));
+    let waited = started.elapsed();
+    assert_eq!(code(&out), CONFLICT, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("timed out after 700ms"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(waited >= Duration::from_millis(700), "{waited:?}");
+    let out = lockutils(base.iter().chain(&["-n", "-E", "0"]).chain(&touch));
+    assert_eq!(code(&out), 0);
+    assert!(!ran.exists(), "CMD ran without the lock");
+    // The timed-out and non-blocking attempts left no node behind.
+    wait_lock(&zk, "svc-db", "only the library's node", |i| {
+        i.contenders.len() == 1
+    });
+    guard.unlock().unwrap();
+
+    // The command holds: the library cannot take it; once CMD ended, the
+    // node is gone (deleted before `hold` exits), and the library gets it
+    // without waiting.
+    let holder = cli_holder(&url, "db", &["--prefix", "svc"], tmp.path());
+    let e = ZkLockOptions::new("db")
+        .prefix("svc")
+        .coordinator(&zk)
+        .try_lock()
+        .unwrap_err();
+    assert!(e.is_contention(), "{e}");
+    assert_eq!(holder.stop(), 0);
+    let guard = ZkLockOptions::new("db")
+        .prefix("svc")
+        .coordinator(&zk)
+        .try_lock()
+        .unwrap();
+    guard.unlock().unwrap();
+    let out = lockutils(base.iter().chain(&["--no-wait", "--", "true"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn a_waiting_hold_says_who_holds_and_withdraws_when_interrupted() {
+    let (url, _) = root("hold-wait");
+    let zk = Coordinator::new(&url).unwrap();
+    let guard = ZkLockOptions::new("w")
+        .coordinator(&zk)
+        .identifier("the-holder")
+        .lock()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let err = tmp.path().join("stderr");
+    let mut waiter = spawn(
+        ["hold", "--backend", url.as_str(), "w", "--", "true"],
+        Some(&err),
+    );
+    wait_for("the waiting message", || {
+        fs::read_to_string(&err)
+            .unwrap()
+            .contains("waiting for lock \"w\"")
+            .then_some(())
+    });
+    let text = fs::read_to_string(&err).unwrap();
+    assert!(
+        text.contains("held exclusive by the-holder (session 0x"),
+        "{text}"
+    );
+    assert_eq!(waiters(&zk.inspect("w").unwrap()), 1);
+    // SIGTERM while waiting: 128+15, and the queue entry is gone at once
+    // (not after the session timeout).
+    // SAFETY: kill by the pid of our own child, not yet reaped.
+    assert_eq!(
+        unsafe { libc::kill(waiter.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    assert_eq!(waiter.code(), 128 + libc::SIGTERM);
+    let info = zk.inspect("w").unwrap();
+    assert_eq!(info.contenders.len(), 1, "{info:#?}");
+    assert!(fs::read_to_string(&err)
+        .unwrap()
+        .contains("interrupted while waiting"));
+    guard.unlock().unwrap();
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn hold_terminates_cmd_when_the_lock_is_cleared() {
+    let (url, _) = root("hold-cleared");
+    let zk = Coordinator::new(&url).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (ready, termed, err) = (
+        tmp.path().join("ready"),
+        tmp.path().join("termed"),
+        tmp.path().join("stderr"),
+    );
+    let script = "trap 'touch \"$2\"; exit 3' TERM; touch \"$1\"; sleep 30 & wait";
+    let mut hold = spawn(
+        [
+            OsStr::new("hold"),
+            "--backend".as_ref(),
+            url.as_ref(),
+            "job".as_ref(),
+            "--".as_ref(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            script.as_ref(),
+            "sh".as_ref(),
+            ready.as_ref(),
+            termed.as_ref(),
+        ],
+        Some(&err),
+    );
+    wait_for("CMD to run", || ready.exists().then_some(()));
+    let out = lockutils(["remove", "--backend", url.as_str(), "--force", "job"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(hold.code(), LOST);
+    assert!(termed.exists(), "CMD did not get SIGTERM");
+    let text = fs::read_to_string(&err).unwrap();
+    assert!(text.contains("lost lock \"job\""), "{text}");
+    assert!(text.contains("lock cleared"), "{text}");
+    assert!(text.contains("SIGTERM"), "{text}");
+    assert!(zk.inspect("job").unwrap().contenders.is_empty());
+}
+
+/// A TCP proxy to the server that the test can cut: a network partition
+/// between `hold` and the ensemble.
+struct Proxy {
+    port: u16,
+    cut: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cut);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(down) = conn else { continue };
+                let up = match TcpStream::connect(&upstream) {
+                    Ok(up) if !flag.load(Ordering::SeqCst) => up,
+                    _ => {
+                        let _ = down.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                };
+                for (mut from, mut to) in [
+                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
+                    (up, down),
+                ] {
+                    let flag = Arc::clone(&flag);
+                    from.set_read_timeout(Some(Duration::from_millis(50)))
+                        .unwrap();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) => break,
+                                // Cut: bytes are lost, nothing is closed.
+                                Ok(_) if flag.load(Ordering::SeqCst) => {}
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => break,
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, cut }
+    }
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn hold_terminates_cmd_when_the_session_is_lost() {
+    let (_, root) = root("hold-partition");
+    let proxy = Proxy::start(server());
+    let url = format!(
+        "zookeeper://127.0.0.1:{}{root}?session_timeout=2",
+        proxy.port
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (ready, termed, err) = (
+        tmp.path().join("ready"),
+        tmp.path().join("termed"),
+        tmp.path().join("stderr"),
+    );
+    let script = "trap 'touch \"$2\"; exit 3' TERM; touch \"$1\"; sleep 30 & wait";
+    let mut hold = spawn(
+        [
+            OsStr::new("hold"),
+            "--backend".as_ref(),
+            url.as_ref(),
+            "part".as_ref(),
+            "--".as_ref(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            script.as_ref(),
+            "sh".as_ref(),
+            ready.as_ref(),
+            termed.as_ref(),
+        ],
+        Some(&err),
+    );
+    wait_for("CMD to run", || ready.exists().then_some(()));
+    let cut_at = Instant::now();
+    proxy.cut.store(true, Ordering::SeqCst);
+    assert_eq!(hold.code(), LOST);
+    let noticed = cut_at.elapsed();
+    assert!(termed.exists(), "CMD did not get SIGTERM");
+    let text = fs::read_to_string(&err).unwrap();
+    assert!(text.contains("lost lock \"part\""), "{text}");
+    assert!(text.contains("SIGTERM"), "{text}");
+    // Within about the session timeout (2 s).
+    assert!(noticed < Duration::from_secs(4), "{noticed:?}");
+    // The server does expire it: the lock is free again for others.
+    let zk = Coordinator::new(&format!("zookeeper://{}{root}", server())).unwrap();
+    wait_lock(&zk, "part", "the session to expire", |i| {
+        i.contenders.is_empty()
+    });
+}
+
+// ---- list, show ---------------------------------------------------------------
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn list_shows_a_held_lock_with_its_holder_and_waiter() {
+    let (url, root) = root("list");
+    let zk = Coordinator::new(&url).unwrap();
+    // An empty root: nothing to list.
+    let out = lockutils(["list", "--backend", url.as_str(), "--json"]);
+    assert_eq!(json(&out), serde_json::json!([]));
+    let tmp = tempfile::tempdir().unwrap();
+    let _holder = cli_holder(&url, "busy", &[], tmp.path());
+    let _waiter = spawn(
+        ["hold", "--backend", url.as_str(), "busy", "--", "true"],
+        None,
+    );
+    wait_lock(&zk, "busy", "a waiter", |i| waiters(i) == 1);
+    // A free lock: a node without contenders.
+    ZkLockOptions::new("idle")
+        .coordinator(&zk)
+        .lock()
+        .unwrap()
+        .unlock()
+        .unwrap();
+
+    let out = lockutils(["list", "--backend", url.as_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{text}");
+    let busy = lines.iter().find(|l| l.starts_with("busy ")).expect(&text);
+    let cols: Vec<&str> = busy.split("  ").filter(|c| !c.is_empty()).collect();
+    assert_eq!(cols[1].trim(), "held exclusive", "{text}");
+    assert_eq!(cols[2].trim(), "1", "{text}");
+    assert!(cols[3].trim().starts_with('≤'), "{text}");
+    assert!(busy.contains("lockutils hold sh"), "{text}");
+    let idle = lines.iter().find(|l| l.starts_with("idle ")).expect(&text);
+    assert!(idle.contains(" free "), "{text}");
+
+    let list = json(&lockutils(["list", "--backend", url.as_str(), "--json"]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let busy = list.iter().find(|l| l["name"] == "busy").unwrap();
+    assert_eq!(busy["backend"], "zookeeper");
+    assert_eq!(busy["path"], format!("{root}/busy"));
+    assert_eq!(busy["state"], "held_exclusive");
+    assert_eq!(busy["holder_count"], 1);
+    assert_eq!(busy["waiter_count"], 1);
+    assert_eq!(busy["exists"], true);
+    assert!(busy["error"].is_null());
+    let data = busy["holders"][0]["data"].as_str().unwrap();
+    assert!(data.ends_with("lockutils hold sh"), "{data}");
+    assert!(busy["waiters"][0]["data"]
+        .as_str()
+        .unwrap()
+        .ends_with("lockutils hold true"));
+    let idle = list.iter().find(|l| l["name"] == "idle").unwrap();
+    assert_eq!(idle["state"], "free");
+    assert_eq!(idle["holder_count"], 0);
+    assert_eq!(idle["holders"], serde_json::json!([]));
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn show_shows_holder_and_waiter_with_modes_and_tokens() {
+    let (url, root) = root("show");
+    let zk = Coordinator::new(&url).unwrap();
+    let guard = ZkLockOptions::new("instance-1")
+        .prefix("nova")
+        .coordinator(&zk)
+        .identifier("writer-1")
+        .lock()
+        .unwrap();
+    let _reader = spawn(
+        [
+            "hold",
+            "--backend",
+            url.as_str(),
+            "--shared",
+            "--prefix",
+            "nova",
+            "instance-1",
+            "--",
+            "true",
+        ],
+        None,
+    );
+    wait_lock(&zk, "nova-instance-1", "a waiter", |i| waiters(i) == 1);
+
+    let out = lockutils([
+        "show",
+        "--backend",
+        url.as_str(),
+        "--prefix",
+        "nova",
+        "instance-1",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("lock      nova-instance-1\n"), "{text}");
+    assert!(
+        text.contains(&format!("node      {root}/nova-instance-1\n")),
+        "{text}"
+    );
+    assert!(text.contains("state     held exclusive\n"), "{text}");
+    let holder = text
+        .lines()
+        .find(|l| l.starts_with("holder "))
+        .expect(&text);
+    assert!(holder.contains("  exclusive  write-"), "{holder}");
+    assert!(
+        holder.contains(&format!("  token {}  ", guard.fencing_token())),
+        "{holder}"
+    );
+    assert!(holder.contains("  session 0x"), "{holder}");
+    assert!(holder.contains(" ago  data \"writer-1\""), "{holder}");
+    let waiter = text
+        .lines()
+        .find(|l| l.starts_with("waiter "))
+        .expect(&text);
+    assert!(waiter.contains("  shared  read-"), "{waiter}");
+    assert!(waiter.contains("lockutils hold true"), "{waiter}");
+
+    // The same by file name, as `list` prints it, and as JSON.
+    let v = json(&lockutils([
+        "show",
+        "--backend",
+        url.as_str(),
+        "nova-instance-1",
+        "--json",
+    ]));
+    assert_eq!(v["name"], "nova-instance-1");
+    assert_eq!(v["state"], "held_exclusive");
+    let (h, w) = (&v["holders"][0], &v["waiters"][0]);
+    assert_eq!(h["mode"], "exclusive");
+    assert_eq!(h["layout"], "native");
+    assert_eq!(h["data"], "writer-1");
+    assert_eq!(h["fencing_token"], guard.fencing_token());
+    assert_eq!(h["revoke_requested"], false);
+    assert_eq!(w["mode"], "shared");
+    assert!(w["fencing_token"].as_u64().unwrap() > guard.fencing_token());
+    assert!(w["sequence"].as_i64().unwrap() > h["sequence"].as_i64().unwrap());
+    assert!(h["session_id"].as_str().unwrap().starts_with("0x"));
+    assert_ne!(h["session_id"], w["session_id"]);
+    assert!(h["created"].as_str().unwrap().ends_with('Z'));
+    assert!(h["created_unix_ms"].as_i64().unwrap() > 1_600_000_000_000);
+    guard.unlock().unwrap();
+
+    // A lock nobody holds or waits for: free, exit 0; its node may not exist.
+    let v = json(&lockutils([
+        "show",
+        "--backend",
+        url.as_str(),
+        "nobody",
+        "--json",
+    ]));
+    assert_eq!(v["state"], "free");
+    assert_eq!(v["exists"], false);
+}
+
+// ---- remove, clean ------------------------------------------------------------
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn remove_refuses_a_held_lock_and_clears_it_with_force() {
+    let (url, root) = root("remove");
+    let zk = Coordinator::new(&url).unwrap();
+    let guard = ZkLockOptions::new("stuck")
+        .coordinator(&zk)
+        .identifier("stuck-holder")
+        .lock()
+        .unwrap();
+    ZkLockOptions::new("idle")
+        .coordinator(&zk)
+        .lock()
+        .unwrap()
+        .unlock()
+        .unwrap();
+
+    let out = lockutils([
+        "remove",
+        "--backend",
+        url.as_str(),
+        "stuck",
+        "idle",
+        "missing",
+    ]);
+    assert_eq!(code(&out), CONFLICT, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("removed idle ({root}/idle)")),
+        "{text}"
+    );
+    assert!(text.contains("skipped missing: no lock node"), "{text}");
+    assert!(
+        text.contains("skipped stuck: held exclusive by stuck-holder (session 0x"),
+        "{text}"
+    );
+    assert!(text.contains("removed only with --force"), "{text}");
+    assert!(!guard.is_lost());
+    assert_eq!(holders(&zk.inspect("stuck").unwrap()), 1);
+    let names: Vec<String> = zk.locks().unwrap().into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["stuck"]);
+
+    let out = lockutils(["remove", "--backend", url.as_str(), "--force", "stuck"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "removed stuck ({root}/stuck): deleted 1 contender node and the lock node"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("holder  exclusive  write-"), "{text}");
+    assert!(text.contains("data \"stuck-holder\""), "{text}");
+    // The holder was not asked; its guard reports the loss.
+    assert_eq!(
+        guard.watch().wait_lost(PATIENCE),
+        Some(LossReason::NodeDeleted)
+    );
+    assert!(zk.locks().unwrap().is_empty());
+    drop(guard);
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn clean_removes_free_lock_nodes_only() {
+    let (url, _) = root("clean");
+    let zk = Coordinator::new(&url).unwrap();
+    for name in ["a", "b"] {
+        ZkLockOptions::new(name)
+            .coordinator(&zk)
+            .lock()
+            .unwrap()
+            .unlock()
+            .unwrap();
+    }
+    let guard = ZkLockOptions::new("held")
+        .coordinator(&zk)
+        .identifier("keeper")
+        .lock()
+        .unwrap();
+    let out = lockutils(["clean", "--backend", url.as_str(), "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("would remove 2, skipped 1"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(zk.locks().unwrap().len(), 3);
+    let out = lockutils(["clean", "--backend", url.as_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("skipped held: held exclusive by keeper"),
+        "{text}"
+    );
+    assert!(text.contains("removed 2, skipped 1"), "{text}");
+    let names: Vec<String> = zk.locks().unwrap().into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["held"]);
+    assert!(!guard.is_lost());
+    guard.unlock().unwrap();
+    // --older-than needs node ages, which the ZooKeeper backend has not.
+    let out = lockutils(["clean", "--backend", url.as_str(), "--older-than", "1d"]);
+    assert_eq!(code(&out), 2);
+}
+
+// ---- URLs, credentials --------------------------------------------------------
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn credentials_are_never_printed() {
+    let (_, root) = root("secret");
+    let url = format!("zookeeper://svc:topsecret@{}{root}", server());
+    let zk = Coordinator::new(&url).unwrap();
+    let guard = ZkLockOptions::new("x")
+        .coordinator(&zk)
+        .identifier("other")
+        .lock()
+        .unwrap();
+    let shown = format!("zookeeper://svc@{}{root}", server());
+    let mut outputs = vec![
+        lockutils(["list", "--backend", url.as_str()]),
+        lockutils(["list", "--backend", url.as_str(), "--json"]),
+        lockutils(["show", "--backend", url.as_str(), "x"]),
+        lockutils(["show", "--backend", url.as_str(), "x", "--json"]),
+        lockutils(["hold", "--backend", url.as_str(), "-n", "x", "--", "true"]),
+        lockutils(["remove", "--backend", url.as_str(), "x"]),
+    ];
+    let v = json(&outputs[3]);
+    assert_eq!(v["url"], shown.as_str());
+    assert_eq!(code(&outputs[4]), CONFLICT);
+    assert!(
+        stderr(&outputs[4]).contains(&shown),
+        "{}",
+        stderr(&outputs[4])
+    );
+    // `--backend zookeeper`: the URL from the environment, out of the
+    // process list.
+    let from_env = lockutils_env(
+        ["show", "--backend", "zookeeper", "x", "--json"],
+        &[("LOCKUTILS_COORDINATION_URL", url.as_str())],
+    );
+    assert_eq!(json(&from_env)["holders"][0]["data"], "other");
+    outputs.push(from_env);
+    // A malformed URL with a password.
+    outputs.push(lockutils([
+        "list",
+        "--backend",
+        "zookeeper://svc:topsecret@127.0.0.1:port/x",
+    ]));
+    for out in &outputs {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(!all.contains("topsecret"), "{all}");
+    }
+    guard.unlock().unwrap();
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// No server needed: runs in a plain `cargo test`.
+#[test]
+fn bad_and_unreachable_urls_fail_fast_with_one_line() {
+    // Malformed: a usage error at once, naming the URL without the password.
+    let started = Instant::now();
+    let out = lockutils([
+        "show",
+        "--backend",
+        "zookeeper://svc:topsecret@zk1:port/app",
+        "x",
+    ]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: invalid --backend zookeeper://svc:***@zk1:port/app: "),
+        "{err}"
+    );
+    assert!(err.contains("expected zookeeper://"), "{err}");
+    assert!(!err.contains("topsecret"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Unreachable: exit 1 within the URL's connect_timeout, one line naming
+    // the URL and what to check, for every subcommand.
+    let url = format!(
+        "zookeeper://svc:topsecret@127.0.0.1:{}/x?connect_timeout=1s",
+        closed_port()
+    );
+    for args in [
+        vec!["list", "--backend", url.as_str()],
+        vec!["show", "--backend", url.as_str(), "x"],
+        vec!["remove", "--backend", url.as_str(), "x"],
+        vec!["clean", "--backend", url.as_str()],
+        vec!["hold", "--backend", url.as_str(), "x", "--", "true"],
+    ] {
+        let started = Instant::now();
+        let out = lockutils(&args);
+        let took = started.elapsed();
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        assert!(took < Duration::from_secs(4), "{args:?} took {took:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("lockutils: cannot connect to ZooKeeper at zookeeper://svc@127.0.0.1:"),
+            "{err}"
+        );
+        assert!(err.contains("check that ZooKeeper runs"), "{err}");
+        assert!(!err.contains("topsecret"), "{err}");
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    }
+
+    // `--lock-path` means nothing for ZooKeeper locks.
+    let out = lockutils([
+        "list",
+        "--backend",
+        "zookeeper://127.0.0.1:1/x",
+        "--lock-path",
+        "/tmp",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--lock-path /tmp is for lock files"));
+}
