@@ -1,16 +1,20 @@
 //! Log events: acquiring, waiting and releasing a lock each emit an event
 //! naming the lock, with how long it waited or was held.
 //!
-//! A small recording `Subscriber` stands in for tracing-subscriber; it is
-//! installed per thread with `with_default`, so parallel tests do not see
-//! each other's events.
+//! A small recording `Subscriber` stands in for tracing-subscriber. It is
+//! installed once, as the global default, and hands each event to a recorder
+//! of the thread that emitted it, so parallel tests do not see each other's
+//! events. (Per-thread `with_default` subscribers would make the global
+//! max-level hint, which `tracing` and lockutils both consult first, flicker
+//! while other tests install and drop theirs.)
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, Once};
 use std::thread;
 
 use lockutils_core::{LockOptions, Registry};
@@ -46,10 +50,19 @@ impl Recorded {
 
 type Sink = Arc<Mutex<Vec<Recorded>>>;
 
-/// Records every event; `notify` gets a copy of each as it happens.
-struct Recorder {
+/// Where this thread's events go while `recording` runs; `notify` gets a
+/// copy of each as it happens.
+struct Active {
     events: Sink,
-    notify: Option<Mutex<mpsc::Sender<Recorded>>>,
+    notify: Option<mpsc::Sender<Recorded>>,
+}
+
+thread_local! {
+    static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
+}
+
+/// The global subscriber: passes each event to the emitting thread's `Active`.
+struct Recorder {
     next_span: AtomicU64,
 }
 
@@ -90,10 +103,14 @@ impl Subscriber for Recorder {
             target: event.metadata().target().to_owned(),
             fields,
         };
-        if let Some(tx) = &self.notify {
-            let _ = tx.lock().unwrap().send(rec.clone());
-        }
-        self.events.lock().unwrap().push(rec);
+        ACTIVE.with(|a| {
+            if let Some(active) = &*a.borrow() {
+                if let Some(tx) = &active.notify {
+                    let _ = tx.send(rec.clone());
+                }
+                active.events.lock().unwrap().push(rec);
+            }
+        });
     }
 
     fn enter(&self, _: &Id) {}
@@ -107,13 +124,22 @@ fn recording<T>(
     notify: Option<mpsc::Sender<Recorded>>,
     f: impl FnOnce() -> T,
 ) -> (T, Vec<Recorded>) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(Recorder {
+            next_span: AtomicU64::new(0),
+        })
+        .expect("no other global subscriber in this test binary")
+    });
     let events: Sink = Arc::default();
-    let recorder = Recorder {
-        events: Arc::clone(&events),
-        notify: notify.map(Mutex::new),
-        next_span: AtomicU64::new(0),
-    };
-    let out = tracing::subscriber::with_default(recorder, f);
+    ACTIVE.with(|a| {
+        *a.borrow_mut() = Some(Active {
+            events: Arc::clone(&events),
+            notify,
+        })
+    });
+    let out = f();
+    ACTIVE.with(|a| *a.borrow_mut() = None);
     let all = events.lock().unwrap().clone();
     (
         out,

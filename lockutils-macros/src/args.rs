@@ -19,11 +19,12 @@ pub(crate) mod kw {
     syn::custom_keyword!(mode);
     syn::custom_keyword!(read);
     syn::custom_keyword!(write);
+    syn::custom_keyword!(distributed);
 }
 
 /// Every option, for "unknown option" errors.
 pub(crate) const VALID_OPTIONS: &str = "a lock name (`\"mylock\"`), `name`, `external`, `prefix`, \
-     `lock_path`, `fair`, `blocking`, `timeout`, `semaphores`, `mode`, `crate`";
+     `lock_path`, `fair`, `blocking`, `timeout`, `semaphores`, `mode`, `distributed`, `crate`";
 
 /// One option as written: its value, the span of its keyword (or of the
 /// literal, for a positional name) and its position among the options.
@@ -50,6 +51,18 @@ pub(crate) enum ModeArg {
     Write,
 }
 
+/// `distributed` as written.
+#[derive(Clone)]
+pub(crate) enum DistributedArg {
+    /// `distributed = false`: an ordinary lock.
+    Off,
+    /// `distributed` or `distributed = true`: on the default coordination URL.
+    DefaultUrl,
+    /// `distributed = "zookeeper://..."` or `distributed = <expr>`: on this
+    /// coordination URL.
+    Url(Expr),
+}
+
 /// The options of one `#[synchronized(...)]`, unchecked.
 #[derive(Default, Clone)]
 pub(crate) struct RawArgs {
@@ -62,6 +75,7 @@ pub(crate) struct RawArgs {
     pub(crate) timeout: Option<Opt<LitStr>>,
     pub(crate) semaphores: Option<Opt<Path>>,
     pub(crate) mode: Option<Opt<ModeArg>>,
+    pub(crate) distributed: Option<Opt<DistributedArg>>,
     pub(crate) krate: Option<Opt<Path>>,
 }
 
@@ -206,6 +220,35 @@ impl RawArgs {
             };
             return set_once(&mut self.mode, Opt { value, span, pos }, "`mode`");
         }
+        if input.peek(kw::distributed) {
+            let span = input.parse::<kw::distributed>()?.span;
+            let value = if !input.peek(Token![=]) {
+                DistributedArg::DefaultUrl
+            } else {
+                input.parse::<Token![=]>()?;
+                if input.peek(LitBool) {
+                    if input.parse::<LitBool>()?.value {
+                        DistributedArg::DefaultUrl
+                    } else {
+                        DistributedArg::Off
+                    }
+                } else {
+                    DistributedArg::Url(input.parse::<Expr>().map_err(|e| {
+                        Error::new(
+                            e.span(),
+                            "`distributed` is a flag (`distributed`: the default coordination \
+                             URL) or takes a coordination URL, e.g. \
+                             `distributed = \"zookeeper://zk1:2181/lockutils\"`",
+                        )
+                    })?)
+                }
+            };
+            return set_once(
+                &mut self.distributed,
+                Opt { value, span, pos },
+                "`distributed`",
+            );
+        }
         if input.peek(Token![crate]) {
             let span = input.parse::<Token![crate]>()?.span;
             equals(input, span, "crate", "crate = my_crate::lockutils")?;
@@ -250,7 +293,7 @@ fn equals(input: ParseStream<'_>, key: Span, name: &str, example: &str) -> Resul
 /// The option a misspelled word most likely meant: within two edits, and
 /// fewer than a third of its letters.
 fn closest(word: &str) -> Option<&'static str> {
-    const OPTIONS: [&str; 10] = [
+    const OPTIONS: [&str; 11] = [
         "name",
         "external",
         "prefix",
@@ -260,6 +303,7 @@ fn closest(word: &str) -> Option<&'static str> {
         "timeout",
         "semaphores",
         "mode",
+        "distributed",
         "crate",
     ];
     OPTIONS
@@ -302,6 +346,14 @@ fn unknown(input: ParseStream<'_>) -> Result<()> {
                                     the lock is free)"
                     .into(),
                 (None, "shared" | "reader") => " (for a shared lock write `mode = read`)".into(),
+                (None, "zookeeper" | "zk") => {
+                    " (for a lock on ZooKeeper write `distributed`)".into()
+                }
+                (None, "url" | "backend_url" | "coordination_url") => {
+                    " (a lock's coordination URL is written \
+                     `distributed = \"zookeeper://host:2181/root\"`)"
+                        .into()
+                }
                 (None, _) if !fork.peek(Token![=]) => {
                     format!("; a lock name computed at run time is written `name = {ident}`")
                 }

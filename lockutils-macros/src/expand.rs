@@ -18,7 +18,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Error, Item, ItemFn};
 
 use crate::args::RawArgs;
-use crate::validate::{LockPath, Name, OnError, Options};
+use crate::validate::{Coordination, LockPath, Name, OnError, Options};
 
 /// `#[synchronized(args)] item`: the expansion, or on any error the item as
 /// written plus the error, so callers of the function see no follow-on errors.
@@ -206,13 +206,27 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
             let _: *const #p::Registry = #p::addr_of!(#path);
         }
     });
+    // A `distributed` lock is a `ZkLockOptions` (in-process lock, then the
+    // ZooKeeper lock, under one deadline); any other, a `LockOptions`.
+    let (options, static_ty) = if opts.distributed.is_some() {
+        let ty = quote!(#p::zookeeper::ZkLockOptions);
+        (ty.clone(), quote!(#ty<'static>))
+    } else {
+        (quote!(#p::LockOptions), quote!(#p::StaticLock))
+    };
     let (setup, taken) = if opts.is_static() {
         let Name::Static(name) = &opts.name else {
             unreachable!("static names only")
         };
+        let init = if opts.distributed.is_some() {
+            // Every builder method of `ZkLockOptions` is a `const fn`: the
+            // options themselves are the static.
+            quote!(#options::new(#name) #chain)
+        } else {
+            quote!(#p::StaticLock::new(#options::new(#name) #chain))
+        };
         let setup = quote! {
-            static __LOCKUTILS_LOCK: #p::StaticLock =
-                #p::StaticLock::new(#p::LockOptions::new(#name) #chain);
+            static __LOCKUTILS_LOCK: #static_ty = #init;
         };
         (setup, quote!(__LOCKUTILS_LOCK.#take))
     } else {
@@ -240,13 +254,18 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
             _ => None,
         };
         let (path_setup, path_opt) = lock_path.unzip();
+        let url_setup = match &opts.distributed {
+            Some(Coordination::Dynamic(expr)) => Some(quote!(let __lockutils_url = &(#expr);)),
+            _ => None,
+        };
         let setup = quote! {
             let __lockutils_name = #name;
             #path_setup
+            #url_setup
         };
         (
             setup,
-            quote!(#p::LockOptions::new(#as_str) #path_opt #chain .#take),
+            quote!(#options::new(#as_str) #path_opt #chain .#take),
         )
     };
     let unwrap = match opts.on_error {
@@ -271,11 +290,24 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
 }
 
 /// `.prefix(..).external(true)...caller(..)`: the options that differ from
-/// the defaults, all `const fn`s, usable in the static.
+/// the defaults, all `const fn`s, usable in the static. The same methods
+/// exist on `LockOptions` and `ZkLockOptions`; `external` and `lock_path`
+/// never reach a `distributed` lock (validation refuses them), and `url`
+/// only a `distributed` one.
 fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
     let mut c = TokenStream::new();
     if let Some(prefix) = &opts.prefix {
         c.extend(quote!(.prefix(#prefix)));
+    }
+    match &opts.distributed {
+        Some(Coordination::Const(url)) => c.extend(quote_spanned!(url.span()=> .url(#url))),
+        Some(Coordination::Dynamic(expr)) => {
+            let url = quote_spanned! {expr.span()=>
+                #p::AsRef::<str>::as_ref(__lockutils_url)
+            };
+            c.extend(quote!(.url(#url)));
+        }
+        Some(Coordination::DefaultUrl) | None => {}
     }
     if opts.external {
         c.extend(quote!(.external(true)));
@@ -283,8 +315,12 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
     if let Some(LockPath::Const(dir)) = &opts.lock_path {
         c.extend(quote_spanned!(dir.span()=> .lock_path_str(#dir)));
     }
-    if opts.fair {
-        c.extend(quote!(.fair(true)));
+    match opts.fair {
+        // A ZooKeeper lock is fair unless told otherwise: say what was
+        // written, and nothing if nothing was.
+        Some(fair) if opts.distributed.is_some() => c.extend(quote!(.fair(#fair))),
+        Some(true) => c.extend(quote!(.fair(true))),
+        Some(false) | None => {}
     }
     if !opts.blocking {
         c.extend(quote!(.blocking(false)));
@@ -306,6 +342,7 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::synchronized;
+    use crate::validate::Features;
     use proc_macro2::TokenStream;
     use quote::quote;
 
@@ -318,6 +355,30 @@ mod tests {
         let got = pretty(synchronized(args, item));
         let want = pretty(expected);
         assert_eq!(got, want, "\n--- got:\n{got}\n--- expected:\n{want}");
+    }
+
+    /// `check` as built with the facade's `zookeeper` feature, whichever
+    /// features this test run has.
+    #[track_caller]
+    fn check_zk(args: TokenStream, item: TokenStream, expected: TokenStream) {
+        let func: syn::ItemFn = syn::parse2(item).unwrap();
+        let opts = syn::parse2::<crate::args::RawArgs>(args)
+            .unwrap()
+            .build_for(&func, Features { zookeeper: true })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got = pretty(super::expand(&opts, func));
+        let want = pretty(expected);
+        assert_eq!(got, want, "\n--- got:\n{got}\n--- expected:\n{want}");
+    }
+
+    fn errors(args: TokenStream, item: TokenStream, zookeeper: bool) -> Vec<String> {
+        let func: syn::ItemFn = syn::parse2(item).unwrap();
+        match syn::parse2::<crate::args::RawArgs>(args)
+            .and_then(|raw| raw.build_for(&func, Features { zookeeper }))
+        {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -548,5 +609,180 @@ mod tests {
         assert!(out.starts_with("fn reserve"), "{out}");
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("unknown option `extrnal`"), "{out}");
+    }
+
+    #[test]
+    fn distributed_static_name() {
+        check_zk(
+            quote!("inventory", distributed, prefix = "nova"),
+            quote! { pub fn reserve(&self, n: u32) -> u32 { self.stock - n } },
+            quote! {
+                pub fn reserve(&self, n: u32) -> u32 {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
+                        static __LOCKUTILS_LOCK: ::lockutils::__private::zookeeper::ZkLockOptions<'static> =
+                            ::lockutils::__private::zookeeper::ZkLockOptions::new("inventory")
+                                .prefix("nova")
+                                .caller(__LOCKUTILS_CALLER);
+                        ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock(), __LOCKUTILS_CALLER)
+                    };
+                    { self.stock - n }
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn distributed_async_with_url_and_every_option() {
+        check_zk(
+            quote!(
+                "catalog",
+                distributed = "zookeeper://zk1:2181,zk2:2181/app",
+                prefix = "glance",
+                fair = false,
+                timeout = "1.5s",
+                mode = read,
+                semaphores = crate::LOCKS
+            ),
+            quote! { async fn read_catalog() -> Result<u32, AppError> { Ok(1) } },
+            quote! {
+                async fn read_catalog() -> Result<u32, AppError> {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "read_catalog");
+                        let _: *const ::lockutils::__private::Registry = ::lockutils::__private::addr_of!(crate::LOCKS);
+                        static __LOCKUTILS_LOCK: ::lockutils::__private::zookeeper::ZkLockOptions<'static> =
+                            ::lockutils::__private::zookeeper::ZkLockOptions::new("catalog")
+                                .prefix("glance")
+                                .url("zookeeper://zk1:2181,zk2:2181/app")
+                                .fair(false)
+                                .timeout(::lockutils::__private::Duration::from_nanos(1500000000u64))
+                                .mode(::lockutils::__private::Mode::Shared)
+                                .registry(&crate::LOCKS)
+                                .caller(__LOCKUTILS_CALLER);
+                        match __LOCKUTILS_LOCK.lock_async().await {
+                            ::lockutils::__private::Ok(__lockutils_guard) => __lockutils_guard,
+                            ::lockutils::__private::Err(__lockutils_error) => {
+                                return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
+                            }
+                        }
+                    };
+                    { Ok(1) }
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn distributed_dynamic_name_and_url() {
+        check_zk(
+            quote!(
+                "instance-{id}",
+                distributed = &self.coordination_url,
+                blocking = false,
+                fair
+            ),
+            quote! { fn spawn(&self, id: u32) -> Result<(), Error> { Ok(()) } },
+            quote! {
+                fn spawn(&self, id: u32) -> Result<(), Error> {
+                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
+                    let __lockutils_guard = {
+                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
+                        let __lockutils_name = &::lockutils::__private::format!("instance-{id}");
+                        let __lockutils_url = &(&self.coordination_url);
+                        match ::lockutils::__private::zookeeper::ZkLockOptions::new(__lockutils_name)
+                            .url(::lockutils::__private::AsRef::<str>::as_ref(__lockutils_url))
+                            .fair(true)
+                            .blocking(false)
+                            .caller(__LOCKUTILS_CALLER)
+                            .lock()
+                        {
+                            ::lockutils::__private::Ok(__lockutils_guard) => __lockutils_guard,
+                            ::lockutils::__private::Err(__lockutils_error) => {
+                                return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
+                            }
+                        }
+                    };
+                    { Ok(()) }
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn distributed_url_from_env_macro_stays_static() {
+        let func: syn::ItemFn = syn::parse_quote!(
+            fn f() {}
+        );
+        let opts = syn::parse2::<crate::args::RawArgs>(quote!(
+            "x",
+            distributed = env!("APP_ZK_URL"),
+            semaphores = LOCKS
+        ))
+        .unwrap()
+        .build_for(&func, Features { zookeeper: true })
+        .unwrap();
+        assert!(opts.is_static());
+        let out = super::expand(&opts, func).to_string();
+        assert!(out.contains("static __LOCKUTILS_LOCK"), "{out}");
+        assert!(out.contains(". url (env ! (\"APP_ZK_URL\"))"), "{out}");
+    }
+
+    #[test]
+    fn distributed_false_is_an_ordinary_lock() {
+        // With or without the feature: `false` asks for nothing from it.
+        let out = synchronized(
+            quote!("x", distributed = false, external),
+            quote!(
+                fn f() {}
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("StaticLock"), "{out}");
+        assert!(!out.contains("zookeeper"), "{out}");
+    }
+
+    #[test]
+    fn distributed_mistakes() {
+        let f = quote!(
+            fn f() {}
+        );
+        let off = errors(quote!("x", distributed), f.clone(), false);
+        assert_eq!(off.len(), 1, "{off:?}");
+        assert!(
+            off[0].contains("enable the `zookeeper` feature of lockutils"),
+            "{off:?}"
+        );
+        assert!(errors(quote!("x", distributed), f.clone(), true).is_empty());
+
+        let both = errors(
+            quote!("x", external, distributed, lock_path = "/tmp"),
+            f.clone(),
+            true,
+        );
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert!(both[0].contains("remove `external`"), "{both:?}");
+        assert!(both[1].contains("remove `lock_path`"), "{both:?}");
+        assert!(
+            errors(quote!("x", distributed, external = false), f.clone(), true).is_empty(),
+            "`external = false` asks for no lock file"
+        );
+
+        for (url, found) in [
+            ("zk1:2181", "no scheme"),
+            ("kazoo://zk1:2181", "the scheme `kazoo://`"),
+            ("", "an empty string"),
+        ] {
+            let e = errors(quote!("x", distributed = #url), f.clone(), true);
+            assert!(e.len() == 1 && e[0].contains(found), "{url}: {e:?}");
+        }
+        let e = errors(quote!("x", distributed = "zookeeper://"), f.clone(), true);
+        assert!(e[0].contains("names no server"), "{e:?}");
+        let e = errors(quote!("x", distributed = 2181), f.clone(), true);
+        assert!(e[0].contains("takes a coordination URL string"), "{e:?}");
+        let e = errors(quote!("x", distributed, distributed), f, true);
+        assert!(e[0].contains("`distributed` given twice"), "{e:?}");
     }
 }

@@ -5,7 +5,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Error, Expr, FnArg, ItemFn, LitStr, Pat, Path, Result, ReturnType, Type};
 
-use crate::args::{ModeArg, NameArg, Opt, RawArgs};
+use crate::args::{DistributedArg, ModeArg, NameArg, Opt, RawArgs};
 
 /// What to generate, checked.
 pub(crate) struct Options {
@@ -13,12 +13,16 @@ pub(crate) struct Options {
     pub(crate) prefix: Option<LitStr>,
     pub(crate) external: bool,
     pub(crate) lock_path: Option<LockPath>,
-    pub(crate) fair: bool,
+    /// As written: `None` keeps the lock's own default (`false` in-process,
+    /// `true` for a ZooKeeper lock).
+    pub(crate) fair: Option<bool>,
     pub(crate) blocking: bool,
     /// Nanoseconds.
     pub(crate) timeout: Option<u64>,
     pub(crate) semaphores: Option<Path>,
     pub(crate) shared: bool,
+    /// `Some` for a ZooKeeper lock (`distributed`).
+    pub(crate) distributed: Option<Coordination>,
     /// The path of the facade crate, `::lockutils` unless `crate = ...`.
     pub(crate) krate: Path,
     pub(crate) on_error: OnError,
@@ -44,6 +48,18 @@ pub(crate) enum LockPath {
     Dynamic(Expr),
 }
 
+/// Where a `distributed` lock's ZooKeeper ensemble is.
+pub(crate) enum Coordination {
+    /// The default coordination URL (`set_default_url`, then
+    /// `LOCKUTILS_COORDINATION_URL`), resolved at each acquisition.
+    DefaultUrl,
+    /// A `&'static str` known at compile time (a literal, `env!(..)`,
+    /// `concat!(..)`): part of the static lock.
+    Const(Expr),
+    /// Any other expression, evaluated at each call (`AsRef<str>`).
+    Dynamic(Expr),
+}
+
 /// What an acquisition error does.
 pub(crate) enum OnError {
     /// Panics, naming the lock and the error: the lock waits forever, so only
@@ -59,12 +75,24 @@ impl Options {
     pub(crate) fn is_static(&self) -> bool {
         matches!(self.name, Name::Static(_))
             && !matches!(self.lock_path, Some(LockPath::Dynamic(_)))
+            && !matches!(self.distributed, Some(Coordination::Dynamic(_)))
     }
 }
 
 impl RawArgs {
-    /// Checks the options against each other and against `func`.
+    /// Checks the options against each other and against `func`, for the
+    /// features this crate was built with (set by the facade's).
     pub(crate) fn build(self, func: &ItemFn) -> Result<Options> {
+        self.build_for(
+            func,
+            Features {
+                zookeeper: cfg!(feature = "zookeeper"),
+            },
+        )
+    }
+
+    /// [`build`](Self::build) for the given features.
+    pub(crate) fn build_for(self, func: &ItemFn, features: Features) -> Result<Options> {
         let mut errors = Errors::default();
         if let Some(c) = &func.sig.constness {
             errors.push(Error::new(
@@ -93,9 +121,49 @@ impl RawArgs {
             }) => Some(Name::Expr(expr)),
         };
 
+        let distributed = match &self.distributed {
+            None
+            | Some(Opt {
+                value: DistributedArg::Off,
+                ..
+            }) => None,
+            Some(opt) => Some(opt),
+        };
+        if let Some(d) = distributed {
+            if !features.zookeeper {
+                errors.push(Error::new(
+                    d.span,
+                    "`distributed` needs the ZooKeeper backend: enable the `zookeeper` feature \
+                     of lockutils (`lockutils = { version = \"..\", features = [\"zookeeper\"] }`)",
+                ));
+            }
+            // The ZooKeeper lock replaces the lock file: each conflict is
+            // reported at the later of the two options.
+            let later = |other: Span, pos: usize| if pos > d.pos { other } else { d.span };
+            if let Some(e) = self.external.as_ref().filter(|o| o.value) {
+                errors.push(Error::new(
+                    later(e.span, e.pos),
+                    "`external` cannot be combined with `distributed`: the ZooKeeper lock \
+                     replaces the lock file; remove `external`",
+                ));
+            }
+            if let Some(lp) = &self.lock_path {
+                errors.push(Error::new(
+                    later(lp.span, lp.pos),
+                    "`lock_path` cannot be combined with `distributed`: the ZooKeeper lock \
+                     replaces the lock file; remove `lock_path`",
+                ));
+            }
+        }
+        let coordination = distributed.and_then(|d| match &d.value {
+            DistributedArg::Off => None,
+            DistributedArg::DefaultUrl => Some(Coordination::DefaultUrl),
+            DistributedArg::Url(expr) => errors.check(coordination_url(expr)),
+        });
+
         let external = self.external.as_ref().is_some_and(|o| o.value);
         if let Some(lp) = &self.lock_path {
-            if !external {
+            if !external && distributed.is_none() {
                 errors.push(Error::new(
                     lp.span,
                     "`lock_path` only applies to external locks; add `external` or remove \
@@ -173,17 +241,25 @@ impl RawArgs {
             prefix: self.prefix.map(|o| o.value),
             external,
             lock_path,
-            fair: self.fair.is_some_and(|o| o.value),
+            fair: self.fair.map(|o| o.value),
             blocking,
             timeout,
             semaphores: self.semaphores.map(|o| o.value),
             shared: self.mode.is_some_and(|o| o.value == ModeArg::Read),
+            distributed: coordination,
             krate: self
                 .krate
                 .map_or_else(|| syn::parse_quote!(::lockutils), |o| o.value),
             on_error,
         })
     }
+}
+
+/// The cargo features of the facade that change what the macro accepts.
+#[derive(Clone, Copy)]
+pub(crate) struct Features {
+    /// `distributed` locks on ZooKeeper.
+    pub(crate) zookeeper: bool,
 }
 
 /// Several independent errors, reported together.
@@ -259,6 +335,56 @@ fn returns_result(ty: &Type) -> bool {
         Type::Group(g) => returns_result(&g.elem),
         Type::Paren(p) => returns_result(&p.elem),
         _ => false,
+    }
+}
+
+/// The URL of `distributed = ...`: a literal must be a coordination URL
+/// (the rest of it is checked at run time, where a bad URL is an error naming
+/// it); `env!(..)` and `concat!(..)` are fixed at compile time too; anything
+/// else is evaluated at each call.
+fn coordination_url(expr: &Expr) -> Result<Coordination> {
+    const SCHEME: &str = "zookeeper://";
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => {
+            let url = lit.value();
+            if !url.starts_with(SCHEME) {
+                let found = match url.split_once("://") {
+                    _ if url.is_empty() => "an empty string".to_owned(),
+                    Some((scheme, _)) => format!("the scheme `{scheme}://`"),
+                    None => "no scheme".to_owned(),
+                };
+                return Err(Error::new(
+                    lit.span(),
+                    format!(
+                        "`distributed` takes a ZooKeeper coordination URL starting with \
+                         `{SCHEME}`, e.g. `distributed = \"zookeeper://zk1:2181/lockutils\"`, \
+                         but found {found}; or write `distributed` alone for the default URL \
+                         (`LOCKUTILS_COORDINATION_URL`)"
+                    ),
+                ));
+            }
+            if url.len() == SCHEME.len() {
+                return Err(Error::new(
+                    lit.span(),
+                    "the coordination URL names no server: write \
+                     `zookeeper://HOST[:PORT][,HOST[:PORT]…][/ROOT]`, e.g. \
+                     `zookeeper://zk1:2181/lockutils`",
+                ));
+            }
+            Ok(Coordination::Const(expr.clone()))
+        }
+        Expr::Lit(_) => Err(Error::new_spanned(
+            expr,
+            "`distributed` takes a coordination URL string, e.g. \
+             `distributed = \"zookeeper://zk1:2181/lockutils\"`, or `true`/`false`",
+        )),
+        Expr::Macro(m) if m.mac.path.is_ident("env") || m.mac.path.is_ident("concat") => {
+            Ok(Coordination::Const(expr.clone()))
+        }
+        _ => Ok(Coordination::Dynamic(expr.clone())),
     }
 }
 

@@ -1,9 +1,14 @@
 use lockutils::synchronized;
 
-// `String` has no `From<lockutils::Error>`: the compiler points at the
-// return type.
+// An error type without `From<lockutils::Error>`: the compiler points at the
+// return type. (A local type rather than `String`, whose list of `From`
+// impls in the message depends on the crates in the build, e.g. `uuid` with
+// the `zookeeper` feature.)
+#[derive(Debug)]
+pub struct AppError;
+
 #[synchronized("inventory", blocking = false)]
-fn reserve() -> Result<(), String> {
+fn reserve() -> Result<(), AppError> {
     Ok(())
 }
 
