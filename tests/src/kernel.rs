@@ -25,8 +25,7 @@ pub fn blocked_waiters(path: &Path) -> usize {
         libc::minor(dev),
         meta.ino()
     );
-    let locks = std::fs::read_to_string("/proc/locks")
-        .unwrap_or_else(|e| panic!("cannot read /proc/locks: {e}"));
+    let locks = read_proc_locks();
     locks
         .lines()
         .filter(|line| {
@@ -35,6 +34,21 @@ pub fn blocked_waiters(path: &Path) -> usize {
             fields.next() == Some("->") && fields.nth(4) == Some(id.as_str())
         })
         .count()
+}
+
+/// `/proc/locks` in one `read(2)` with a large buffer: the kernel renders the
+/// table afresh on each read, so several small reads (as `read_to_string`
+/// starts with) can repeat or skip lines while locks change.
+fn read_proc_locks() -> String {
+    use std::io::Read;
+    let mut file = std::fs::File::open("/proc/locks")
+        .unwrap_or_else(|e| panic!("cannot open /proc/locks: {e}"));
+    let mut buf = vec![0u8; 1 << 20];
+    let n = file
+        .read(&mut buf)
+        .unwrap_or_else(|e| panic!("cannot read /proc/locks: {e}"));
+    buf.truncate(n);
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Waits until at least one request on the file at `path` is blocked.
