@@ -496,7 +496,19 @@ async fn acquire(plan: Plan, deadline: Option<Instant>) -> Result<Hold> {
     }
 }
 
-/// Runs `op` again while it fails with a connection loss (the client
+/// Whether a request failed only because the connection did: the client
+/// reconnects within the session, so the request may be retried. Besides
+/// `ConnectionLoss`, the client reports a silent connection ("no response
+/// from connection in …") and I/O errors as `Custom`, and a request timeout
+/// as `Timeout`; none of them ends the session.
+fn transient(e: &zk::Error) -> bool {
+    matches!(
+        e,
+        zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::Custom(_)
+    )
+}
+
+/// Runs `op` again while it fails with a connection problem (the client
 /// reconnects meanwhile), until `deadline`.
 async fn retrying<T, Fut>(
     deadline: Option<Instant>,
@@ -507,7 +519,7 @@ where
 {
     loop {
         match op().await {
-            Err(zk::Error::ConnectionLoss) if deadline.is_none_or(|d| Instant::now() < d) => {
+            Err(e) if transient(&e) && deadline.is_none_or(|d| Instant::now() < d) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             other => return other,
@@ -573,7 +585,7 @@ async fn acquire_on(
                     cand.node = Some(node.clone());
                     cand.unknown = false;
                     let children = match listing.await {
-                        Err(zk::Error::ConnectionLoss) => {
+                        Err(e) if transient(&e) => {
                             retrying(deadline, || client.list_children(&plan.path)).await
                         }
                         other => other,
@@ -592,7 +604,7 @@ async fn acquire_on(
                         .await
                         .map_err(|e| plan.error(&format!("creating lock node {}", plan.path), e))?;
                 }
-                Err(zk::Error::ConnectionLoss) => {
+                Err(e) if transient(&e) => {
                     // The create may have been applied: look for our prefix.
                     match retrying(deadline, || cand.find()).await {
                         Ok(Some(node)) => {
