@@ -36,8 +36,9 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.85 (`Waker::noop` in examples, clap 4.6 in the command). Raising it is a minor-version change, done only for a reason
-//! users benefit from, and never in a patch release.
+//! Rust 1.85 (`Waker::noop` in examples, clap 4.6 in the command). Raising
+//! it is a minor-version change, done only for a reason users benefit from,
+//! and never in a patch release.
 //!
 //! # Relationship with `std::sync` and `oslo.concurrency`
 //!
