@@ -8,161 +8,15 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lockutils_core::LockOptions;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lockutils");
-/// Upper bound for anything a test waits for.
-const PATIENCE: Duration = Duration::from_secs(10);
-/// Exit code of `hold` when the lock is busy.
-const CONFLICT: i32 = 75;
-
-/// A spawned child, killed (by its pid) and reaped on drop if still running.
-struct Proc {
-    child: Child,
-    what: String,
-}
-
-impl Proc {
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Waits for the exit, at most `PATIENCE`.
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit in time",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits for the exit and returns the exit code (128+N for signal N).
-    fn code(&mut self) -> i32 {
-        code_of(self.wait())
-    }
-
-    /// Sends `sig` to this child only.
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill has no memory arguments; the child is not reaped yet,
-        // so the pid is still this child's.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.is_running() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn code_of(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap())
-}
-
-/// `lockutils ARGS…` in the background, output discarded (stderr to a file
-/// when `stderr` is given).
-fn spawn<I, S>(args: I) -> Proc
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let what = format!("{cmd:?}");
-    Proc {
-        child: cmd.spawn().unwrap(),
-        what,
-    }
-}
-
-/// `lockutils ARGS…` to completion (at most `PATIENCE`), with its output.
-fn lockutils<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    lockutils_env(args, &[])
-}
-
-fn lockutils_env<I, S>(args: I, env: &[(&str, &OsStr)]) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let what = format!("{cmd:?}");
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(PATIENCE) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            // SAFETY: kill by the pid of our own child, not yet reaped.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("{what} did not finish in time");
-        }
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    code_of(out.status)
-}
-
-/// Polls `f` until it returns `Some`, at most `PATIENCE`.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+mod common;
+use common::*;
 
 fn wait_for_file(path: &Path) {
     wait_for(&format!("{}", path.display()), || {
@@ -199,12 +53,6 @@ fn unique() -> u64 {
 
 fn my_pid() -> i64 {
     i64::from(std::process::id())
-}
-
-fn json(out: &Output) -> Value {
-    assert_eq!(code(out), 0, "stderr: {}", stderr(out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
 }
 
 fn list_json(dir: &Path) -> Vec<Value> {
@@ -251,49 +99,6 @@ fn free_lock(dir: &Path, name: &str) {
             .lock()
             .unwrap(),
     );
-}
-
-/// A log of `enter NANOS` / `exit NANOS` lines appended by CMDs, for
-/// checking that critical sections never overlapped.
-fn log_cmd(log: &Path, hold_secs: &str) -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!(
-            "echo \"enter $(date +%s%N)\" >> \"$1\"; sleep {hold_secs}; echo \"exit $(date +%s%N)\" >> \"$1\""
-        ),
-        "sh".into(),
-        log.display().to_string(),
-    ]
-}
-
-/// Asserts the log alternates enter/exit, with non-decreasing times, and
-/// returns how many critical sections it holds.
-fn assert_no_overlap(log: &Path) -> usize {
-    let text = fs::read_to_string(log).unwrap();
-    let mut inside = false;
-    let mut last = 0u128;
-    let mut sections = 0;
-    for line in text.lines() {
-        let (what, when) = line.split_once(' ').unwrap();
-        let when: u128 = when.parse().unwrap();
-        assert!(when >= last, "time went backwards in\n{text}");
-        last = when;
-        match what {
-            "enter" => {
-                assert!(!inside, "two holders at once:\n{text}");
-                inside = true;
-                sections += 1;
-            }
-            "exit" => {
-                assert!(inside, "exit without enter:\n{text}");
-                inside = false;
-            }
-            other => panic!("unexpected {other:?} in\n{text}"),
-        }
-    }
-    assert!(!inside, "unfinished section:\n{text}");
-    sections
 }
 
 #[test]

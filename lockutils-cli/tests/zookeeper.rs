@@ -14,21 +14,16 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lockutils_zookeeper::{Coordinator, LockInfo, LossReason, ZkLockOptions};
-use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lockutils");
-/// Upper bound for anything a test waits for.
-const PATIENCE: Duration = Duration::from_secs(15);
-/// `hold` did not get the lock; `remove` skipped a held one.
-const CONFLICT: i32 = 75;
+mod common;
+use common::*;
+
 /// `hold`: the lock was lost while CMD ran.
 const LOST: i32 = 69;
 
@@ -68,141 +63,6 @@ fn unique() -> String {
 fn root(test: &str) -> (String, String) {
     let root = format!("/lockutils-cli-test/{test}-{}", unique());
     (format!("zookeeper://{}{root}", server()), root)
-}
-
-/// A spawned child, killed (by its pid) and reaped on drop if still running.
-struct Proc {
-    child: Child,
-    what: String,
-}
-
-impl Proc {
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit in time",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn code(&mut self) -> i32 {
-        code_of(self.wait())
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.is_running() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn code_of(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap())
-}
-
-/// `lockutils ARGS…` in the background; stderr to `stderr` if given.
-fn spawn<I, S>(args: I, stderr: Option<&Path>) -> Proc
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null());
-    match stderr {
-        Some(path) => cmd.stderr(fs::File::create(path).unwrap()),
-        None => cmd.stderr(Stdio::null()),
-    };
-    let what = format!("{cmd:?}");
-    Proc {
-        child: cmd.spawn().unwrap(),
-        what,
-    }
-}
-
-/// `lockutils ARGS…` to completion (at most `PATIENCE`), with its output.
-fn lockutils<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    lockutils_env(args, &[])
-}
-
-fn lockutils_env<I, S>(args: I, env: &[(&str, &str)]) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let what = format!("{cmd:?}");
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(PATIENCE) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            // SAFETY: kill by the pid of our own child, not yet reaped.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("{what} did not finish in time");
-        }
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    code_of(out.status)
-}
-
-fn json(out: &Output) -> Value {
-    assert_eq!(code(out), 0, "stderr: {}", stderr(out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
-}
-
-/// Polls `f` until it returns `Some`, at most `PATIENCE`.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Polls the lock until `pred` holds.
@@ -260,50 +120,11 @@ fn cli_holder(url: &str, name: &str, extra: &[&str], dir: &Path) -> CliHolder {
         ready.as_os_str(),
         stop.as_os_str(),
     ]);
-    let proc = spawn(args, None);
+    let proc = spawn_to(args, None);
     wait_for(&format!("{}", ready.display()), || {
         ready.exists().then_some(())
     });
     CliHolder { proc, stop }
-}
-
-/// A CMD appending `enter NANOS` / `exit NANOS` to `log` around a sleep.
-fn log_cmd(log: &Path, hold_secs: &str) -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!(
-            "echo \"enter $(date +%s%N)\" >> \"$1\"; sleep {hold_secs}; echo \"exit $(date +%s%N)\" >> \"$1\""
-        ),
-        "sh".into(),
-        log.display().to_string(),
-    ]
-}
-
-/// Asserts the log's critical sections never overlapped; returns how many.
-fn assert_no_overlap(log: &Path) -> usize {
-    let text = fs::read_to_string(log).unwrap();
-    let (mut inside, mut last, mut sections) = (false, 0u128, 0);
-    for line in text.lines() {
-        let (what, when) = line.split_once(' ').unwrap();
-        let when: u128 = when.parse().unwrap();
-        assert!(when >= last, "time went backwards in\n{text}");
-        last = when;
-        match what {
-            "enter" => {
-                assert!(!inside, "two holders at once:\n{text}");
-                inside = true;
-                sections += 1;
-            }
-            "exit" => {
-                assert!(inside, "exit without enter:\n{text}");
-                inside = false;
-            }
-            other => panic!("unexpected {other:?} in\n{text}"),
-        }
-    }
-    assert!(!inside, "unfinished section:\n{text}");
-    sections
 }
 
 // ---- hold -------------------------------------------------------------------
@@ -325,7 +146,7 @@ fn hold_excludes_a_concurrent_hold_and_deletes_its_node_before_exiting() {
             "--".to_owned(),
         ];
         args.extend(log_cmd(&log, secs));
-        spawn(args, None)
+        spawn_to(args, None)
     };
     let mut procs: Vec<Proc> = (0..3).map(|_| hold("0.3")).collect();
     for p in &mut procs {
@@ -413,7 +234,7 @@ fn a_waiting_hold_says_who_holds_and_withdraws_when_interrupted() {
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let err = tmp.path().join("stderr");
-    let mut waiter = spawn(
+    let mut waiter = spawn_to(
         ["hold", "--backend", url.as_str(), "w", "--", "true"],
         Some(&err),
     );
@@ -457,7 +278,7 @@ fn hold_terminates_cmd_when_the_lock_is_cleared() {
         tmp.path().join("stderr"),
     );
     let script = "trap 'touch \"$2\"; exit 3' TERM; touch \"$1\"; sleep 30 & wait";
-    let mut hold = spawn(
+    let mut hold = spawn_to(
         [
             OsStr::new("hold"),
             "--backend".as_ref(),
@@ -561,7 +382,7 @@ fn hold_terminates_cmd_when_the_session_is_lost() {
         tmp.path().join("stderr"),
     );
     let script = "trap 'touch \"$2\"; exit 3' TERM; touch \"$1\"; sleep 30 & wait";
-    let mut hold = spawn(
+    let mut hold = spawn_to(
         [
             OsStr::new("hold"),
             "--backend".as_ref(),
@@ -607,7 +428,7 @@ fn list_shows_a_held_lock_with_its_holder_and_waiter() {
     assert_eq!(json(&out), serde_json::json!([]));
     let tmp = tempfile::tempdir().unwrap();
     let _holder = cli_holder(&url, "busy", &[], tmp.path());
-    let _waiter = spawn(
+    let _waiter = spawn_to(
         ["hold", "--backend", url.as_str(), "busy", "--", "true"],
         None,
     );
@@ -668,7 +489,7 @@ fn show_shows_holder_and_waiter_with_modes_and_tokens() {
         .identifier("writer-1")
         .lock()
         .unwrap();
-    let _reader = spawn(
+    let _reader = spawn_to(
         [
             "hold",
             "--backend",
