@@ -59,7 +59,7 @@ pub(crate) fn list(lock_path: Option<&Path>, json: bool) -> Result<i32, Failure>
         .map(|(name, path, meta)| snapshot.report(name, path, meta))
         .collect();
     if json {
-        print_json(&reports)?;
+        crate::output::print_json(&reports)?;
         return Ok(exit::OK);
     }
     if reports.is_empty() {
@@ -126,7 +126,7 @@ pub(crate) fn show(
     };
     let report = Snapshot::take([&meta]).report(&file_name, &path, &meta);
     if json {
-        print_json(&report)?;
+        crate::output::print_json(&report)?;
         return Ok(exit::OK);
     }
     let paint = Paint::stdout();
@@ -203,22 +203,8 @@ pub(crate) fn show(
     Ok(exit::OK)
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::error(format!("cannot write JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
-}
-
 fn state_cell(r: &LockReport, paint: &Paint) -> Cell {
-    let text = r.state_text();
-    let shown = match r.state {
-        State::Free => paint.green(&text),
-        State::HeldExclusive => paint.red(&text),
-        State::HeldShared => paint.yellow(&text),
-        State::Unknown => paint.dim(&text),
-    };
-    Cell::new(text, shown)
+    r.state.cell(r.state_text(), paint)
 }
 
 /// `≤3s`: no current holder has held the lock longer than the oldest

@@ -28,6 +28,19 @@ pub(crate) enum State {
     Unknown,
 }
 
+impl State {
+    /// A table cell showing `text` in this state's colour.
+    pub(crate) fn cell(self, text: String, paint: &crate::output::Paint) -> crate::output::Cell {
+        let shown = match self {
+            State::Free => paint.green(&text),
+            State::HeldExclusive => paint.red(&text),
+            State::HeldShared => paint.yellow(&text),
+            State::Unknown => paint.dim(&text),
+        };
+        crate::output::Cell::new(text, shown)
+    }
+}
+
 /// One holder or waiter of a lock: a process, or an owner that cannot be
 /// seen (every field but `kind` and `mode` then `null`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

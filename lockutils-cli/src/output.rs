@@ -92,6 +92,14 @@ impl Cell {
 
 /// Prints rows as left-aligned columns two spaces apart; the last column is
 /// not padded.
+/// Prints `value` as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), crate::Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::Failure::error(format!("cannot write JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
 pub(crate) fn print_table(rows: &[Vec<Cell>]) {
     for line in table_lines(rows) {
         println!("{line}");

@@ -18,7 +18,7 @@ pub(crate) fn list(url: &CoordinationUrl, json: bool) -> Result<i32, Failure> {
     let summaries = zk.coordinator.locks().map_err(|e| failure(&e))?;
     let reports = reports(&zk, &summaries);
     if json {
-        print_json(&reports)?;
+        crate::output::print_json(&reports)?;
         return Ok(exit::OK);
     }
     if reports.is_empty() {
@@ -97,29 +97,15 @@ pub(crate) fn show(
             .any(|s| s.name == identity);
     let report = ZkLockReport::from_info(&info, &zk.shown, exists);
     if json {
-        print_json(&report)?;
+        crate::output::print_json(&report)?;
     } else {
         print_table(&show_rows(&report, &Paint::stdout()));
     }
     Ok(exit::OK)
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::error(format!("cannot write JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
-}
-
 fn state_cell(r: &ZkLockReport, paint: &Paint) -> Cell {
-    let text = r.state_text();
-    let shown = match r.state {
-        State::Free => paint.green(&text),
-        State::HeldExclusive => paint.red(&text),
-        State::HeldShared => paint.yellow(&text),
-        State::Unknown => paint.dim(&text),
-    };
-    Cell::new(text, shown)
+    r.state.cell(r.state_text(), paint)
 }
 
 /// `NAME STATE WAITING HELD FOR HOLDERS`, as for lock files.
