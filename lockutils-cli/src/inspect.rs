@@ -470,24 +470,23 @@ fn holders(fds: &[OpenFd], granted: Option<&[&LockLine]>) -> (Vec<Owner>, Option
         }
         posix.push((l.pid, l.mode));
         count += 1;
-        if l.pid > 0 {
-            let fds_of_pid: Vec<i32> = fds
-                .iter()
-                .filter(|f| f.pid == l.pid)
-                .map(|f| f.fd)
-                .collect();
-            out.push(Owner::process(
-                l.pid,
-                Kind::Posix,
-                l.mode,
-                fds_of_pid,
-                "proc_locks",
-            ));
-        } else {
-            out.push(Owner::unknown(Kind::Posix, l.mode));
-        }
+        out.push(posix_owner(fds, l));
     }
     (out, Some(count))
+}
+
+/// A classic POSIX lock (or request) from `/proc/locks`: its pid is the
+/// owner's, with that process's descriptors of the file; no pid, unknown.
+fn posix_owner(fds: &[OpenFd], l: &LockLine) -> Owner {
+    if l.pid <= 0 {
+        return Owner::unknown(Kind::Posix, l.mode);
+    }
+    let fds_of_pid = fds
+        .iter()
+        .filter(|f| f.pid == l.pid)
+        .map(|f| f.fd)
+        .collect();
+    Owner::process(l.pid, Kind::Posix, l.mode, fds_of_pid, "proc_locks")
 }
 
 /// Waiters: the threads found blocked in `fcntl` on a descriptor of the
@@ -504,22 +503,7 @@ fn waiters(fds: &[OpenFd], blocked: Option<&[&LockLine]>) -> Vec<Owner> {
         if l.pid > 0 && out.iter().any(|o| o.pid == Some(l.pid)) {
             continue;
         }
-        if l.pid > 0 {
-            let fds_of_pid: Vec<i32> = fds
-                .iter()
-                .filter(|f| f.pid == l.pid)
-                .map(|f| f.fd)
-                .collect();
-            out.push(Owner::process(
-                l.pid,
-                Kind::Posix,
-                l.mode,
-                fds_of_pid,
-                "proc_locks",
-            ));
-        } else {
-            out.push(Owner::unknown(Kind::Posix, l.mode));
-        }
+        out.push(posix_owner(fds, l));
     }
     let ofd: Vec<&LockLine> = blocked
         .into_iter()

@@ -12,11 +12,9 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lockutils_zookeeper::{Coordinator, LockInfo, LossReason, ZkLockOptions};
@@ -24,27 +22,15 @@ use lockutils_zookeeper::{Coordinator, LockInfo, LossReason, ZkLockOptions};
 mod common;
 use common::*;
 
+/// The ZooKeeper test fixtures of `lockutils-zookeeper`, shared by path.
+#[path = "../../lockutils-zookeeper/tests/common/mod.rs"]
+mod zk;
+use zk::{server, Proxy};
+
 /// `hold`: the lock was lost while CMD ran.
 const LOST: i32 = 69;
 
 // ---- helpers ----------------------------------------------------------------
-
-/// The server under test: `LOCKUTILS_TEST_ZK`, default `127.0.0.1:2181`.
-/// Panics with instructions when it does not answer: these tests never skip.
-fn server() -> String {
-    let addr = std::env::var("LOCKUTILS_TEST_ZK").unwrap_or_else(|_| "127.0.0.1:2181".to_owned());
-    let reachable = addr
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    assert!(
-        reachable,
-        "no ZooKeeper server answers on {addr}: start one with `scripts/zookeeper.sh start` \
-         (or set LOCKUTILS_TEST_ZK=HOST:PORT), or run `bash .ci/run`"
-    );
-    addr
-}
 
 fn unique() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -306,71 +292,11 @@ fn hold_terminates_cmd_when_the_lock_is_cleared() {
     assert!(zk.inspect("job").unwrap().contenders.is_empty());
 }
 
-/// A TCP proxy to the server that the test can cut: a network partition
-/// between `hold` and the ensemble.
-struct Proxy {
-    port: u16,
-    cut: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&cut);
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(down) = conn else { continue };
-                let up = match TcpStream::connect(&upstream) {
-                    Ok(up) if !flag.load(Ordering::SeqCst) => up,
-                    _ => {
-                        let _ = down.shutdown(Shutdown::Both);
-                        continue;
-                    }
-                };
-                for (mut from, mut to) in [
-                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
-                    (up, down),
-                ] {
-                    let flag = Arc::clone(&flag);
-                    from.set_read_timeout(Some(Duration::from_millis(50)))
-                        .unwrap();
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 16 * 1024];
-                        loop {
-                            match from.read(&mut buf) {
-                                Ok(0) => break,
-                                // Cut: bytes are lost, nothing is closed.
-                                Ok(_) if flag.load(Ordering::SeqCst) => {}
-                                Ok(n) => {
-                                    if to.write_all(&buf[..n]).is_err() {
-                                        break;
-                                    }
-                                }
-                                Err(e)
-                                    if matches!(
-                                        e.kind(),
-                                        std::io::ErrorKind::WouldBlock
-                                            | std::io::ErrorKind::TimedOut
-                                    ) => {}
-                                Err(_) => break,
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Proxy { port, cut }
-    }
-}
-
 #[test]
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn hold_terminates_cmd_when_the_session_is_lost() {
     let (_, root) = root("hold-partition");
-    let proxy = Proxy::start(server());
+    let proxy = Proxy::start(&server());
     let url = format!(
         "zookeeper://127.0.0.1:{}{root}?session_timeout=2",
         proxy.port
@@ -400,7 +326,7 @@ fn hold_terminates_cmd_when_the_session_is_lost() {
     );
     wait_for("CMD to run", || ready.exists().then_some(()));
     let cut_at = Instant::now();
-    proxy.cut.store(true, Ordering::SeqCst);
+    proxy.partition(true);
     assert_eq!(hold.code(), LOST);
     let noticed = cut_at.elapsed();
     assert!(termed.exists(), "CMD did not get SIGTERM");

@@ -262,12 +262,30 @@ fn a_lock_path_below_a_regular_file_cannot_be_created() {
 }
 
 /// oslo's `Permission denied: '/opt/stack'`: a lock directory this user may
-/// not create. Root may create anything, so this only runs for other users.
+/// not create. Root may create anything, so as root the test runs itself
+/// again in a child process that dropped to uid/gid 65534 (nobody), and
+/// requires that run to pass.
 #[test]
 fn a_lock_path_without_permission() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
-        eprintln!("running as root: permissions are not enforced, skipping");
+        use std::os::unix::process::CommandExt;
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_lock_path_without_permission",
+                "--test-threads=1",
+            ])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run this test again as uid 65534");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "the unprivileged run failed or did not run:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let sb = Sandbox::new();

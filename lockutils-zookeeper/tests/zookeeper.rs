@@ -6,6 +6,11 @@
 
 mod common;
 
+/// The helper binary that holds or contends for a lock in its own process.
+fn holder_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockutils-zk-holder")
+}
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};

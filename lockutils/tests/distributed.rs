@@ -20,7 +20,6 @@
 mod common;
 
 use std::future::Future;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -30,27 +29,15 @@ use common::{on_threads, rendezvous, Section, HOLD};
 use lockutils::zookeeper::{Coordinator, LockInfo, ZkLockOptions};
 use lockutils::{synchronized, synchronized_with_prefix, Error, Mode, Registry};
 
+/// The ZooKeeper test fixtures of `lockutils-zookeeper`, shared by path.
+#[path = "../../lockutils-zookeeper/tests/common/mod.rs"]
+mod zk;
+use zk::server;
+
 /// In-process lock containers of simulated hosts.
 static HOST_A: Registry = Registry::new();
 static HOST_B: Registry = Registry::new();
 static HOST_C: Registry = Registry::new();
-
-/// The server under test: `LOCKUTILS_TEST_ZK`, default `127.0.0.1:2181`.
-/// Panics with instructions when it does not answer: these tests never skip.
-fn server() -> String {
-    let addr = std::env::var("LOCKUTILS_TEST_ZK").unwrap_or_else(|_| "127.0.0.1:2181".to_owned());
-    let reachable = addr
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    assert!(
-        reachable,
-        "no ZooKeeper server answers on {addr}: start one with `scripts/zookeeper.sh start` \
-         (or set LOCKUTILS_TEST_ZK=HOST:PORT), or run `bash .ci/run`"
-    );
-    addr
-}
 
 /// A URL with a root of its own for this test process, plus `suffix`.
 fn test_url(suffix: &str) -> String {

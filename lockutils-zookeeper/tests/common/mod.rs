@@ -1,4 +1,6 @@
-//! Helpers for the tests against a real ZooKeeper server.
+//! Helpers for the tests against a real ZooKeeper server. The command's and
+//! the macros' ZooKeeper tests include this file too (`#[path]`), so it uses
+//! nothing specific to this crate's package.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::{TcpStream, ToSocketAddrs};
@@ -77,10 +79,6 @@ pub fn wait_for(
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-pub fn holder_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lockutils-zk-holder")
 }
 
 /// The python with kazoo: `LOCKUTILS_TEST_KAZOO`, else the repo's `.venv`
