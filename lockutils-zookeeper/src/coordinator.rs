@@ -11,6 +11,7 @@ use zookeeper_client as zk;
 
 use crate::layout::{self, Layout};
 use crate::runtime;
+use crate::session::Session;
 use crate::url::{CoordinationUrl, COORDINATION_URL_ENV};
 
 /// Data a revocation request writes into a holder's candidate node (the
@@ -56,7 +57,7 @@ struct Inner {
     url: CoordinationUrl,
     /// `url` as shown in errors and logs (no password).
     shown: String,
-    client: Mutex<Option<zk::Client>>,
+    session: Mutex<Option<Session>>,
     connecting: tokio::sync::Mutex<()>,
 }
 
@@ -117,7 +118,7 @@ impl Coordinator {
             inner: Arc::new(Inner {
                 shown: url.to_string(),
                 url,
-                client: Mutex::new(None),
+                session: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
             }),
         }
@@ -172,13 +173,13 @@ impl Coordinator {
 
     /// The session timeout the server granted, once connected.
     pub fn session_timeout(&self) -> Option<Duration> {
-        self.live_client().map(|c| c.session_timeout())
+        self.live_session().map(|s| s.client().session_timeout())
     }
 
     /// Whether a session is established and not terminated (no server is
     /// contacted).
     pub fn is_connected(&self) -> bool {
-        self.live_client().is_some()
+        self.live_session().is_some()
     }
 
     /// Connects now rather than at the first acquisition, within the
@@ -188,41 +189,67 @@ impl Coordinator {
     /// [`Error::Backend`] naming the URL and what was tried.
     pub fn connect(&self) -> Result<()> {
         let this = self.clone();
-        runtime::block_on(async move { this.client("", None).await.map(drop) })
+        runtime::block_on(async move { this.session("", None).await.map(drop) })
     }
 
-    /// Drops `client` if it is still the current one, so that the next use
-    /// connects again (its session ended).
-    pub(crate) fn forget(&self, client: &zk::Client) {
-        let mut slot = self.inner.client.lock().unwrap_or_else(|e| e.into_inner());
+    /// Drops `session` if it is still the current one, so that the next use
+    /// connects again (its session ended, or must not be used any more).
+    pub(crate) fn forget(&self, session: &Session) {
+        let mut slot = self.inner.session.lock().unwrap_or_else(|e| e.into_inner());
         if slot
             .as_ref()
-            .is_some_and(|c| c.session_id() == client.session_id())
+            .is_some_and(|s| s.client().session_id() == session.client().session_id())
         {
             *slot = None;
         }
     }
 
-    fn live_client(&self) -> Option<zk::Client> {
-        let slot = self.inner.client.lock().unwrap_or_else(|e| e.into_inner());
+    fn live_session(&self) -> Option<Session> {
+        let slot = self.inner.session.lock().unwrap_or_else(|e| e.into_inner());
         slot.as_ref()
-            .filter(|c| !c.state().is_terminated())
+            .filter(|s| !s.client().state().is_terminated())
             .cloned()
     }
 
-    /// The current session's client, connecting (again) if there is none or
-    /// it has terminated. Runs on the crate runtime.
-    pub(crate) async fn client(&self, lock: &str, deadline: Option<Instant>) -> Result<zk::Client> {
-        if let Some(c) = self.live_client() {
-            return Ok(c);
+    /// The current session, connecting (again) if there is none or it has
+    /// terminated, by `deadline` at the latest. Runs on the crate runtime.
+    pub(crate) async fn session(&self, lock: &str, deadline: Option<Instant>) -> Result<Session> {
+        if let Some(s) = self.live_session() {
+            return Ok(s);
         }
-        let _connecting = self.inner.connecting.lock().await;
-        if let Some(c) = self.live_client() {
-            return Ok(c);
+        // Another acquisition may be connecting, with a later deadline.
+        let connecting = self.inner.connecting.lock();
+        let _connecting = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), connecting)
+                .await
+                .map_err(|_| self.not_connected_in_time(lock))?,
+            None => connecting.await,
+        };
+        if let Some(s) = self.live_session() {
+            return Ok(s);
         }
-        let client = self.connect_session(lock, deadline).await?;
-        *self.inner.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
-        Ok(client)
+        let session = Session::start(self.connect_session(lock, deadline).await?);
+        *self.inner.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.clone());
+        Ok(session)
+    }
+
+    /// The current session's client, connecting if needed (admin calls).
+    async fn client(&self, lock: &str) -> Result<zk::Client> {
+        Ok(self.session(lock, None).await?.client().clone())
+    }
+
+    fn not_connected_in_time(&self, lock: &str) -> Error {
+        Error::Backend {
+            name: lock.to_owned(),
+            backend: self.inner.shown.clone(),
+            reason: format!(
+                "cannot establish a ZooKeeper session with {} before the lock's timeout ran out \
+                 (another acquisition of this process was still connecting); check that ZooKeeper \
+                 runs and listens there",
+                self.inner.url.connect_string()
+            ),
+            source: None,
+        }
     }
 
     async fn connect_session(&self, lock: &str, deadline: Option<Instant>) -> Result<zk::Client> {
@@ -384,7 +411,7 @@ impl Coordinator {
     }
 
     async fn locks_inner(&self) -> Result<Vec<LockSummary>> {
-        let client = self.client("", None).await?;
+        let client = self.client("").await?;
         let root = self.inner.url.root();
         let mut names = match client.list_children(root).await {
             Ok(n) => n,
@@ -446,7 +473,7 @@ impl Coordinator {
     }
 
     async fn inspect_inner(&self, identity: &str) -> Result<LockInfo> {
-        let client = self.client(identity, None).await?;
+        let client = self.client(identity).await?;
         let path = self.lock_path(identity);
         let children = match client.list_children(&path).await {
             Ok(c) => c,
@@ -504,7 +531,7 @@ impl Coordinator {
     }
 
     async fn clear_inner(&self, identity: &str) -> Result<usize> {
-        let client = self.client(identity, None).await?;
+        let client = self.client(identity).await?;
         let path = self.lock_path(identity);
         let children = match client.list_children(&path).await {
             Ok(c) => c,
@@ -563,7 +590,7 @@ impl Coordinator {
     }
 
     async fn revoke_inner(&self, identity: &str) -> Result<usize> {
-        let client = self.client(identity, None).await?;
+        let client = self.client(identity).await?;
         let path = self.lock_path(identity);
         let children = match client.list_children(&path).await {
             Ok(c) => c,
@@ -594,16 +621,16 @@ impl Coordinator {
     /// ephemeral nodes then go at once, rather than when the session times
     /// out). The next use connects again.
     pub fn close(&self) {
-        let client = self
+        let session = self
             .inner
-            .client
+            .session
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(client) = client {
+        if let Some(session) = session {
             // Dropping the last handle closes the session; do it on the
             // runtime, where the session task runs.
-            runtime::block_on(async move { drop(client) });
+            runtime::block_on(async move { drop(session) });
         }
     }
 }

@@ -5,14 +5,16 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockutils_core::{Error, Mode, Result};
 use tokio::sync::watch;
 use zookeeper_client as zk;
 
-use crate::coordinator::UNLOCK;
+use crate::coordinator::{Coordinator, UNLOCK};
+use crate::requests;
 use crate::runtime;
+use crate::session::{HeldOn, Lease, Session};
 
 /// Why a held lock was lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,16 +28,20 @@ pub enum LossReason {
     SessionClosed,
     /// The server refused the session's credentials.
     AuthFailed,
-    /// The connection has been down so long that the server may have
+    /// The server has not been heard from for so long that it may have
     /// expired the session (and given the lock away), though the client
-    /// cannot hear it say so: the client declares a connection down after
-    /// 2/5 of the session timeout without a word from the server, and the
-    /// loss is reported half a session timeout after that — about 0.9 of the
-    /// session timeout after the last message, before the server (which
-    /// waits the whole timeout, rounded up to its tick) can expire it.
+    /// cannot hear it say so: the latest request the server answered was
+    /// sent more than 4/5 of the session timeout ago. Reported before the
+    /// server can expire the session (it waits the whole timeout after the
+    /// last message). Provisional: if the client later learns what happened
+    /// (the session expired, the node was deleted), [`loss`](HoldWatch::loss)
+    /// says that instead. The session may also have survived; the candidate
+    /// node is then deleted when the guard is released.
     ConnectionLost,
-    /// The candidate node was deleted while held (an operator cleared the
-    /// lock).
+    /// The candidate node was deleted by someone else while held (an
+    /// operator cleared the lock), the session being alive: reported only
+    /// once a request on the session succeeded after the deletion, so a
+    /// deletion by the session's expiry is reported as `SessionExpired`.
     NodeDeleted,
 }
 
@@ -56,7 +62,7 @@ impl fmt::Display for LossReason {
             LossReason::SessionClosed => "the ZooKeeper session was closed",
             LossReason::AuthFailed => "the ZooKeeper session failed authentication",
             LossReason::ConnectionLost => {
-                "the connection to ZooKeeper was down for longer than the session timeout"
+                "ZooKeeper was not heard from for 4/5 of the session timeout"
             }
             LossReason::NodeDeleted => "the lock's candidate node was deleted (lock cleared)",
         })
@@ -68,6 +74,8 @@ struct Status {
     lost: Option<LossReason>,
     revoked: bool,
     suspended: bool,
+    /// The hold was released: nothing more will be reported.
+    ended: bool,
 }
 
 struct Shared {
@@ -80,6 +88,24 @@ struct Shared {
     sequence: i64,
     mode: Mode,
     session_timeout: Duration,
+    /// When the server last proved the session alive.
+    lease: Arc<Lease>,
+    /// Whoever learns something first (the monitor, or a look at the lease)
+    /// reports it here.
+    status: watch::Sender<Status>,
+}
+
+impl Shared {
+    /// The status, after checking the lease: a hold whose session the server
+    /// has not proved alive within the lease horizon is lost from then on.
+    fn status(&self) -> Status {
+        let s = *self.status.borrow();
+        if s.lost.is_none() && !s.ended && self.lease.ran_out() {
+            lose(self, LossReason::ConnectionLost);
+            return *self.status.borrow();
+        }
+        s
+    }
 }
 
 /// What a holder watches: whether its lock is still held and whether its
@@ -88,11 +114,12 @@ struct Shared {
 ///
 /// ZooKeeper locks can be lost while held — the session expires, or an
 /// operator clears the lock — and then another contender may hold the lock
-/// while this holder still runs. The watch reports it within the session
-/// timeout, and the loss is logged at `ERROR` (target `lockutils`). Work that
-/// must not overlap should stop when [`lost`](Self::lost) resolves, and pass
-/// the [`fencing_token`](Self::fencing_token) to any store that can reject
-/// stale writers.
+/// while this holder still runs. The watch reports it before the server can
+/// expire the session, and the loss is logged at `ERROR` (target
+/// `lockutils`). Work that must not overlap should stop when
+/// [`lost`](Self::lost) resolves, and pass the
+/// [`fencing_token`](Self::fencing_token) to any store that can reject stale
+/// writers.
 #[derive(Clone)]
 pub struct HoldWatch {
     shared: Arc<Shared>,
@@ -100,14 +127,19 @@ pub struct HoldWatch {
 }
 
 impl HoldWatch {
-    /// Whether the lock was lost.
+    /// Whether the lock was lost. Also true, from the first look on, once
+    /// the server has not proved the session alive for 4/5 of the session
+    /// timeout (a process resumed after a long pause knows it at once,
+    /// before any message is exchanged): see [`LossReason::ConnectionLost`].
     pub fn is_lost(&self) -> bool {
-        self.rx.borrow().lost.is_some()
+        self.shared.status().lost.is_some()
     }
 
-    /// Why the lock was lost, if it was.
+    /// Why the lock was lost, if it was: the best knowledge so far (a
+    /// provisional [`LossReason::ConnectionLost`] is replaced by what the
+    /// client learns later).
     pub fn loss(&self) -> Option<LossReason> {
-        self.rx.borrow().lost
+        self.shared.status().lost
     }
 
     /// Whether someone asked the holders to release the lock
@@ -118,19 +150,20 @@ impl HoldWatch {
     }
 
     /// Whether the connection is down right now. The lock is still held
-    /// unless the session expires; if the connection stays down long enough
+    /// unless the session expires; if the server stays silent long enough
     /// for that to be possible, the lock is reported lost
     /// ([`LossReason::ConnectionLost`]).
     pub fn is_suspended(&self) -> bool {
         self.rx.borrow().suspended
     }
 
-    /// Resolves when the lock is lost, with the reason; or with `None` once
-    /// the hold ended by a release without being lost. Works on any executor.
+    /// Resolves when the lock is lost, with the reason known then; or with
+    /// `None` once the hold ended by a release without being lost. Works on
+    /// any executor.
     pub fn lost(&self) -> impl Future<Output = Option<LossReason>> + Send + 'static {
         let mut rx = self.rx.clone();
         async move {
-            match rx.wait_for(|s| s.lost.is_some()).await {
+            match rx.wait_for(|s| s.lost.is_some() || s.ended).await {
                 Ok(s) => s.lost,
                 Err(_) => None,
             }
@@ -143,7 +176,10 @@ impl HoldWatch {
     pub fn revoked(&self) -> impl Future<Output = bool> + Send + 'static {
         let mut rx = self.rx.clone();
         async move {
-            match rx.wait_for(|s| s.revoked || s.lost.is_some()).await {
+            match rx
+                .wait_for(|s| s.revoked || s.lost.is_some() || s.ended)
+                .await
+            {
                 Ok(s) => s.revoked,
                 Err(_) => false,
             }
@@ -153,6 +189,9 @@ impl HoldWatch {
     /// Blocks the thread until the lock is lost (returning why) or `timeout`
     /// passes or the hold ends (returning `None`).
     pub fn wait_lost(&self, timeout: Duration) -> Option<LossReason> {
+        if let Some(reason) = self.loss() {
+            return Some(reason);
+        }
         let lost = self.lost();
         runtime::block_on(async move { tokio::time::timeout(timeout, lost).await.ok().flatten() })
     }
@@ -179,9 +218,10 @@ impl HoldWatch {
     /// the queue; but the sequence counter belongs to the lock node and
     /// restarts at 0 when the lock node is deleted and created again (an
     /// operator clears it, or the server removes the empty container node),
-    /// while zxids only ever grow across the whole ensemble. Shared holders
-    /// hold together: their tokens order them against writers, not against
-    /// each other.
+    /// while zxids only ever grow across the whole ensemble — as long as
+    /// its data directory is kept: an ensemble started afresh (data wiped)
+    /// counts from 0 again. Shared holders hold together: their tokens order
+    /// them against writers, not against each other.
     pub fn fencing_token(&self) -> u64 {
         self.shared.token
     }
@@ -215,7 +255,7 @@ impl HoldWatch {
 
 impl fmt::Debug for HoldWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = *self.rx.borrow();
+        let s = self.shared.status();
         f.debug_struct("HoldWatch")
             .field("name", &self.shared.name)
             .field("node", &self.shared.node)
@@ -230,16 +270,20 @@ impl fmt::Debug for HoldWatch {
 }
 
 /// The ZooKeeper part of a held lock. Dropping it deletes the candidate node
-/// (the request is sent at once; the answer is awaited in the background).
+/// (the request is sent at once; the answer is awaited, and the request
+/// repeated while the connection is down, in the background).
 pub(crate) struct Hold {
     watch: HoldWatch,
-    client: zk::Client,
+    /// The session, counted as holding a lock (which keeps its lease fresh)
+    /// until the release.
+    session: Option<HeldOn>,
+    coordinator: Coordinator,
     monitor: Option<tokio::task::AbortHandle>,
-    released: bool,
 }
 
 pub(crate) struct Acquired {
-    pub(crate) client: zk::Client,
+    pub(crate) session: Session,
+    pub(crate) coordinator: Coordinator,
     pub(crate) name: String,
     pub(crate) node: String,
     pub(crate) backend: String,
@@ -252,6 +296,7 @@ pub(crate) struct Acquired {
 impl Hold {
     /// Starts watching a freshly acquired lock. Runs on the crate runtime.
     pub(crate) fn start(a: Acquired) -> Hold {
+        let (status, rx) = watch::channel(Status::default());
         let shared = Arc::new(Shared {
             released: AtomicBool::new(false),
             name: a.name,
@@ -260,9 +305,10 @@ impl Hold {
             token: a.token,
             sequence: a.sequence,
             mode: a.mode,
-            session_timeout: a.client.session_timeout(),
+            session_timeout: a.session.client().session_timeout(),
+            lease: a.session.lease().clone(),
+            status,
         });
-        let (tx, rx) = watch::channel(Status::default());
         tracing::debug!(
             target: "lockutils",
             lock = %shared.name,
@@ -273,12 +319,12 @@ impl Hold {
             waited_secs = a.waited.as_secs_f64(),
             "distributed lock acquired"
         );
-        let monitor = tokio::spawn(monitor(a.client.clone(), tx, shared.clone()));
+        let monitor = tokio::spawn(monitor(a.session.client().clone(), shared.clone()));
         Hold {
             watch: HoldWatch { shared, rx },
-            client: a.client,
+            session: Some(a.session.hold()),
+            coordinator: a.coordinator,
             monitor: Some(monitor.abort_handle()),
-            released: false,
         }
     }
 
@@ -286,84 +332,93 @@ impl Hold {
         &self.watch
     }
 
-    /// Sends the delete; returns the pending answer.
+    /// Ends the hold. Returns the clean-up still to finish: deleting the
+    /// candidate node, unless it is already gone (the session ended, or the
+    /// node was deleted). The delete is sent before this returns.
+    ///
+    /// A hold reported lost by [`LossReason::ConnectionLost`] is cleaned up
+    /// too: its session may have survived the silence, and then its node
+    /// would block every other contender (and this process) for as long as
+    /// the session lives.
     ///
     /// The monitor is not aborted: the deletion fires its watch on the node,
     /// and it ends quietly, seeing the release. (Dropping a watch that has not
     /// fired would cost a `RemoveWatches` request per release.)
-    fn release(&mut self) -> Option<impl Future<Output = Result<(), zk::Error>> + Send + 'static> {
-        if std::mem::replace(&mut self.released, true) {
-            return None;
-        }
-        self.watch.shared.released.store(true, Ordering::Release);
+    fn release(&mut self) -> Option<impl Future<Output = Result<(), Error>> + Send + 'static> {
+        let held_on = self.session.take()?;
+        let shared = self.watch.shared.clone();
+        shared.released.store(true, Ordering::Release);
+        let loss = shared.status.borrow().lost;
+        shared.status.send_modify(|s| s.ended = true);
         let monitor = self.monitor.take();
-        tracing::debug!(target: "lockutils", lock = %self.watch.shared.name, node = %self.watch.shared.node, "distributed lock released");
-        // A lost hold has nothing left to delete: its session or node is gone.
-        if self.watch.is_lost() {
+        tracing::debug!(target: "lockutils", lock = %shared.name, node = %shared.node, "distributed lock released");
+        if loss.is_some_and(|l| l != LossReason::ConnectionLost) {
+            // The session or the node is gone, and the node with it.
             if let Some(m) = monitor {
                 m.abort();
             }
             return None;
         }
-        let delete = self.client.delete(&self.watch.shared.node, None);
+        let session = held_on.session().clone();
+        drop(held_on);
+        let delete = requests::delete_until_gone(session.client().clone(), shared.node.clone());
+        let coordinator = self.coordinator.clone();
         Some(async move {
-            match delete.await {
-                Ok(()) | Err(zk::Error::NoNode) => Ok(()),
-                Err(e) => {
-                    // The node stays until the session ends: stop watching it.
-                    if let Some(m) = monitor {
-                        m.abort();
-                    }
-                    Err(e)
+            delete.await.map_err(|e| {
+                // The node stays until the session ends: make sure it does,
+                // once the locks still held on it are released.
+                if let Some(m) = monitor {
+                    m.abort();
                 }
-            }
+                coordinator.forget(&session);
+                tracing::warn!(
+                    target: "lockutils",
+                    lock = %shared.name,
+                    node = %shared.node,
+                    error = %e,
+                    "could not delete the candidate node on release; its session is closed once no \
+                     other lock of this process holds it"
+                );
+                Error::Backend {
+                    name: shared.name.clone(),
+                    backend: shared.backend.clone(),
+                    reason: format!(
+                        "releasing: deleting candidate node {} failed: {e}; the session is closed \
+                         once no other lock of this process uses it, which removes the node",
+                        shared.node
+                    ),
+                    source: Some(Box::new(e)),
+                }
+            })
         })
     }
 
-    /// Releases and waits until the server has deleted the candidate node.
+    /// Releases and waits until the candidate node is gone: deleted, or
+    /// taken by the end of its session (at most 7/5 of the session timeout
+    /// after the server was last heard from).
     pub(crate) async fn unlock(mut self) -> Result<()> {
-        let Some(pending) = self.release() else {
-            return Ok(());
-        };
-        let shared = self.watch.shared.clone();
-        runtime::spawn(pending).await.map_err(|e| Error::Backend {
-            name: shared.name.clone(),
-            backend: shared.backend.clone(),
-            reason: format!(
-                "releasing: deleting candidate node {} failed: {e}; the server removes it when the session ends",
-                shared.node
-            ),
-            source: Some(Box::new(e)),
-        })
+        match self.release() {
+            Some(pending) => runtime::spawn(pending).await,
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        let Some(pending) = self.release() else {
-            return;
-        };
-        let (name, node) = (
-            self.watch.shared.name.clone(),
-            self.watch.shared.node.clone(),
-        );
-        runtime::spawn(async move {
-            if let Err(e) = pending.await {
-                tracing::warn!(
-                    target: "lockutils",
-                    lock = %name,
-                    node = %node,
-                    error = %e,
-                    "could not delete the candidate node on release; the server removes it when the session ends"
-                );
-            }
-        })
-        .detach();
+        if let Some(pending) = self.release() {
+            runtime::spawn(async move {
+                let _ = pending.await;
+            })
+            .detach();
+        }
     }
 }
 
-fn mark_revoked(tx: &watch::Sender<Status>, shared: &Shared) {
-    let fresh = tx.send_if_modified(|s| !std::mem::replace(&mut s.revoked, true));
+fn mark_revoked(shared: &Shared) {
+    let fresh = shared
+        .status
+        .send_if_modified(|s| !std::mem::replace(&mut s.revoked, true));
     if fresh {
         tracing::warn!(
             target: "lockutils",
@@ -375,26 +430,50 @@ fn mark_revoked(tx: &watch::Sender<Status>, shared: &Shared) {
     }
 }
 
-fn lose(tx: &watch::Sender<Status>, shared: &Shared, reason: LossReason) {
-    tx.send_modify(|s| {
-        s.lost.get_or_insert(reason);
-        s.suspended = false;
+/// Records a loss. The first is logged at `ERROR`; a provisional
+/// `ConnectionLost` may be replaced once by what actually happened.
+fn lose(shared: &Shared, reason: LossReason) {
+    let mut was = None;
+    let changed = shared.status.send_if_modified(|s| {
+        was = s.lost;
+        match s.lost {
+            None => {}
+            Some(LossReason::ConnectionLost) if reason != LossReason::ConnectionLost => {}
+            Some(_) => return false,
+        }
+        s.lost = Some(reason);
+        true
     });
-    tracing::error!(
-        target: "lockutils",
-        lock = %shared.name,
-        node = %shared.node,
-        backend = %shared.backend,
-        fencing_token = shared.token,
-        reason = %reason,
-        "distributed lock lost while held: another holder may have it now; stop work that relies on it"
-    );
+    if !changed {
+        return;
+    }
+    match was {
+        None => tracing::error!(
+            target: "lockutils",
+            lock = %shared.name,
+            node = %shared.node,
+            backend = %shared.backend,
+            fencing_token = shared.token,
+            reason = %reason,
+            "distributed lock lost while held: another holder may have it now; stop work that relies on it"
+        ),
+        Some(_) => tracing::warn!(
+            target: "lockutils",
+            lock = %shared.name,
+            node = %shared.node,
+            backend = %shared.backend,
+            reason = %reason,
+            "the lost distributed lock: now known why"
+        ),
+    }
 }
 
 /// What the node half of the monitor produced.
 enum Step {
     Read(Result<(Vec<u8>, zk::OneshotWatcher), zk::Error>),
     Event(zk::WatchedEvent),
+    /// The node was seen deleted; what deleted it (`None`: it is there).
+    Confirmed(Option<LossReason>),
 }
 
 type StepFuture = std::pin::Pin<Box<dyn Future<Output = Step> + Send>>;
@@ -415,15 +494,48 @@ fn read(client: &zk::Client, node: &str, delay: Duration) -> StepFuture {
     })
 }
 
-/// Watches the candidate node (deletion, revocation) and the session (expiry,
-/// a disconnection long enough for the server to expire it) until the lock is
-/// lost or released. After a release, the node's deletion (or the session's
-/// end) ends it quietly.
-async fn monitor(client: zk::Client, tx: watch::Sender<Status>, shared: Arc<Shared>) {
+/// Finds out why the node is gone. The server deletes a session's ephemeral
+/// nodes when it expires the session, and may tell the client about the
+/// deletion before it drops the connection; only a request that succeeds on
+/// the session afterwards shows that someone else deleted the node.
+fn confirm_deleted(client: &zk::Client, node: &str) -> StepFuture {
+    let (client, node) = (client.clone(), node.to_owned());
+    Box::pin(async move {
+        let mut states = client.state_watcher();
+        loop {
+            let state = client.state();
+            if state.is_terminated() {
+                return Step::Confirmed(Some(LossReason::from_state(state)));
+            }
+            match client.check_stat(&node).await {
+                Ok(None) => return Step::Confirmed(Some(LossReason::NodeDeleted)),
+                Ok(Some(_)) => return Step::Confirmed(None),
+                Err(zk::Error::SessionExpired) => {
+                    return Step::Confirmed(Some(LossReason::SessionExpired))
+                }
+                Err(_) if client.state().is_terminated() => {
+                    return Step::Confirmed(Some(LossReason::from_state(client.state())));
+                }
+                // The connection failed: ask again once the client has
+                // reconnected (or ended the session).
+                Err(_) => {
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(100), states.changed()).await;
+                }
+            }
+        }
+    })
+}
+
+/// Watches the candidate node (deletion, revocation), the session (expiry)
+/// and the lease (the server silent for too long) until the lock is lost
+/// for good or released. After a release, the node's deletion (or the
+/// session's end) ends it quietly.
+async fn monitor(client: zk::Client, shared: Arc<Shared>) {
     let released = || shared.released.load(Ordering::Acquire);
     let end = |reason: LossReason| {
         if !released() {
-            lose(&tx, &shared, reason);
+            lose(&shared, reason);
         }
     };
     let mut states = client.state_watcher();
@@ -432,50 +544,48 @@ async fn monitor(client: zk::Client, tx: watch::Sender<Status>, shared: Arc<Shar
         return end(LossReason::from_state(state));
     }
     let mut node: StepFuture = read(&client, &shared.node, Duration::ZERO);
-    let mut down_since: Option<Instant> = None;
     loop {
-        let expiry = async {
-            match down_since {
-                Some(t) => tokio::time::sleep_until((t + shared.session_timeout / 2).into()).await,
-                None => std::future::pending().await,
+        let lease = async {
+            if released() || shared.status.borrow().lost.is_some() {
+                std::future::pending::<()>().await;
             }
+            tokio::time::sleep_until(shared.lease.runs_out().into()).await;
         };
         tokio::select! {
             step = &mut node => match step {
                 Step::Read(Ok((data, watcher))) => {
                     if data == UNLOCK && !released() {
-                        mark_revoked(&tx, &shared);
+                        mark_revoked(&shared);
                     }
                     node = Box::pin(async move { Step::Event(watcher.changed().await) });
                 }
-                Step::Read(Err(zk::Error::NoNode)) => return end(LossReason::NodeDeleted),
+                Step::Read(Err(_)) | Step::Event(_) if released() => return,
+                Step::Read(Err(zk::Error::NoNode)) => node = confirm_deleted(&client, &shared.node),
                 Step::Read(Err(_)) if client.state().is_terminated() => {
                     return end(LossReason::from_state(client.state()));
                 }
                 // Connection trouble: the session half tracks it; read again.
                 Step::Read(Err(_)) => node = read(&client, &shared.node, Duration::from_millis(100)),
                 Step::Event(event) => match event.event_type {
-                    zk::EventType::NodeDeleted => return end(LossReason::NodeDeleted),
+                    zk::EventType::NodeDeleted => node = confirm_deleted(&client, &shared.node),
                     zk::EventType::Session if event.session_state.is_terminated() => {
                         return end(LossReason::from_state(event.session_state));
                     }
-                    _ if released() => return,
                     // Data changed (a revocation request), or the connection
                     // dropped (which consumes one-shot watches): read again.
                     _ => node = read(&client, &shared.node, Duration::ZERO),
                 },
+                Step::Confirmed(Some(reason)) => return end(reason),
+                Step::Confirmed(None) => node = read(&client, &shared.node, Duration::ZERO),
             },
             state = states.changed() => {
                 if state.is_terminated() {
                     return end(LossReason::from_state(state));
                 }
                 let down = state == zk::SessionState::Disconnected;
-                if down {
-                    down_since.get_or_insert_with(Instant::now);
-                } else {
-                    down_since = None;
-                }
-                tx.send_if_modified(|s| std::mem::replace(&mut s.suspended, down) != down);
+                shared
+                    .status
+                    .send_if_modified(|s| std::mem::replace(&mut s.suspended, down) != down);
                 if down && !released() {
                     tracing::warn!(
                         target: "lockutils",
@@ -485,7 +595,11 @@ async fn monitor(client: zk::Client, tx: watch::Sender<Status>, shared: Arc<Shar
                     );
                 }
             }
-            () = expiry => return end(LossReason::ConnectionLost),
+            () = lease => {
+                if shared.lease.ran_out() {
+                    end(LossReason::ConnectionLost);
+                }
+            }
         }
     }
 }

@@ -58,7 +58,9 @@ mod coordinator;
 mod hold;
 mod layout;
 mod lock;
+mod requests;
 mod runtime;
+mod session;
 mod url;
 
 pub use coordinator::{

@@ -14,7 +14,9 @@ use zookeeper_client as zk;
 use crate::coordinator::{check_identity, Coordinator, UNLOCK};
 use crate::hold::{Acquired, Hold, HoldWatch, LossReason};
 use crate::layout::{self, Layout};
+use crate::requests::{self, retrying, transient, within, Failed};
 use crate::runtime;
+use crate::session::Session;
 
 /// A distributed lock to take: its name and options, mirroring
 /// [`LockOptions`] — the same name, prefix, timeout, blocking and mode mean
@@ -408,15 +410,57 @@ impl Plan {
         }
     }
 
-    fn error(&self, doing: &str, e: zk::Error) -> Error {
-        self.coordinator.error(&self.name, doing, e)
+    /// The error for a request that failed or that the deadline cut.
+    ///
+    /// A blocking acquisition whose timeout runs out gets
+    /// [`Error::Timeout`] whether it was waiting for the lock or for the
+    /// server (both mean "not within the time asked"); the server's silence
+    /// is logged. A non-blocking one gets [`Error::Backend`]: its budget is
+    /// the URL's `connect_timeout`, and the lock may well be free.
+    fn failed(&self, doing: &str, f: Failed) -> Error {
+        match f {
+            Failed::Zk(e) => self.coordinator.error(&self.name, doing, e),
+            Failed::Deadline => {
+                tracing::warn!(
+                    target: "lockutils",
+                    lock = %self.name,
+                    backend = %self.coordinator.shown(),
+                    doing,
+                    "ZooKeeper did not answer before the acquisition's deadline"
+                );
+                if self.blocking && self.timeout.is_some() {
+                    return self.busy();
+                }
+                let budget = match self.timeout {
+                    Some(t) => format!("the lock's timeout ({t:?})"),
+                    None => format!(
+                        "connect_timeout ({:?}), the budget of a non-blocking acquisition",
+                        self.coordinator.url().connect_timeout()
+                    ),
+                };
+                Error::Backend {
+                    name: self.name.clone(),
+                    backend: self.coordinator.shown().to_owned(),
+                    reason: format!(
+                        "{doing}: ZooKeeper did not answer within {budget}; the server is down, \
+                         paused or unreachable (the connection is retried in the background)"
+                    ),
+                    source: None,
+                }
+            }
+        }
     }
 }
 
+/// How long a failed acquisition waits for its candidate node's deletion
+/// before it returns (the deletion goes on in the background): enough for a
+/// server that answers, and the most a deadline is overrun by.
+pub(crate) const WITHDRAW_GRACE: Duration = Duration::from_millis(100);
+
 /// Our candidate node while the acquisition is pending. Dropping it (the
-/// acquisition failed, timed out or was cancelled) deletes the node; if the
-/// `create` was sent but its answer not seen, the node is found by its unique
-/// prefix and deleted.
+/// acquisition failed, timed out or was cancelled) deletes the node, retrying
+/// while the connection is down; if the `create` was sent but its answer not
+/// seen, the node is found by its unique prefix and deleted.
 struct Candidate {
     client: zk::Client,
     dir: String,
@@ -429,9 +473,37 @@ struct Candidate {
 }
 
 impl Candidate {
-    async fn remove(&mut self) {
-        if let Some(node) = self.node.take() {
-            let _ = self.client.delete(&node, None).await;
+    /// The clean-up this candidate still needs, its first request sent now.
+    fn clean_up(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let node = self.node.take();
+        let unknown = std::mem::replace(&mut self.unknown, false);
+        let delete = node.map(|n| requests::delete_until_gone(self.client.clone(), n));
+        let search = unknown.then(|| {
+            requests::delete_by_prefix(self.client.clone(), self.dir.clone(), self.prefix.clone())
+        });
+        if delete.is_none() && search.is_none() {
+            return None;
+        }
+        Some(async move {
+            if let Some(d) = delete {
+                let _ = d.await;
+            }
+            if let Some(s) = search {
+                let _ = s.await;
+            }
+        })
+    }
+
+    /// Deletes the candidate, waiting for it at most [`WITHDRAW_GRACE`].
+    async fn withdraw(&mut self) {
+        if let Some(clean_up) = self.clean_up() {
+            let mut task = runtime::spawn(clean_up);
+            if tokio::time::timeout(WITHDRAW_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.detach();
+            }
         }
     }
 
@@ -451,85 +523,58 @@ impl Candidate {
 
 impl Drop for Candidate {
     fn drop(&mut self) {
-        if let Some(node) = self.node.take() {
-            // Sent now, in order before anything this session sends later.
-            let delete = self.client.delete(&node, None);
-            runtime::spawn(async move {
-                let _ = delete.await;
-            })
-            .detach();
-        } else if self.unknown {
-            let client = self.client.clone();
-            let (dir, prefix) = (
-                std::mem::take(&mut self.dir),
-                std::mem::take(&mut self.prefix),
-            );
-            runtime::spawn(async move {
-                if let Ok(children) = client.list_children(&dir).await {
-                    for c in children.iter().filter(|c| c.starts_with(&prefix)) {
-                        let _ = client.delete(&format!("{dir}/{c}"), None).await;
-                    }
-                }
-            })
-            .detach();
+        if let Some(clean_up) = self.clean_up() {
+            runtime::spawn(clean_up).detach();
         }
     }
 }
 
 /// The ZooKeeper part of an acquisition. Runs on the crate runtime.
 ///
+/// Every request is bounded by the deadline: the lock's timeout, or for a
+/// non-blocking acquisition without one, the URL's `connect_timeout`. A
+/// failed acquisition withdraws its candidate before it returns (waiting at
+/// most [`WITHDRAW_GRACE`] for the server to confirm; the deletion is
+/// retried in the background after that).
+///
 /// A session that turns out to have ended (expired while the process was cut
 /// off, say) is replaced once: the acquisition after a session loss starts
 /// clean, on a new session.
 async fn acquire(plan: Plan, deadline: Option<Instant>) -> Result<Hold> {
     let started = Instant::now();
+    let deadline = deadline
+        .or_else(|| (!plan.blocking).then(|| started + plan.coordinator.url().connect_timeout()));
     let mut retried = false;
     loop {
-        let client = plan.coordinator.client(&plan.name, deadline).await?;
-        match acquire_on(&plan, client.clone(), deadline, started).await {
-            Err(e) if !retried && session_ended(&e) => {
-                retried = true;
-                plan.coordinator.forget(&client);
+        let session = plan.coordinator.session(&plan.name, deadline).await?;
+        let mut cand = Candidate {
+            client: session.client().clone(),
+            dir: plan.path.clone(),
+            prefix: plan.layout.prefix(plan.mode, &uuid::Uuid::new_v4()),
+            node: None,
+            unknown: false,
+        };
+        match acquire_on(&plan, &session, &mut cand, deadline, started).await {
+            Ok(hold) => {
+                cand.disarm();
+                return Ok(hold);
             }
-            other => return other,
+            Err(e) => {
+                cand.withdraw().await;
+                if !retried && session_ended(&e) {
+                    retried = true;
+                    plan.coordinator.forget(&session);
+                    continue;
+                }
+                return Err(e);
+            }
         }
     }
 }
 
-/// Whether a request failed only because the connection did: the client
-/// reconnects within the session, so the request may be retried. Besides
-/// `ConnectionLoss`, the client reports a silent connection ("no response
-/// from connection in …") and I/O errors as `Custom`, and a request timeout
-/// as `Timeout`; none of them ends the session.
-fn transient(e: &zk::Error) -> bool {
-    matches!(
-        e,
-        zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::Custom(_)
-    )
-}
-
-/// Runs `op` again while it fails with a connection problem (the client
-/// reconnects meanwhile), until `deadline`.
-async fn retrying<T, Fut>(
-    deadline: Option<Instant>,
-    mut op: impl FnMut() -> Fut,
-) -> Result<T, zk::Error>
-where
-    Fut: Future<Output = Result<T, zk::Error>>,
-{
-    loop {
-        match op().await {
-            Err(e) if transient(&e) && deadline.is_none_or(|d| Instant::now() < d) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn gone_is_empty(children: Result<Vec<String>, zk::Error>) -> Result<Vec<String>, zk::Error> {
+fn gone_is_empty(children: Result<Vec<String>, Failed>) -> Result<Vec<String>, Failed> {
     match children {
-        Err(zk::Error::NoNode) => Ok(Vec::new()),
+        Err(Failed::Zk(zk::Error::NoNode)) => Ok(Vec::new()),
         other => other,
     }
 }
@@ -551,18 +596,12 @@ fn session_ended(e: &Error) -> bool {
 /// The lock recipe, on one session.
 async fn acquire_on(
     plan: &Plan,
-    client: zk::Client,
+    session: &Session,
+    cand: &mut Candidate,
     deadline: Option<Instant>,
     started: Instant,
 ) -> Result<Hold> {
-    let uuid = uuid::Uuid::new_v4();
-    let mut cand = Candidate {
-        client: client.clone(),
-        dir: plan.path.clone(),
-        prefix: plan.layout.prefix(plan.mode, &uuid),
-        node: None,
-        unknown: false,
-    };
+    let client = session.client();
     let create_path = format!("{}/{}", plan.path, cand.prefix);
     let acls = plan.coordinator.acls();
     let mut asked: HashSet<String> = HashSet::new();
@@ -573,38 +612,42 @@ async fn acquire_on(
         //    behind the create already includes our node: one round trip.
         let (node, stat, mut children) = loop {
             cand.unknown = true;
+            let sent = Instant::now();
             let created = client.create(
                 &create_path,
                 &plan.data,
                 &zk::CreateMode::EphemeralSequential.with_acls(acls),
             );
             let listing = client.list_children(&plan.path);
-            match created.await {
+            match within(deadline, created).await {
                 Ok((stat, seq)) => {
                     let node = format!("{create_path}{seq}");
                     cand.node = Some(node.clone());
                     cand.unknown = false;
-                    let children = match listing.await {
-                        Err(e) if transient(&e) => {
+                    session.lease().renew(sent);
+                    let children = match within(deadline, listing).await {
+                        Err(Failed::Zk(e)) if transient(&e) => {
                             retrying(deadline, || client.list_children(&plan.path)).await
                         }
                         other => other,
                     };
                     let children = gone_is_empty(children)
-                        .map_err(|e| plan.error("listing the lock queue", e))?;
+                        .map_err(|f| plan.failed("listing the lock queue", f))?;
                     break (node, stat, children);
                 }
                 // The lock node is missing (first use, or the server just
                 // removed the empty container): create it and retry.
-                Err(zk::Error::NoNode) if lock_node_attempts < 3 => {
+                Err(Failed::Zk(zk::Error::NoNode)) if lock_node_attempts < 3 => {
                     cand.unknown = false;
                     lock_node_attempts += 1;
-                    plan.coordinator
-                        .ensure_lock_node(&client, &plan.path)
-                        .await
-                        .map_err(|e| plan.error(&format!("creating lock node {}", plan.path), e))?;
+                    within(
+                        deadline,
+                        plan.coordinator.ensure_lock_node(client, &plan.path),
+                    )
+                    .await
+                    .map_err(|f| plan.failed(&format!("creating lock node {}", plan.path), f))?;
                 }
-                Err(e) if transient(&e) => {
+                Err(Failed::Zk(e)) if transient(&e) => {
                     // The create may have been applied: look for our prefix.
                     match retrying(deadline, || cand.find()).await {
                         Ok(Some(node)) => {
@@ -612,20 +655,23 @@ async fn acquire_on(
                             cand.unknown = false;
                             let (_, stat) = retrying(deadline, || client.get_data(&node))
                                 .await
-                                .map_err(|e| plan.error("reading our candidate node", e))?;
+                                .map_err(|f| plan.failed("reading our candidate node", f))?;
+                            let sent = Instant::now();
                             let children = retrying(deadline, || client.list_children(&plan.path))
                                 .await
-                                .map_err(|e| plan.error("listing the lock queue", e))?;
+                                .map_err(|f| plan.failed("listing the lock queue", f))?;
+                            session.lease().renew(sent);
                             break (node, stat, children);
                         }
                         Ok(None) => cand.unknown = false,
-                        Err(e) => return Err(plan.error("looking for our candidate node", e)),
+                        Err(f) => return Err(plan.failed("looking for our candidate node", f)),
                     }
                 }
-                Err(e) => {
-                    cand.unknown = false;
+                // Deadline: `unknown` stays set, and the withdrawal looks for
+                // the node by its prefix.
+                Err(f) => {
                     return Err(
-                        plan.error(&format!("creating a candidate node under {}", plan.path), e)
+                        plan.failed(&format!("creating a candidate node under {}", plan.path), f)
                     );
                 }
             }
@@ -635,7 +681,7 @@ async fn acquire_on(
             // Servers that answer `create` without a stat: read it.
             let (_, stat) = retrying(deadline, || client.get_data(&node))
                 .await
-                .map_err(|e| plan.error("reading our candidate node", e))?;
+                .map_err(|f| plan.failed("reading our candidate node", f))?;
             stat.czxid
         } else {
             stat.czxid
@@ -652,7 +698,8 @@ async fn acquire_on(
             let Some(blocker) = layout::blocker(&queue, &own) else {
                 cand.disarm();
                 return Ok(Hold::start(Acquired {
-                    client,
+                    session: session.clone(),
+                    coordinator: plan.coordinator.clone(),
                     name: plan.identity.clone(),
                     node,
                     backend: plan.coordinator.shown().to_owned(),
@@ -664,7 +711,6 @@ async fn acquire_on(
             };
             let expired = deadline.is_some_and(|d| Instant::now() >= d);
             if !plan.blocking || expired {
-                cand.remove().await;
                 return Err(plan.busy());
             }
             if plan.revoke_blockers {
@@ -691,7 +737,6 @@ async fn acquire_on(
                     match deadline {
                         Some(d) => {
                             if tokio::time::timeout_at(d.into(), changed).await.is_err() {
-                                cand.remove().await;
                                 return Err(plan.busy());
                             }
                         }
@@ -700,12 +745,14 @@ async fn acquire_on(
                         }
                     }
                 }
-                Err(e) => return Err(plan.error("watching the contender ahead", e)),
+                Err(f) => return Err(plan.failed("watching the contender ahead", f)),
             }
             // A missing lock node (an operator cleared the lock) reads as an
             // empty queue: our candidate is gone and we queue again.
+            let sent = Instant::now();
             children = gone_is_empty(retrying(deadline, || client.list_children(&plan.path)).await)
-                .map_err(|e| plan.error("listing the lock queue", e))?;
+                .map_err(|f| plan.failed("listing the lock queue", f))?;
+            session.lease().renew(sent);
         }
     }
 }
