@@ -42,7 +42,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod admin;
+mod admin;
 mod coordinator;
 mod hold;
 mod key;
@@ -52,6 +52,7 @@ mod runtime;
 mod session;
 mod url;
 
+pub use admin::{PgLockInfo, PgSessionInfo, RemoveOutcome};
 pub use coordinator::{PgCoordinator, Wait};
 pub use hold::{LossReason, PgHold};
 pub use key::{Layout, LockKey};
