@@ -692,9 +692,9 @@ fn unresponsive_session_is_reported_lost_within_two_check_intervals() {
     // serving our own session, which lives until we release it.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let start = Instant::now();
-    let result = std::panic::catch_unwind(|| {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_until("loss reported", Duration::from_secs(4), || hold.is_lost());
-    });
+    }));
     let took = start.elapsed();
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
