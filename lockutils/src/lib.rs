@@ -30,6 +30,8 @@
 //!
 //! - `zookeeper` (off by default): distributed locks on ZooKeeper, as
 //!   `lockutils::zookeeper` and the `distributed` option of `#[synchronized]`.
+//! - `postgresql` (off by default): distributed locks on PostgreSQL advisory
+//!   locks, as `lockutils::postgresql`.
 //!
 //! The macros, async acquisition (which works on any executor) and file locks
 //! are always available.
@@ -106,6 +108,11 @@ pub use lockutils_macros::synchronized_with_prefix;
 /// `docs/zookeeper.md`.
 #[cfg(feature = "zookeeper")]
 pub use lockutils_zookeeper as zookeeper;
+
+/// Distributed locks on PostgreSQL advisory locks (feature `postgresql`);
+/// see `docs/postgresql.md`.
+#[cfg(feature = "postgresql")]
+pub use lockutils_postgres as postgresql;
 
 /// Support for the code the macros generate. Not a stable API: anything here
 /// may change in any release; do not use it directly.

@@ -1,0 +1,331 @@
+//! A lock held on the server: the task that watches its session, reports
+//! its loss, and releases it.
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lockutils_core::{Error, Mode, Result};
+use tokio::sync::{oneshot, watch};
+
+use crate::coordinator::PgCoordinator;
+use crate::key::{tag, LockKey};
+use crate::runtime;
+use crate::session::{describe, reason_of, Session};
+
+/// Why a held lock was lost. Whatever the reason, the server has released
+/// the lock (it dies with its session) and another holder may have it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LossReason {
+    /// The server ended the session: `pg_terminate_backend`, a shutdown, or
+    /// an idle-session timeout.
+    Terminated,
+    /// The connection broke (reset, closed, or keep-alive probes
+    /// unanswered).
+    ConnectionLost,
+    /// The periodic check got no answer within the check interval: the
+    /// server or the network is unresponsive, and the server will drop the
+    /// session (and the lock) when its own keep-alive gives up.
+    CheckTimedOut,
+}
+
+impl fmt::Display for LossReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LossReason::Terminated => "the server ended the lock's session",
+            LossReason::ConnectionLost => "the connection to PostgreSQL broke",
+            LossReason::CheckTimedOut => {
+                "the lock's session did not answer its periodic check in time"
+            }
+        })
+    }
+}
+
+type Reply = oneshot::Sender<Result<()>>;
+
+/// A lock held on the PostgreSQL server, without the in-process layer (see
+/// [`PgLockOptions`](crate::PgLockOptions) for both).
+///
+/// The lock lives in one server session of its own. A task on the crate's
+/// runtime checks that session every `check_interval` and learns at once
+/// when the server closes it; a loss is logged at `ERROR` (target
+/// `lockutils`) and reported by [`is_lost`](Self::is_lost),
+/// [`loss`](Self::loss) and [`lost`](Self::lost).
+///
+/// Dropping the hold releases the lock without waiting for the server's
+/// answer; [`release`](Self::release) waits for it.
+pub struct PgHold {
+    name: String,
+    key: LockKey,
+    mode: Mode,
+    pid: i32,
+    token: Option<u64>,
+    backend: String,
+    status: watch::Receiver<Option<LossReason>>,
+    release: Option<oneshot::Sender<Reply>>,
+}
+
+impl PgHold {
+    pub(crate) fn start(
+        coordinator: PgCoordinator,
+        session: Session,
+        name: String,
+        identity: &str,
+        key: LockKey,
+        mode: Mode,
+        token: Option<u64>,
+    ) -> PgHold {
+        let (status_tx, status) = watch::channel(None);
+        let (release, release_rx) = oneshot::channel();
+        let hold = PgHold {
+            name,
+            key,
+            mode,
+            pid: session.pid,
+            token,
+            backend: coordinator.shown().to_owned(),
+            status,
+            release: Some(release),
+        };
+        let keeper = Keeper {
+            coordinator,
+            session,
+            name: hold.name.clone(),
+            check_sql: check_statement(identity),
+            key,
+            mode,
+            status: status_tx,
+        };
+        tokio::spawn(keeper.run(release_rx));
+        hold
+    }
+
+    /// The lock's name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The advisory-lock key.
+    pub fn key(&self) -> LockKey {
+        self.key
+    }
+
+    /// Exclusive or shared.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The server process holding the lock for this process (its
+    /// `pg_stat_activity.pid`).
+    pub fn backend_pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The fencing token: larger for every successive holder of the name.
+    /// `None` unless the URL asks for `fencing=table` (advisory locks keep
+    /// no counter of their own).
+    pub fn fencing_token(&self) -> Option<u64> {
+        self.token
+    }
+
+    /// Whether the lock was lost.
+    pub fn is_lost(&self) -> bool {
+        self.status.borrow().is_some()
+    }
+
+    /// Why the lock was lost, if it was.
+    pub fn loss(&self) -> Option<LossReason> {
+        *self.status.borrow()
+    }
+
+    /// Resolves when the lock is lost, with the reason, or with `None` once
+    /// the hold ended without being lost. Works on any executor.
+    pub fn lost(&self) -> impl Future<Output = Option<LossReason>> + Send + 'static {
+        let mut rx = self.status.clone();
+        async move {
+            match rx.wait_for(Option::is_some).await {
+                Ok(s) => *s,
+                Err(_) => None,
+            }
+        }
+    }
+
+    /// Releases the lock and waits for the server to confirm.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the lock had been lost, or the server did not
+    /// confirm the release (the session is then closed, which releases it).
+    pub fn release(mut self) -> Result<()> {
+        let rx = self.ask_release();
+        runtime::park_on(rx).unwrap_or(Ok(()))
+    }
+
+    /// [`release`](Self::release) for async code, on any executor.
+    ///
+    /// # Errors
+    /// As [`release`](Self::release).
+    pub async fn release_async(mut self) -> Result<()> {
+        let rx = self.ask_release();
+        rx.await.unwrap_or(Ok(()))
+    }
+
+    /// Releases without waiting (what dropping does).
+    pub(crate) fn release_detached(&mut self) {
+        drop(self.release.take());
+    }
+
+    fn ask_release(&mut self) -> oneshot::Receiver<Result<()>> {
+        let (tx, rx) = oneshot::channel();
+        if let Some(release) = self.release.take() {
+            let _ = release.send(tx);
+        }
+        rx
+    }
+}
+
+impl Drop for PgHold {
+    fn drop(&mut self) {
+        self.release_detached();
+    }
+}
+
+impl fmt::Debug for PgHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgHold")
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("mode", &self.mode)
+            .field("backend", &self.backend)
+            .field("backend_pid", &self.pid)
+            .field("fencing_token", &self.token)
+            .field("lost", &self.loss())
+            .finish()
+    }
+}
+
+/// The statement of the periodic check. Its comment keeps the lock's name
+/// and the time it was taken in `pg_stat_activity.query` for the admin view.
+fn check_statement(identity: &str) -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let t = tag(identity);
+    format!("SELECT 1{} since={since} */", &t[..t.len() - 3])
+}
+
+/// The task that owns a held lock's session.
+struct Keeper {
+    coordinator: PgCoordinator,
+    session: Session,
+    name: String,
+    check_sql: String,
+    key: LockKey,
+    mode: Mode,
+    status: watch::Sender<Option<LossReason>>,
+}
+
+impl Keeper {
+    async fn run(self, mut release: oneshot::Receiver<Reply>) {
+        let interval = self.coordinator.url().check_interval();
+        let mut ended = self.session.ended.clone();
+        loop {
+            tokio::select! {
+                reply = &mut release => {
+                    let result = self.unlock(interval).await;
+                    if let Ok(reply) = reply {
+                        let _ = reply.send(result);
+                    }
+                    return;
+                }
+                _ = ended.changed() => {
+                    let (reason, detail) = ended
+                        .borrow()
+                        .clone()
+                        .unwrap_or((LossReason::ConnectionLost, "closed".into()));
+                    self.lose(reason, &detail);
+                    break;
+                }
+                _ = tokio::time::sleep(interval) => {
+                    let check = self.session.client.simple_query(&self.check_sql);
+                    match tokio::time::timeout(interval, check).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            self.lose(reason_of(&e), &describe(&e));
+                            break;
+                        }
+                        Err(_) => {
+                            self.lose(
+                                LossReason::CheckTimedOut,
+                                &format!("no answer within {interval:?}"),
+                            );
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        // Lost: the session is dropped here (which closes it); a later
+        // release request learns of the loss.
+        let reason = *self.status.borrow();
+        drop(self.session);
+        if let Ok(reply) = release.await {
+            let _ = reply.send(Err(Error::Backend {
+                name: self.name.clone(),
+                backend: self.coordinator.shown().to_owned(),
+                reason: format!(
+                    "the lock had been lost before its release: {}",
+                    reason.unwrap_or(LossReason::ConnectionLost)
+                ),
+                source: None,
+            }));
+        }
+    }
+
+    fn lose(&self, reason: LossReason, detail: &str) {
+        tracing::error!(
+            target: "lockutils",
+            lock = %self.name,
+            backend = %self.coordinator.shown(),
+            backend_pid = self.session.pid,
+            "PostgreSQL lock lost: {reason} ({detail}); another holder may have it now"
+        );
+        let _ = self.status.send(Some(reason));
+    }
+
+    async fn unlock(self, limit: Duration) -> Result<()> {
+        let sql = self.key.call("advisory_unlock", self.mode);
+        let backend = || self.coordinator.shown().to_owned();
+        match tokio::time::timeout(limit, self.session.scalar(&sql)).await {
+            Ok(Ok(Some(t))) if t == "t" => {
+                self.coordinator.pool().checkin(self.session);
+                Ok(())
+            }
+            Ok(Ok(_)) => Err(Error::Backend {
+                name: self.name.clone(),
+                backend: backend(),
+                reason: "the server says this session did not hold the lock at release"
+                    .to_owned(),
+                source: None,
+            }),
+            Ok(Err(e)) => Err(Error::Backend {
+                name: self.name.clone(),
+                backend: backend(),
+                reason: format!(
+                    "release failed: {}; the session is closed, which releases the lock",
+                    describe(&e)
+                ),
+                source: Some(Box::new(e)),
+            }),
+            Err(_) => Err(Error::Backend {
+                name: self.name.clone(),
+                backend: backend(),
+                reason: format!(
+                    "no answer to the release within {limit:?}; the session is closed, \
+                     which releases the lock"
+                ),
+                source: None,
+            }),
+        }
+    }
+}

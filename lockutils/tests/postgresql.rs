@@ -1,0 +1,52 @@
+//! The `postgresql` feature: PostgreSQL locks through the facade, against a
+//! real server (`scripts/postgres.sh start`; the URL in
+//! `LOCKUTILS_TEST_POSTGRES_URL`). Ignored in a plain run; fails, never
+//! skips, when the server is missing:
+//!
+//! ```text
+//! scripts/postgres.sh start
+//! LOCKUTILS_TEST_POSTGRES_URL=$(scripts/postgres.sh url) \
+//!   cargo test -p lockutils --features postgresql --test postgresql -- --include-ignored
+//! scripts/postgres.sh stop
+//! ```
+#![cfg(feature = "postgresql")]
+
+use std::time::Duration;
+
+use lockutils::postgresql::PgLockOptions;
+use lockutils::{Error, Registry};
+
+fn url() -> String {
+    std::env::var("LOCKUTILS_TEST_POSTGRES_URL")
+        .expect("LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start")
+}
+
+/// The in-process locks of a second simulated host.
+static OTHER_HOST: Registry = Registry::new();
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn facade_locks_exclude_across_hosts_and_share_in_shared_mode() {
+    let u = url();
+    let name = format!("facade-{}", std::process::id());
+    let held = PgLockOptions::new(&name).prefix("app").url(&u).lock().unwrap();
+    // Another "host" (its own in-process registry) is excluded by the server.
+    let e = PgLockOptions::new(&name)
+        .prefix("app")
+        .url(&u)
+        .registry(&OTHER_HOST)
+        .timeout(Duration::from_millis(200))
+        .lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    held.unlock().unwrap();
+    let r1 = PgLockOptions::new(&name).prefix("app").url(&u).shared().lock().unwrap();
+    let r2 = PgLockOptions::new(&name)
+        .prefix("app")
+        .url(&u)
+        .registry(&OTHER_HOST)
+        .shared()
+        .try_lock()
+        .unwrap();
+    assert!(!r1.is_lost() && !r2.is_lost());
+}
