@@ -28,6 +28,7 @@
 mod acquire;
 mod error;
 pub mod file;
+mod file_wait;
 mod guard;
 mod held;
 mod lock_path;
