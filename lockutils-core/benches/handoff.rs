@@ -612,7 +612,11 @@ fn main() {
     let poll = run(Backend::Polling, dir.path(), poll_rounds);
 
     let mut all = Vec::new();
-    for (backend, samples) in KERNEL.iter().zip(&samples).chain([(&Backend::Polling, &poll)]) {
+    for (backend, samples) in KERNEL
+        .iter()
+        .zip(&samples)
+        .chain([(&Backend::Polling, &poll)])
+    {
         let name = backend.name();
         let s = stats(samples, |_| true).expect("samples");
         print(name, &s);

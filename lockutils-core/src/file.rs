@@ -29,7 +29,7 @@ use std::task::Waker;
 
 use crate::error::{Error, Result};
 use crate::file_wait::KernelWait;
-pub use crate::file_wait::{waiter_threads, MAX_WAITERS};
+pub use crate::file_wait::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use crate::lock_path;
 use crate::raw::Mode;
 

@@ -16,36 +16,63 @@
 //! (active or orphaned) per lock file and mode, plus at most one per further
 //! registry naming the same file.
 //!
-//! Waiter threads are bounded by [`MAX_WAITERS`] per process (active and
-//! orphaned together, see [`waiter_threads`]). Past the bound, or if a thread
+//! Waiter threads form a small pool: a thread that finished a wait takes the
+//! next one, or exits after [`WAITER_IDLE_EXIT`] idle. They are bounded by
+//! [`MAX_WAITERS`] per process (busy, orphaned and idle together, see
+//! [`waiter_threads`] and [`kernel_waits`]). Past the bound, or if a thread
 //! cannot be started, a wait falls back to non-blocking attempts with backoff.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::raw::Mode;
 
-/// Most waiter threads (active and orphaned) alive at once in a process.
+/// Most waiter threads (busy and idle) alive at once in a process.
 pub const MAX_WAITERS: usize = 64;
 
-/// Stack of a waiter thread: it only makes one system call.
+/// How long an idle waiter thread stays for the next wait before it exits.
+pub const WAITER_IDLE_EXIT: Duration = Duration::from_secs(1);
+
+/// Stack of a waiter thread: it only makes one system call at a time.
 const WAITER_STACK: usize = 64 * 1024;
 
+/// Live waiter threads, busy or idle.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
+/// Kernel waits in progress, for a caller or orphaned.
+static WAITS: AtomicUsize = AtomicUsize::new(0);
 
 /// Orphaned waits, for adoption; at most [`MAX_WAITERS`] long.
 static ORPHANS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
 
-/// How many waiter threads are alive in this process right now: waits in
-/// progress plus orphans still blocked in the kernel. Never more than
-/// [`MAX_WAITERS`].
+/// Waits handed to the waiter threads, and how many of those sleep idle.
+struct Queue {
+    jobs: VecDeque<(File, Arc<Shared>)>,
+    idle: usize,
+}
+
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    jobs: VecDeque::new(),
+    idle: 0,
+});
+static JOB_READY: Condvar = Condvar::new();
+
+/// How many waiter threads are alive in this process: those blocked in the
+/// kernel (for a caller or orphaned) plus idle ones, which exit after
+/// [`WAITER_IDLE_EXIT`]. Never more than [`MAX_WAITERS`].
 pub fn waiter_threads() -> usize {
     THREADS.load(Ordering::Acquire)
+}
+
+/// How many kernel waits on lock files are in progress in this process, for
+/// a caller or orphaned (given up on, to release the lock at once if granted).
+pub fn kernel_waits() -> usize {
+    WAITS.load(Ordering::Acquire)
 }
 
 /// The task to wake when the kernel wait ends (threads wait on the condvar).
@@ -102,13 +129,13 @@ impl KernelWait {
     /// Starts a kernel wait for `file` (locked by someone else right now) at
     /// `path` in `mode`, adopting an orphaned wait on the same path and mode if
     /// there is one. Gives `file` back when no waiter thread can be had.
+    ///
+    /// A wait is queued only when an idle thread not yet claimed by an earlier
+    /// wait, or a new thread, will take it: no queued wait ever sits behind a
+    /// thread still blocked in the kernel.
     pub(crate) fn start(file: File, path: &Path, mode: Mode) -> Result<KernelWait, File> {
         if let Some(shared) = adopt(path, mode) {
             return Ok(KernelWait { shared });
-        }
-        if THREADS.fetch_add(1, Ordering::AcqRel) >= MAX_WAITERS {
-            THREADS.fetch_sub(1, Ordering::AcqRel);
-            return Err(file);
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(State::Waiting(Notify::Nobody)),
@@ -116,32 +143,15 @@ impl KernelWait {
             path: path.to_owned(),
             mode,
         });
-        let theirs = Arc::clone(&shared);
-        // The file moves into the thread; if the thread cannot start, the
-        // closure (and with it the file) comes back through this slot.
-        let slot = Arc::new(Mutex::new(Some(file)));
-        let their_slot = Arc::clone(&slot);
-        let spawned = std::thread::Builder::new()
-            .name("lockutils-file-wait".into())
-            .stack_size(WAITER_STACK)
-            .spawn(move || {
-                let file = their_slot
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-                    .expect("file handed to the waiter");
-                drop(their_slot);
-                run(file, &theirs);
-                THREADS.fetch_sub(1, Ordering::AcqRel);
-            });
-        match spawned {
-            Ok(_) => Ok(KernelWait { shared }),
-            Err(_) => {
-                THREADS.fetch_sub(1, Ordering::AcqRel);
-                let file = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-                Err(file.expect("the waiter never started"))
-            }
+        let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.idle <= queue.jobs.len() && !spawn_worker() {
+            return Err(file);
         }
+        WAITS.fetch_add(1, Ordering::AcqRel);
+        queue.jobs.push_back((file, Arc::clone(&shared)));
+        drop(queue);
+        JOB_READY.notify_one();
+        Ok(KernelWait { shared })
     }
 
     /// Waits for the outcome until `deadline`, parking this thread. `None`:
@@ -228,8 +238,48 @@ fn adopt(path: &Path, mode: Mode) -> Option<Arc<Shared>> {
     None
 }
 
-/// The waiter thread: one kernel wait, then hand the file over (or release it
-/// at once if nobody wants it any more).
+/// Starts one more waiter thread, if the bound allows and the system can.
+fn spawn_worker() -> bool {
+    if THREADS.fetch_add(1, Ordering::AcqRel) >= MAX_WAITERS {
+        THREADS.fetch_sub(1, Ordering::AcqRel);
+        return false;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("lockutils-file-wait".into())
+        .stack_size(WAITER_STACK)
+        .spawn(worker);
+    if spawned.is_err() {
+        THREADS.fetch_sub(1, Ordering::AcqRel);
+    }
+    spawned.is_ok()
+}
+
+/// A waiter thread: takes waits from the queue until idle for
+/// [`WAITER_IDLE_EXIT`].
+fn worker() {
+    let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some((file, shared)) = queue.jobs.pop_front() {
+            drop(queue);
+            run(file, &shared);
+            queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        queue.idle += 1;
+        let (q, timeout) = JOB_READY
+            .wait_timeout(queue, WAITER_IDLE_EXIT)
+            .unwrap_or_else(|e| e.into_inner());
+        queue = q;
+        queue.idle -= 1;
+        if timeout.timed_out() && queue.jobs.is_empty() {
+            THREADS.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+    }
+}
+
+/// One kernel wait, then hand the file over (or release it at once if nobody
+/// wants it any more).
 fn run(file: File, shared: &Arc<Shared>) {
     let got = crate::file::wait_in_kernel(&file, shared.mode);
     let mut state = shared.lock();
@@ -240,16 +290,17 @@ fn run(file: File, shared: &Arc<Shared>) {
                 Err(e) => State::Failed(e),
             };
             drop(state);
+            WAITS.fetch_sub(1, Ordering::AcqRel);
             shared.done.notify_all();
-            match notify {
-                Notify::Nobody => {}
-                Notify::Task(w) => w.wake(),
+            if let Notify::Task(w) = notify {
+                w.wake();
             }
         }
         State::Orphaned => {
             drop(state);
             // Granted to nobody: closing the file releases the lock now.
             drop(file);
+            WAITS.fetch_sub(1, Ordering::AcqRel);
             ORPHANS
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

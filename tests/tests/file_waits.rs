@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use lockutils::file::{waiter_threads, MAX_WAITERS};
+use lockutils::file::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use lockutils::{Error, LockOptions, Registry};
 use lockutils_tests::kernel::blocked_waiters;
 use lockutils_tests::{wait_for_file, wait_until_blocked, Holder, Spawned};
@@ -97,7 +97,7 @@ fn timed_and_async_waiters_sleep_in_the_kernel_and_wake_when_the_holder_dies() {
         assert_eq!(blocked_waiters(&path), 1, "{name}");
         holder.kill();
         waiter.join().unwrap().unwrap();
-        assert_eq!(waiter_threads(), 0, "{name}: the waiter thread ended");
+        assert_eq!(kernel_waits(), 0, "{name}: the kernel wait ended");
     }
 }
 
@@ -165,9 +165,9 @@ fn a_given_up_wait_releases_at_once_and_another_process_gets_the_lock() {
         1,
         "one kernel wait, adopted each time"
     );
-    assert_eq!(waiter_threads(), 1);
+    assert_eq!(kernel_waits(), 1);
     holder.kill();
-    wait_for("the left-behind waiter ended", || waiter_threads() == 0);
+    wait_for("the left-behind wait ended", || kernel_waits() == 0);
     Holder::new(HOLDER, "given-up", dir.path())
         .no_wait()
         .run(PATIENCE)
@@ -176,7 +176,7 @@ fn a_given_up_wait_releases_at_once_and_another_process_gets_the_lock() {
 
 /// Waits for many different files at once never use more than
 /// [`MAX_WAITERS`] threads (within the bound, every one sleeps in the kernel); the rest retry, and every one of them still gets
-/// its lock once the holder is gone, after which no waiter thread is left.
+/// its lock once the holder is gone, after which the idle threads exit.
 #[test]
 fn waiter_threads_stay_within_their_bound() {
     let _serial = serial();
@@ -216,10 +216,14 @@ fn waiter_threads_stay_within_their_bound() {
             .poll(&mut Context::from_waker(waker))
             .is_pending());
     }
+    assert_eq!(kernel_waits(), MAX_WAITERS);
     assert_eq!(waiter_threads(), MAX_WAITERS);
     drop(guards);
     for f in futs {
         drop(block_on(f).unwrap());
     }
-    wait_for("every waiter thread ended", || waiter_threads() == 0);
+    assert_eq!(kernel_waits(), 0);
+    // Idle threads stay a moment for the next wait, then exit.
+    assert!(WAITER_IDLE_EXIT < PATIENCE);
+    wait_for("every idle waiter thread exited", || waiter_threads() == 0);
 }
