@@ -27,7 +27,11 @@ use std::time::{Duration, Instant};
 
 use std::task::Waker;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::error::{Error, Result};
+use crate::fd_cache;
+pub use crate::fd_cache::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
 use crate::file_wait::KernelWait;
 pub use crate::file_wait::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use crate::lock_path;
@@ -158,27 +162,66 @@ pub fn is_linked_at(file: &File, path: &Path) -> io::Result<bool> {
     }
 }
 
-/// A held inter-process lock. Closing the file releases it.
+/// A held inter-process lock. Dropping it releases the lock and keeps the
+/// open file for the next acquisition of the same path (see
+/// [`fd_cache`](crate::fd_cache)), unless a removal was attempted on it.
 #[derive(Debug)]
 pub(crate) struct FileLock {
-    pub(crate) file: File,
+    /// Always `Some` until dropped.
+    file: Option<File>,
     pub(crate) path: PathBuf,
+    /// Keep the file open after release (cleared by removal attempts).
+    keep: AtomicBool,
+    /// The fork generation the lock was taken in.
+    generation: u64,
 }
 
 impl FileLock {
+    fn new(file: File, path: PathBuf) -> FileLock {
+        FileLock {
+            file: Some(file),
+            path,
+            keep: AtomicBool::new(true),
+            generation: fd_cache::generation(),
+        }
+    }
+
+    fn file(&self) -> &File {
+        self.file.as_ref().expect("present until dropped")
+    }
+
     /// Unlinks the lock file while still holding it, if it is still linked and
     /// no other holder shares it. Returns whether it was removed.
     pub(crate) fn remove_while_held(&self, mode: Mode) -> io::Result<bool> {
-        if mode == Mode::Shared && !fcntl_lock(&self.file, libc::F_WRLCK, false)? {
+        self.keep.store(false, Ordering::Relaxed);
+        if mode == Mode::Shared && !fcntl_lock(self.file(), libc::F_WRLCK, false)? {
             return Ok(false);
         }
-        if !is_linked_at(&self.file, &self.path)? {
+        if !is_linked_at(self.file(), &self.path)? {
             return Ok(false);
         }
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        // In a child forked while this was held, the open file (and its lock)
+        // is shared with the parent: only closing our copy is safe there.
+        if !*self.keep.get_mut() || self.generation != fd_cache::generation() {
+            return;
+        }
+        // Unlock, and keep the file open; if unlocking fails, closing it
+        // releases the lock.
+        if fcntl_lock(&file, libc::F_UNLCK, false).unwrap_or(false) {
+            fd_cache::put(&self.path, file);
         }
     }
 }
@@ -298,6 +341,19 @@ impl Target<'_> {
         }
     }
 
+    /// The file kept open from an earlier acquisition of `path` if there is
+    /// one (its identity is checked once locked, like any other), else
+    /// [`open`](Self::open).
+    fn open_kept(&self, path: &Path) -> Result<Option<File>> {
+        if self.user_default_dir {
+            lock_path::verify_user_default(self.name, self.dir)?;
+        }
+        match fd_cache::take(path) {
+            Some(file) => Ok(Some(file)),
+            None => self.open(path),
+        }
+    }
+
     fn dir_err(&self, e: io::Error) -> Error {
         match lock_path::ensure_dir(self.name, self.dir) {
             Err(err) => err,
@@ -320,7 +376,7 @@ impl Target<'_> {
     pub(crate) fn acquire_outcome(&self, wait: Wait) -> Result<Outcome> {
         let path = self.dir.join(self.file_name);
         loop {
-            let Some(file) = self.open(&path)? else {
+            let Some(file) = self.open_kept(&path)? else {
                 return Ok(Outcome::Absent);
             };
             let l_type = lock_type(self.mode);
@@ -345,10 +401,7 @@ impl Target<'_> {
     /// The held lock, if the locked `file` is still the one linked at `path`.
     fn verified(&self, file: File, path: &Path) -> Result<Option<FileLock>> {
         let current = is_current(&file, path).map_err(|e| self.file_err(path, "inspect", e))?;
-        Ok(current.then(|| FileLock {
-            file,
-            path: path.to_owned(),
-        }))
+        Ok(current.then(|| FileLock::new(file, path.to_owned())))
     }
 
     /// One step of an async acquisition: takes the lock if it is free, else
@@ -372,7 +425,7 @@ impl Target<'_> {
                     None => continue,
                 }
             }
-            let Some(file) = self.open(&path)? else {
+            let Some(file) = self.open_kept(&path)? else {
                 return Ok(Step::Ready(Outcome::Absent));
             };
             let got = fcntl_lock(&file, lock_type(self.mode), false)

@@ -27,6 +27,7 @@
 
 mod acquire;
 mod error;
+mod fd_cache;
 pub mod file;
 mod file_wait;
 mod guard;
