@@ -17,7 +17,7 @@ mkdir -p "$CARGO_TARGET_DIR"
 
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-    benches=(named_lock external_lock handoff registry_memory)
+    benches=(named_lock external_lock handoff file_fairness registry_memory)
 fi
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -60,10 +60,12 @@ for bench in "${benches[@]}"; do
         ;;
     external_lock)
         cargo bench -p lockutils-core --bench external_lock >>"$log" 2>&1
-        compare external_lock lockutils/lock_unlock baseline/raw_ofd 1.5
+        compare external_lock lockutils/lock_unlock baseline/raw_ofd -
         compare external_lock lockutils/lock_unlock baseline/raw_ofd_verify -
+        compare external_lock lockutils/lock_unlock baseline/kept_ofd 1.5
+        compare external_lock lockutils/lock_unlock baseline/kept_ofd_verify -
         ;;
-    handoff | registry_memory)
+    handoff | file_fairness | registry_memory)
         # These print their own figures.
         cargo bench -p lockutils-core --bench "$bench" 2>>"$log" | tee -a "$log" | grep "^$bench"
         ;;

@@ -42,10 +42,17 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
     .map_err(|e| Failure::error(format!("cannot set up signal forwarding: {e}")))?;
 
     // Holder discovery reads Linux's /proc; elsewhere there is nothing to say.
-    let reporter = (cfg!(target_os = "linux") && !args.no_wait)
-        .then(|| Reporter::start(&args.name, path.clone()));
-    let acquired = opts.lock();
-    drop(reporter);
+    // The reporter thread only starts once the lock turns out to be busy.
+    let acquired = match opts.blocking(false).lock() {
+        Err(e) if e.is_contention() && !args.no_wait => {
+            let reporter =
+                cfg!(target_os = "linux").then(|| Reporter::start(&args.name, path.clone()));
+            let acquired = opts.lock();
+            drop(reporter);
+            acquired
+        }
+        acquired => acquired,
+    };
     let guard = match acquired {
         Ok(g) => g,
         Err(e) if e.is_contention() => {
@@ -80,7 +87,10 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
         Ok(Spawned::Interrupted(sig)) => 128 + sig,
         Err(e) => child::spawn_failure(&args.command[0], &e),
     };
-    drop(guard);
+    // The process exits next, and with it goes the last descriptor of the
+    // lock file, which releases the lock: dropping the guard first would only
+    // start the registry's clean-up timer thread on the way out.
+    std::mem::forget(guard);
     Ok(code)
 }
 

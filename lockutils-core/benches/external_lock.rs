@@ -10,6 +10,9 @@
 //! - `baseline/raw_ofd_verify`: the same plus the `fstat` and `lstat` that
 //!   check the locked file is still the one linked at the path (what makes
 //!   removing lock files safe), to show what that check costs on its own.
+//! - `baseline/kept_ofd`: `F_OFD_SETLK` + `F_UNLCK` on a descriptor kept open
+//!   (the floor of lockutils' kept descriptors, target within 1.5x);
+//!   `baseline/kept_ofd_verify` adds the `fstat` link-count check.
 //!
 //! Run: `cargo bench -p lockutils-core --bench external_lock`.
 
@@ -89,7 +92,46 @@ fn external_lock(c: &mut Criterion) {
     g.bench_function("baseline/raw_ofd_verify", |b| {
         b.iter(|| raw_cycle(black_box(&raw_verify), true))
     });
+
+    // The floor of a kept descriptor: lock and unlock an open file.
+    let kept_path = c_path(&path.join("bench-kept"));
+    // SAFETY: opens a descriptor this bench owns until the end of the group.
+    let kept = unsafe {
+        libc::open(
+            kept_path.as_ptr(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    assert!(kept >= 0, "open: {}", std::io::Error::last_os_error());
+    g.bench_function("baseline/kept_ofd", |b| {
+        b.iter(|| kept_cycle(black_box(kept), false))
+    });
+    g.bench_function("baseline/kept_ofd_verify", |b| {
+        b.iter(|| kept_cycle(black_box(kept), true))
+    });
+    // SAFETY: closes the descriptor opened above, used by nothing else.
+    unsafe { libc::close(kept) };
     g.finish();
+}
+
+/// `F_OFD_SETLK` + `F_UNLCK` on a kept descriptor; `verify` adds the `fstat`
+/// that checks the file is still linked.
+fn kept_cycle(fd: libc::c_int, verify: bool) {
+    // SAFETY: `fd` is open for the whole group; the structs outlive the calls.
+    unsafe {
+        let lk = whole_file(libc::F_WRLCK);
+        let r = libc::fcntl(fd, libc::F_OFD_SETLK, &lk as *const libc::flock);
+        assert_eq!(r, 0, "lock: {}", std::io::Error::last_os_error());
+        if verify {
+            let mut open: libc::stat = std::mem::zeroed();
+            assert_eq!(libc::fstat(fd, &mut open), 0);
+            assert!(open.st_nlink > 0);
+        }
+        let un = whole_file(libc::F_UNLCK);
+        let r = libc::fcntl(fd, libc::F_OFD_SETLK, &un as *const libc::flock);
+        assert_eq!(r, 0, "unlock: {}", std::io::Error::last_os_error());
+    }
 }
 
 criterion_group!(benches, external_lock);

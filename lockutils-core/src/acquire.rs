@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::file::{Outcome, Target, Wait, FIRST_RETRY, MAX_RETRY};
+use crate::file::{AsyncWait, Outcome, Step, Target, Wait};
 use crate::guard::{AsyncLockGuard, Held, LockGuard};
 use crate::options::LockOptions;
 use crate::raw::{self, Mode, Waiter};
@@ -31,11 +31,12 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     ///   bad name, lock directory or lock file.
     ///
     /// # Blocking
-    /// Waits park the thread. Without a timeout, an external wait sleeps in
-    /// the kernel and wakes as soon as the holder releases; with one, the file
-    /// lock is retried with backoff (200 µs doubling to 10 ms) until the
-    /// deadline, because a kernel wait cannot be called off. Do not call this
-    /// from async code: use [`lock_async`](Self::lock_async).
+    /// Waits park the thread. An external wait sleeps in the kernel and wakes
+    /// as soon as the holder releases: without a timeout in this thread; with
+    /// one on a waiter thread, while this one sleeps until the deadline (see
+    /// [`file::waiter_threads`](crate::file::waiter_threads) for what is left
+    /// behind when the deadline passes first). Do not call this from async
+    /// code: use [`lock_async`](Self::lock_async).
     ///
     /// ```
     /// let g = lockutils_core::LockOptions::new("doc-lock").lock().unwrap();
@@ -90,9 +91,11 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     ///
     /// # Cancel safety
     /// Dropping the future before it resolves leaves the wait queue and hands
-    /// the lock on if it had just been granted. A wait for the lock file is a
-    /// series of non-blocking attempts on the timer thread, so nothing is left
-    /// queued in the kernel: no lock is left held or pending.
+    /// the lock on if it had just been granted. A wait for the lock file runs
+    /// in the kernel on a waiter thread; dropping the future leaves that wait
+    /// to be adopted by the next acquirer of the same file, or, if it is
+    /// granted first, to release the lock at once: no lock is left held for a
+    /// dropped future.
     ///
     /// ```
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -282,7 +285,8 @@ pub struct Acquire<'a, 'r> {
     pinned: Option<&'static Slot>,
     state: State<'r>,
     deadline: Option<Instant>,
-    /// Wakes the task at the deadline, or at the next file-lock attempt.
+    /// Wakes the task at the deadline (or at the next file-lock attempt when
+    /// no waiter thread can be had).
     sleep: Option<timer::Sleep>,
     started: Option<Instant>,
 }
@@ -294,8 +298,8 @@ enum State<'r> {
         held: Held<'r>,
         dir: PathBuf,
         user_default: bool,
-        /// Pause before the next attempt at the file lock.
-        pause: Duration,
+        /// The wait for the lock file; dropping it calls the wait off.
+        wait: AsyncWait,
     },
     Done,
 }
@@ -346,7 +350,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
             held,
             dir: resolved.dir.into_owned(),
             user_default: resolved.user_default,
-            pause: FIRST_RETRY,
+            wait: AsyncWait::default(),
         }
     }
 
@@ -410,7 +414,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
                     mut held,
                     dir,
                     user_default,
-                    pause,
+                    mut wait,
                 } => {
                     if !opts.external {
                         held.log_acquired();
@@ -426,29 +430,33 @@ impl<'a, 'r> Acquire<'a, 'r> {
                         create: true,
                         user_default_dir: user_default,
                     };
-                    match target.acquire_outcome(Wait::Never)? {
-                        Outcome::Locked(file) => {
+                    match target.poll_acquire(&mut wait, opts.blocking, cx.waker())? {
+                        Step::Ready(Outcome::Locked(file)) => {
                             held.attach_file(file, Duration::ZERO);
                             held.set_waited(self.waited());
                             held.log_acquired();
                             return Poll::Ready(Ok(AsyncLockGuard { held }));
                         }
-                        Outcome::Busy | Outcome::Absent if !opts.blocking || self.expired() => {
+                        Step::Ready(Outcome::Busy | Outcome::Absent) => {
                             return Poll::Ready(Err(opts.busy(self.deadline)));
                         }
-                        Outcome::Busy | Outcome::Absent => {
-                            // Retry on the timer, never past the deadline.
+                        Step::Pending { .. } if self.expired() => {
+                            return Poll::Ready(Err(opts.busy(self.deadline)));
+                        }
+                        Step::Pending { retry_at } => {
+                            // Woken by the kernel wait (or at the retry), and
+                            // at the deadline.
                             self.started.get_or_insert_with(Instant::now);
-                            let mut at = Instant::now() + pause;
-                            if let Some(d) = self.deadline {
-                                at = at.min(d);
-                            }
-                            self.sleep = Some(timer::Sleep::new(at, cx.waker()));
+                            let at = match (retry_at, self.deadline) {
+                                (Some(r), Some(d)) => Some(r.min(d)),
+                                (r, d) => r.or(d),
+                            };
+                            self.sleep = at.map(|at| timer::Sleep::new(at, cx.waker()));
                             self.state = State::File {
                                 held,
                                 dir,
                                 user_default,
-                                pause: (pause * 2).min(MAX_RETRY),
+                                wait,
                             };
                             return Poll::Pending;
                         }

@@ -5,7 +5,9 @@
 //! open files in one process, exclude each other and closing an unrelated
 //! descriptor drops nothing), released by the kernel when the holder dies, and
 //! in conflict with the classic `fcntl`/`lockf` locks that oslo.concurrency and
-//! fasteners take on the same files. A blocking wait sleeps in the kernel.
+//! fasteners take on the same files. Every wait sleeps in the kernel: blocking
+//! ones in the caller's thread, timed and async ones on a waiter thread
+//! ([`waiter_threads`]) that can be left behind at a deadline.
 //!
 //! Elsewhere on Unix, the fallback is classic process-associated `fcntl` locks,
 //! which still exclude other processes and oslo, but rely on the in-process lock
@@ -23,7 +25,15 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::task::Waker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::error::{Error, Result};
+use crate::fd_cache;
+pub use crate::fd_cache::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
+use crate::file_wait::KernelWait;
+pub use crate::file_wait::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use crate::lock_path;
 use crate::raw::Mode;
 
@@ -152,21 +162,42 @@ pub fn is_linked_at(file: &File, path: &Path) -> io::Result<bool> {
     }
 }
 
-/// A held inter-process lock. Closing the file releases it.
+/// A held inter-process lock. Dropping it releases the lock and keeps the
+/// open file for the next acquisition of the same path (see
+/// [`fd_cache`](crate::fd_cache)), unless a removal was attempted on it.
 #[derive(Debug)]
 pub(crate) struct FileLock {
-    pub(crate) file: File,
+    /// Always `Some` until dropped.
+    file: Option<File>,
     pub(crate) path: PathBuf,
+    /// Keep the file open after release (cleared by removal attempts).
+    keep: AtomicBool,
+    /// The fork generation the lock was taken in.
+    generation: u64,
 }
 
 impl FileLock {
+    fn new(file: File, path: PathBuf) -> FileLock {
+        FileLock {
+            file: Some(file),
+            path,
+            keep: AtomicBool::new(true),
+            generation: fd_cache::generation(),
+        }
+    }
+
+    fn file(&self) -> &File {
+        self.file.as_ref().expect("present until dropped")
+    }
+
     /// Unlinks the lock file while still holding it, if it is still linked and
     /// no other holder shares it. Returns whether it was removed.
     pub(crate) fn remove_while_held(&self, mode: Mode) -> io::Result<bool> {
-        if mode == Mode::Shared && !fcntl_lock(&self.file, libc::F_WRLCK, false)? {
+        self.keep.store(false, Ordering::Relaxed);
+        if mode == Mode::Shared && !fcntl_lock(self.file(), libc::F_WRLCK, false)? {
             return Ok(false);
         }
-        if !is_linked_at(&self.file, &self.path)? {
+        if !is_linked_at(self.file(), &self.path)? {
             return Ok(false);
         }
         match std::fs::remove_file(&self.path) {
@@ -177,15 +208,37 @@ impl FileLock {
     }
 }
 
-/// First pause between attempts of a timed wait.
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        // In a child forked while this was held, the open file (and its lock)
+        // is shared with the parent: only closing our copy is safe there.
+        if !*self.keep.get_mut() || self.generation != fd_cache::generation() {
+            return;
+        }
+        // Unlock, and keep the file open; if unlocking fails, closing it
+        // releases the lock.
+        if fcntl_lock(&file, libc::F_UNLCK, false).unwrap_or(false) {
+            fd_cache::put(&self.path, file);
+        }
+    }
+}
+
+/// First pause between attempts of a timed wait without a waiter thread.
 pub(crate) const FIRST_RETRY: Duration = Duration::from_micros(200);
-/// Longest pause between attempts of a timed wait.
+/// Longest pause between attempts of a timed wait without a waiter thread.
 pub(crate) const MAX_RETRY: Duration = Duration::from_millis(10);
 
-/// A timed wait: non-blocking attempts with exponential backoff until the
-/// deadline. A kernel wait (`F_OFD_SETLKW`) cannot be called off at a deadline
-/// without signals, which a library must not take over; so only untimed
-/// blocking waits sleep in the kernel, and timed ones retry.
+/// Sleeps in the kernel until `file` is locked in `mode`.
+pub(crate) fn wait_in_kernel(file: &File, mode: Mode) -> io::Result<()> {
+    fcntl_lock(file, lock_type(mode), true).map(|_| ())
+}
+
+/// The fallback timed wait, when no waiter thread can be had (see
+/// [`file_wait`](crate::file_wait)): non-blocking attempts with exponential
+/// backoff until the deadline.
 fn retry_until(file: &File, l_type: libc::c_int, deadline: Instant) -> io::Result<bool> {
     let mut pause = FIRST_RETRY;
     loop {
@@ -201,6 +254,17 @@ fn retry_until(file: &File, l_type: libc::c_int, deadline: Instant) -> io::Resul
     }
 }
 
+/// A timed wait: in the kernel, on a waiter thread, while this thread sleeps
+/// until the deadline; by retrying if no waiter thread can be had. Returns the
+/// locked file (which may be another open file of the same path, adopted from
+/// an earlier wait), or `None` at the deadline.
+fn wait_until(file: File, path: &Path, mode: Mode, deadline: Instant) -> io::Result<Option<File>> {
+    match KernelWait::start(file, path, mode) {
+        Ok(mut wait) => wait.wait_until(deadline).transpose(),
+        Err(file) => Ok(retry_until(&file, lock_type(mode), deadline)?.then_some(file)),
+    }
+}
+
 /// How long an acquisition may wait for the file lock.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Wait {
@@ -208,7 +272,7 @@ pub(crate) enum Wait {
     Never,
     /// Wait in the kernel until the lock is free.
     Forever,
-    /// Wait until this instant (retrying with backoff).
+    /// Wait until this instant (in the kernel, on a waiter thread).
     Until(Instant),
 }
 
@@ -277,6 +341,19 @@ impl Target<'_> {
         }
     }
 
+    /// The file kept open from an earlier acquisition of `path` if there is
+    /// one (its identity is checked once locked, like any other), else
+    /// [`open`](Self::open).
+    fn open_kept(&self, path: &Path) -> Result<Option<File>> {
+        if self.user_default_dir {
+            lock_path::verify_user_default(self.name, self.dir)?;
+        }
+        match fd_cache::take(path) {
+            Some(file) => Ok(Some(file)),
+            None => self.open(path),
+        }
+    }
+
     fn dir_err(&self, e: io::Error) -> Error {
         match lock_path::ensure_dir(self.name, self.dir) {
             Err(err) => err,
@@ -299,26 +376,109 @@ impl Target<'_> {
     pub(crate) fn acquire_outcome(&self, wait: Wait) -> Result<Outcome> {
         let path = self.dir.join(self.file_name);
         loop {
-            let Some(file) = self.open(&path)? else {
+            let Some(file) = self.open_kept(&path)? else {
                 return Ok(Outcome::Absent);
             };
             let l_type = lock_type(self.mode);
-            let got = fcntl_lock(&file, l_type, false)
+            let locked = fcntl_lock(&file, l_type, false)
                 .and_then(|got| match (got, wait) {
-                    (true, _) | (false, Wait::Never) => Ok(got),
-                    (false, Wait::Forever) => fcntl_lock(&file, l_type, true),
-                    (false, Wait::Until(deadline)) => retry_until(&file, l_type, deadline),
+                    (true, _) => Ok(Some(file)),
+                    (false, Wait::Never) => Ok(None),
+                    (false, Wait::Forever) => Ok(fcntl_lock(&file, l_type, true)?.then_some(file)),
+                    (false, Wait::Until(deadline)) => wait_until(file, &path, self.mode, deadline),
                 })
                 .map_err(|e| self.file_err(&path, "lock", e))?;
-            if !got {
+            let Some(file) = locked else {
                 return Ok(Outcome::Busy);
-            }
-            if is_current(&file, &path).map_err(|e| self.file_err(&path, "inspect", e))? {
-                return Ok(Outcome::Locked(FileLock { file, path }));
+            };
+            if let Some(held) = self.verified(file, &path)? {
+                return Ok(Outcome::Locked(held));
             }
             // Unlinked or replaced by a remover while we waited: try the new file.
         }
     }
+
+    /// The held lock, if the locked `file` is still the one linked at `path`.
+    fn verified(&self, file: File, path: &Path) -> Result<Option<FileLock>> {
+        let current = is_current(&file, path).map_err(|e| self.file_err(path, "inspect", e))?;
+        Ok(current.then(|| FileLock::new(file, path.to_owned())))
+    }
+
+    /// One step of an async acquisition: takes the lock if it is free, else
+    /// (when `blocking`) starts or checks a kernel wait that wakes `waker`.
+    pub(crate) fn poll_acquire(
+        &self,
+        wait: &mut AsyncWait,
+        blocking: bool,
+        waker: &Waker,
+    ) -> Result<Step> {
+        let path = self.dir.join(self.file_name);
+        loop {
+            if let Some(kernel) = &mut wait.kernel {
+                let Some(granted) = kernel.poll(waker) else {
+                    return Ok(Step::Pending { retry_at: None });
+                };
+                wait.kernel = None;
+                let file = granted.map_err(|e| self.file_err(&path, "lock", e))?;
+                match self.verified(file, &path)? {
+                    Some(held) => return Ok(Step::Ready(Outcome::Locked(held))),
+                    None => continue,
+                }
+            }
+            let Some(file) = self.open_kept(&path)? else {
+                return Ok(Step::Ready(Outcome::Absent));
+            };
+            let got = fcntl_lock(&file, lock_type(self.mode), false)
+                .map_err(|e| self.file_err(&path, "lock", e))?;
+            if got {
+                match self.verified(file, &path)? {
+                    Some(held) => return Ok(Step::Ready(Outcome::Locked(held))),
+                    None => continue,
+                }
+            }
+            if !blocking {
+                return Ok(Step::Ready(Outcome::Busy));
+            }
+            match KernelWait::start(file, &path, self.mode) {
+                Ok(kernel) => wait.kernel = Some(kernel),
+                Err(_) => {
+                    // No waiter thread: try again after a backoff pause.
+                    let at = Instant::now() + wait.pause;
+                    wait.pause = (wait.pause * 2).min(MAX_RETRY);
+                    return Ok(Step::Pending { retry_at: Some(at) });
+                }
+            }
+        }
+    }
+}
+
+/// The file part of an async acquisition in progress. Dropping it calls off
+/// the wait: an unfinished kernel wait is orphaned (see
+/// [`file_wait`](crate::file_wait)) and nothing stays locked for this caller.
+#[derive(Debug)]
+pub(crate) struct AsyncWait {
+    kernel: Option<KernelWait>,
+    /// Pause before the next attempt, when no waiter thread can be had.
+    pause: Duration,
+}
+
+impl Default for AsyncWait {
+    fn default() -> Self {
+        AsyncWait {
+            kernel: None,
+            pause: FIRST_RETRY,
+        }
+    }
+}
+
+/// How far an async acquisition of a lock file got.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Finished: locked, busy (not blocking) or absent.
+    Ready(Outcome),
+    /// Waiting: the waker is woken when the kernel wait ends, or (without a
+    /// waiter thread) the caller should try again at `retry_at`.
+    Pending { retry_at: Option<Instant> },
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@
 
 mod acquire;
 mod error;
+mod fd_cache;
 pub mod file;
+mod file_wait;
 mod guard;
 mod held;
 mod lock_path;

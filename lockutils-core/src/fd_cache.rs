@@ -1,0 +1,166 @@
+//! Kept descriptors: lock files a process locks again and again stay open
+//! between acquisitions, so an uncontended cycle is `F_OFD_SETLK`, the
+//! identity check and `F_UNLCK`, without `open` and `close`.
+//!
+//! - A kept file is unlocked before it is kept, and taken out of the cache
+//!   while in use: no two acquisitions ever share an open file (which would
+//!   share its OFD lock).
+//! - Every acquisition still checks, while holding the lock, that the locked
+//!   file is still linked at its path; a kept file that a remover (in any
+//!   process) unlinked fails the check and is closed, and the acquisition
+//!   opens the file now at the path.
+//! - Kept files are keyed by their full path, so changing the lock directory
+//!   (`set_defaults`, `lock_path`, the environment) never reuses a file of the
+//!   old directory.
+//! - They are opened `O_CLOEXEC` like every lock file: no command started by
+//!   the process inherits them. A child forked without `exec` does inherit
+//!   them, sharing their open files (and so their OFD locks) with the parent;
+//!   a `pthread_atfork` child hook (no signal handler) makes the child forget
+//!   the parent's kept files, and it closes them on its first use.
+//! - At most [`MAX_KEPT`] descriptors are kept (least recently used evicted);
+//!   each is closed after [`KEPT_IDLE_CLOSE`] unused.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+use crate::timer;
+
+/// Most lock files kept open by a process between acquisitions.
+pub const MAX_KEPT: usize = 16;
+
+/// How long a kept lock file stays open unused.
+pub const KEPT_IDLE_CLOSE: Duration = Duration::from_secs(2);
+
+struct Kept {
+    path: PathBuf,
+    file: File,
+    last_used: Instant,
+}
+
+struct Cache {
+    kept: Vec<Kept>,
+    /// The fork generation these files belong to.
+    generation: u64,
+    sweep_scheduled: bool,
+}
+
+static CACHE: Mutex<Cache> = Mutex::new(Cache {
+    kept: Vec::new(),
+    generation: 0,
+    sweep_scheduled: false,
+});
+
+/// Bumped in the child of every `fork`.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static WATCH_FORKS: Once = Once::new();
+
+extern "C" fn forked_child() {
+    // Only an atomic store: anything more is not async-signal-safe here.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The fork generation of this process: changes in the child of a `fork`.
+pub(crate) fn generation() -> u64 {
+    FORKS.load(Ordering::Relaxed)
+}
+
+fn cache() -> MutexGuard<'static, Cache> {
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let generation = FORKS.load(Ordering::Relaxed);
+    if cache.generation != generation {
+        // Inherited from the parent: its open files are not ours to lock.
+        // Closing our copies leaves the parent's locks alone.
+        cache.kept.clear();
+        cache.generation = generation;
+    }
+    cache
+}
+
+/// How many lock files this process keeps open between acquisitions.
+pub fn kept_descriptors() -> usize {
+    cache().kept.len()
+}
+
+/// Takes the kept open file of `path`, if there is one.
+pub(crate) fn take(path: &Path) -> Option<File> {
+    let mut cache = cache();
+    let i = cache.kept.iter().rposition(|k| k.path == path)?;
+    Some(cache.kept.swap_remove(i).file)
+}
+
+/// Keeps `file`, unlocked, open at `path` for the next acquisition.
+pub(crate) fn put(path: &Path, file: File) {
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a child hook that only does an atomic add; no
+        // prepare or parent hook. If registration fails (ENOMEM) nothing is
+        // kept, below.
+        let r = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+        if r != 0 {
+            FORKS.store(u64::MAX, Ordering::Relaxed);
+        }
+    });
+    if FORKS.load(Ordering::Relaxed) == u64::MAX {
+        return;
+    }
+    let now = Instant::now();
+    let mut cache = cache();
+    if cache.kept.len() >= MAX_KEPT {
+        let oldest = (0..cache.kept.len())
+            .min_by_key(|&i| cache.kept[i].last_used)
+            .expect("the cache is full");
+        cache.kept.swap_remove(oldest);
+    }
+    cache.kept.push(Kept {
+        path: path.to_owned(),
+        file,
+        last_used: now,
+    });
+    if !cache.sweep_scheduled {
+        cache.sweep_scheduled = true;
+        timer::run_at(now + KEPT_IDLE_CLOSE, sweep);
+    }
+}
+
+/// Closes the files unused for [`KEPT_IDLE_CLOSE`]; runs on the timer thread.
+fn sweep() {
+    let mut closed = Vec::new();
+    let mut cache = cache();
+    let now = Instant::now();
+    let mut i = 0;
+    while i < cache.kept.len() {
+        if now.duration_since(cache.kept[i].last_used) >= KEPT_IDLE_CLOSE {
+            closed.push(cache.kept.swap_remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    match cache.kept.iter().map(|k| k.last_used).min() {
+        Some(oldest) => timer::run_at(oldest + KEPT_IDLE_CLOSE, sweep),
+        None => cache.sweep_scheduled = false,
+    }
+    drop(cache);
+    // Closed outside the lock.
+    drop(closed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::{open_lock_file, DEFAULT_FILE_MODE};
+
+    #[test]
+    fn a_forked_child_forgets_the_parents_kept_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("forked");
+        put(
+            &path,
+            open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap(),
+        );
+        // What the fork hook does in a child.
+        forked_child();
+        assert!(take(&path).is_none());
+    }
+}

@@ -1,0 +1,313 @@
+//! Kernel waits for lock files on behalf of timed and async acquisitions.
+//!
+//! A blocking `F_OFD_SETLKW` wakes the moment the holder releases, but it
+//! cannot be called off at a deadline, nor from a dropped future: closing the
+//! descriptor does not interrupt it, and only a signal would, which a library
+//! must not take over. So a timed or async caller hands the wait to a *waiter
+//! thread* that owns the open file and sleeps in the kernel, while the caller
+//! sleeps on its own terms (a condition variable with a timeout, or a task
+//! woken by the waiter and by the timer).
+//!
+//! When the caller gives up (deadline, dropped future), the kernel wait goes
+//! on: the waiter becomes an *orphan*. An orphan that gets the lock releases
+//! it at once and exits; until then, the next acquirer of the same file in the
+//! same mode *adopts* it instead of starting a second wait. The in-process
+//! lock is always taken first, so per registry there is at most one waiter
+//! (active or orphaned) per lock file and mode, plus at most one per further
+//! registry naming the same file.
+//!
+//! Waiter threads form a small pool: a thread that finished a wait takes the
+//! next one, or exits after [`WAITER_IDLE_EXIT`] idle. They are bounded by
+//! [`MAX_WAITERS`] per process (busy, orphaned and idle together, see
+//! [`waiter_threads`] and [`kernel_waits`]). Past the bound, or if a thread
+//! cannot be started, a wait falls back to non-blocking attempts with backoff.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::raw::Mode;
+
+/// Most waiter threads (busy and idle) alive at once in a process.
+pub const MAX_WAITERS: usize = 64;
+
+/// How long an idle waiter thread stays for the next wait before it exits.
+pub const WAITER_IDLE_EXIT: Duration = Duration::from_secs(1);
+
+/// Stack of a waiter thread: it only makes one system call at a time.
+const WAITER_STACK: usize = 64 * 1024;
+
+/// Live waiter threads, busy or idle.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+/// Kernel waits in progress, for a caller or orphaned.
+static WAITS: AtomicUsize = AtomicUsize::new(0);
+
+/// Orphaned waits, for adoption; at most [`MAX_WAITERS`] long.
+static ORPHANS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
+
+/// Waits handed to the waiter threads, and how many of those sleep idle.
+struct Queue {
+    jobs: VecDeque<(File, Arc<Shared>)>,
+    idle: usize,
+}
+
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    jobs: VecDeque::new(),
+    idle: 0,
+});
+static JOB_READY: Condvar = Condvar::new();
+
+/// How many waiter threads are alive in this process: those blocked in the
+/// kernel (for a caller or orphaned) plus idle ones, which exit after
+/// [`WAITER_IDLE_EXIT`]. Never more than [`MAX_WAITERS`].
+pub fn waiter_threads() -> usize {
+    THREADS.load(Ordering::Acquire)
+}
+
+/// How many kernel waits on lock files are in progress in this process, for
+/// a caller or orphaned (given up on, to release the lock at once if granted).
+pub fn kernel_waits() -> usize {
+    WAITS.load(Ordering::Acquire)
+}
+
+/// The task to wake when the kernel wait ends (threads wait on the condvar).
+enum Notify {
+    Nobody,
+    Task(Waker),
+}
+
+enum State {
+    /// Blocked in the kernel for a caller.
+    Waiting(Notify),
+    /// Blocked in the kernel for nobody: release at once when granted.
+    Orphaned,
+    /// Granted: the caller takes the file.
+    Granted(File),
+    /// The wait failed.
+    Failed(io::Error),
+    /// The caller took the outcome.
+    Taken,
+}
+
+/// The state one waiter thread shares with its caller.
+struct Shared {
+    state: Mutex<State>,
+    done: Condvar,
+    path: PathBuf,
+    mode: Mode,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A kernel wait in progress for one caller. Dropping it before the outcome is
+/// taken orphans the wait (see the module docs).
+pub(crate) struct KernelWait {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for KernelWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelWait")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished kernel wait produced.
+pub(crate) type Granted = io::Result<File>;
+
+impl KernelWait {
+    /// Starts a kernel wait for `file` (locked by someone else right now) at
+    /// `path` in `mode`, adopting an orphaned wait on the same path and mode if
+    /// there is one. Gives `file` back when no waiter thread can be had.
+    ///
+    /// A wait is queued only when an idle thread not yet claimed by an earlier
+    /// wait, or a new thread, will take it: no queued wait ever sits behind a
+    /// thread still blocked in the kernel.
+    pub(crate) fn start(file: File, path: &Path, mode: Mode) -> Result<KernelWait, File> {
+        if let Some(shared) = adopt(path, mode) {
+            return Ok(KernelWait { shared });
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::Waiting(Notify::Nobody)),
+            done: Condvar::new(),
+            path: path.to_owned(),
+            mode,
+        });
+        let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.idle <= queue.jobs.len() && !spawn_worker() {
+            return Err(file);
+        }
+        WAITS.fetch_add(1, Ordering::AcqRel);
+        queue.jobs.push_back((file, Arc::clone(&shared)));
+        drop(queue);
+        JOB_READY.notify_one();
+        Ok(KernelWait { shared })
+    }
+
+    /// Waits for the outcome until `deadline`, parking this thread. `None`:
+    /// the deadline passed first (dropping `self` then orphans the wait).
+    pub(crate) fn wait_until(&mut self, deadline: Instant) -> Option<Granted> {
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(out) = take(&mut state) {
+                return Some(out);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            state = self
+                .shared
+                .done
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Takes the outcome if there is one, else registers `waker` to be woken
+    /// when there is.
+    pub(crate) fn poll(&mut self, waker: &Waker) -> Option<Granted> {
+        let mut state = self.shared.lock();
+        if let Some(out) = take(&mut state) {
+            return Some(out);
+        }
+        if let State::Waiting(n) = &mut *state {
+            match n {
+                Notify::Task(w) if w.will_wake(waker) => {}
+                _ => *n = Notify::Task(waker.clone()),
+            }
+        }
+        None
+    }
+}
+
+fn take(state: &mut State) -> Option<Granted> {
+    match std::mem::replace(state, State::Taken) {
+        State::Granted(f) => Some(Ok(f)),
+        State::Failed(e) => Some(Err(e)),
+        other => {
+            *state = other;
+            None
+        }
+    }
+}
+
+impl Drop for KernelWait {
+    fn drop(&mut self) {
+        // Lock order: ORPHANS, then a wait's state.
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.shared.lock();
+        match &*state {
+            State::Waiting(_) => {
+                *state = State::Orphaned;
+                orphans.push(Arc::clone(&self.shared));
+            }
+            // Granted but never taken: closing the file releases the lock.
+            State::Granted(_) | State::Failed(_) => *state = State::Taken,
+            State::Orphaned | State::Taken => {}
+        }
+    }
+}
+
+/// Takes over an orphaned wait on `path` in `mode`, if one is still blocked.
+fn adopt(path: &Path, mode: Mode) -> Option<Arc<Shared>> {
+    let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+    while let Some(i) = orphans
+        .iter()
+        .position(|s| s.mode == mode && s.path == path)
+    {
+        let shared = orphans.swap_remove(i);
+        let mut state = shared.lock();
+        if matches!(*state, State::Orphaned) {
+            *state = State::Waiting(Notify::Nobody);
+            drop(state);
+            return Some(shared);
+        }
+    }
+    None
+}
+
+/// Starts one more waiter thread, if the bound allows and the system can.
+fn spawn_worker() -> bool {
+    if THREADS.fetch_add(1, Ordering::AcqRel) >= MAX_WAITERS {
+        THREADS.fetch_sub(1, Ordering::AcqRel);
+        return false;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("lockutils-file-wait".into())
+        .stack_size(WAITER_STACK)
+        .spawn(worker);
+    if spawned.is_err() {
+        THREADS.fetch_sub(1, Ordering::AcqRel);
+    }
+    spawned.is_ok()
+}
+
+/// A waiter thread: takes waits from the queue until idle for
+/// [`WAITER_IDLE_EXIT`].
+fn worker() {
+    let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some((file, shared)) = queue.jobs.pop_front() {
+            drop(queue);
+            run(file, &shared);
+            queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        queue.idle += 1;
+        let (q, timeout) = JOB_READY
+            .wait_timeout(queue, WAITER_IDLE_EXIT)
+            .unwrap_or_else(|e| e.into_inner());
+        queue = q;
+        queue.idle -= 1;
+        if timeout.timed_out() && queue.jobs.is_empty() {
+            THREADS.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+    }
+}
+
+/// One kernel wait, then hand the file over (or release it at once if nobody
+/// wants it any more).
+fn run(file: File, shared: &Arc<Shared>) {
+    let got = crate::file::wait_in_kernel(&file, shared.mode);
+    let mut state = shared.lock();
+    match std::mem::replace(&mut *state, State::Taken) {
+        State::Waiting(notify) => {
+            *state = match got {
+                Ok(()) => State::Granted(file),
+                Err(e) => State::Failed(e),
+            };
+            drop(state);
+            WAITS.fetch_sub(1, Ordering::AcqRel);
+            shared.done.notify_all();
+            if let Notify::Task(w) = notify {
+                w.wake();
+            }
+        }
+        State::Orphaned => {
+            drop(state);
+            // Granted to nobody: closing the file releases the lock now.
+            drop(file);
+            WAITS.fetch_sub(1, Ordering::AcqRel);
+            ORPHANS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|s| !Arc::ptr_eq(s, shared));
+        }
+        State::Granted(_) | State::Failed(_) | State::Taken => {
+            unreachable!("only the waiter ends a wait")
+        }
+    }
+}
