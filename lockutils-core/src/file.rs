@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::lock_path;
 use crate::raw::Mode;
+use crate::{diagnose, lock_path};
 
 #[cfg(target_os = "linux")]
 const SETLK: libc::c_int = libc::F_OFD_SETLK;
@@ -263,17 +263,11 @@ impl Target<'_> {
                 lock_path::ensure_dir(self.name, self.dir)?;
                 open_lock_file(path, self.create, self.file_mode)
                     .map(Some)
-                    .map_err(|e| self.file_err(path, "open", e))
+                    .map_err(|e| {
+                        self.file_err(path, "open", diagnose::open_failure(self.dir, path, e))
+                    })
             }
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(self.file_err(
-                path,
-                "open",
-                io::Error::new(
-                    e.kind(),
-                    "the lock file path is a symbolic link, which lockutils never follows; remove it",
-                ),
-            )),
-            Err(e) => Err(self.file_err(path, "open", e)),
+            Err(e) => Err(self.file_err(path, "open", diagnose::open_failure(self.dir, path, e))),
         }
     }
 
