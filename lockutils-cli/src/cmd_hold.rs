@@ -64,7 +64,10 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
             } else {
                 "try again later, or give a longer --timeout"
             };
-            eprintln!("lockutils: {e} ({}){who}; {hint}", path.display());
+            // `-E 0` makes a busy lock a success (skip if busy): say nothing.
+            if args.conflict_exit_code != 0 {
+                eprintln!("lockutils: {e} ({}){who}; {hint}", path.display());
+            }
             return Ok(i32::from(args.conflict_exit_code));
         }
         Err(e) => return Err(Failure::from_lock_error(&e)),
@@ -72,6 +75,13 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
 
     let mut cmd = Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
+    held_lock_env(
+        &mut cmd,
+        &args.name,
+        &path,
+        "LOCKUTILS_LOCK_PATH",
+        args.shared,
+    );
     kill_with_parent(&mut cmd);
     let code = match supervisor.spawn(&mut cmd) {
         Ok(Spawned::Child(c)) => match supervisor.wait(c) {
@@ -92,6 +102,25 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
     // start the registry's clean-up timer thread on the way out.
     std::mem::forget(guard);
     Ok(code)
+}
+
+/// Tells CMD which lock it runs under (as etcdctl's `ETCD_LOCK_KEY`):
+/// `LOCKUTILS_LOCK_NAME`, the lock's place (`where_var`: the lock file's
+/// `LOCKUTILS_LOCK_PATH` or the ZooKeeper `LOCKUTILS_LOCK_NODE`) and
+/// `LOCKUTILS_LOCK_MODE` (`exclusive` or `shared`).
+pub(crate) fn held_lock_env(
+    cmd: &mut Command,
+    name: &str,
+    place: impl AsRef<std::ffi::OsStr>,
+    where_var: &str,
+    shared: bool,
+) {
+    cmd.env("LOCKUTILS_LOCK_NAME", name)
+        .env(where_var, place)
+        .env(
+            "LOCKUTILS_LOCK_MODE",
+            if shared { "shared" } else { "exclusive" },
+        );
 }
 
 /// The report on the lock file at `path`, if it exists.

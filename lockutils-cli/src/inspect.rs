@@ -207,10 +207,20 @@ pub(crate) fn describe_owner(o: &Owner) -> String {
     s
 }
 
-/// `text` cut to `max` characters, with `…` when cut.
+/// `text` on one line (control characters such as a newline in a command
+/// line escaped, `\n`), cut to `max` characters, with `…` when cut.
 pub(crate) fn truncate(text: &str, max: usize) -> String {
+    let mut one_line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            one_line.extend(c.escape_default());
+        } else {
+            one_line.push(c);
+        }
+    }
+    let text = one_line;
     if text.chars().count() <= max {
-        text.to_owned()
+        text
     } else {
         let mut t: String = text.chars().take(max.saturating_sub(1)).collect();
         t.push('…');

@@ -53,7 +53,7 @@ pub enum Error {
     },
 
     /// The name cannot be used as a lock name.
-    #[error("invalid lock name {name:?}: {reason}")]
+    #[error("invalid lock name {}: {reason}", crate::diagnose::name_excerpt(name))]
     InvalidName {
         /// The name as given.
         name: String,
@@ -81,9 +81,9 @@ pub enum Error {
 
     /// The lock file could not be opened, locked or removed.
     #[error(
-        "cannot {action} lock file {} for lock \"{name}\": {source}; \
-         check that the lock directory is writable by this user",
-        path.display()
+        "cannot {action} lock file {} for lock \"{name}\": {source}{}",
+        path.display(),
+        crate::diagnose::generic_fix(source)
     )]
     LockFile {
         /// The lock's name.

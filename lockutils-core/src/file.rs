@@ -34,8 +34,8 @@ use crate::fd_cache;
 pub use crate::fd_cache::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
 use crate::file_wait::KernelWait;
 pub use crate::file_wait::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
-use crate::lock_path;
 use crate::raw::Mode;
+use crate::{diagnose, lock_path};
 
 #[cfg(target_os = "linux")]
 const SETLK: libc::c_int = libc::F_OFD_SETLK;
@@ -327,17 +327,11 @@ impl Target<'_> {
                 lock_path::ensure_dir(self.name, self.dir)?;
                 open_lock_file(path, self.create, self.file_mode)
                     .map(Some)
-                    .map_err(|e| self.file_err(path, "open", e))
+                    .map_err(|e| {
+                        self.file_err(path, "open", diagnose::open_failure(self.dir, path, e))
+                    })
             }
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(self.file_err(
-                path,
-                "open",
-                io::Error::new(
-                    e.kind(),
-                    "the lock file path is a symbolic link, which lockutils never follows; remove it",
-                ),
-            )),
-            Err(e) => Err(self.file_err(path, "open", e)),
+            Err(e) => Err(self.file_err(path, "open", diagnose::open_failure(self.dir, path, e))),
         }
     }
 

@@ -26,6 +26,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod acquire;
+mod diagnose;
 mod error;
 mod fd_cache;
 pub mod file;

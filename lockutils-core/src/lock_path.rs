@@ -11,6 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
+use crate::diagnose;
 use crate::error::{Error, Result};
 
 /// Environment variable naming the lock directory (read at each acquisition).
@@ -121,14 +122,18 @@ pub(crate) fn ensure_dir(name: &str, dir: &Path) -> Result<()> {
             }
             let mode = if is_user_default { 0o700 } else { 0o755 };
             if let Err(e) = DirBuilder::new().recursive(true).mode(mode).create(dir) {
+                let why = diagnose::dir_failure(dir, &e).unwrap_or_else(|| e.to_string());
                 return Err(err(
-                    format!("it is missing and cannot be created ({e})"),
+                    format!("it is missing and cannot be created ({why})"),
                     Some(e),
                 ));
             }
             tracing::info!(target: "lockutils", path = %dir.display(), "created lock path");
         }
-        Err(e) => return Err(err(format!("it cannot be examined ({e})"), Some(e))),
+        Err(e) => {
+            let why = diagnose::dir_failure(dir, &e).unwrap_or_else(|| e.to_string());
+            return Err(err(format!("it cannot be examined ({why})"), Some(e)));
+        }
     }
     if is_user_default {
         verify_private(dir).map_err(|reason| err(reason, None))?;

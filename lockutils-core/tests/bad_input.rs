@@ -341,9 +341,10 @@ fn a_symlink_in_place_of_the_lock_file_is_refused() {
         assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
         let msg = e.to_string();
         assert!(
-            msg.contains("bad-link") && msg.contains("symbolic link"),
+            msg.contains("bad-link") && msg.contains("symbolic link") && msg.contains("remove"),
             "{msg}"
         );
+        assert!(!msg.contains("writable"), "blames the directory: {msg}");
     });
     assert!(!victim.exists(), "followed the symlink");
     assert!(reg.is_empty());
@@ -371,7 +372,11 @@ fn a_directory_in_place_of_the_lock_file_is_a_lock_file_error() {
         msg.contains("\"bad-dir\"") && msg.contains(&*squatter.to_string_lossy()),
         "{msg}"
     );
-    assert!(msg.contains("writable"), "no fix: {msg}");
+    assert!(
+        msg.contains("a directory is in the lock file's place; remove or rename it"),
+        "cause and fix not named: {msg}"
+    );
+    assert!(!msg.contains("writable"), "blames the directory: {msg}");
     sb.assert_contained(&[]);
 }
 
@@ -430,4 +435,175 @@ fn errors_are_send_sync_and_keep_their_source() {
     assert_send_sync(&e);
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
     assert!(boxed.to_string().contains("bad-source"));
+}
+
+/// Where a test that runs itself again as another user finds what root set
+/// up for it.
+const FIXTURE_ENV: &str = "LOCKUTILS_TEST_FIXTURE";
+
+/// Runs `check` as uid/gid 65534 (nobody) on a directory `setup` prepared as
+/// root: the test runs itself again in a child process that dropped its
+/// privileges, and requires that run to pass. Root may open any file, so
+/// these causes can only be shown unprivileged; a run that is neither root
+/// nor that child cannot make another user's files and says so.
+fn as_another_user(test: &str, setup: impl FnOnce(&Path), check: impl FnOnce(&Path)) {
+    if let Some(fixture) = std::env::var_os(FIXTURE_ENV) {
+        check(Path::new(&fixture));
+        return;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("{test}: needs root to make another user's files; not checked");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let root = common::tempdir();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    setup(root.path());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1", "--nocapture"])
+        .env(FIXTURE_ENV, root.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run this test again as uid 65534");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "the unprivileged run failed or did not run:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The lock error of taking `name` in `dir` (as this user), as text.
+fn lock_error(name: &str, dir: &Path) -> (Error, String) {
+    let reg = Registry::new();
+    let e = LockOptions::new(name)
+        .registry(&reg)
+        .external(true)
+        .lock_path(dir)
+        .lock()
+        .unwrap_err();
+    let msg = e.to_string();
+    (e, msg)
+}
+
+/// Another user's 0600 lock file in a directory everyone may write: the
+/// error names the file's owner and the fixes, not the directory.
+#[test]
+fn another_users_lock_file_names_its_owner() {
+    as_another_user(
+        "another_users_lock_file_names_its_owner",
+        |root| {
+            let dir = root.join("shared");
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+            let file = dir.join("theirs");
+            std::fs::write(&file, b"").unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        },
+        |root| {
+            let (e, msg) = lock_error("theirs", &root.join("shared"));
+            assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
+            assert!(
+                msg.contains("the lock file belongs to uid 0")
+                    && msg.contains("mode 600")
+                    && msg.contains("run as its owner"),
+                "cause or fix missing: {msg}"
+            );
+            assert!(!msg.contains("writable"), "blames the directory: {msg}");
+            let os = std::error::Error::source(&e).unwrap();
+            assert_eq!(
+                std::error::Error::source(os)
+                    .and_then(|s| s.downcast_ref::<std::io::Error>())
+                    .and_then(std::io::Error::raw_os_error),
+                Some(libc::EACCES),
+                "the OS error is kept as the source"
+            );
+        },
+    );
+}
+
+/// A directory this user may read but not write, the lock file not there:
+/// the error says the directory is not writable, with its owner and mode.
+#[test]
+fn an_unwritable_lock_directory_says_so() {
+    as_another_user(
+        "an_unwritable_lock_directory_says_so",
+        |root| std::fs::create_dir(root.join("read-only")).unwrap(),
+        |root| {
+            let (e, msg) = lock_error("mine", &root.join("read-only"));
+            assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
+            assert!(
+                msg.contains(
+                    "may not create files in the lock directory (owned by uid 0, mode 755)"
+                ) && msg.contains("choose another with lock_path"),
+                "cause or fix missing: {msg}"
+            );
+        },
+    );
+}
+
+/// A lock directory behind one this user cannot search: the error says it
+/// cannot be reached, not that it is not writable or missing.
+#[test]
+fn an_unreachable_lock_directory_says_so() {
+    as_another_user(
+        "an_unreachable_lock_directory_says_so",
+        |root| {
+            let private = root.join("private");
+            std::fs::create_dir_all(private.join("locks")).unwrap();
+            std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        },
+        |root| {
+            let dir = root.join("private").join("locks");
+            let (e, msg) = lock_error("x", &dir);
+            assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
+            assert!(
+                msg.contains("cannot reach the lock directory")
+                    && msg.contains("no x permission")
+                    && msg.contains("choose a directory this user can reach"),
+                "cause missing: {msg}"
+            );
+            assert!(!msg.contains("writable"), "{msg}");
+        },
+    );
+}
+
+/// A lock directory with a component longer than the system allows.
+#[test]
+fn a_lock_directory_name_too_long_says_so() {
+    let sb = Sandbox::new();
+    let dir = sb.locks().join("d".repeat(300));
+    let (e, msg) = lock_error("x", &dir);
+    assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
+    assert!(
+        msg.contains("the path is too long for the system")
+            && msg.contains("300 in its longest component")
+            && msg.contains("choose a shorter lock directory"),
+        "cause or fix missing: {msg}"
+    );
+    sb.assert_contained(&[]);
+}
+
+/// A huge invalid name is quoted as a short excerpt with its length; the
+/// error still holds the whole name.
+#[test]
+fn invalid_name_shows_a_bounded_excerpt() {
+    let name = format!("{}\0", "n".repeat(1 << 20));
+    let e = LockOptions::new(&name).lock().unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::InvalidName { .. }), "{e:?}");
+    assert!(msg.len() < 300, "{} bytes: {}", msg.len(), &msg[..300]);
+    assert!(
+        msg.contains(&format!("{}\"… ({} bytes)", "n".repeat(64), name.len())),
+        "{msg}"
+    );
+    assert!(msg.contains("NUL byte"), "{msg}");
+    assert_eq!(e.lock_name(), name);
+    let short = LockOptions::new("a\0b").lock().unwrap_err().to_string();
+    assert!(
+        short.contains("\"a\\0b\""),
+        "short names are quoted whole: {short}"
+    );
 }

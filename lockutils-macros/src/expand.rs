@@ -146,9 +146,17 @@ pub(crate) fn expand(opts: &Options, func: ItemFn) -> TokenStream {
     block.brace_token.surround(&mut out, |t| {
         t.append_all(&inner);
         t.extend(quote!(#lints let __lockutils_guard = #acquire;));
-        block.to_tokens(t);
+        body_in_own_braces(&block, t);
     });
     out
+}
+
+/// The body as the block after the guard, its braces spanned at the macro
+/// call: rustc's `unused_braces` (and clippy) leave braces a macro made alone,
+/// while the user's braces around a one-expression body (`{ 1 }`) would be
+/// reported with a fix that is not valid Rust.
+fn body_in_own_braces(block: &syn::Block, t: &mut TokenStream) {
+    syn::token::Brace(Span::call_site()).surround(t, |t| t.append_all(&block.stmts));
 }
 
 /// Whether the body is only `Box::pin(async move { .. })`: what

@@ -123,7 +123,11 @@ impl Peer {
     }
 
     fn holder(url: &str, name: &str, which: &str) -> Peer {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockutils-zk-holder"));
+        // The example; `cargo bench` does not build it: build it first with
+        // `cargo build --release -p lockutils-zookeeper --example lockutils-zk-holder`.
+        let exe = std::env::current_exe().unwrap();
+        let holder = exe.parent().unwrap().parent().unwrap();
+        let mut cmd = Command::new(holder.join("examples/lockutils-zk-holder"));
         cmd.args(["contend", url, name, which]);
         Peer::spawn(cmd)
     }

@@ -54,8 +54,9 @@
 //! (`external`, `lock_path`, `fair`, `semaphores`, a per-project prefix), lock
 //! files that exclude oslo's holders and ours alike, plus names computed from
 //! the arguments (`"instance-{id}"`), timeouts, reader/writer modes, async
-//! functions and errors at compile time for misused options. See
-//! `docs/macros.md` for the option-by-option table.
+//! functions and errors at compile time for misused options. The
+//! option-by-option table is in [`#[synchronized]`](macro@synchronized)'s
+//! documentation.
 //!
 //! # Explanation: what `#[synchronized]` expands to
 //!
@@ -92,7 +93,7 @@
 //! An `async fn` takes the lock with `.lock_async().await`; a name computed
 //! from the arguments builds its [`LockOptions`] at each call; with
 //! `blocking = false` or a `timeout` the error is returned instead of a panic.
-//! `docs/expansion.md` shows each form in full.
+//! Each form is shown in full in the repository's `docs/expansion.md`.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -104,8 +105,8 @@ pub use lockutils_macros::synchronized;
 #[doc = include_str!("synchronized_with_prefix.md")]
 pub use lockutils_macros::synchronized_with_prefix;
 
-/// Distributed locks on ZooKeeper (feature `zookeeper`); see
-/// `docs/zookeeper.md`.
+/// Distributed locks on ZooKeeper (feature `zookeeper`): the
+/// `lockutils-zookeeper` crate, re-exported.
 #[cfg(feature = "zookeeper")]
 pub use lockutils_zookeeper as zookeeper;
 

@@ -51,6 +51,24 @@ async fn with_timeout() -> Result<u32, Error> {
     Ok(3)
 }
 
+// Body shapes, one line each as users write them (rustc's `unused_braces`
+// only looks at one-line blocks; tests/ui/pass/body-*.rs has one file each).
+#[rustfmt::skip]
+mod shapes {
+    use lockutils::synchronized;
+
+    static SEVEN: u32 = 7;
+
+    #[synchronized("lints-shape-expr")] pub(crate) fn expr() -> u32 { 1 }
+    #[synchronized("lints-shape-empty")] pub(crate) fn empty() {}
+    // SAFETY: a static's address is valid for reads.
+    #[synchronized("lints-shape-unsafe")] pub(crate) fn with_unsafe() -> u32 { unsafe { core::ptr::addr_of!(SEVEN).read() } }
+    #[allow(clippy::needless_return)] // the shape under test
+    #[synchronized("lints-shape-return")] pub(crate) fn ret() -> u32 { return 2; }
+    #[synchronized("lints-shape-async")] pub(crate) async fn expr_async() -> u32 { 3 }
+    #[synchronized("lints-shape-async-empty")] pub(crate) async fn empty_async() {}
+}
+
 #[derive(Debug)]
 struct Service {
     name: String,
@@ -97,4 +115,8 @@ fn lint_clean_expansions() {
     s.by_mut();
     assert_eq!(Arc::new(Service { name: "a".into() }).by_arc(), "a");
     assert_eq!(rt.block_on(s.by_value_async()), "s!");
+    shapes::empty();
+    assert_eq!(shapes::expr() + shapes::with_unsafe() + shapes::ret(), 10);
+    rt.block_on(shapes::empty_async());
+    assert_eq!(rt.block_on(shapes::expr_async()), 3);
 }

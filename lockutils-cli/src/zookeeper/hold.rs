@@ -104,7 +104,10 @@ pub(crate) fn hold(url: &CoordinationUrl, args: &HoldArgs) -> Result<i32, Failur
             } else {
                 "try again later, or give a longer --timeout"
             };
-            eprintln!("lockutils: {e} ({place}){who}; {hint}");
+            // `-E 0` makes a busy lock a success (skip if busy): say nothing.
+            if args.conflict_exit_code != 0 {
+                eprintln!("lockutils: {e} ({place}){who}; {hint}");
+            }
             return Ok(i32::from(args.conflict_exit_code));
         }
         Ok(Err(e)) => return Err(failure(&e)),
@@ -154,6 +157,14 @@ pub(crate) fn hold(url: &CoordinationUrl, args: &HoldArgs) -> Result<i32, Failur
 
     let mut cmd = Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
+    crate::cmd_hold::held_lock_env(
+        &mut cmd,
+        &args.name,
+        guard.node(),
+        "LOCKUTILS_LOCK_NODE",
+        args.shared,
+    );
+    cmd.env("LOCKUTILS_FENCING_TOKEN", guard.fencing_token().to_string());
     crate::cmd_hold::kill_with_parent(&mut cmd);
     let code = match supervisor.spawn(&mut cmd) {
         Ok(Spawned::Child(c)) => {

@@ -1,0 +1,94 @@
+//! What scripts built on flock(1) and etcdctl expect of `lockutils hold`:
+//! `-n -E 0` skips a busy lock quietly, the held command learns which lock it
+//! holds, and messages stay one line whatever a holder's command line holds.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use lockutils_core::LockOptions;
+
+mod common;
+use common::*;
+
+/// `lockutils hold --lock-path DIR ARGS...`.
+fn hold<'a>(dir: &'a Path, args: &[&'a str]) -> std::process::Output {
+    let mut all: Vec<&OsStr> = vec!["hold".as_ref(), "--lock-path".as_ref(), dir.as_ref()];
+    all.extend(args.iter().map(OsStr::new));
+    lockutils(all)
+}
+
+#[test]
+fn no_wait_with_exit_code_0_skips_a_busy_lock_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _held = LockOptions::new("nightly")
+        .external(true)
+        .lock_path(tmp.path())
+        .lock()
+        .unwrap();
+    let out = hold(tmp.path(), &["-n", "-E", "0", "nightly", "--", "false"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "skip-if-busy says nothing");
+    // Any other code still explains itself.
+    let out = hold(tmp.path(), &["-n", "-E", "3", "nightly", "--", "false"]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("\"nightly\""), "{}", stderr(&out));
+}
+
+#[test]
+fn the_held_command_learns_its_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = "printf '%s|%s|%s|%s\\n' \"$LOCKUTILS_LOCK_NAME\" \"$LOCKUTILS_LOCK_PATH\" \
+                  \"$LOCKUTILS_LOCK_MODE\" \"${LOCKUTILS_FENCING_TOKEN-unset}\"";
+    let path = tmp.path().join("nova-instance-1");
+    let out = hold(
+        tmp.path(),
+        &["--prefix", "nova", "instance-1", "--", "sh", "-c", script],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim_end(),
+        format!("instance-1|{}|exclusive|unset", path.display()),
+        "file locks have no fencing token"
+    );
+    let out = hold(
+        tmp.path(),
+        &["--shared", "readers", "--", "sh", "-c", script],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("|shared|"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_holder_command_line_with_newlines_stays_on_one_line() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let ready = tmp.path().join("ready");
+    // The holder's command line starts with a newline-bearing argv[0].
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_lockutils"))
+        .arg0("first line\nsecond line")
+        .arg("hold")
+        .arg("--lock-path")
+        .arg(tmp.path())
+        .args([
+            "multi",
+            "--",
+            "sh",
+            "-c",
+            "touch \"$1\"; exec sleep 30",
+            "sh",
+        ])
+        .arg(&ready)
+        .spawn()
+        .unwrap();
+    wait_for("the holder", || ready.exists().then_some(()));
+    let out = hold(tmp.path(), &["-n", "multi", "--", "true"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code(&out), 75, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("(first line\\nsecond line hold"),
+        "newline escaped: {err}"
+    );
+}
