@@ -2,11 +2,11 @@
 //! all under one deadline. The blocking form runs here; the async form is the
 //! [`Acquire`] future, one state machine over the same parts.
 
+use crate::sync::Arc;
 use std::borrow::Cow;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,9 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// # Errors
     /// - [`Error::WouldBlock`] when not blocking and the lock is held;
     /// - [`Error::Timeout`] when the timeout ran out;
-    /// - [`Error::WouldDeadlock`] when this thread already holds the lock;
+    /// - [`Error::WouldDeadlock`] when this thread already holds the lock, in
+    ///   this registry, or (external locks) the lock file it would wait for
+    ///   through any registry, or while removing that file;
     /// - [`Error::InvalidName`], [`Error::LockPath`], [`Error::LockFile`] for a
     ///   bad name, lock directory or lock file.
     ///
@@ -86,8 +88,9 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     ///
     /// # Errors
     /// As [`lock`](Self::lock), except that async tasks are not tracked per
-    /// thread, so re-acquiring a lock the same task holds is not detected:
-    /// give such code a [`timeout`](Self::timeout).
+    /// thread, so re-acquiring a lock the same task holds (in-process, or its
+    /// lock file through another registry) is not detected: give such code a
+    /// [`timeout`](Self::timeout), which bounds the wait.
     ///
     /// # Cancel safety
     /// Dropping the future before it resolves leaves the wait queue and hands
@@ -160,7 +163,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             (true, None) => Wait::Forever,
             (true, Some(d)) => Wait::Until(d),
         };
-        match target.acquire_outcome(wait)? {
+        match opts.file_outcome(&target, wait)? {
             Outcome::Locked(file) => {
                 held.attach_file(file, Duration::ZERO);
                 LockGuard::unlock_and_remove(LockGuard::new(held))
@@ -257,16 +260,32 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             user_default_dir: resolved.user_default,
         };
         let started = Instant::now();
-        match target.acquire(wait)? {
-            Some(file) => {
+        match self.file_outcome(&target, wait)? {
+            Outcome::Locked(file) => {
                 held.attach_file(file, started.elapsed());
                 Ok(())
             }
-            None => Err(self.busy(match wait {
+            Outcome::Busy | Outcome::Absent => Err(self.busy(match wait {
                 Wait::Until(d) => Some(d),
                 _ => None,
             })),
         }
+    }
+
+    /// Takes the file lock, waiting as `wait` says, unless the wait would be
+    /// on this thread itself: a lock file it holds through another registry
+    /// (or while removing it), which the kernel would let it wait on forever.
+    fn file_outcome(&self, target: &Target<'_>, wait: Wait) -> Result<Outcome> {
+        let first = target.acquire_outcome(Wait::Never)?;
+        if !matches!(first, Outcome::Busy) || matches!(wait, Wait::Never) {
+            return Ok(first);
+        }
+        if held::holds_file(&target.dir.join(target.file_name)) {
+            return Err(Error::WouldDeadlock {
+                name: self.name.to_owned(),
+            });
+        }
+        target.acquire_outcome(wait)
     }
 }
 

@@ -310,8 +310,12 @@ impl Target<'_> {
     }
 
     /// Opens the lock file, creating the lock directory on first need.
-    /// `Ok(None)`: the file does not exist and `create` is off.
+    /// `Ok(None)`: the file (or its directory) does not exist and `create` is
+    /// off; then nothing is created.
     pub(crate) fn open(&self, path: &Path) -> Result<Option<File>> {
+        if !self.create && !self.dir.is_dir() {
+            return Ok(None);
+        }
         if self.user_default_dir {
             lock_path::verify_user_default(self.name, self.dir)?;
         }
@@ -357,6 +361,7 @@ impl Target<'_> {
 
     /// Takes the file lock, waiting as `wait` says. `Ok(None)`: not acquired
     /// (busy or timed out; or absent, when `create` is off).
+    #[cfg(test)]
     pub(crate) fn acquire(&self, wait: Wait) -> Result<Option<FileLock>> {
         Ok(match self.acquire_outcome(wait)? {
             Outcome::Locked(f) => Some(f),

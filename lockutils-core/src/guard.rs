@@ -4,7 +4,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::file::FileLock;
@@ -27,8 +26,6 @@ pub(crate) struct Held<'r> {
 
 /// The parts of a hold that the uncontended in-process case does not need.
 pub(crate) struct Extra {
-    /// The held slot, so a thread-local record can point here alone.
-    pub(crate) slot: *const Slot,
     file: Option<FileLock>,
     waited: Duration,
     acquired_at: Option<Instant>,
@@ -51,7 +48,6 @@ impl<'r> Held<'r> {
         let logging = tracing::level_enabled!(tracing::Level::DEBUG);
         let extra = (logging || !waited.is_zero() || remove_on_release).then(|| {
             Box::new(Extra {
-                slot: &*slot as *const Slot,
                 file: None,
                 waited,
                 acquired_at: logging.then(Instant::now),
@@ -67,11 +63,10 @@ impl<'r> Held<'r> {
     }
 
     /// A plain exclusive hold of a pinned slot, just acquired without waiting
-    /// and with no debug logging: nothing to box, and recorded in the slot's
-    /// `owner` rather than the thread-local list.
+    /// and with no debug logging: nothing to box, and recorded in the slot
+    /// itself rather than the thread's list (see [`held`]).
     #[inline]
     pub(crate) fn pinned_owned(_registry: &'r Registry, slot: &'static Slot) -> Self {
-        slot.owner.store(held::token(), Ordering::Relaxed);
         Held {
             slot: SlotRef::pinned_owned(slot),
             extra: None,
@@ -91,10 +86,8 @@ impl<'r> Held<'r> {
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
-        let slot: *const Slot = self.slot();
         self.extra.get_or_insert_with(|| {
             Box::new(Extra {
-                slot,
                 file: None,
                 waited: Duration::ZERO,
                 acquired_at: None,
@@ -107,7 +100,7 @@ impl<'r> Held<'r> {
     /// This hold as a thread-local record.
     #[inline]
     fn record(&self) -> Record {
-        Record::new(self.slot(), self.mode(), self.extra.as_deref())
+        Record::new(self.slot(), self.mode(), self.file())
     }
 
     /// Adds the file lock, and the time spent waiting for it.
@@ -145,18 +138,6 @@ impl<'r> Held<'r> {
                 log_acquired(self.slot(), self.mode(), extra);
             }
         }
-    }
-}
-
-// SAFETY: `slot` points at a `Slot` (which is `Sync`) that the hold owning
-// this `Extra` keeps alive; everything else in `Extra` is `Send + Sync`.
-unsafe impl Send for Extra {}
-// SAFETY: as above.
-unsafe impl Sync for Extra {}
-
-impl Extra {
-    pub(crate) fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(|f| f.path.as_path())
     }
 }
 
@@ -307,17 +288,24 @@ macro_rules! guard_accessors {
 #[clippy::has_significant_drop]
 pub struct LockGuard<'r> {
     pub(crate) held: Held<'r>,
+    /// Where this thread recorded the hold (see [`held`]); unused when the
+    /// hold is recorded in its pinned slot.
+    record: usize,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'r> LockGuard<'r> {
     #[inline]
     pub(crate) fn new(held: Held<'r>) -> Self {
-        if !held.slot.is_owned() {
-            held::push(held.record());
-        }
+        let record = if held.slot.is_owned() {
+            held::own(held.slot());
+            0
+        } else {
+            held::push(held.record())
+        };
         LockGuard {
             held,
+            record,
             _not_send: PhantomData,
         }
     }
@@ -329,9 +317,9 @@ impl Drop for LockGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.held.slot.is_owned() {
-            self.held.slot.owner.store(0, Ordering::Relaxed);
+            held::disown(self.held.slot());
         } else {
-            held::pop(self.held.record());
+            held::erase(self.record, self.held.record());
         }
     }
 }

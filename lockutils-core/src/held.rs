@@ -1,99 +1,241 @@
-//! Which locks the current thread holds: for [`held_locks`] and for turning a
-//! re-acquisition that would hang forever into [`Error::WouldDeadlock`].
+//! Who holds what: the one place that records which locks each thread holds,
+//! for [`held_locks`] and for turning an acquisition that would wait on the
+//! thread itself into [`Error::WouldDeadlock`].
 //!
-//! Only guards from blocking acquisitions are recorded: they are `!Send`, so
-//! they are released on the thread that recorded them. Async guards belong to a
-//! task, which may move between threads, and are not listed.
+//! # The rule
+//! A blocking acquisition's guard is `!Send`, so it is released on the thread
+//! that took it; that thread records the hold here and erases the record when
+//! the guard drops. Async guards belong to a task, which may move between
+//! threads, and are not recorded.
 //!
-//! Recording is on the hot path of every blocking acquisition, so a record is
-//! one word: a pointer to the lock's slot, or (for holds that carry more, such
-//! as a lock file path) to the hold's boxed extras, tagged in its low bits.
+//! - A hold taken through a pinned call site's short path (a
+//!   [`StaticLock`](crate::StaticLock), plain and exclusive) is recorded in its
+//!   slot's `owner` word as the holder's [`thread_id`]; every other hold is a
+//!   [`Record`] in the thread's list.
+//! - A record points at the held slot, and at the hold's lock file if any.
+//!   Both stay valid for as long as the record exists, **whatever the user
+//!   forgets or drops**: a slot is freed only after its registry sees it
+//!   unused, and a hold counts as a use until its guard drops (a registry
+//!   dropped while a name is still in use, which only a leaked guard or future
+//!   can cause, leaks that slot instead of freeing it); the lock file lives in
+//!   the guard's boxed extras, which a leaked guard leaks too.
+//! - Thread ids are never reused, so a record or `owner` word left behind by a
+//!   leaked guard of a thread that exited can never be mistaken for a hold of
+//!   a new thread.
+//!
+//! # Cost
+//! A record is two words in a destructor-free thread-local array (a plain
+//! load and store per acquisition); past [`INLINE`] holds they spill into a
+//! vector. The guard keeps its record's index, so erasing a record is O(1):
+//! the newest one is popped, any other is marked vacant and popped once
+//! everything above it is gone. Listing and the deadlock checks (only made
+//! when an acquisition would wait) walk the list: O(holds).
 //!
 //! [`Error::WouldDeadlock`]: crate::Error::WouldDeadlock
 
 use std::cell::{Cell, RefCell};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::guard::Extra;
+use crate::file::FileLock;
 use crate::raw::Mode;
 use crate::registry::Slot;
 
-/// Tag bit: the hold is shared.
-const SHARED: usize = 0b01;
-/// Tag bit: the pointer is to the hold's `Extra`, not to its `Slot`.
-const EXTRA: usize = 0b10;
-const TAGS: usize = SHARED | EXTRA;
+/// Tag bit of [`Record::slot`]: the hold is shared.
+const SHARED: usize = 0b1;
+/// Records kept in the destructor-free array before spilling into a vector.
 const INLINE: usize = 8;
 
-/// A recorded hold, as a tagged pointer.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Record(usize);
+/// A recorded hold: the slot's address (tagged with the mode) and the lock
+/// file's address (0 for none). A slot word of 0 marks a vacant entry.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Record {
+    slot: usize,
+    file: usize,
+}
 
 impl Record {
-    /// Records a hold of `slot` in `mode`, with `extra` if the hold has one.
-    pub(crate) fn new(slot: &Slot, mode: Mode, extra: Option<&Extra>) -> Self {
-        const { assert!(std::mem::align_of::<Slot>() > TAGS) };
-        const { assert!(std::mem::align_of::<Extra>() > TAGS) };
+    /// A hold of `slot` in `mode`, with its lock file if it has one.
+    pub(crate) fn new(slot: &Slot, mode: Mode, file: Option<&FileLock>) -> Self {
+        const { assert!(std::mem::align_of::<Slot>() > SHARED) };
         let shared = if mode == Mode::Shared { SHARED } else { 0 };
-        match extra {
-            None => Record(slot as *const Slot as usize | shared),
-            Some(e) => Record(e as *const Extra as usize | EXTRA | shared),
+        Record {
+            slot: slot as *const Slot as usize | shared,
+            file: file.map_or(0, |f| f as *const FileLock as usize),
         }
     }
 
-    /// The slot, and the extras if any.
+    fn is_vacant(self) -> bool {
+        self.slot == 0
+    }
+
+    fn mode(self) -> Mode {
+        if self.slot & SHARED != 0 {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        }
+    }
+
+    /// The held slot.
     ///
     /// # Safety
-    /// The hold this record describes must still be alive.
-    unsafe fn parts<'a>(self) -> (&'a Slot, Option<&'a Extra>) {
-        let ptr = self.0 & !TAGS;
-        if self.0 & EXTRA != 0 {
-            // SAFETY: the caller guarantees the hold (which owns the boxed
-            // extras) is alive; the box never moves.
-            let extra = unsafe { &*(ptr as *const Extra) };
-            // SAFETY: as above; the extras point at the held slot.
-            (unsafe { &*extra.slot }, Some(extra))
-        } else {
-            // SAFETY: the hold keeps its slot alive.
-            (unsafe { &*(ptr as *const Slot) }, None)
-        }
+    /// The record must be in the current thread's list (see the module docs).
+    unsafe fn slot<'a>(self) -> &'a Slot {
+        // SAFETY: a listed record's slot is not freed (module docs, "the rule").
+        unsafe { &*((self.slot & !SHARED) as *const Slot) }
+    }
+
+    /// The held lock file, if any.
+    ///
+    /// # Safety
+    /// As [`Record::slot`].
+    unsafe fn file<'a>(self) -> Option<&'a FileLock> {
+        // SAFETY: a listed record's file lives in its guard's boxed extras,
+        // which are freed only after the record is erased (module docs).
+        (self.file != 0).then(|| unsafe { &*(self.file as *const FileLock) })
     }
 }
 
-/// The current thread's records, oldest first: the first few in a
-/// destructor-free thread-local (a plain load per access), the rest in a
-/// vector that only a thread holding many locks at once ever touches.
-struct Stack {
+/// The current thread's records, oldest first.
+struct List {
     len: Cell<usize>,
-    inline: [Cell<usize>; INLINE],
+    inline: [Cell<Record>; INLINE],
 }
 
 thread_local! {
-    /// Its address identifies the thread while it runs.
-    static TOKEN: u8 = const { 0 };
-    static HELD: Stack = const {
-        Stack { len: Cell::new(0), inline: [const { Cell::new(0) }; INLINE] }
+    static ID: Cell<usize> = const { Cell::new(0) };
+    static HELD: List = const {
+        List {
+            len: Cell::new(0),
+            inline: [const { Cell::new(Record { slot: 0, file: 0 }) }; INLINE],
+        }
     };
-    static SPILL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Records past `INLINE`: `SPILL[i]` is record `INLINE + i`, and the
+    /// vector is exactly as long as the list needs.
+    static SPILL: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Stack {
+/// The next thread id; ids are never reused.
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A non-zero id of the current thread, never given to another thread.
+#[inline]
+pub(crate) fn thread_id() -> usize {
+    ID.with(|id| match id.get() {
+        0 => {
+            let new = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            id.set(new);
+            new
+        }
+        known => known,
+    })
+}
+
+impl List {
     fn get(&self, i: usize) -> Record {
-        Record(match self.inline.get(i) {
+        match self.inline.get(i) {
             Some(c) => c.get(),
             None => SPILL.with(|s| s.borrow()[i - INLINE]),
-        })
+        }
+    }
+
+    fn set(&self, i: usize, r: Record) {
+        match self.inline.get(i) {
+            Some(c) => c.set(r),
+            None => SPILL.with(|s| s.borrow_mut()[i - INLINE] = r),
+        }
     }
 
     fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        (0..self.len.get()).map(|i| self.get(i))
+        (0..self.len.get())
+            .map(|i| self.get(i))
+            .filter(|r| !r.is_vacant())
     }
 }
 
-/// A non-zero word identifying the current thread while it runs.
+/// Records a hold on this thread; returns the index that erases it.
 #[inline]
-pub(crate) fn token() -> usize {
-    TOKEN.with(|t| t as *const u8 as usize)
+pub(crate) fn push(record: Record) -> usize {
+    HELD.with(|h| {
+        let n = h.len.get();
+        if n < INLINE {
+            h.inline[n].set(record);
+        } else {
+            push_spill(record);
+        }
+        h.len.set(n + 1);
+        n
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn push_spill(record: Record) {
+    SPILL.with(|s| s.borrow_mut().push(record));
+}
+
+/// Erases the record at `index`, as returned by [`push`] for `record`.
+#[inline]
+pub(crate) fn erase(index: usize, record: Record) {
+    // During thread-local destruction (a guard dropped by another
+    // thread-local's destructor) there is nothing left to erase.
+    let _ = HELD.try_with(|h| {
+        let n = h.len.get();
+        if index + 1 == n && n <= INLINE {
+            // The newest record, in the inline array: the usual case.
+            h.len.set(n - 1);
+            if n >= 2 && h.inline[n - 2].get().is_vacant() {
+                pop_vacant(h);
+            }
+        } else {
+            erase_slow(h, index, record);
+        }
+    });
+}
+
+#[cold]
+#[inline(never)]
+fn erase_slow(h: &List, index: usize, record: Record) {
+    if index >= h.len.get() || h.get(index) != record {
+        return; // not this thread's record: nothing to do
+    }
+    h.set(index, Record::default());
+    pop_vacant(h);
+}
+
+/// Drops vacant records from the top of the list. Each record is popped at
+/// most once, so this is amortized O(1) per erase.
+#[cold]
+fn pop_vacant(h: &List) {
+    let mut n = h.len.get();
+    while n > 0 && h.get(n - 1).is_vacant() {
+        n -= 1;
+    }
+    h.len.set(n);
+    let spilled = n.saturating_sub(INLINE);
+    let _ = SPILL.try_with(|s| s.borrow_mut().truncate(spilled));
+}
+
+/// Records a short-path hold of a pinned slot in the slot itself.
+#[inline]
+pub(crate) fn own(slot: &Slot) {
+    slot.owner.store(thread_id(), Ordering::Relaxed);
+}
+
+/// Erases a hold recorded by [`own`].
+#[inline]
+pub(crate) fn disown(slot: &Slot) {
+    slot.owner.store(0, Ordering::Relaxed);
+}
+
+/// Every pinned slot, so [`held_locks`] can find short-path holds.
+static PINNED: parking_lot::Mutex<Vec<&'static Slot>> = parking_lot::Mutex::new(Vec::new());
+
+/// Makes short-path holds of a newly pinned slot visible to [`held_locks`].
+pub(crate) fn register_pinned(slot: &'static Slot) {
+    PINNED.lock().push(slot);
 }
 
 /// A lock held by the current thread, as listed by [`held_locks`].
@@ -109,7 +251,8 @@ pub struct HeldLock {
 }
 
 /// The locks the current thread holds through blocking acquisitions, oldest
-/// first, like oslo's `locks_held`.
+/// first, like oslo's `locks_held`. Holds through pinned call sites (a
+/// [`StaticLock`](crate::StaticLock)'s short path) come last.
 ///
 /// ```
 /// let g = lockutils_core::lock("doc-held").unwrap();
@@ -123,25 +266,22 @@ pub fn held_locks() -> Vec<HeldLock> {
     let mut held = HELD.with(|h| {
         h.records()
             .map(|r| {
-                // SAFETY: a record lives exactly as long as its guard, which is
-                // `!Send` and so alive on this thread.
-                let (slot, extra) = unsafe { r.parts() };
+                // SAFETY: `r` is in this thread's list.
+                let (slot, file) = unsafe { (r.slot(), r.file()) };
                 HeldLock {
                     name: slot.key.to_string(),
-                    mode: if r.0 & SHARED != 0 {
-                        Mode::Shared
-                    } else {
-                        Mode::Exclusive
-                    },
-                    path: extra.and_then(Extra::path).map(Into::into),
+                    mode: r.mode(),
+                    path: file.map(|f| f.path.clone()),
                 }
             })
             .collect::<Vec<_>>()
     });
-    // Short-path holds of pinned call sites record themselves in their slot.
+    let me = thread_id();
     held.extend(
-        crate::registry::pinned_owned_by(token())
-            .into_iter()
+        PINNED
+            .lock()
+            .iter()
+            .filter(|s| s.owner.load(Ordering::Relaxed) == me)
             .map(|slot| HeldLock {
                 name: slot.key.to_string(),
                 mode: Mode::Exclusive,
@@ -151,69 +291,32 @@ pub fn held_locks() -> Vec<HeldLock> {
     held
 }
 
-/// Whether this thread holds `slot`. Slots are distinct allocations, so the
-/// same name in two registries never compares equal.
+/// Whether this thread holds `slot`. Slots in use are distinct allocations,
+/// so the same name in two registries never compares equal.
 pub(crate) fn holds(slot: &Slot) -> bool {
-    if slot.owner.load(std::sync::atomic::Ordering::Relaxed) == token() {
+    if slot.owner.load(Ordering::Relaxed) == thread_id() {
         return true;
     }
+    let addr = slot as *const Slot as usize;
+    HELD.with(|h| h.records().any(|r| r.slot & !SHARED == addr))
+}
+
+/// Whether this thread holds the lock file linked at `path`, through any
+/// registry: a wait for it would wait on the thread itself. Compared by
+/// device and inode, so other spellings of the directory match too.
+pub(crate) fn holds_file(path: &Path) -> bool {
+    let Ok(linked) = std::fs::metadata(path) else {
+        return false;
+    };
     HELD.with(|h| {
         h.records().any(|r| {
-            // SAFETY: as in `held_locks`.
-            let (held, _) = unsafe { r.parts() };
-            std::ptr::eq(held, slot)
+            // SAFETY: `r` is in this thread's list.
+            let Some(file) = (unsafe { r.file() }) else {
+                return false;
+            };
+            file.file
+                .metadata()
+                .is_ok_and(|m| m.dev() == linked.dev() && m.ino() == linked.ino())
         })
     })
-}
-
-#[inline]
-pub(crate) fn push(record: Record) {
-    HELD.with(|h| {
-        let n = h.len.get();
-        if n < INLINE {
-            h.inline[n].set(record.0);
-            h.len.set(n + 1);
-        } else {
-            push_spill(h, record);
-        }
-    });
-}
-
-#[cold]
-#[inline(never)]
-fn push_spill(h: &Stack, record: Record) {
-    SPILL.with(|s| s.borrow_mut().push(record.0));
-    h.len.set(h.len.get() + 1);
-}
-
-#[inline]
-pub(crate) fn pop(record: Record) {
-    HELD.with(|h| {
-        let n = h.len.get();
-        // Guards are nearly always dropped in reverse order.
-        if n != 0 && n <= INLINE && h.inline[n - 1].get() == record.0 {
-            h.len.set(n - 1);
-            return;
-        }
-        pop_slow(h, record)
-    });
-}
-
-#[cold]
-#[inline(never)]
-fn pop_slow(h: &Stack, record: Record) {
-    let mut all: Vec<usize> = h.records().map(|r| r.0).collect();
-    let Some(i) = all.iter().rposition(|&r| r == record.0) else {
-        return;
-    };
-    all.remove(i);
-    for (c, &r) in h.inline.iter().zip(&all) {
-        c.set(r);
-    }
-    SPILL.with(|s| {
-        let mut spill = s.borrow_mut();
-        spill.clear();
-        spill.extend(all.iter().skip(INLINE));
-    });
-    h.len.set(all.len());
 }

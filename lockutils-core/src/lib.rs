@@ -41,6 +41,7 @@ mod prefix;
 mod raw;
 mod registry;
 mod rwlock;
+mod sync;
 mod timer;
 
 pub use acquire::Acquire;

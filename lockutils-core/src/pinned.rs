@@ -67,7 +67,11 @@ impl StaticLock {
             return Ok(slot);
         }
         let key = self.options.file_name()?;
-        Ok(self.slot.get_or_init(|| self.options.registry.pin(&key)))
+        Ok(self.slot.get_or_init(|| {
+            let slot = self.options.registry.pin(&key);
+            crate::held::register_pinned(slot);
+            slot
+        }))
     }
 
     /// Takes the lock as [`LockOptions::lock`] does.

@@ -12,15 +12,19 @@
 //!   newcomers for it, which gives more throughput under contention.
 //!
 //! Readers queue behind a waiting writer, so writers are never starved.
+//!
+//! **No waker runs under a lock.** A task's waker is foreign code: waking it
+//! may drop the task, whose drop cancels its queue entry and so takes the
+//! queue mutex again. Every change of the queue therefore collects the waiters
+//! to wake in [`Wakeups`], releases the queue mutex, and only then wakes them
+//! (as tokio and event-listener do); a replaced waker is dropped after its
+//! waiter's waker mutex is released, too.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::Waker;
-use std::thread::Thread;
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use crate::sync::{self, Arc, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering, Thread};
 
 /// How a lock is held: shared by many readers or by one writer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -83,14 +87,46 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
+    /// Wakes the thread or task. Never called with an engine lock held (see
+    /// the module docs): the waker is taken out under its mutex, then woken.
     fn wake(&self) {
         match &self.wake {
             Wake::Thread(t) => t.unpark(),
             Wake::Task(slot) => {
-                if let Some(w) = slot.lock().take() {
+                let waker = slot.lock().take();
+                if let Some(w) = waker {
                     w.wake();
                 }
             }
+        }
+    }
+}
+
+/// Waiters to wake once the queue mutex is released, most often one. Holding
+/// a reference keeps each waiter alive until it has been woken, and the last
+/// reference to a waiter (and so its waker) is never dropped under the mutex.
+#[must_use = "waiters must be woken after the queue is unlocked"]
+#[derive(Default)]
+pub(crate) struct Wakeups {
+    first: Option<Arc<Waiter>>,
+    rest: Vec<Arc<Waiter>>,
+}
+
+impl Wakeups {
+    fn push(&mut self, w: Arc<Waiter>) {
+        match self.first {
+            None => self.first = Some(w),
+            Some(_) => self.rest.push(w),
+        }
+    }
+
+    /// Wakes everyone collected. Call with no engine lock held.
+    fn wake_all(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.rest {
+            w.wake();
         }
     }
 }
@@ -101,6 +137,8 @@ pub(crate) struct RawRwLock {
     queue: Mutex<VecDeque<Arc<Waiter>>>,
 }
 
+type Queue<'a> = MutexGuard<'a, VecDeque<Arc<Waiter>>>;
+
 /// The outcome of polling a queued acquisition.
 pub(crate) enum Poll {
     /// The lock is now held by this waiter.
@@ -110,7 +148,16 @@ pub(crate) enum Poll {
 }
 
 impl RawRwLock {
+    #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
+        RawRwLock {
+            state: AtomicUsize::new(0),
+            queue: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
         RawRwLock {
             state: AtomicUsize::new(0),
             queue: Mutex::new(VecDeque::new()),
@@ -181,7 +228,9 @@ impl RawRwLock {
             Mode::Exclusive => self.state.fetch_and(!WRITER, Ordering::Release),
             Mode::Shared => self.state.fetch_sub(READER, Ordering::Release),
         };
-        self.dispatch(&mut queue);
+        let wakeups = self.dispatch(&mut queue);
+        drop(queue);
+        wakeups.wake_all();
     }
 
     /// Whether anyone holds the lock or waits for it.
@@ -219,7 +268,7 @@ impl RawRwLock {
             wake: if task {
                 Wake::Task(Mutex::new(None))
             } else {
-                Wake::Thread(std::thread::current())
+                Wake::Thread(sync::current())
             },
         });
         queue.push_back(Arc::clone(&waiter));
@@ -252,10 +301,15 @@ impl RawRwLock {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    self.remove(&mut queue, waiter);
-                    if waiter.mode == Mode::Shared {
-                        self.dispatch(&mut queue);
-                    }
+                    let removed = self.remove(&mut queue, waiter);
+                    let wakeups = if waiter.mode == Mode::Shared {
+                        self.dispatch(&mut queue)
+                    } else {
+                        Wakeups::default()
+                    };
+                    drop(queue);
+                    drop(removed);
+                    wakeups.wake_all();
                     return Poll::Acquired;
                 }
                 Err(now) => s = now,
@@ -270,10 +324,13 @@ impl RawRwLock {
     pub(crate) fn register_waker(&self, waiter: &Arc<Waiter>, waker: &Waker) -> Poll {
         if let Wake::Task(slot) = &waiter.wake {
             let mut slot = slot.lock();
-            match &*slot {
-                Some(w) if w.will_wake(waker) => {}
-                _ => *slot = Some(waker.clone()),
-            }
+            let replaced = match &*slot {
+                Some(w) if w.will_wake(waker) => None,
+                _ => slot.replace(waker.clone()),
+            };
+            drop(slot);
+            // Foreign code: dropped with no lock held.
+            drop(replaced);
         }
         self.poll_waiter(waiter)
     }
@@ -286,13 +343,13 @@ impl RawRwLock {
                 return true;
             }
             match deadline {
-                None => std::thread::park(),
+                None => sync::park(),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return self.cancel(waiter);
                     }
-                    std::thread::park_timeout(d - now);
+                    sync::park_timeout(d - now);
                 }
             }
         }
@@ -306,9 +363,12 @@ impl RawRwLock {
         if waiter.status.load(Ordering::Acquire) == GRANTED {
             return true;
         }
-        self.remove(&mut queue, waiter);
+        let removed = self.remove(&mut queue, waiter);
         // A notification or a blocked position may have been owed to others.
-        self.dispatch(&mut queue);
+        let wakeups = self.dispatch(&mut queue);
+        drop(queue);
+        drop(removed);
+        wakeups.wake_all();
         false
     }
 
@@ -322,18 +382,25 @@ impl RawRwLock {
         }
     }
 
-    fn remove(&self, queue: &mut VecDeque<Arc<Waiter>>, waiter: &Arc<Waiter>) {
-        if let Some(i) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
-            queue.remove(i);
-        }
+    /// Takes `waiter` out of the queue. The queue's reference is returned, to
+    /// be dropped after the queue is unlocked.
+    #[must_use]
+    fn remove(&self, queue: &mut Queue<'_>, waiter: &Arc<Waiter>) -> Option<Arc<Waiter>> {
+        let removed = queue
+            .iter()
+            .position(|w| Arc::ptr_eq(w, waiter))
+            .and_then(|i| queue.remove(i));
         if queue.is_empty() {
             self.state.fetch_and(!QUEUED, Ordering::Relaxed);
         }
+        removed
     }
 
     /// Hands the lock to, or notifies, the waiters at the head of the queue
-    /// that can enter now. Called with the queue locked after any change.
-    fn dispatch(&self, queue: &mut VecDeque<Arc<Waiter>>) {
+    /// that can enter now. Called with the queue locked after any change; the
+    /// caller wakes the returned waiters once it has unlocked the queue.
+    fn dispatch(&self, queue: &mut Queue<'_>) -> Wakeups {
+        let mut wakeups = Wakeups::default();
         let mut i = 0;
         let mut notified_any = false;
         while i < queue.len() {
@@ -363,8 +430,9 @@ impl RawRwLock {
                 }
                 let w = queue.remove(i).expect("index in range");
                 w.status.store(GRANTED, Ordering::Release);
-                w.wake();
-                if w.mode == Mode::Exclusive {
+                let exclusive = w.mode == Mode::Exclusive;
+                wakeups.push(w);
+                if exclusive {
                     break;
                 }
             } else {
@@ -373,7 +441,7 @@ impl RawRwLock {
                 }
                 if w.status.load(Ordering::Relaxed) != NOTIFIED {
                     w.status.store(NOTIFIED, Ordering::Release);
-                    w.wake();
+                    wakeups.push(Arc::clone(w));
                 }
                 notified_any = true;
                 i += 1;
@@ -385,6 +453,7 @@ impl RawRwLock {
         if queue.is_empty() {
             self.state.fetch_and(!QUEUED, Ordering::Relaxed);
         }
+        wakeups
     }
 }
 
@@ -399,7 +468,7 @@ impl std::fmt::Debug for RawRwLock {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;

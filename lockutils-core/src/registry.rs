@@ -35,9 +35,9 @@ pub(crate) struct Slot {
     users: AtomicUsize,
     /// The registry map owning this slot (it outlives the slot).
     inner: *const Inner,
-    /// The thread token of an exclusive holder that took the short path of a
-    /// pinned call site (which records itself here, not in the thread-local
-    /// list); 0 when there is none.
+    /// The thread id of an exclusive holder that took the short path of a
+    /// pinned call site; 0 when there is none. Read and written only by
+    /// [`held`](crate::held), which states the rule.
     pub(crate) owner: AtomicUsize,
 }
 
@@ -179,6 +179,20 @@ struct Inner {
     sweeping: parking_lot::Mutex<()>,
 }
 
+impl Drop for Inner {
+    /// A name still in use when its registry goes away was leaked by its user
+    /// (live guards and futures borrow the registry): a forgotten guard, say.
+    /// Its slot is leaked with it rather than freed, so the records of that
+    /// hold (see [`held`](crate::held)) can never dangle.
+    fn drop(&mut self) {
+        for slot in self.map.iter() {
+            if slot.users.load(Ordering::Acquire) != 0 {
+                std::mem::forget(Arc::clone(slot.value()));
+            }
+        }
+    }
+}
+
 impl Inner {
     #[inline]
     fn schedule_sweep(&self) {
@@ -262,19 +276,6 @@ pub struct Registry {
 }
 
 static GLOBAL: Registry = Registry::new();
-
-/// Every pinned slot, so `held_locks` can find short-path holds.
-static PINNED: parking_lot::Mutex<Vec<&'static Slot>> = parking_lot::Mutex::new(Vec::new());
-
-/// The pinned slots whose short-path holder is the thread with `token`.
-pub(crate) fn pinned_owned_by(token: usize) -> Vec<&'static Slot> {
-    PINNED
-        .lock()
-        .iter()
-        .copied()
-        .filter(|s| s.owner.load(Ordering::Relaxed) == token)
-        .collect()
-}
 
 impl Registry {
     /// An empty registry.
@@ -448,9 +449,7 @@ impl Registry {
         let slot: *const Slot = &*slot;
         // SAFETY: this use is never checked in, so the slot is never collected,
         // and a registry that is `'static` never drops its map.
-        let slot: &'static Slot = unsafe { &*slot };
-        PINNED.lock().push(slot);
-        slot
+        unsafe { &*slot }
     }
 }
 

@@ -1,10 +1,10 @@
 //! An unnamed in-process reader/writer lock, like oslo's `ReaderWriterLock`,
 //! for the times a name and a registry are not needed.
 
+use crate::sync::Arc;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::raw::{self, Mode, RawRwLock, Waiter};

@@ -166,24 +166,26 @@ fn external_timeout_on_a_file_held_by_another_open_file() {
     let opts = LockOptions::new("to-file")
         .external(true)
         .lock_path(dir.path());
-    let held = opts.registry(&a).lock().unwrap();
-    let timeout = Duration::from_millis(100);
-    let start = Instant::now();
-    assert_timeout(
-        opts.registry(&b).timeout(timeout).lock(),
-        "to-file",
-        timeout,
-    );
-    assert!(start.elapsed() >= timeout);
-    let start = Instant::now();
-    assert_timeout(
-        block_on(opts.registry(&b).timeout(timeout).lock_async()),
-        "to-file",
-        timeout,
-    );
-    assert!(start.elapsed() >= timeout);
-    assert!(b.is_empty(), "the in-process lock was not given back");
-    drop(held);
+    // Held by another thread: this thread holding it would be WouldDeadlock.
+    thread::scope(|s| {
+        let _held = hold_elsewhere(s, opts.registry(&a));
+        let timeout = Duration::from_millis(100);
+        let start = Instant::now();
+        assert_timeout(
+            opts.registry(&b).timeout(timeout).lock(),
+            "to-file",
+            timeout,
+        );
+        assert!(start.elapsed() >= timeout);
+        let start = Instant::now();
+        assert_timeout(
+            block_on(opts.registry(&b).timeout(timeout).lock_async()),
+            "to-file",
+            timeout,
+        );
+        assert!(start.elapsed() >= timeout);
+        assert!(b.is_empty(), "the in-process lock was not given back");
+    });
 }
 
 /// The deadline covers the in-process wait and the file wait together: a
@@ -197,33 +199,34 @@ fn one_timeout_bounds_the_whole_acquisition() {
     let external = LockOptions::new(name).external(true).lock_path(dir.path());
     let timeout = Duration::from_millis(300);
     let in_process_hold = Duration::from_millis(200);
-    // Registry b holds the lock file for the whole test.
-    let file_holder = external.registry(&b).lock().unwrap();
-    for asynchronous in [false, true] {
-        thread::scope(|s| {
-            // Registry a's in-process lock is held (without a file) for 200 ms.
-            let release = hold_elsewhere(s, LockOptions::new(name).registry(&a));
-            s.spawn(move || {
-                thread::sleep(in_process_hold);
-                release.send(()).unwrap();
+    // Registry b holds the lock file for the whole test, on another thread.
+    thread::scope(|outer| {
+        let _file_holder = hold_elsewhere(outer, external.registry(&b));
+        for asynchronous in [false, true] {
+            thread::scope(|s| {
+                // Registry a's in-process lock is held (without a file) for 200 ms.
+                let release = hold_elsewhere(s, LockOptions::new(name).registry(&a));
+                s.spawn(move || {
+                    thread::sleep(in_process_hold);
+                    release.send(()).unwrap();
+                });
+                let start = Instant::now();
+                let opts = external.registry(&a).timeout(timeout);
+                let r = if asynchronous {
+                    block_on(opts.lock_async()).map(|_| ())
+                } else {
+                    opts.lock().map(|_| ())
+                };
+                let elapsed = start.elapsed();
+                assert_timeout(r, name, timeout);
+                assert!(elapsed >= timeout, "async={asynchronous}: {elapsed:?}");
+                assert!(
+                    elapsed < timeout + Duration::from_millis(180),
+                    "async={asynchronous}: the file wait got a fresh timeout: {elapsed:?}"
+                );
             });
-            let start = Instant::now();
-            let opts = external.registry(&a).timeout(timeout);
-            let r = if asynchronous {
-                block_on(opts.lock_async()).map(|_| ())
-            } else {
-                opts.lock().map(|_| ())
-            };
-            let elapsed = start.elapsed();
-            assert_timeout(r, name, timeout);
-            assert!(elapsed >= timeout, "async={asynchronous}: {elapsed:?}");
-            assert!(
-                elapsed < timeout + Duration::from_millis(180),
-                "async={asynchronous}: the file wait got a fresh timeout: {elapsed:?}"
-            );
-        });
-    }
-    drop(file_holder);
+        }
+    });
     assert!(a.is_empty() && b.is_empty());
 }
 
@@ -262,39 +265,42 @@ fn given_up_file_waits_leave_one_adopted_waiter_that_releases_at_once() {
     let opts = LockOptions::new("to-given-up")
         .external(true)
         .lock_path(dir.path());
-    let held = opts.registry(&a).lock().unwrap();
-    let path = LockGuard::path(&held).unwrap().to_owned();
-    for i in 0..ATTEMPTS {
-        let r = match i % 4 {
-            0 => opts
-                .registry(&b)
-                .timeout(Duration::from_millis(5))
-                .lock()
-                .map(drop),
-            1 => block_on(
-                opts.registry(&b)
+    let path = dir.path().join("to-given-up");
+    thread::scope(|s| {
+        // Held by another thread: this thread holding it would be WouldDeadlock.
+        let release = hold_elsewhere(s, opts.registry(&a));
+        for i in 0..ATTEMPTS {
+            let r = match i % 4 {
+                0 => opts
+                    .registry(&b)
                     .timeout(Duration::from_millis(5))
-                    .lock_async(),
-            )
-            .map(drop),
-            2 => block_on(opts.registry(&b).blocking(false).lock_async()).map(drop),
-            _ => {
-                let (_, waker) = WakeCounter::new();
-                let mut fut = opts.registry(&b).lock_async();
-                assert!(poll_once(&mut fut, &waker).is_pending());
-                drop(fut);
-                continue;
-            }
-        };
-        assert!(r.unwrap_err().is_contention());
-    }
-    assert!(b.is_empty());
-    let waiting = common::kernel_waiters_on(&path);
-    assert!(
-        waiting <= 1,
-        "{waiting} kernel waiters left on the lock file after {ATTEMPTS} given-up attempts"
-    );
-    drop(held);
+                    .lock()
+                    .map(drop),
+                1 => block_on(
+                    opts.registry(&b)
+                        .timeout(Duration::from_millis(5))
+                        .lock_async(),
+                )
+                .map(drop),
+                2 => block_on(opts.registry(&b).blocking(false).lock_async()).map(drop),
+                _ => {
+                    let (_, waker) = WakeCounter::new();
+                    let mut fut = opts.registry(&b).lock_async();
+                    assert!(poll_once(&mut fut, &waker).is_pending());
+                    drop(fut);
+                    continue;
+                }
+            };
+            assert!(r.unwrap_err().is_contention());
+        }
+        assert!(b.is_empty());
+        let waiting = common::kernel_waiters_on(&path);
+        assert!(
+            waiting <= 1,
+            "{waiting} kernel waiters left on the lock file after {ATTEMPTS} given-up attempts"
+        );
+        drop(release);
+    });
     assert_no_kernel_waiters(
         &path,
         "the left-behind waiter took the lock and let go",

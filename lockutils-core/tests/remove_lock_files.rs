@@ -77,16 +77,37 @@ fn a_held_lock_file_is_never_removed_and_removal_waits_for_it() {
         assert!(remover.join().unwrap().unwrap(), "nothing removed");
     });
     assert!(!file.exists());
-    // Waiting with a timeout: gives up, file intact.
+    // This thread waiting for a file it holds itself: refused at once.
     let holder = opts.registry(&a).lock().unwrap();
     assert!(matches!(
         opts.registry(&b)
-            .timeout(Duration::from_millis(30))
+            .timeout(Duration::from_secs(30))
             .remove_lock_file(),
-        Err(Error::Timeout { .. })
+        Err(Error::WouldDeadlock { .. })
     ));
     assert!(file.exists());
     drop(holder);
+    // Waiting with a timeout for another thread's hold: gives up, file intact.
+    thread::scope(|s| {
+        let (held_tx, held_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let a = &a;
+        s.spawn(move || {
+            let g = opts.registry(a).lock().unwrap();
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            drop(g);
+        });
+        held_rx.recv().unwrap();
+        assert!(matches!(
+            opts.registry(&b)
+                .timeout(Duration::from_millis(30))
+                .remove_lock_file(),
+            Err(Error::Timeout { .. })
+        ));
+        assert!(file.exists());
+        release_tx.send(()).unwrap();
+    });
     assert!(a.is_empty() && b.is_empty());
 }
 

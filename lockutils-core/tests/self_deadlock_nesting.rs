@@ -182,9 +182,16 @@ fn a_nested_acquisition_cannot_release_the_outer_file_lock() {
         Err(e @ Error::WouldBlock { .. }) => assert_eq!(e.lock_name(), "sd-nested"),
         other => panic!("nested acquisition: {other:?}"),
     }
-    match opts.registry(&b).timeout(Duration::from_millis(20)).lock() {
-        Err(Error::Timeout { .. }) => {}
-        other => panic!("nested timed acquisition: {other:?}"),
+    // Waiting would be on this thread itself: refused at once, timed or not.
+    for timeout in [None, Some(Duration::from_secs(30))] {
+        let mut nested = opts.registry(&b);
+        if let Some(t) = timeout {
+            nested = nested.timeout(t);
+        }
+        match nested.lock() {
+            Err(e @ Error::WouldDeadlock { .. }) => assert_eq!(e.lock_name(), "sd-nested"),
+            other => panic!("nested acquisition, timeout {timeout:?}: {other:?}"),
+        }
     }
     // Having given up, the nested attempts closed their files; the outer
     // holder's lock must be intact, as a third open file sees.
