@@ -26,6 +26,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod acquire;
+pub mod backend;
 mod error;
 pub mod file;
 mod guard;
