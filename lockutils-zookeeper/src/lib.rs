@@ -54,6 +54,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod backend;
 mod coordinator;
 mod hold;
 mod layout;
@@ -61,6 +62,7 @@ mod lock;
 mod runtime;
 mod url;
 
+pub use backend::{register, ZkBackend};
 pub use coordinator::{
     clear_default_url, default_url, set_default_url, ContenderInfo, Coordinator, LockInfo,
     LockSummary,
