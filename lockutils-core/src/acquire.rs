@@ -184,9 +184,10 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         let backend = self.resolve_backend()?;
         let mut held = self.acquire_in_process(deadline, pinned)?;
         let request = self.request(&held);
+        let started = Instant::now();
         match backend.acquire(&request, self.backend_wait(deadline))? {
             Some(hold) => {
-                held.attach_backend(hold);
+                held.attach_backend(hold, started.elapsed());
                 held.log_acquired();
                 Ok(LockGuard::new(held))
             }
@@ -441,6 +442,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
         if let Some(backend) = &self.backend {
             let request = self.opts.request(&held);
             let wait = self.opts.backend_wait(self.deadline);
+            self.started.get_or_insert_with(Instant::now);
             return State::Backend {
                 acquire: SyncFuture(backend.acquire_async(request, wait)),
                 held,
@@ -571,7 +573,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
                         return Poll::Pending;
                     }
                     Poll::Ready(Ok(Some(hold))) => {
-                        held.attach_backend(hold);
+                        held.attach_backend(hold, Duration::ZERO);
                         held.set_waited(self.waited());
                         held.log_acquired();
                         return Poll::Ready(Ok(AsyncLockGuard { held }));

@@ -40,8 +40,9 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+pub use crate::options::{AsBackend, BackendRef};
 pub use admin::{Admin, ContenderInfo, LockInfo, Removal};
 pub use caps::{Capabilities, Capability};
 pub use file::FileBackend;
@@ -254,10 +255,5 @@ pub trait BackendHold: Send + Sync + fmt::Debug {
     /// when the backend notices the holder is gone).
     fn release(self: Box<Self>) -> Result<()> {
         Ok(())
-    }
-
-    /// How long the backend part of the acquisition waited.
-    fn waited(&self) -> Duration {
-        Duration::ZERO
     }
 }

@@ -145,8 +145,8 @@ pub enum Error {
     /// A coordination URL for an engine that this build leaves out.
     #[error(
         "lock \"{name}\": {url} needs the {feature} engine, which is not enabled; \
-         build lockutils with features = [\"{feature}\"] (it registers the scheme), \
-         or call the engine crate's register()"
+         build lockutils with features = [\"{feature}\"] and call \
+         lockutils::register_backends() once at start (the macros do it for you)"
     )]
     FeatureDisabled {
         /// The lock's name (empty when resolving a URL alone).

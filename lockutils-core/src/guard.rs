@@ -123,9 +123,9 @@ impl<'r> Held<'r> {
     }
 
     /// Adds the backend's hold.
-    pub(crate) fn attach_backend(&mut self, hold: BoxHold) {
+    pub(crate) fn attach_backend(&mut self, hold: BoxHold, backend_wait: Duration) {
         let extra = self.extra_mut();
-        extra.waited += hold.waited();
+        extra.waited += backend_wait;
         extra.backend = Some(hold);
     }
 

@@ -183,6 +183,25 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         self
     }
 
+    /// Lock on a backend given as a reference to one (`&files`,
+    /// `&Arc<dyn Backend>`) or to a coordination URL (`&String`, `&str`):
+    /// what `#[synchronized(backend = <expr>)]` expands to.
+    ///
+    /// ```
+    /// use lockutils_core::backend::FileBackend;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let files = FileBackend::new(dir.path());
+    /// let url = format!("file://{}", dir.path().display());
+    /// drop(lockutils_core::LockOptions::new("a").backend_from(&files).lock().unwrap());
+    /// drop(lockutils_core::LockOptions::new("b").backend_from(&url).lock().unwrap());
+    /// assert!(dir.path().join("a").exists() && dir.path().join("b").exists());
+    /// ```
+    pub fn backend_from<B: AsBackend + ?Sized>(mut self, backend: &'a B) -> Self {
+        self.backend = backend.as_backend().0;
+        self.external = false;
+        self
+    }
+
     /// Lock on the process's default backend: the URL set by
     /// [`set_default_url`](crate::backend::set_default_url), else
     /// `LOCKUTILS_COORDINATION_URL`.
@@ -395,6 +414,47 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     pub fn synchronized<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
         let _guard = self.lock()?;
         Ok(f())
+    }
+}
+
+/// What [`LockOptions::backend_from`] accepts: a backend, or a coordination
+/// URL.
+pub trait AsBackend {
+    /// The backend selection.
+    fn as_backend(&self) -> BackendRef<'_>;
+}
+
+/// A backend selection, as [`AsBackend`] gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct BackendRef<'a>(Selected<'a>);
+
+impl<T: Backend> AsBackend for T {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Backend(self))
+    }
+}
+
+impl AsBackend for dyn Backend {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Backend(self))
+    }
+}
+
+impl<T: AsBackend + ?Sized> AsBackend for std::sync::Arc<T> {
+    fn as_backend(&self) -> BackendRef<'_> {
+        (**self).as_backend()
+    }
+}
+
+impl AsBackend for str {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Url(self))
+    }
+}
+
+impl AsBackend for String {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Url(self))
     }
 }
 

@@ -34,24 +34,45 @@ static R2: Registry = Registry::new();
 fn a_file_backend_excludes_other_registries_and_reports_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let files = FileBackend::new(dir.path());
-    let g = LockOptions::new("a/b").registry(&R1).backend(&files).lock().unwrap();
+    let g = LockOptions::new("a/b")
+        .registry(&R1)
+        .backend(&files)
+        .lock()
+        .unwrap();
     assert_eq!(LockGuard::path(&g), Some(dir.path().join("a_b").as_path()));
     assert_eq!(
         LockGuard::location(&g),
         Some(Location::Path(&dir.path().join("a_b")))
     );
     // Another registry is another contender: only the file excludes it.
-    let e = LockOptions::new("a/b").registry(&R2).backend(&files).try_lock().unwrap_err();
-    assert!(matches!(e, Error::WouldBlock { ref name } if name == "a/b"), "{e}");
+    let e = LockOptions::new("a/b")
+        .registry(&R2)
+        .backend(&files)
+        .try_lock()
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::WouldBlock { ref name } if name == "a/b"),
+        "{e}"
+    );
     drop(g);
-    drop(LockOptions::new("a/b").registry(&R2).backend(&files).try_lock().unwrap());
+    drop(
+        LockOptions::new("a/b")
+            .registry(&R2)
+            .backend(&files)
+            .try_lock()
+            .unwrap(),
+    );
 }
 
 #[test]
 fn one_deadline_covers_both_layers_and_names_the_full_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let files = FileBackend::new(dir.path());
-    let _g = LockOptions::new("t").registry(&R1).backend(&files).lock().unwrap();
+    let _g = LockOptions::new("t")
+        .registry(&R1)
+        .backend(&files)
+        .lock()
+        .unwrap();
     let started = Instant::now();
     let e = LockOptions::new("t")
         .registry(&R2)
@@ -70,7 +91,13 @@ fn one_deadline_covers_both_layers_and_names_the_full_timeout() {
 fn async_acquisition_on_a_backend_waits_then_acquires() {
     let dir = tempfile::tempdir().unwrap();
     let files = FileBackend::new(dir.path());
-    let g = block_on(LockOptions::new("w").registry(&R1).backend(&files).lock_async()).unwrap();
+    let g = block_on(
+        LockOptions::new("w")
+            .registry(&R1)
+            .backend(&files)
+            .lock_async(),
+    )
+    .unwrap();
     let releaser = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
         drop(g);
@@ -84,7 +111,10 @@ fn async_acquisition_on_a_backend_waits_then_acquires() {
     )
     .unwrap();
     assert!(AsyncLockGuard::waited(&got) >= Duration::from_millis(20));
-    assert_eq!(AsyncLockGuard::path(&got), Some(dir.path().join("w").as_path()));
+    assert_eq!(
+        AsyncLockGuard::path(&got),
+        Some(dir.path().join("w").as_path())
+    );
     releaser.join().unwrap();
 }
 
@@ -96,8 +126,18 @@ fn the_in_process_layer_stays_in_front_of_every_backend() {
     let e = LockOptions::new("d").backend(&files).lock().unwrap_err();
     assert!(matches!(e, Error::WouldDeadlock { .. }), "{e}");
     // Readers share through the backend too.
-    let r1 = LockOptions::new("s").registry(&R1).backend(&files).shared().lock().unwrap();
-    let r2 = LockOptions::new("s").registry(&R2).backend(&files).shared().try_lock().unwrap();
+    let r1 = LockOptions::new("s")
+        .registry(&R1)
+        .backend(&files)
+        .shared()
+        .lock()
+        .unwrap();
+    let r2 = LockOptions::new("s")
+        .registry(&R2)
+        .backend(&files)
+        .shared()
+        .try_lock()
+        .unwrap();
     drop((r1, r2));
 }
 
@@ -126,7 +166,10 @@ fn capabilities_a_backend_lacks_are_typed_errors_naming_it() {
     drop(g);
     let g = LockOptions::new("c").lock().unwrap();
     let e = LockGuard::fencing_token(&g).unwrap_err();
-    assert!(matches!(e, Error::Unsupported { ref backend, .. } if backend == "in-process"), "{e}");
+    assert!(
+        matches!(e, Error::Unsupported { ref backend, .. } if backend == "in-process"),
+        "{e}"
+    );
     let e = files.admin().unwrap().clear("c").unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
 }
@@ -140,14 +183,22 @@ fn urls_select_the_file_backend_for_builders_static_locks_and_the_default() {
     assert_eq!(LockGuard::backend(&g), Some(url));
     drop(g);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join("u")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("u"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o640);
 
-    let lock: &'static StaticLock =
-        Box::leak(Box::new(StaticLock::new(LockOptions::new("st").backend_url(url))));
+    let lock: &'static StaticLock = Box::leak(Box::new(StaticLock::new(
+        LockOptions::new("st").backend_url(url),
+    )));
     let g = lock.lock().unwrap();
     assert!(dir.path().join("st").exists());
-    assert!(LockOptions::new("st").registry(&R2).backend_url(url).try_lock().is_err());
+    assert!(LockOptions::new("st")
+        .registry(&R2)
+        .backend_url(url)
+        .try_lock()
+        .is_err());
     drop(g);
 
     set_default_url(url).unwrap();
@@ -159,13 +210,28 @@ fn urls_select_the_file_backend_for_builders_static_locks_and_the_default() {
 
 #[test]
 fn bad_urls_are_typed_errors_that_name_the_fix() {
-    let e = LockOptions::new("x").backend_url("etcd3://h:2379").lock().unwrap_err();
-    assert!(matches!(e, Error::UnknownScheme { ref name, .. } if name == "x"), "{e}");
+    let e = LockOptions::new("x")
+        .backend_url("etcd3://h:2379")
+        .lock()
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::UnknownScheme { ref name, .. } if name == "x"),
+        "{e}"
+    );
     assert!(e.to_string().contains("register_scheme"), "{e}");
     let e = backend_for_url("zookeeper://h:2181/x").err();
     // Registered only when the ZooKeeper crate is linked and registered.
     if let Some(e) = e {
-        assert!(matches!(e, Error::FeatureDisabled { feature: "zookeeper", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::FeatureDisabled {
+                    feature: "zookeeper",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("features = [\"zookeeper\"]"), "{e}");
     }
     let e = backend_for_url("file://relative/dir").unwrap_err();
@@ -174,7 +240,10 @@ fn bad_urls_are_typed_errors_that_name_the_fix() {
     assert!(matches!(e, Error::Backend { .. }), "{e}");
     // Nothing is waited for when the backend cannot be resolved.
     let _g = LockOptions::new("x").lock().unwrap();
-    let e = LockOptions::new("x").backend_url("etcd3://h").lock().unwrap_err();
+    let e = LockOptions::new("x")
+        .backend_url("etcd3://h")
+        .lock()
+        .unwrap_err();
     assert!(matches!(e, Error::UnknownScheme { .. }), "{e}");
 }
 

@@ -114,11 +114,10 @@ impl FileBackend {
         }
     }
 
-    fn hold(&self, lock: FileLock, waited: Duration) -> BoxHold {
+    fn hold(&self, lock: FileLock) -> BoxHold {
         Box::new(FileHold {
             lock,
             backend: self.inner.clone(),
-            waited,
         })
     }
 }
@@ -145,14 +144,13 @@ impl Backend for FileBackend {
     }
 
     fn acquire(&self, request: &Request, wait: Wait) -> Result<Option<BoxHold>> {
-        let started = Instant::now();
         let wait = match wait {
             Wait::Never => file::Wait::Never,
             Wait::Forever => file::Wait::Forever,
             Wait::Until(d) => file::Wait::Until(d),
         };
         let got = self.target(request, request.mode, true).acquire(wait)?;
-        Ok(got.map(|lock| self.hold(lock, started.elapsed())))
+        Ok(got.map(|lock| self.hold(lock)))
     }
 
     fn acquire_async(&self, request: Request, wait: Wait) -> HoldFuture {
@@ -162,7 +160,6 @@ impl Backend for FileBackend {
             wait,
             pause: FIRST_RETRY,
             sleep: None,
-            started: Instant::now(),
         })
     }
 
@@ -175,7 +172,6 @@ impl Backend for FileBackend {
 struct FileHold {
     lock: FileLock,
     backend: Arc<Inner>,
-    waited: Duration,
 }
 
 impl fmt::Debug for FileHold {
@@ -192,10 +188,6 @@ impl BackendHold for FileHold {
     fn location(&self) -> Location<'_> {
         Location::Path(&self.lock.path)
     }
-
-    fn waited(&self) -> Duration {
-        self.waited
-    }
 }
 
 /// An async wait for a lock file: non-blocking attempts, sleeping on the
@@ -207,7 +199,6 @@ struct FileAcquire {
     wait: Wait,
     pause: Duration,
     sleep: Option<timer::Sleep>,
-    started: Instant,
 }
 
 impl Future for FileAcquire {
@@ -217,10 +208,7 @@ impl Future for FileAcquire {
         let this = self.get_mut();
         let target = this.backend.target(&this.request, this.request.mode, true);
         match target.acquire_outcome(file::Wait::Never)? {
-            Outcome::Locked(lock) => {
-                let waited = this.started.elapsed();
-                Poll::Ready(Ok(Some(this.backend.hold(lock, waited))))
-            }
+            Outcome::Locked(lock) => Poll::Ready(Ok(Some(this.backend.hold(lock)))),
             Outcome::Busy | Outcome::Absent if this.wait.expired() => Poll::Ready(Ok(None)),
             Outcome::Busy | Outcome::Absent => {
                 let mut at = Instant::now() + this.pause;
