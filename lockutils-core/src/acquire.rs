@@ -10,10 +10,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::backend::{self, Backend, Capability, HoldFuture, Request};
 use crate::error::{Error, Result};
 use crate::file::{AsyncWait, Outcome, Step, Target, Wait};
 use crate::guard::{AsyncLockGuard, Held, LockGuard};
-use crate::options::LockOptions;
+use crate::options::{LockOptions, Selected};
 use crate::raw::{self, Mode, Waiter};
 use crate::registry::{Registry, Slot, SlotRef};
 use crate::{held, lock_path, timer};
@@ -55,6 +56,9 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     #[inline]
     pub(crate) fn lock_slot(&self, pinned: Option<&'static Slot>) -> Result<LockGuard<'r>> {
         let deadline = deadline_after(self.timeout);
+        if !matches!(self.backend, Selected::None) {
+            return self.lock_on_backend(pinned, deadline);
+        }
         let mut held = self.acquire_in_process(deadline, pinned)?;
         if self.external {
             let wait = match (self.blocking, deadline) {
@@ -124,6 +128,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             deadline: None,
             sleep: None,
             started: None,
+            backend: None,
         }
     }
 
@@ -170,6 +175,65 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             }
             Outcome::Busy => Err(opts.busy(deadline)),
             Outcome::Absent => Ok(false),
+        }
+    }
+
+    /// The blocking acquisition with a backend behind the in-process lock:
+    /// the backend is resolved and its capabilities checked before any wait.
+    #[cold]
+    #[inline(never)]
+    fn lock_on_backend(
+        &self,
+        pinned: Option<&'static Slot>,
+        deadline: Option<Instant>,
+    ) -> Result<LockGuard<'r>> {
+        let backend = self.resolve_backend()?;
+        let mut held = self.acquire_in_process(deadline, pinned)?;
+        let request = self.request(&held);
+        let started = Instant::now();
+        match backend.acquire(&request, self.backend_wait(deadline))? {
+            Some(hold) => {
+                held.attach_backend(hold, started.elapsed());
+                held.log_acquired();
+                Ok(LockGuard::new(held))
+            }
+            None => Err(self.busy(deadline)),
+        }
+    }
+
+    /// The backend these options select, checked for the mode asked.
+    pub(crate) fn resolve_backend(&self) -> Result<ResolvedBackend<'a>> {
+        let backend = match self.backend {
+            Selected::None => {
+                return Err(Error::InvalidOptions {
+                    name: self.name.to_owned(),
+                    reason: "no backend selected",
+                })
+            }
+            Selected::Backend(b) => ResolvedBackend::Borrowed(b),
+            Selected::Url(url) => ResolvedBackend::Shared(backend::resolve(url, self.name)?),
+            Selected::Default => ResolvedBackend::Shared(backend::resolve_default(self.name)?),
+        };
+        if self.mode == Mode::Shared && !backend.capabilities().has(Capability::Shared) {
+            return Err(backend.unsupported(self.name, Capability::Shared));
+        }
+        Ok(backend)
+    }
+
+    fn request(&self, held: &Held<'r>) -> Request {
+        Request {
+            name: self.name.to_owned(),
+            identity: held.slot().key.to_string(),
+            mode: self.mode,
+            caller: self.caller,
+        }
+    }
+
+    fn backend_wait(&self, deadline: Option<Instant>) -> backend::Wait {
+        match (self.blocking, deadline) {
+            (false, _) => backend::Wait::Never,
+            (true, None) => backend::Wait::Forever,
+            (true, Some(d)) => backend::Wait::Until(d),
         }
     }
 
@@ -289,6 +353,24 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     }
 }
 
+/// A backend as the options select it: borrowed from the caller, or the
+/// process's backend for a URL.
+pub(crate) enum ResolvedBackend<'a> {
+    Borrowed(&'a dyn Backend),
+    Shared(Arc<dyn Backend>),
+}
+
+impl<'a> std::ops::Deref for ResolvedBackend<'a> {
+    type Target = dyn Backend + 'a;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            ResolvedBackend::Borrowed(b) => *b,
+            ResolvedBackend::Shared(b) => &**b,
+        }
+    }
+}
+
 /// The instant a timeout runs out; none for a timeout too long to represent,
 /// which is as good as waiting forever.
 fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
@@ -308,6 +390,8 @@ pub struct Acquire<'a, 'r> {
     /// no waiter thread can be had).
     sleep: Option<timer::Sleep>,
     started: Option<Instant>,
+    /// The backend behind the in-process lock, resolved when polling starts.
+    backend: Option<ResolvedBackend<'a>>,
 }
 
 enum State<'r> {
@@ -320,8 +404,22 @@ enum State<'r> {
         /// The wait for the lock file; dropping it calls the wait off.
         wait: AsyncWait,
     },
+    Backend {
+        held: Held<'r>,
+        acquire: SyncFuture,
+    },
     Done,
 }
+
+/// A backend's acquisition future, made `Sync` so that [`Acquire`] stays
+/// `Sync`: it is only ever reached through `&mut`.
+struct SyncFuture(HoldFuture);
+
+// SAFETY: a `SyncFuture` offers no access through a shared reference (its
+// only field is private and used through `&mut self` alone), so sharing
+// `&SyncFuture` between threads can reach nothing; sending it needs the
+// future to be `Send`, which `HoldFuture` is.
+unsafe impl Sync for SyncFuture {}
 
 /// A queued in-process acquisition; dropping it leaves the queue.
 struct Queued<'r> {
@@ -364,6 +462,15 @@ impl<'a, 'r> Acquire<'a, 'r> {
     }
 
     fn enter_file_phase(&mut self, held: Held<'r>) -> State<'r> {
+        if let Some(backend) = &self.backend {
+            let request = self.opts.request(&held);
+            let wait = self.opts.backend_wait(self.deadline);
+            self.started.get_or_insert_with(Instant::now);
+            return State::Backend {
+                acquire: SyncFuture(backend.acquire_async(request, wait)),
+                held,
+            };
+        }
         let resolved = lock_path::resolve(self.opts.lock_dir());
         State::File {
             held,
@@ -379,6 +486,9 @@ impl<'a, 'r> Acquire<'a, 'r> {
             match std::mem::replace(&mut self.state, State::Done) {
                 State::Start => {
                     self.deadline = deadline_after(opts.timeout);
+                    if !matches!(opts.backend, Selected::None) {
+                        self.backend = Some(opts.resolve_backend()?);
+                    }
                     let slot = match self.pinned {
                         Some(slot) => SlotRef::pinned(slot),
                         None => {
@@ -481,6 +591,23 @@ impl<'a, 'r> Acquire<'a, 'r> {
                         }
                     }
                 }
+                State::Backend {
+                    mut held,
+                    mut acquire,
+                } => match acquire.0.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.state = State::Backend { held, acquire };
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(Some(hold))) => {
+                        held.attach_backend(hold, Duration::ZERO);
+                        held.set_waited(self.waited());
+                        held.log_acquired();
+                        return Poll::Ready(Ok(AsyncLockGuard { held }));
+                    }
+                    Poll::Ready(Ok(None)) => return Poll::Ready(Err(opts.busy(self.deadline))),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                },
                 State::Done => panic!("lockutils::Acquire polled after completion"),
             }
         }
@@ -507,6 +634,7 @@ impl std::fmt::Debug for Acquire<'_, '_> {
             State::Start => "start",
             State::Queued(_) => "waiting in-process",
             State::File { .. } => "waiting for the lock file",
+            State::Backend { .. } => "waiting on the backend",
             State::Done => "done",
         };
         f.debug_struct("Acquire")

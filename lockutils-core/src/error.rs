@@ -112,6 +112,51 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
+    /// The backend cannot do what was asked (fencing tokens, loss
+    /// notification, revocation, shared locks on its layout, …).
+    #[error(
+        "lock \"{name}\" on {backend}: this backend does not support {capability}; \
+         check Backend::capabilities() first, or choose a backend that has it"
+    )]
+    Unsupported {
+        /// The lock's name (empty for an operation on no particular lock).
+        name: String,
+        /// The backend's URL (without credentials), or `in-process`.
+        backend: String,
+        /// What it lacks.
+        capability: crate::backend::Capability,
+    },
+
+    /// A coordination URL whose scheme no engine knows.
+    #[error(
+        "lock \"{name}\": no lock backend for {scheme}:// in {url}; \
+         known schemes are file:// and those of the engine crates (zookeeper://, postgresql://), \
+         or register one with lockutils::backend::register_scheme"
+    )]
+    UnknownScheme {
+        /// The lock's name (empty when resolving a URL alone).
+        name: String,
+        /// The URL, without credentials.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+
+    /// A coordination URL for an engine that this build leaves out.
+    #[error(
+        "lock \"{name}\": {url} needs the {feature} engine, which is not enabled; \
+         build lockutils with features = [\"{feature}\"] and call \
+         lockutils::register_backends() once at start (the macros do it for you)"
+    )]
+    FeatureDisabled {
+        /// The lock's name (empty when resolving a URL alone).
+        name: String,
+        /// The URL, without credentials.
+        url: String,
+        /// The `lockutils` feature that brings the engine in.
+        feature: &'static str,
+    },
+
     /// An option combination that cannot work.
     #[error("invalid options for lock \"{name}\": {reason}")]
     InvalidOptions {
@@ -133,7 +178,10 @@ impl Error {
             | Error::LockPath { name, .. }
             | Error::LockFile { name, .. }
             | Error::Backend { name, .. }
-            | Error::InvalidOptions { name, .. } => name,
+            | Error::InvalidOptions { name, .. }
+            | Error::Unsupported { name, .. }
+            | Error::UnknownScheme { name, .. }
+            | Error::FeatureDisabled { name, .. } => name,
         }
     }
 
@@ -161,7 +209,11 @@ impl From<Error> for io::Error {
         let kind = match &e {
             Error::WouldBlock { .. } => io::ErrorKind::WouldBlock,
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
-            Error::InvalidName { .. } | Error::InvalidOptions { .. } => io::ErrorKind::InvalidInput,
+            Error::InvalidName { .. }
+            | Error::InvalidOptions { .. }
+            | Error::UnknownScheme { .. }
+            | Error::FeatureDisabled { .. } => io::ErrorKind::InvalidInput,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::LockFile { source, .. } => source.kind(),
             Error::LockPath {
                 source: Some(source),

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::backend::{BackendHold, BoxHold, Capability, Location, Loss, LossFuture};
 use crate::file::FileLock;
 use crate::held::{self, Record};
 use crate::raw::Mode;
@@ -27,6 +28,8 @@ pub(crate) struct Held<'r> {
 /// The parts of a hold that the uncontended in-process case does not need.
 pub(crate) struct Extra {
     file: Option<FileLock>,
+    /// The lock on a backend chosen with `LockOptions::backend`.
+    backend: Option<BoxHold>,
     waited: Duration,
     acquired_at: Option<Instant>,
     caller: Option<&'static str>,
@@ -49,6 +52,7 @@ impl<'r> Held<'r> {
         let extra = (logging || !waited.is_zero() || remove_on_release).then(|| {
             Box::new(Extra {
                 file: None,
+                backend: None,
                 waited,
                 acquired_at: logging.then(Instant::now),
                 caller,
@@ -89,6 +93,7 @@ impl<'r> Held<'r> {
         self.extra.get_or_insert_with(|| {
             Box::new(Extra {
                 file: None,
+                backend: None,
                 waited: Duration::ZERO,
                 acquired_at: None,
                 caller: None,
@@ -108,6 +113,45 @@ impl<'r> Held<'r> {
         let extra = self.extra_mut();
         extra.file = Some(file);
         extra.waited += file_wait;
+    }
+
+    /// Adds the backend's hold.
+    pub(crate) fn attach_backend(&mut self, hold: BoxHold, backend_wait: Duration) {
+        let extra = self.extra_mut();
+        extra.waited += backend_wait;
+        extra.backend = Some(hold);
+    }
+
+    pub(crate) fn backend_hold(&self) -> Option<&dyn BackendHold> {
+        self.extra.as_ref()?.backend.as_deref()
+    }
+
+    fn take_backend_hold(&mut self) -> Option<BoxHold> {
+        self.extra.as_mut()?.backend.take()
+    }
+
+    /// Where the lock lives beyond this process.
+    pub(crate) fn location(&self) -> Option<Location<'_>> {
+        let extra = self.extra.as_ref()?;
+        match (&extra.file, &extra.backend) {
+            (Some(f), _) => Some(Location::Path(&f.path)),
+            (None, Some(b)) => Some(b.location()),
+            (None, None) => None,
+        }
+    }
+
+    /// The error for a capability this hold's backend lacks.
+    fn unsupported(&self, capability: Capability) -> crate::Error {
+        let backend = match (self.backend_hold(), self.file()) {
+            (Some(b), _) => b.backend().to_owned(),
+            (None, Some(f)) => format!("file://{}", f.path.parent().unwrap_or(&f.path).display()),
+            (None, None) => "in-process".to_owned(),
+        };
+        crate::Error::Unsupported {
+            name: self.slot().key.to_string(),
+            backend,
+            capability,
+        }
     }
 
     /// Sets the total time waited.
@@ -141,6 +185,19 @@ impl<'r> Held<'r> {
     }
 }
 
+impl Extra {
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match (&self.file, &self.backend) {
+            (Some(f), _) => Some(f.path.as_path()),
+            (None, Some(b)) => match b.location() {
+                Location::Path(p) => Some(p),
+                _ => None,
+            },
+            (None, None) => None,
+        }
+    }
+}
+
 #[cold]
 fn log_acquired(slot: &Slot, mode: Mode, extra: &Extra) {
     tracing::debug!(
@@ -148,7 +205,7 @@ fn log_acquired(slot: &Slot, mode: Mode, extra: &Extra) {
         lock = &*slot.key,
         mode = mode.as_str(),
         caller = extra.caller,
-        path = extra.file.as_ref().map(|f| tracing::field::display(f.path.display())),
+        path = extra.path().map(|p| tracing::field::display(p.display())),
         waited_secs = extra.waited.as_secs_f64(),
         "lock acquired"
     );
@@ -174,6 +231,8 @@ impl Drop for Held<'_> {
 #[cold]
 #[inline(never)]
 fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
+    // Dropping a backend hold releases the lock on the backend.
+    drop(extra.backend.take());
     if let Some(file) = extra.file.take() {
         release_file(slot, mode, &file, extra.remove_on_release);
         drop(file);
@@ -227,9 +286,82 @@ macro_rules! guard_accessors {
             &guard.held.slot().key
         }
 
-        /// The lock file, for external locks.
+        /// The lock file, for external locks (and locks on a file backend).
         pub fn path(guard: &Self) -> Option<&Path> {
-            guard.held.file().map(|f| f.path.as_path())
+            match guard.held.location()? {
+                Location::Path(p) => Some(p),
+                _ => None,
+            }
+        }
+
+        /// Where the lock lives beyond this process (a lock file, a
+        /// ZooKeeper node); `None` for an in-process lock.
+        pub fn location(guard: &Self) -> Option<Location<'_>> {
+            guard.held.location()
+        }
+
+        /// The URL of the backend holding the lock beyond this process, if
+        /// it came from [`LockOptions::backend`](crate::LockOptions::backend)
+        /// and its kin.
+        pub fn backend(guard: &Self) -> Option<&str> {
+            guard.held.backend_hold().map(|b| b.backend())
+        }
+
+        /// The fencing token: increases for successive holders of this lock.
+        ///
+        /// # Errors
+        /// [`Error::Unsupported`](crate::Error::Unsupported), naming the
+        /// backend, where it has no tokens (lock files, in-process locks).
+        pub fn fencing_token(guard: &Self) -> crate::Result<u64> {
+            guard
+                .held
+                .backend_hold()
+                .and_then(|b| b.fencing_token())
+                .ok_or_else(|| guard.held.unsupported(Capability::FencingTokens))
+        }
+
+        /// Whether the lock was lost while held (a session expired, an
+        /// operator cleared it). Always `false` on backends that cannot lose
+        /// a live holder's lock (in-process, lock files).
+        pub fn is_lost(guard: &Self) -> bool {
+            Self::loss(guard).is_some()
+        }
+
+        /// Why the lock was lost, if it was.
+        pub fn loss(guard: &Self) -> Option<Loss> {
+            guard.held.backend_hold()?.loss()
+        }
+
+        /// Resolves when the lock is lost (`Some`), or released first
+        /// (`None`).
+        ///
+        /// # Errors
+        /// [`Error::Unsupported`](crate::Error::Unsupported) where the
+        /// backend cannot notify.
+        pub fn lost(guard: &Self) -> crate::Result<LossFuture> {
+            guard
+                .held
+                .backend_hold()
+                .and_then(|b| b.lost())
+                .ok_or_else(|| guard.held.unsupported(Capability::LossNotification))
+        }
+
+        /// Whether someone asked the holder to release (revocation).
+        pub fn is_revoked(guard: &Self) -> bool {
+            guard.held.backend_hold().is_some_and(|b| b.is_revoked())
+        }
+
+        /// Releases the lock, waiting until its backend confirms the release
+        /// (which a process about to exit should do); dropping the guard
+        /// releases without waiting for the answer.
+        ///
+        /// # Errors
+        /// The backend's error; the lock is released either way.
+        pub fn unlock(mut guard: Self) -> crate::Result<()> {
+            let hold = guard.held.take_backend_hold();
+            let result = hold.map_or(Ok(()), |h| h.release());
+            drop(guard);
+            result
         }
 
         /// How long the acquisition waited (zero when it did not wait).
@@ -360,13 +492,13 @@ fn debug_held(name: &str, held: &Held<'_>, f: &mut fmt::Formatter<'_>) -> fmt::R
         .field("mode", &held.mode())
         .field(
             "backend",
-            &if held.file().is_some() {
-                "file"
-            } else {
-                "in-process"
+            &match (held.file(), held.backend_hold()) {
+                (Some(_), _) => "file",
+                (None, Some(b)) => b.backend(),
+                (None, None) => "in-process",
             },
         )
-        .field("path", &held.file().map(|f| &f.path))
+        .field("location", &held.location())
         .field("waited", &held.waited())
         .finish()
 }

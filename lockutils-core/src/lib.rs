@@ -26,6 +26,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod acquire;
+pub mod backend;
 mod diagnose;
 mod error;
 mod fd_cache;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::file::DEFAULT_FILE_MODE;
 use crate::raw::Mode;
@@ -27,6 +28,10 @@ use crate::registry::Registry;
 /// | [`registry`](Self::registry) | `semaphores` | [`Registry::global`] |
 /// | [`file_mode`](Self::file_mode) | – | `0o600` |
 /// | [`remove_on_release`](Self::remove_on_release) | – | `false` |
+/// | [`backend`](Self::backend) / [`backend_url`](Self::backend_url) / [`coordinated`](Self::coordinated) | tooz `backend_url` | none (in-process) |
+///
+/// Every option means the same on every backend; see
+/// [`backend`](crate::backend) for what is shared and what each engine adds.
 ///
 /// ```
 /// use std::time::Duration;
@@ -57,6 +62,22 @@ pub struct LockOptions<'a, 'r> {
     pub(crate) file_mode: u32,
     pub(crate) remove_on_release: bool,
     pub(crate) caller: Option<&'static str>,
+    pub(crate) backend: Selected<'a>,
+}
+
+/// Which backend, if any, stands behind the in-process lock (besides the
+/// `external` lock-file shorthand, which keeps its own short path).
+#[derive(Clone, Copy)]
+pub(crate) enum Selected<'a> {
+    /// In-process only (or lock files, with `external`).
+    None,
+    /// This backend.
+    Backend(&'a dyn Backend),
+    /// The backend of this coordination URL, resolved at each acquisition
+    /// (one backend per URL per process).
+    Url(&'a str),
+    /// The process's default coordination URL.
+    Default,
 }
 
 impl<'a> LockOptions<'a, 'static> {
@@ -81,6 +102,7 @@ impl<'a> LockOptions<'a, 'static> {
             file_mode: DEFAULT_FILE_MODE,
             remove_on_release: false,
             caller: None,
+            backend: Selected::None,
         }
     }
 }
@@ -110,8 +132,82 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// let g = lockutils_core::LockOptions::new("x").external(true).lock_path(dir.path()).lock().unwrap();
     /// assert_eq!(lockutils_core::LockGuard::path(&g), Some(dir.path().join("x").as_path()));
     /// ```
+    ///
+    /// `external(true)` is the lock-file backend at [`lock_path`](Self::lock_path)
+    /// (with [`file_mode`](Self::file_mode) and
+    /// [`remove_on_release`](Self::remove_on_release)), and replaces any
+    /// [`backend`](Self::backend) given before.
     pub const fn external(mut self, external: bool) -> Self {
         self.external = external;
+        if external {
+            self.backend = Selected::None;
+        }
+        self
+    }
+
+    /// Lock on this backend too, behind the in-process lock (replacing
+    /// [`external`](Self::external)). The same options mean the same thing
+    /// on every backend; a capability the backend lacks (a shared lock on an
+    /// engine without them) fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported) naming it.
+    ///
+    /// ```
+    /// use lockutils_core::backend::FileBackend;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let files = FileBackend::new(dir.path());
+    /// let g = lockutils_core::LockOptions::new("x").backend(&files).lock().unwrap();
+    /// assert!(dir.path().join("x").exists());
+    /// # drop(g);
+    /// ```
+    pub const fn backend(mut self, backend: &'a dyn Backend) -> Self {
+        self.backend = Selected::Backend(backend);
+        self.external = false;
+        self
+    }
+
+    /// Lock on the backend of this coordination URL (`file:///dir`,
+    /// `zookeeper://h1:2181,h2:2181/root`), one per URL per process; see
+    /// [`backend_for_url`](crate::backend::backend_for_url). Usable in
+    /// `const` contexts such as a [`StaticLock`](crate::StaticLock).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("file://{}", dir.path().display());
+    /// let g = lockutils_core::LockOptions::new("x").backend_url(&url).lock().unwrap();
+    /// assert!(dir.path().join("x").exists());
+    /// # drop(g);
+    /// ```
+    pub const fn backend_url(mut self, url: &'a str) -> Self {
+        self.backend = Selected::Url(url);
+        self.external = false;
+        self
+    }
+
+    /// Lock on a backend given as a reference to one (`&files`,
+    /// `&Arc<dyn Backend>`) or to a coordination URL (`&String`, `&str`):
+    /// what `#[synchronized(backend = <expr>)]` expands to.
+    ///
+    /// ```
+    /// use lockutils_core::backend::FileBackend;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let files = FileBackend::new(dir.path());
+    /// let url = format!("file://{}", dir.path().display());
+    /// drop(lockutils_core::LockOptions::new("a").backend_from(&files).lock().unwrap());
+    /// drop(lockutils_core::LockOptions::new("b").backend_from(&url).lock().unwrap());
+    /// assert!(dir.path().join("a").exists() && dir.path().join("b").exists());
+    /// ```
+    pub fn backend_from<B: AsBackend + ?Sized>(mut self, backend: &'a B) -> Self {
+        self.backend = backend.as_backend().0;
+        self.external = false;
+        self
+    }
+
+    /// Lock on the process's default backend: the URL set by
+    /// [`set_default_url`](crate::backend::set_default_url), else
+    /// `LOCKUTILS_COORDINATION_URL`.
+    pub const fn coordinated(mut self) -> Self {
+        self.backend = Selected::Default;
+        self.external = false;
         self
     }
 
@@ -230,6 +326,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             file_mode: self.file_mode,
             remove_on_release: self.remove_on_release,
             caller: self.caller,
+            backend: self.backend,
         }
     }
 
@@ -320,6 +417,58 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     }
 }
 
+/// What [`LockOptions::backend_from`] accepts: a backend, or a coordination
+/// URL.
+pub trait AsBackend {
+    /// The backend selection.
+    fn as_backend(&self) -> BackendRef<'_>;
+}
+
+/// A backend selection, as [`AsBackend`] gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct BackendRef<'a>(Selected<'a>);
+
+impl<T: Backend> AsBackend for T {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Backend(self))
+    }
+}
+
+impl AsBackend for dyn Backend {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Backend(self))
+    }
+}
+
+impl<T: AsBackend + ?Sized> AsBackend for std::sync::Arc<T> {
+    fn as_backend(&self) -> BackendRef<'_> {
+        (**self).as_backend()
+    }
+}
+
+impl AsBackend for str {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Url(self))
+    }
+}
+
+impl AsBackend for String {
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef(Selected::Url(self))
+    }
+}
+
+impl fmt::Debug for Selected<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selected::None => f.write_str("None"),
+            Selected::Backend(b) => write!(f, "{}", b.url()),
+            Selected::Url(u) => write!(f, "{}", crate::backend::redact(u)),
+            Selected::Default => f.write_str("default coordination URL"),
+        }
+    }
+}
+
 /// An explicit lock directory, as a path or (for `const` use) a string.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum LockDir<'a> {
@@ -340,6 +489,7 @@ impl fmt::Debug for LockOptions<'_, '_> {
             .field("mode", &self.mode)
             .field("file_mode", &format_args!("{:o}", self.file_mode))
             .field("remove_on_release", &self.remove_on_release)
+            .field("backend", &self.backend)
             .finish()
     }
 }

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use crate::acquire::Acquire;
 use crate::error::Result;
 use crate::guard::{Held, LockGuard};
-use crate::options::LockOptions;
+use crate::options::{LockOptions, Selected};
 use crate::raw::Mode;
 use crate::registry::Slot;
 
@@ -43,6 +43,7 @@ impl StaticLock {
     pub const fn new(options: LockOptions<'static, 'static>) -> Self {
         StaticLock {
             plain: !options.external
+                && matches!(options.backend, Selected::None)
                 && matches!(options.mode, Mode::Exclusive)
                 && !options.remove_on_release,
             options,

@@ -20,11 +20,12 @@ pub(crate) mod kw {
     syn::custom_keyword!(read);
     syn::custom_keyword!(write);
     syn::custom_keyword!(distributed);
+    syn::custom_keyword!(backend);
 }
 
 /// Every option, for "unknown option" errors.
 pub(crate) const VALID_OPTIONS: &str = "a lock name (`\"mylock\"`), `name`, `external`, `prefix`, \
-     `lock_path`, `fair`, `blocking`, `timeout`, `semaphores`, `mode`, `distributed`, `crate`";
+     `lock_path`, `fair`, `blocking`, `timeout`, `semaphores`, `mode`, `backend`, `distributed`, `crate`";
 
 /// One option as written: its value, the span of its keyword (or of the
 /// literal, for a positional name) and its position among the options.
@@ -76,6 +77,8 @@ pub(crate) struct RawArgs {
     pub(crate) semaphores: Option<Opt<Path>>,
     pub(crate) mode: Option<Opt<ModeArg>>,
     pub(crate) distributed: Option<Opt<DistributedArg>>,
+    /// `backend = "scheme://…"` or `backend = <expr>`.
+    pub(crate) backend: Option<Opt<Expr>>,
     pub(crate) krate: Option<Opt<Path>>,
 }
 
@@ -249,6 +252,17 @@ impl RawArgs {
                 "`distributed`",
             );
         }
+        if input.peek(kw::backend) {
+            let span = input.parse::<kw::backend>()?.span;
+            equals(
+                input,
+                span,
+                "backend",
+                "backend = \"zookeeper://zk1:2181/lockutils\"",
+            )?;
+            let value = input.parse::<Expr>()?;
+            return set_once(&mut self.backend, Opt { value, span, pos }, "`backend`");
+        }
         if input.peek(Token![crate]) {
             let span = input.parse::<Token![crate]>()?.span;
             equals(input, span, "crate", "crate = my_crate::lockutils")?;
@@ -293,7 +307,7 @@ fn equals(input: ParseStream<'_>, key: Span, name: &str, example: &str) -> Resul
 /// The option a misspelled word most likely meant: within two edits, and
 /// fewer than a third of its letters.
 fn closest(word: &str) -> Option<&'static str> {
-    const OPTIONS: [&str; 11] = [
+    const OPTIONS: [&str; 12] = [
         "name",
         "external",
         "prefix",
@@ -304,6 +318,7 @@ fn closest(word: &str) -> Option<&'static str> {
         "semaphores",
         "mode",
         "distributed",
+        "backend",
         "crate",
     ];
     OPTIONS
@@ -351,7 +366,7 @@ fn unknown(input: ParseStream<'_>) -> Result<()> {
                 }
                 (None, "url" | "backend_url" | "coordination_url") => {
                     " (a lock's coordination URL is written \
-                     `distributed = \"zookeeper://host:2181/root\"`)"
+                     `backend = \"zookeeper://host:2181/root\"`)"
                         .into()
                 }
                 (None, _) if !fork.peek(Token![=]) => {

@@ -266,10 +266,17 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
             Some(Coordination::Dynamic(expr)) => Some(quote!(let __lockutils_url = &(#expr);)),
             _ => None,
         };
+        let backend_setup = match &opts.backend {
+            Some(Coordination::Dynamic(expr)) => {
+                Some(quote_spanned!(expr.span()=> let __lockutils_backend = #expr;))
+            }
+            _ => None,
+        };
         let setup = quote! {
             let __lockutils_name = #name;
             #path_setup
             #url_setup
+            #backend_setup
         };
         (
             setup,
@@ -287,10 +294,16 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
             }
         },
     };
+    // Backends chosen by URL need their engines' schemes registered.
+    let register = opts
+        .backend
+        .as_ref()
+        .map(|_| quote!(#p::register_backends();));
     quote! {
         {
             #caller
             #check_registry
+            #register
             #setup
             #unwrap
         }
@@ -316,6 +329,14 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
             c.extend(quote!(.url(#url)));
         }
         Some(Coordination::DefaultUrl) | None => {}
+    }
+    match &opts.backend {
+        Some(Coordination::Const(url)) => {
+            c.extend(quote_spanned!(url.span()=> .backend_url(#url)));
+        }
+        Some(Coordination::Dynamic(_)) => c.extend(quote!(.backend_from(__lockutils_backend))),
+        Some(Coordination::DefaultUrl) => c.extend(quote!(.coordinated())),
+        None => {}
     }
     if opts.external {
         c.extend(quote!(.external(true)));

@@ -23,6 +23,8 @@ pub(crate) struct Options {
     pub(crate) shared: bool,
     /// `Some` for a ZooKeeper lock (`distributed`).
     pub(crate) distributed: Option<Coordination>,
+    /// `Some` for a lock on a backend chosen with `backend = …`.
+    pub(crate) backend: Option<Coordination>,
     /// The path of the facade crate, `::lockutils` unless `crate = ...`.
     pub(crate) krate: Path,
     pub(crate) on_error: OnError,
@@ -76,6 +78,7 @@ impl Options {
         matches!(self.name, Name::Static(_))
             && !matches!(self.lock_path, Some(LockPath::Dynamic(_)))
             && !matches!(self.distributed, Some(Coordination::Dynamic(_)))
+            && !matches!(self.backend, Some(Coordination::Dynamic(_)))
     }
 }
 
@@ -161,9 +164,37 @@ impl RawArgs {
             DistributedArg::Url(expr) => errors.check(coordination_url(expr)),
         });
 
+        let backend = self.backend.as_ref().and_then(|b| {
+            // `backend` replaces the lock file and the ZooKeeper shorthand:
+            // each conflict is reported at the later of the two options.
+            let later = |other: Span, pos: usize| if pos > b.pos { other } else { b.span };
+            if let Some(e) = self.external.as_ref().filter(|o| o.value) {
+                errors.push(Error::new(
+                    later(e.span, e.pos),
+                    "`external` cannot be combined with `backend`: `external` is the lock-file \
+                     backend (`backend = \"file:///dir\"`); keep one of them",
+                ));
+            }
+            if let Some(d) = distributed {
+                errors.push(Error::new(
+                    later(d.span, d.pos),
+                    "`distributed` cannot be combined with `backend`: `distributed` is the \
+                     ZooKeeper backend (`backend = \"zookeeper://…\"`); keep one of them",
+                ));
+            }
+            if let Some(lp) = &self.lock_path {
+                errors.push(Error::new(
+                    later(lp.span, lp.pos),
+                    "`lock_path` cannot be combined with `backend`: a file backend's directory \
+                     is in its URL (`backend = \"file:///var/lib/app/locks\"`)",
+                ));
+            }
+            errors.check(backend_url(&b.value, features))
+        });
+
         let external = self.external.as_ref().is_some_and(|o| o.value);
         if let Some(lp) = &self.lock_path {
-            if !external && distributed.is_none() {
+            if !external && distributed.is_none() && self.backend.is_none() {
                 errors.push(Error::new(
                     lp.span,
                     "`lock_path` only applies to external locks; add `external` or remove \
@@ -247,6 +278,7 @@ impl RawArgs {
             semaphores: self.semaphores.map(|o| o.value),
             shared: self.mode.is_some_and(|o| o.value == ModeArg::Read),
             distributed: coordination,
+            backend,
             krate: self
                 .krate
                 .map_or_else(|| syn::parse_quote!(::lockutils), |o| o.value),
@@ -380,6 +412,47 @@ fn coordination_url(expr: &Expr) -> Result<Coordination> {
             expr,
             "`distributed` takes a coordination URL string, e.g. \
              `distributed = \"zookeeper://zk1:2181/lockutils\"`, or `true`/`false`",
+        )),
+        Expr::Macro(m) if m.mac.path.is_ident("env") || m.mac.path.is_ident("concat") => {
+            Ok(Coordination::Const(expr.clone()))
+        }
+        _ => Ok(Coordination::Dynamic(expr.clone())),
+    }
+}
+
+/// The backend of `backend = ...`: a literal must be a coordination URL of
+/// a scheme this build has (the rest is checked at run time); `env!(..)` and
+/// `concat!(..)` are fixed at compile time too; anything else is a reference
+/// to a backend or a URL, evaluated at each call.
+fn backend_url(expr: &Expr, features: Features) -> Result<Coordination> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => {
+            let url = lit.value();
+            let Some((scheme, _)) = url.split_once("://") else {
+                return Err(Error::new(
+                    lit.span(),
+                    "`backend` takes a coordination URL such as \
+                     `backend = \"zookeeper://zk1:2181/lockutils\"` or \
+                     `backend = \"file:///var/lib/app/locks\"`, or an expression \
+                     (`backend = &MY_BACKEND`)",
+                ));
+            };
+            if scheme == "zookeeper" && !features.zookeeper {
+                return Err(Error::new(
+                    lit.span(),
+                    "`zookeeper://` needs the ZooKeeper backend: enable the `zookeeper` feature \
+                     of lockutils (`lockutils = { version = \"..\", features = [\"zookeeper\"] }`)",
+                ));
+            }
+            Ok(Coordination::Const(expr.clone()))
+        }
+        Expr::Lit(_) => Err(Error::new_spanned(
+            expr,
+            "`backend` takes a coordination URL string or an expression giving a backend, \
+             e.g. `backend = \"zookeeper://zk1:2181/lockutils\"` or `backend = &MY_BACKEND`",
         )),
         Expr::Macro(m) if m.mac.path.is_ident("env") || m.mac.path.is_ident("concat") => {
             Ok(Coordination::Const(expr.clone()))

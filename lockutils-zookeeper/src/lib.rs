@@ -54,6 +54,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod backend;
 mod coordinator;
 mod hold;
 mod layout;
@@ -63,6 +64,7 @@ mod runtime;
 mod session;
 mod url;
 
+pub use backend::{register, ZkBackend};
 pub use coordinator::{
     clear_default_url, default_url, set_default_url, ContenderInfo, Coordinator, LockInfo,
     LockSummary,

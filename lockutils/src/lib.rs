@@ -115,10 +115,34 @@ pub use lockutils_zookeeper as zookeeper;
 #[cfg(feature = "postgresql")]
 pub use lockutils_postgres as postgresql;
 
+/// Registers the coordination URL scheme of every engine this build enables
+/// (`zookeeper://` with the `zookeeper` feature), so that
+/// [`LockOptions::backend_url`], [`LockOptions::coordinated`] and
+/// [`backend::backend_for_url`] find them. `file://` needs no registration.
+/// Cheap after the first call; `#[synchronized(backend = …)]` calls it for
+/// you.
+///
+/// ```
+/// lockutils::register_backends();
+/// let dir = tempfile::tempdir().unwrap();
+/// let url = format!("file://{}", dir.path().display());
+/// let g = lockutils::LockOptions::new("x").backend_url(&url).lock().unwrap();
+/// # drop(g);
+/// ```
+pub fn register_backends() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(feature = "zookeeper")]
+        lockutils_zookeeper::register();
+    });
+}
+
 /// Support for the code the macros generate. Not a stable API: anything here
 /// may change in any release; do not use it directly.
 #[doc(hidden)]
 pub mod __private {
+    /// Not a stable API.
+    pub use crate::register_backends;
     /// Not a stable API.
     pub use core::convert::{AsRef, From};
     /// Not a stable API.

@@ -8,6 +8,8 @@
 //!   them with a bound.
 //! - [`kernel`]: what the kernel says about a lock file, from `/proc/locks`
 //!   (whether some process is blocked waiting for it).
+//! - [`memory`]: a toy in-memory lock engine written against the public
+//!   backend API, used through every generic part of lockutils.
 //! - [`python`]: the Python interpreter with oslo.concurrency, for the
 //!   ignored interop tests.
 //!
@@ -22,6 +24,7 @@
 
 pub mod events;
 pub mod kernel;
+pub mod memory;
 pub mod process;
 pub mod python;
 

@@ -1,0 +1,319 @@
+//! The file backend: today's lock files (`file.rs`) behind the
+//! [`Backend`] trait, so a `file://` URL selects them like any engine.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::{
+    Admin, Backend, BackendHold, BoxHold, Capabilities, Capability, ContenderInfo, HoldFuture,
+    Location, LockInfo, Removal, Request, Wait,
+};
+use crate::error::{Error, Result};
+use crate::file::{self, FileLock, Outcome, Target, DEFAULT_FILE_MODE, FIRST_RETRY, MAX_RETRY};
+use crate::raw::Mode;
+use crate::timer;
+
+/// Lock files in one directory, compatible with oslo.concurrency and
+/// fasteners: what [`LockOptions::external`](crate::LockOptions::external)
+/// uses, as a [`Backend`]. Its URL is `file:///the/dir` (optionally
+/// `?file_mode=0640`).
+///
+/// Shared locks, no fencing tokens (a lock file has no counter), no loss
+/// (the kernel keeps the lock while the holder lives), no revocation.
+#[derive(Clone)]
+pub struct FileBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    url: String,
+    file_mode: u32,
+}
+
+impl FileBackend {
+    /// Lock files in `dir` (created on first use), mode `0o600`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::with_mode(dir.into(), DEFAULT_FILE_MODE)
+    }
+
+    fn with_mode(dir: PathBuf, file_mode: u32) -> Self {
+        let url = if file_mode == DEFAULT_FILE_MODE {
+            format!("file://{}", dir.display())
+        } else {
+            format!("file://{}?file_mode={file_mode:o}", dir.display())
+        };
+        FileBackend {
+            inner: Arc::new(Inner {
+                dir,
+                url,
+                file_mode,
+            }),
+        }
+    }
+
+    /// The same directory, creating lock files with permission bits `mode`.
+    pub fn file_mode(self, mode: u32) -> Self {
+        Self::with_mode(self.inner.dir.clone(), mode)
+    }
+
+    /// The lock directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Parses `file:///dir[?file_mode=OCTAL]` (also `file://localhost/dir`).
+    pub(crate) fn from_url(url: &str) -> std::result::Result<Self, String> {
+        let rest = url
+            .strip_prefix("file://")
+            .ok_or("expected file:///absolute/lock/directory")?;
+        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if !path.starts_with('/') {
+            return Err(format!(
+                "the lock directory must be absolute (file:///var/lib/app/locks), not {path:?}"
+            ));
+        }
+        let mut mode = DEFAULT_FILE_MODE;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("file_mode", v)) => {
+                    mode = u32::from_str_radix(v, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| {
+                            format!("file_mode must be octal bits such as 0640, not {v:?}")
+                        })?;
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown option {pair:?}; file URLs take file_mode=OCTAL"
+                    ))
+                }
+            }
+        }
+        Ok(Self::with_mode(PathBuf::from(path), mode))
+    }
+
+    fn target<'a>(&'a self, request: &'a Request, mode: Mode, create: bool) -> Target<'a> {
+        Target {
+            name: &request.name,
+            dir: &self.inner.dir,
+            file_name: &request.identity,
+            mode,
+            file_mode: self.inner.file_mode,
+            create,
+            user_default_dir: false,
+        }
+    }
+
+    fn hold(&self, lock: FileLock) -> BoxHold {
+        Box::new(FileHold {
+            lock,
+            backend: self.inner.clone(),
+        })
+    }
+}
+
+impl fmt::Debug for FileBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FileBackend").field(&self.inner.url).finish()
+    }
+}
+
+impl Backend for FileBackend {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn url(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.inner.url)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE
+            .with(Capability::Shared)
+            .with(Capability::Admin)
+    }
+
+    fn acquire(&self, request: &Request, wait: Wait) -> Result<Option<BoxHold>> {
+        let wait = match wait {
+            Wait::Never => file::Wait::Never,
+            Wait::Forever => file::Wait::Forever,
+            Wait::Until(d) => file::Wait::Until(d),
+        };
+        let got = self.target(request, request.mode, true).acquire(wait)?;
+        Ok(got.map(|lock| self.hold(lock)))
+    }
+
+    fn acquire_async(&self, request: Request, wait: Wait) -> HoldFuture {
+        Box::pin(FileAcquire {
+            backend: self.clone(),
+            request,
+            wait,
+            pause: FIRST_RETRY,
+            sleep: None,
+        })
+    }
+
+    fn admin(&self) -> Result<&dyn Admin> {
+        Ok(self)
+    }
+}
+
+/// A held lock file; closing it (on drop) releases the lock.
+struct FileHold {
+    lock: FileLock,
+    backend: Arc<Inner>,
+}
+
+impl fmt::Debug for FileHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FileHold").field(&self.lock.path).finish()
+    }
+}
+
+impl BackendHold for FileHold {
+    fn backend(&self) -> &str {
+        &self.backend.url
+    }
+
+    fn location(&self) -> Location<'_> {
+        Location::Path(&self.lock.path)
+    }
+}
+
+/// An async wait for a lock file: non-blocking attempts, sleeping on the
+/// timer thread between them (200 µs doubling to 10 ms, never past the
+/// deadline), so a dropped future leaves nothing queued in the kernel.
+struct FileAcquire {
+    backend: FileBackend,
+    request: Request,
+    wait: Wait,
+    pause: Duration,
+    sleep: Option<timer::Sleep>,
+}
+
+impl Future for FileAcquire {
+    type Output = Result<Option<BoxHold>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let target = this.backend.target(&this.request, this.request.mode, true);
+        match target.acquire_outcome(file::Wait::Never)? {
+            Outcome::Locked(lock) => Poll::Ready(Ok(Some(this.backend.hold(lock)))),
+            Outcome::Busy | Outcome::Absent if this.wait.expired() => Poll::Ready(Ok(None)),
+            Outcome::Busy | Outcome::Absent => {
+                let mut at = Instant::now() + this.pause;
+                if let Some(d) = this.wait.deadline() {
+                    at = at.min(d);
+                }
+                this.sleep = Some(timer::Sleep::new(at, cx.waker()));
+                this.pause = (this.pause * 2).min(MAX_RETRY);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl FileBackend {
+    fn lock_error(&self, identity: &str, path: &Path, action: &'static str, e: io::Error) -> Error {
+        Error::LockFile {
+            name: identity.to_owned(),
+            path: path.to_owned(),
+            action,
+            source: e,
+        }
+    }
+
+    fn check_identity(&self, identity: &str) -> Result<()> {
+        let name = crate::name::lock_file_name(identity, None)?;
+        if name != identity {
+            return Err(Error::InvalidName {
+                name: identity.to_owned(),
+                reason: "not a lock file name: give the identity as listed (after prefix and sanitising)",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Admin for FileBackend {
+    fn backend(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.inner.url)
+    }
+
+    fn list(&self) -> Result<Vec<LockInfo>> {
+        let dir = &self.inner.dir;
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.lock_error("*", dir, "list", e)),
+        };
+        let mut locks = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.lock_error("*", dir, "list", e))?;
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if let (true, Some(name)) = (is_file, entry.file_name().to_str()) {
+                locks.push(self.inspect(name)?);
+            }
+        }
+        locks.sort_by(|a, b| a.identity.cmp(&b.identity));
+        Ok(locks)
+    }
+
+    fn inspect(&self, identity: &str) -> Result<LockInfo> {
+        self.check_identity(identity)?;
+        let path = self.inner.dir.join(identity);
+        let mut info = LockInfo::new(identity, path.display().to_string());
+        let f = match file::open_lock_file(&path, false, self.inner.file_mode) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(info),
+            Err(e) => return Err(self.lock_error(identity, &path, "open", e)),
+        };
+        // A writer probe conflicts with any holder; then a reader probe
+        // tells whether that holder is a writer.
+        if let Some(c) = file::probe(&f, Mode::Exclusive)
+            .map_err(|e| self.lock_error(identity, &path, "inspect", e))?
+        {
+            let mut holder = ContenderInfo::new(Some(c.mode));
+            holder.pid = u32::try_from(c.pid).ok().filter(|p| *p > 0);
+            info.holders.push(holder);
+        }
+        Ok(info)
+    }
+
+    fn remove_if_free(&self, identity: &str) -> Result<Removal> {
+        self.check_identity(identity)?;
+        let request = Request {
+            name: identity.to_owned(),
+            identity: identity.to_owned(),
+            mode: Mode::Exclusive,
+            caller: None,
+        };
+        match self
+            .target(&request, Mode::Exclusive, false)
+            .acquire_outcome(file::Wait::Never)?
+        {
+            Outcome::Locked(lock) => {
+                let removed = lock
+                    .remove_while_held(Mode::Exclusive)
+                    .map_err(|e| self.lock_error(identity, &lock.path, "remove", e))?;
+                Ok(if removed {
+                    Removal::Removed
+                } else {
+                    Removal::Absent
+                })
+            }
+            Outcome::Busy => Ok(Removal::Busy),
+            Outcome::Absent => Ok(Removal::Absent),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! ZooKeeper through the one lock API: `LockOptions::backend`, URLs, the
+//! core guards and `StaticLock`, against a real server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{host, registries, url, wait_for, NEEDS_ZK};
+use lockutils_core::backend::{Backend, Capability, Location, LossKind, Removal};
+use lockutils_core::{AsyncLockGuard, Error, LockGuard, LockOptions, StaticLock};
+use lockutils_zookeeper::ZkBackend;
+
+/// Two "hosts": separate sessions and separate in-process registries.
+fn two_hosts(test: &str, params: &str) -> (String, ZkBackend, ZkBackend) {
+    let u = url(test, params);
+    let a = ZkBackend::from_coordinator(host(&u));
+    let b = ZkBackend::from_coordinator(host(&u));
+    (u, a, b)
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn exclusive_locks_through_the_builder_exclude_hosts_and_report_tokens() {
+    let _ = NEEDS_ZK;
+    let (_, a, b) = two_hosts("be-excl", "");
+    let [ra, rb, ..] = registries();
+    let g = LockOptions::new("x")
+        .registry(ra)
+        .backend(&a)
+        .lock()
+        .unwrap();
+    let t1 = LockGuard::fencing_token(&g).unwrap();
+    assert!(matches!(LockGuard::location(&g), Some(Location::Node(n)) if n.contains("/x/")));
+    assert_eq!(LockGuard::backend(&g), Some(a.url().as_ref()));
+    let e = LockOptions::new("x")
+        .registry(rb)
+        .backend(&b)
+        .try_lock()
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::WouldBlock { ref name } if name == "x"),
+        "{e}"
+    );
+    LockGuard::unlock(g).unwrap();
+    let g2 = LockOptions::new("x")
+        .registry(rb)
+        .backend(&b)
+        .try_lock()
+        .unwrap();
+    assert!(LockGuard::fencing_token(&g2).unwrap() > t1);
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn one_deadline_and_the_full_timeout_in_the_error() {
+    let (_, a, b) = two_hosts("be-timeout", "");
+    let [ra, rb, ..] = registries();
+    let _g = LockOptions::new("t")
+        .registry(ra)
+        .backend(&a)
+        .lock()
+        .unwrap();
+    let started = Instant::now();
+    let e = LockOptions::new("t")
+        .registry(rb)
+        .backend(&b)
+        .timeout(Duration::from_millis(300))
+        .lock()
+        .unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    match e {
+        Error::Timeout { name, timeout } => {
+            assert_eq!(name, "t");
+            assert_eq!(timeout, Duration::from_millis(300));
+        }
+        e => panic!("{e}"),
+    }
+    // No candidate of the waiter is left behind.
+    let info = b.admin().unwrap().inspect("t").unwrap();
+    assert_eq!((info.holders.len(), info.waiters.len()), (1, 0), "{info:?}");
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn async_acquisition_waits_for_the_other_host_and_is_send() {
+    let (_, a, b) = two_hosts("be-async", "");
+    let [ra, rb, ..] = registries();
+    let g = LockOptions::new("y")
+        .registry(ra)
+        .backend(&a)
+        .lock()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let b: &'static ZkBackend = Box::leak(Box::new(b));
+        let waiter = tokio::spawn(async move {
+            let g = LockOptions::new("y")
+                .registry(rb)
+                .backend(b)
+                .lock_async()
+                .await
+                .unwrap();
+            AsyncLockGuard::fencing_token(&g).unwrap()
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiter.is_finished());
+        let t1 = LockGuard::fencing_token(&g).unwrap();
+        drop(g);
+        let t2 = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(t2 > t1);
+    });
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn urls_select_zookeeper_for_the_builder_and_static_locks() {
+    lockutils_zookeeper::register();
+    let u: &'static str = Box::leak(url("be-url", "").into_boxed_str());
+    let g = LockOptions::new("u").backend_url(u).lock().unwrap();
+    assert_eq!(
+        LockGuard::backend(&g).map(|s| s.starts_with("zookeeper://")),
+        Some(true)
+    );
+    drop(g);
+    let lock: &'static StaticLock = Box::leak(Box::new(StaticLock::new(
+        LockOptions::new("s").backend_url(u),
+    )));
+    let g = lock.lock().unwrap();
+    assert!(LockGuard::fencing_token(&g).is_ok());
+    let backend = lockutils_core::backend::backend_for_url(u).unwrap();
+    let info = backend.admin().unwrap().inspect("s").unwrap();
+    assert_eq!(info.holders.len(), 1);
+    assert_eq!(info.holders[0].pid, Some(std::process::id()));
+    assert_eq!(info.holders[0].token, LockGuard::fencing_token(&g).ok());
+}
+
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn clearing_is_reported_as_a_loss_and_revocation_is_seen() {
+    let (_, a, b) = two_hosts("be-loss", "");
+    let [ra, ..] = registries();
+    let g = LockOptions::new("l")
+        .registry(ra)
+        .backend(&a)
+        .lock()
+        .unwrap();
+    assert!(!LockGuard::is_lost(&g));
+    assert_eq!(b.admin().unwrap().revoke("l").unwrap(), 1);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !LockGuard::is_revoked(&g) {
+        assert!(Instant::now() < until, "revocation not seen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(b.admin().unwrap().clear("l").unwrap(), 1);
+    while !LockGuard::is_lost(&g) {
+        assert!(Instant::now() < until, "loss not seen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(LockGuard::loss(&g).unwrap().kind, LossKind::Cleared);
+    wait_for(b.coordinator(), "l", Duration::from_secs(5), |i| {
+        i.contenders.is_empty()
+    });
+    drop(g);
+    // Held: kept. Free: removed, once.
+    let [_, rb, ..] = registries();
+    let g = LockOptions::new("l")
+        .registry(rb)
+        .backend(&b)
+        .lock()
+        .unwrap();
+    assert_eq!(
+        a.admin().unwrap().remove_if_free("l").unwrap(),
+        Removal::Busy
+    );
+    LockGuard::unlock(g).unwrap();
+    assert_eq!(
+        a.admin().unwrap().remove_if_free("l").unwrap(),
+        Removal::Removed
+    );
+    assert_eq!(
+        a.admin().unwrap().remove_if_free("l").unwrap(),
+        Removal::Absent
+    );
+}
+
+#[test]
+fn curator_layout_refuses_shared_locks_with_a_typed_error() {
+    let b = ZkBackend::new("zookeeper://127.0.0.1:1/be?layout=curator").unwrap();
+    assert!(!b.capabilities().has(Capability::Shared));
+    let e = LockOptions::new("r")
+        .backend(&b)
+        .shared()
+        .lock()
+        .unwrap_err();
+    match e {
+        Error::Unsupported {
+            name,
+            backend,
+            capability,
+        } => {
+            assert_eq!(name, "r");
+            assert!(backend.contains("layout=curator"), "{backend}");
+            assert_eq!(capability, Capability::Shared);
+        }
+        e => panic!("{e}"),
+    }
+}
