@@ -186,7 +186,7 @@ impl FileLock {
         }
     }
 
-    fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         self.file.as_ref().expect("present until dropped")
     }
 
@@ -361,7 +361,6 @@ impl Target<'_> {
 
     /// Takes the file lock, waiting as `wait` says. `Ok(None)`: not acquired
     /// (busy or timed out; or absent, when `create` is off).
-    #[cfg(test)]
     pub(crate) fn acquire(&self, wait: Wait) -> Result<Option<FileLock>> {
         Ok(match self.acquire_outcome(wait)? {
             Outcome::Locked(f) => Some(f),

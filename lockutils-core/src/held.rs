@@ -314,7 +314,7 @@ pub(crate) fn holds_file(path: &Path) -> bool {
             let Some(file) = (unsafe { r.file() }) else {
                 return false;
             };
-            file.file
+            file.file()
                 .metadata()
                 .is_ok_and(|m| m.dev() == linked.dev() && m.ino() == linked.ino())
         })

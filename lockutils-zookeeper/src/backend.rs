@@ -305,7 +305,7 @@ impl Admin for ZkBackend {
         let path = coordinator.lock_path(identity);
         let id = identity.to_owned();
         runtime::block_on(async move {
-            let client = coordinator.client(&id, None).await?;
+            let client = coordinator.client(&id).await?;
             // Deleting a node with children fails: a contender that arrived
             // meanwhile keeps its lock node.
             match client.delete(&path, None).await {

@@ -234,7 +234,7 @@ impl Coordinator {
     }
 
     /// The current session's client, connecting if needed (admin calls).
-    async fn client(&self, lock: &str) -> Result<zk::Client> {
+    pub(crate) async fn client(&self, lock: &str) -> Result<zk::Client> {
         Ok(self.session(lock, None).await?.client().clone())
     }
 
