@@ -154,6 +154,21 @@ fn bounded<T>(bound: Duration, name: &str, test: impl FnOnce() -> T) -> T {
     out
 }
 
+/// A child process killed (if still running) when the test ends, however
+/// it ends: a failed test must not leave a stopped holder behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        CHILDREN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&p| p != self.0.id());
+    }
+}
+
 /// Waits until `lock` has exactly `n` candidates, as `c` sees it.
 fn candidates(c: &Coordinator, lock: &str, n: usize, within: Duration) {
     wait_for(c, lock, within, |i| i.contenders.len() == n);
@@ -488,12 +503,15 @@ fn a_holder_paused_past_its_session_knows_at_once_and_says_expired() {
         let url = url("paused-holder", "session_timeout=2");
         let regs = registries();
         let other = Coordinator::new(&url).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lockutils-zk-holder"))
-            .args(["resume-check", &url, "x"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = Reaped(
+            Command::new(env!("CARGO_BIN_EXE_lockutils-zk-holder"))
+                .args(["resume-check", &url, "x"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let child = &mut child.0;
         CHILDREN.lock().unwrap().push(child.id());
         let pid = child.id().to_string();
         let mut stdin = child.stdin.take().unwrap();
@@ -543,6 +561,5 @@ fn a_holder_paused_past_its_session_knows_at_once_and_says_expired() {
         }
         drop(stdin);
         assert!(child.wait().unwrap().success());
-        CHILDREN.lock().unwrap().retain(|&p| p != child.id());
     });
 }
