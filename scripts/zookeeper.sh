@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # A standalone ZooKeeper server for the distributed-lock tests and benchmarks.
 #
-#   scripts/zookeeper.sh start    install Debian's `zookeeper` if missing, start a
-#                                 fresh server on 127.0.0.1:$ZK_PORT, wait until it
-#                                 serves requests (fails if it cannot)
+#   scripts/zookeeper.sh start [--keep-data]
+#                                 install Debian's `zookeeper` if missing, start a
+#                                 server on 127.0.0.1:$ZK_PORT, wait until it
+#                                 serves requests (fails if it cannot); the data
+#                                 directory is wiped first unless --keep-data
 #   scripts/zookeeper.sh stop     stop the server this script started (by its pid)
+#   scripts/zookeeper.sh restart [--keep-data]
+#                                 stop, then start (keeping its sessions and
+#                                 nodes with --keep-data, as a crashed and
+#                                 restarted server would)
+#   scripts/zookeeper.sh pause    freeze the server (SIGSTOP to its pid): a GC
+#                                 pause or a hung host, connections left open
+#   scripts/zookeeper.sh resume   thaw it (SIGCONT)
+#   scripts/zookeeper.sh pid      print the server's pid (exit 1 if not running)
 #   scripts/zookeeper.sh status   say whether it runs; exit 0 if it serves requests
 #
 # Environment:
@@ -17,7 +27,8 @@
 #   ZK_HEAP            JVM heap limit (default 256m)
 #
 # The server is the package's own jar run by `java` directly (no systemd, no
-# init script); the data directory is recreated at every start.
+# init script). Every action reaches the server only through the pid recorded
+# in $ZK_DIR, after checking that pid still runs this script's configuration.
 set -euo pipefail
 
 port="${ZK_PORT:-2181}"
@@ -66,6 +77,7 @@ install_server() {
 }
 
 start() {
+  local keep_data="${1:-}"
   if pid="$(our_pid)"; then
     if four srvr | grep -q '^Mode:'; then
       say "already running (pid $pid) on 127.0.0.1:$port"
@@ -79,7 +91,9 @@ start() {
     exit 1
   fi
   install_server
-  rm -rf "$dir/data"
+  if [ "$keep_data" != "--keep-data" ]; then
+    rm -rf "$dir/data"
+  fi
   mkdir -p "$dir/data"
   cat >"$cfg" <<EOF
 tickTime=$tick
@@ -90,8 +104,8 @@ maxSessionTimeout=120000
 maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=*
-# A throwaway test server: skip the fsync per transaction (the data dir is
-# recreated at every start anyway).
+# A throwaway test server: skip the fsync per transaction. Each commit is
+# still written to the log, so a restart with --keep-data sees every one.
 forceSync=no
 EOF
   # The jar's manifest names every dependency jar; slf4j-simple, if present,
@@ -137,6 +151,8 @@ stop() {
     return 0
   fi
   kill "$pid"
+  # A paused server handles SIGTERM only once it runs again.
+  kill -CONT "$pid" 2>/dev/null || true
   for _ in $(seq 1 40); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.25
@@ -147,6 +163,22 @@ stop() {
   fi
   rm -f "$pidfile"
   say "stopped (pid $pid)"
+}
+
+signal() {
+  local pid
+  if ! pid="$(our_pid)"; then
+    say "not running (no live server recorded in $pidfile)"
+    exit 1
+  fi
+  kill "-$1" "$pid"
+  say "sent SIG$1 to pid $pid"
+}
+
+print_pid() {
+  local pid
+  pid="$(our_pid)" || { say "not running"; exit 1; }
+  echo "$pid"
 }
 
 status() {
@@ -166,9 +198,20 @@ status() {
   return 1
 }
 
+keep_data_arg() {
+  case "${1:-}" in
+    "" | --keep-data) ;;
+    *) echo "usage: $0 start|restart [--keep-data]" >&2; exit 2 ;;
+  esac
+}
+
 case "${1:-}" in
-  start) start ;;
+  start) keep_data_arg "${2:-}"; start "${2:-}" ;;
   stop) stop ;;
+  restart) keep_data_arg "${2:-}"; stop; start "${2:-}" ;;
+  pause) signal STOP ;;
+  resume) signal CONT ;;
+  pid) print_pid ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--keep-data]|stop|restart [--keep-data]|pause|resume|pid|status" >&2; exit 2 ;;
 esac

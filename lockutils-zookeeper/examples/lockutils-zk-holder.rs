@@ -5,6 +5,13 @@
 //!         append `exit PID NANOS`, release (waiting for the server)
 //!     lockutils-zk-holder hold-forever URL NAME
 //!         acquire, print `held TOKEN SESSION_TIMEOUT_MS` on stdout, sleep
+//!     lockutils-zk-holder resume-check URL NAME
+//!         per round: acquire, print `held TOKEN`, then look at `is_lost()`
+//!         every millisecond; after a gap of more than a second (the process
+//!         was stopped and continued), print `resumed FIRST_LOOK REASONS`:
+//!         whether the first look said lost, and every loss reason seen until
+//!         it settles (`,`-separated); release, and start the next round on
+//!         a line from stdin (exit at end of input)
 //!     lockutils-zk-holder contend URL NAME ours|bare
 //!         acquire and release in a loop until stdin closes, printing
 //!         `ready` first (for the hand-off benchmark)
@@ -14,6 +21,7 @@ fn main() {
     match arg(0).as_str() {
         "hold" => hold(&arg(1), &arg(2), &args[3..]),
         "hold-forever" => hold_forever(&arg(1), &arg(2)),
+        "resume-check" => resume_check(&arg(1), &arg(2)),
         "contend" => contend(&arg(1), &arg(2), &arg(3)),
         _ => usage(),
     }
@@ -86,6 +94,55 @@ fn hold_forever(url: &str, name: &str) {
     );
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+fn resume_check(url: &str, name: &str) {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let opts = lockutils_zookeeper::ZkLockOptions::new(name).url(url);
+    let mut line = String::new();
+    loop {
+        let guard = opts
+            .lock()
+            .unwrap_or_else(|e| panic!("cannot take {name}: {e}"));
+        // Timed from before the announcement: a stop right after it counts.
+        let mut last = Instant::now();
+        println!("held {}", guard.fencing_token());
+        std::io::stdout().flush().unwrap();
+        loop {
+            std::thread::sleep(Duration::from_millis(1));
+            let gap = last.elapsed();
+            last = Instant::now();
+            if gap > Duration::from_secs(1) {
+                break;
+            }
+        }
+        let first_look = guard.is_lost();
+        // Every reason seen until it settles: the provisional
+        // ConnectionLost may give way to what happened.
+        let mut reasons: Vec<String> = Vec::new();
+        let until = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < until {
+            let seen = format!("{:?}", guard.loss());
+            if reasons.last() != Some(&seen) {
+                reasons.push(seen);
+            }
+            if !matches!(
+                guard.loss(),
+                None | Some(lockutils_zookeeper::LossReason::ConnectionLost)
+            ) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        println!("resumed {first_look} {}", reasons.join(","));
+        std::io::stdout().flush().unwrap();
+        drop(guard);
+        line.clear();
+        if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
     }
 }
 

@@ -34,10 +34,19 @@
 //! # What a holder must know
 //! - **A lock can be lost while held**: its session expires (a long pause, a
 //!   partition) or an operator clears it. The guard says so
-//!   ([`ZkLockGuard::is_lost`], [`HoldWatch::lost`]) and logs at `ERROR`.
+//!   ([`ZkLockGuard::is_lost`], [`HoldWatch::lost`]) and logs at `ERROR`,
+//!   before the server can give the lock away: once the server has not been
+//!   heard from for 4/5 of the session timeout ([`LossReason`]). A process
+//!   resumed after a longer pause knows it at its first look.
 //! - **Fencing tokens** ([`ZkLockGuard::fencing_token`]) increase for
-//!   successive holders; a store that keeps the highest token it has seen can
-//!   refuse writes from a holder that lost the lock without noticing.
+//!   successive holders (on one ensemble, as long as its data directory is
+//!   kept); a store that keeps the highest token it has seen can refuse
+//!   writes from a holder that lost the lock without noticing — the one
+//!   window no lock closes: a holder paused between its check and its write.
+//! - **Deadlines hold whatever the server does**: every request of an
+//!   acquisition is bounded by its timeout (for `try_lock`, by the URL's
+//!   `connect_timeout`), and a released or failed acquisition's node is
+//!   deleted even across a connection loss.
 //! - **Revocation**: [`Coordinator::revoke`] asks holders to release;
 //!   [`ZkLockGuard::is_revoked`] / [`HoldWatch::revoked`] tell them.
 //! - **A crash frees the lock** when the server expires the session, within

@@ -283,8 +283,14 @@ impl<'a> ZkLockOptions<'a> {
     /// - [`Error::WouldDeadlock`] when this thread already holds the lock;
     /// - [`Error::InvalidName`], [`Error::InvalidOptions`];
     /// - [`Error::Backend`] for a bad or missing coordination URL, an
-    ///   unreachable ensemble (after at most the URL's `connect_timeout`), a
-    ///   refused operation or an expired session, naming the URL.
+    ///   unreachable ensemble (after at most the URL's `connect_timeout`, or
+    ///   the timeout if shorter), a refused operation or an expired session,
+    ///   naming the URL.
+    ///
+    /// Every request is bounded by the timeout, so the call returns within it
+    /// (plus at most 100 ms to withdraw the candidate) whatever the server
+    /// does. A non-blocking call without a timeout has the URL's
+    /// `connect_timeout` as its budget.
     ///
     /// # Blocking
     /// Parks the thread; the ZooKeeper protocol runs on the crate's own
@@ -781,7 +787,8 @@ macro_rules! hold_accessors {
         }
 
         /// Whether the lock was lost while held (session expired, node
-        /// deleted); see [`HoldWatch`].
+        /// deleted, server silent for 4/5 of the session timeout); see
+        /// [`HoldWatch::is_lost`].
         pub fn is_lost(&self) -> bool {
             self.hold.watch().is_lost()
         }
@@ -812,7 +819,8 @@ macro_rules! hold_accessors {
 
 /// A distributed lock held by the current thread, from
 /// [`ZkLockOptions::lock`]. Dropping it deletes the candidate node (the
-/// request is sent at once) and then releases the in-process lock;
+/// request is sent at once, and again in the background while the connection
+/// is down) and then releases the in-process lock;
 /// [`unlock`](Self::unlock) does the same and waits for the server's answer,
 /// which a process about to exit should do.
 ///
@@ -829,12 +837,16 @@ pub struct ZkLockGuard {
 impl ZkLockGuard {
     hold_accessors!();
 
-    /// Releases the lock and waits until the server has deleted the
-    /// candidate node.
+    /// Releases the lock and waits until the candidate node is gone:
+    /// deleted (the delete is sent again while the connection is down), or
+    /// taken with the session when it ends — at the latest 7/5 of the
+    /// session timeout after the server was last heard from. A hold reported
+    /// lost is cleaned up too, since its session may have survived.
     ///
     /// # Errors
-    /// [`Error::Backend`] if the delete failed (the server still removes the
-    /// node when the session ends). The lock is released either way.
+    /// [`Error::Backend`] if the server refused the delete; the session is
+    /// then closed once no other lock of the process uses it, which removes
+    /// the node. The lock is released either way.
     pub fn unlock(self) -> Result<()> {
         let ZkLockGuard { hold, _local } = self;
         runtime::block_on(hold.unlock())
@@ -865,8 +877,8 @@ impl AsyncZkLockGuard {
         self.hold.watch().revoked()
     }
 
-    /// Releases the lock and waits until the server has deleted the
-    /// candidate node.
+    /// Releases the lock and waits until the candidate node is gone, as
+    /// [`ZkLockGuard::unlock`].
     ///
     /// # Errors
     /// As [`ZkLockGuard::unlock`].
