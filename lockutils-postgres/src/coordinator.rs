@@ -228,15 +228,14 @@ impl PgCoordinator {
                     // The server ends the wait itself; this bound only covers
                     // a server that does not answer (the cancel then runs in
                     // `Pending::drop`).
-                    Some(d) => match tokio::time::timeout_at(
-                        (d + Duration::from_secs(2)).into(),
-                        waiting,
-                    )
-                    .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => return Err(timeout_error(d)),
-                    },
+                    Some(d) => {
+                        match tokio::time::timeout_at((d + Duration::from_secs(2)).into(), waiting)
+                            .await
+                        {
+                            Ok(r) => r,
+                            Err(_) => return Err(timeout_error(d)),
+                        }
+                    }
                     None => waiting.await,
                 };
                 match result {
