@@ -351,7 +351,7 @@ pub(crate) fn hold(url: &PgUrl, args: &HoldArgs) -> Result<i32, Failure> {
             });
             let status = supervisor.wait(child);
             done.store(true, Ordering::Release);
-            let _ = watcher.thread().unpark();
+            watcher.thread().unpark();
             let _ = watcher.join();
             match status {
                 Ok(s) => child::exit_code(s),

@@ -114,6 +114,12 @@ pub use lockutils_zookeeper as zookeeper;
 #[cfg(feature = "postgresql")]
 pub use lockutils_postgres as postgresql;
 
+/// The snippets of `docs/postgresql.md`, compiled as doctests (and run where
+/// they need no server).
+#[cfg(all(doctest, feature = "postgresql"))]
+#[doc = include_str!("../../docs/postgresql.md")]
+pub struct PostgresqlGuide;
+
 /// Support for the code the macros generate. Not a stable API: anything here
 /// may change in any release; do not use it directly.
 #[doc(hidden)]
