@@ -43,11 +43,20 @@ fn unique(what: &str) -> String {
 
 /// Runs SQL on a plain session of its own; rows as text.
 fn sql(query: &str) -> Vec<Vec<Option<String>>> {
+    sql_as(&url(), query)
+}
+
+/// The URL of `lockutils_min`, the role with LOGIN and CONNECT only.
+fn min_url() -> String {
+    url().replacen("lockutils:lockutils@", "lockutils_min:lockutils_min@", 1)
+}
+
+fn sql_as(url: &str, query: &str) -> Vec<Vec<Option<String>>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let url = url();
+    let url = url.to_owned();
     rt.block_on(async move {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
@@ -695,7 +704,7 @@ fn tls_when_the_url_asks() {
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn a_role_with_only_connect_can_lock() {
     // scripts/postgres.sh creates lockutils_min with LOGIN and CONNECT only.
-    let min = url().replacen("lockutils:lockutils@", "lockutils_min:lockutils_min@", 1);
+    let min = min_url();
     let rows = sql("SELECT rolsuper, rolcreaterole, rolcreatedb, \
          (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid)::text \
          FROM pg_roles r WHERE rolname = 'lockutils_min'");
@@ -745,4 +754,34 @@ fn unresponsive_session_is_reported_lost_within_two_check_intervals() {
         "reported after {took:?}"
     );
     assert!(hold.release().is_err());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
+    // A role default of 100 ms would end a plain `pg_advisory_lock` wait;
+    // an acquisition without timeout must wait on regardless.
+    sql_as(
+        &min_url(),
+        "ALTER ROLE CURRENT_USER SET lock_timeout = '100ms'",
+    );
+    let name = unique("roletimeout");
+    let key = Layout::Native.key(&name);
+    let held = coordinator()
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap();
+    let waiter = PgCoordinator::new(&min_url()).unwrap();
+    let n = name.clone();
+    let t = std::thread::spawn(move || {
+        waiter
+            .acquire(&n, Mode::Exclusive, Wait::Forever)
+            .map(|h| h.release().unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let still = sessions_on(key);
+    held.release().unwrap();
+    let result = t.join().unwrap();
+    sql_as(&min_url(), "ALTER ROLE CURRENT_USER RESET lock_timeout");
+    assert_eq!(still, (1, 1), "the waiter gave up");
+    result.unwrap();
 }
