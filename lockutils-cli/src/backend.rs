@@ -23,6 +23,9 @@ pub(crate) enum Backend {
     /// ZooKeeper nodes under the URL's root.
     #[cfg(feature = "zookeeper")]
     ZooKeeper(lockutils_zookeeper::CoordinationUrl),
+    /// PostgreSQL advisory locks in the URL's database.
+    #[cfg(feature = "postgresql")]
+    Postgres(lockutils_postgres::PgUrl),
 }
 
 /// Parses `--backend` values; see the module documentation.
@@ -56,6 +59,10 @@ pub(crate) fn parse(text: &str, env_url: Option<&str>) -> Result<Backend, String
     if text == "file" {
         return Ok(Backend::File);
     }
+    if text == "postgresql" || text.starts_with("postgresql://") || text.starts_with("postgres://")
+    {
+        return postgres_url(text, env_url);
+    }
     let (url, from_env) = if text == "zookeeper" {
         match env_url {
             Some(url) => (url, true),
@@ -72,7 +79,9 @@ pub(crate) fn parse(text: &str, env_url: Option<&str>) -> Result<Backend, String
     } else {
         return Err(format!(
             "unknown backend `{}`: expected `file` (lock files, the default), \
-             `zookeeper://[USER:PASSWORD@]HOST:PORT[/ROOT]`, or `zookeeper` (the URL in {URL_ENV})",
+             `zookeeper://[USER:PASSWORD@]HOST:PORT[/ROOT]`, \
+             `postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DBNAME`, or `zookeeper` / \
+             `postgresql` (the URL in {URL_ENV})",
             redact(text)
         ));
     };
@@ -101,6 +110,47 @@ fn zookeeper_url(url: &str, _from_env: bool) -> Result<Backend, String> {
     Err(format!(
         "this lockutils was built without the ZooKeeper backend, so --backend {} cannot \
          be used; build it with `cargo install --path lockutils-cli --features zookeeper`, \
+         or use --backend file (the default) for lock files",
+        redact(url)
+    ))
+}
+
+/// `--backend postgresql://…`, or `postgresql` for the URL in the
+/// environment.
+fn postgres_url(text: &str, env_url: Option<&str>) -> Result<Backend, String> {
+    let (url, source) = if text == "postgresql" {
+        match env_url {
+            Some(url) => (url, format!(" (from {URL_ENV})")),
+            None => {
+                return Err(format!(
+                    "--backend postgresql takes the coordination URL from {URL_ENV}, which is \
+                     not set; set it (e.g. postgresql://locker@127.0.0.1/app) or give \
+                     --backend postgresql://USER@HOST:PORT/DBNAME"
+                ))
+            }
+        }
+    } else {
+        (text, String::new())
+    };
+    postgres_parse(url, &source)
+}
+
+#[cfg(feature = "postgresql")]
+fn postgres_parse(url: &str, source: &str) -> Result<Backend, String> {
+    match lockutils_postgres::PgUrl::parse_for(url, "") {
+        Ok(url) => Ok(Backend::Postgres(url)),
+        Err(lockutils_core::Error::Backend {
+            backend, reason, ..
+        }) => Err(format!("invalid --backend {backend}{source}: {reason}")),
+        Err(e) => Err(format!("invalid --backend {}{source}: {e}", redact(url))),
+    }
+}
+
+#[cfg(not(feature = "postgresql"))]
+fn postgres_parse(url: &str, _source: &str) -> Result<Backend, String> {
+    Err(format!(
+        "this lockutils was built without the PostgreSQL backend, so --backend {} cannot \
+         be used; build it with `cargo install --path lockutils-cli --features postgresql`, \
          or use --backend file (the default) for lock files",
         redact(url)
     ))
@@ -183,6 +233,24 @@ mod tests {
         let e = parse("zookeeper", Some("zookeeper://u:topsecret@h?layout=x")).unwrap_err();
         assert!(!e.contains("topsecret"), "{e}");
         assert!(e.contains(&format!("(from {URL_ENV})")), "{e}");
+    }
+
+    #[cfg(feature = "postgresql")]
+    #[test]
+    fn postgres_urls_are_parsed_and_their_errors_masked() {
+        let Ok(Backend::Postgres(u)) = parse("postgresql://svc:topsecret@db1/app", None) else {
+            panic!()
+        };
+        assert_eq!(u.dbname(), Some("app"));
+        assert!(!u.to_string().contains("topsecret"));
+        let Ok(Backend::Postgres(u)) = parse("postgresql", Some("postgres://db9:6000/x")) else {
+            panic!()
+        };
+        assert_eq!(u.port(), 6000);
+        let e = parse("postgresql://svc:topsecret@db1:port/app", None).unwrap_err();
+        assert!(!e.contains("topsecret"), "{e}");
+        assert!(e.contains("port `port`"), "{e}");
+        assert!(parse("postgresql", None).unwrap_err().contains(URL_ENV));
     }
 
     #[cfg(not(feature = "zookeeper"))]

@@ -11,7 +11,9 @@
 //!
 //! With `--backend zookeeper://HOST:PORT/ROOT` (the `zookeeper` feature, on
 //! by default), `hold`, `list`, `show`, `remove` and `clean` work on
-//! ZooKeeper locks instead (module `zookeeper`).
+//! ZooKeeper locks instead (module `zookeeper`); with
+//! `--backend postgresql://USER@HOST/DBNAME` (the `postgresql` feature, on by
+//! default), on PostgreSQL advisory locks (module `postgres`).
 //!
 //! See docs/cli.md for the whole reference.
 
@@ -24,6 +26,8 @@ mod cmd_run;
 mod duration;
 mod inspect;
 mod output;
+#[cfg(feature = "postgresql")]
+mod postgres;
 mod procfs;
 #[cfg(feature = "zookeeper")]
 mod zookeeper;
@@ -51,7 +55,10 @@ pub(crate) mod exit {
     pub(crate) const CONFLICT: i32 = 75;
     /// `hold` with ZooKeeper: the lock was lost while held (session expired,
     /// lock cleared), CMD was sent SIGTERM. `EX_UNAVAILABLE` from sysexits.h.
-    #[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "zookeeper", feature = "postgresql")),
+        allow(dead_code)
+    )]
     pub(crate) const LOST: i32 = 69;
     /// CMD was found but could not be executed.
     pub(crate) const CANNOT_EXECUTE: i32 = 126;
@@ -67,6 +74,7 @@ Examples:
   lockutils show --prefix nova instance-42
   lockutils clean --older-than 7d
   lockutils list --backend zookeeper://zk1:2181/lockutils    # ZooKeeper locks
+  lockutils list --backend postgresql://locker@db1/app       # PostgreSQL advisory locks
 
 The lock directory, unless --lock-path is given: LOCKUTILS_LOCK_PATH, then
 OSLO_LOCK_PATH, then a per-user directory ($XDG_RUNTIME_DIR/lockutils or
@@ -77,7 +85,8 @@ Exit codes:
   1        error (lock directory or file unusable, lock file missing, I/O;
            ZooKeeper unreachable or refusing)
   2        usage error (bad option, name, duration or --backend URL; no CMD)
-  69       `hold` with ZooKeeper: the lock was lost while CMD ran (CMD got SIGTERM)
+  69       `hold` with ZooKeeper or PostgreSQL: the lock was lost while CMD ran
+           (CMD got SIGTERM)
   75       lock busy: `hold` did not get the lock in time (change with
            --conflict-exit-code), `remove` skipped a held lock
   126      CMD could not be executed
@@ -235,10 +244,11 @@ struct LockDirArg {
 /// The lock backend.
 #[derive(Debug, Args)]
 struct BackendArg {
-    /// Lock backend: `file` (lock files in the lock directory), or ZooKeeper
+    /// Lock backend: `file` (lock files in the lock directory), ZooKeeper
     /// locks: `zookeeper://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…][/ROOT][?…]`,
-    /// or `zookeeper` for the URL in LOCKUTILS_COORDINATION_URL (which keeps
-    /// a password out of the process list).
+    /// PostgreSQL advisory locks: `postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DBNAME[?…]`,
+    /// or `zookeeper` / `postgresql` for the URL in LOCKUTILS_COORDINATION_URL
+    /// (which keeps a password out of the process list).
     #[arg(long, value_name = "BACKEND", default_value = "file", value_parser = BackendParser)]
     backend: Backend,
 }
@@ -331,8 +341,9 @@ struct RemoveArgs {
     #[arg(long, value_name = "P")]
     prefix: Option<String>,
 
-    /// ZooKeeper only: clear the lock even if it is held. Its holders are not
-    /// asked; they see the lock lost (their node is deleted).
+    /// ZooKeeper and PostgreSQL only: clear the lock even if it is held. Its
+    /// holders are not asked; they see the lock lost (ZooKeeper: their node
+    /// is deleted; PostgreSQL: their sessions are ended).
     #[arg(long)]
     force: bool,
 
@@ -432,6 +443,8 @@ fn hold(args: &HoldArgs) -> Result<i32, Failure> {
         Backend::File => cmd_hold::hold(args),
         #[cfg(feature = "zookeeper")]
         Backend::ZooKeeper(url) => zookeeper::hold::hold(url, args),
+        #[cfg(feature = "postgresql")]
+        Backend::Postgres(url) => postgres::hold(url, args),
     }
 }
 
@@ -442,6 +455,11 @@ fn list(args: &ListArgs) -> Result<i32, Failure> {
         Backend::ZooKeeper(url) => {
             zookeeper::refuse_lock_path(args.dir.lock_path.as_deref())?;
             zookeeper::inspect::list(url, args.json)
+        }
+        #[cfg(feature = "postgresql")]
+        Backend::Postgres(url) => {
+            postgres::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            postgres::list(url, args.json)
         }
     }
 }
@@ -458,6 +476,11 @@ fn show(args: &ShowArgs) -> Result<i32, Failure> {
         Backend::ZooKeeper(url) => {
             zookeeper::refuse_lock_path(args.dir.lock_path.as_deref())?;
             zookeeper::inspect::show(url, &args.name, args.prefix.as_deref(), args.json)
+        }
+        #[cfg(feature = "postgresql")]
+        Backend::Postgres(url) => {
+            postgres::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            postgres::show(url, &args.name, args.prefix.as_deref(), args.json)
         }
     }
 }
@@ -478,6 +501,11 @@ fn remove(args: &RemoveArgs) -> Result<i32, Failure> {
             zookeeper::refuse_lock_path(args.dir.lock_path.as_deref())?;
             zookeeper::remove::remove(url, &args.names, args.prefix.as_deref(), args.force)
         }
+        #[cfg(feature = "postgresql")]
+        Backend::Postgres(url) => {
+            postgres::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            postgres::remove(url, &args.names, args.prefix.as_deref(), args.force)
+        }
     }
 }
 
@@ -496,6 +524,11 @@ fn clean(args: &CleanArgs) -> Result<i32, Failure> {
                 ));
             }
             zookeeper::remove::clean(url, args.dry_run)
+        }
+        #[cfg(feature = "postgresql")]
+        Backend::Postgres(url) => {
+            postgres::refuse_lock_path(args.dir.lock_path.as_deref())?;
+            postgres::clean(url)
         }
     }
 }

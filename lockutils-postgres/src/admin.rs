@@ -189,11 +189,9 @@ impl PgCoordinator {
         Ok(messages
             .into_iter()
             .filter_map(|m| match m {
-                SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).map(str::to_owned))
-                        .collect(),
-                ),
+                SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
                 _ => None,
             })
             .collect())
@@ -317,7 +315,10 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_millis(1500))
         );
         assert_eq!(since_of("SELECT 1 /* since=1500 */"), None);
-        assert_eq!(since_of("SELECT pg_try_advisory_lock(1) /* lockutils name=a */"), None);
+        assert_eq!(
+            since_of("SELECT pg_try_advisory_lock(1) /* lockutils name=a */"),
+            None
+        );
     }
 
     #[test]

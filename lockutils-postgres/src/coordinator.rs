@@ -196,56 +196,48 @@ impl PgCoordinator {
                 session: Some(session),
             };
             let t = tag(&identity);
-            let try_sql = format!("{}{t}", key.call("try_advisory_lock", mode));
-            let got = pending
-                .session()
-                .scalar(&try_sql)
-                .await
-                .map_err(|e| c.error(&name, "cannot try the lock", e))?;
-            if got.as_deref() != Some("t") {
-                let lock_timeout_ms = match wait {
-                    Wait::Now => {
-                        pending.checkin();
-                        return Err(Error::WouldBlock { name });
-                    }
-                    Wait::Until(d) => {
-                        let left = d.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            pending.checkin();
-                            return Err(timeout_error(d));
-                        }
-                        left.as_millis().max(1)
-                    }
-                    Wait::Forever => 0,
-                };
-                // One implicit transaction: `SET LOCAL` bounds this wait only.
-                let wait_sql = format!(
-                    "SET LOCAL lock_timeout = {lock_timeout_ms}; {}{t}",
-                    key.call("advisory_lock", mode)
-                );
-                let waiting = pending.session().client.simple_query(&wait_sql);
-                let result = match deadline {
-                    // The server ends the wait itself; this bound only covers
-                    // a server that does not answer (the cancel then runs in
-                    // `Pending::drop`).
-                    Some(d) => match tokio::time::timeout_at(
-                        (d + Duration::from_secs(2)).into(),
-                        waiting,
-                    )
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if wait == Wait::Now || left.is_some_and(|l| l.is_zero()) {
+                let try_sql = format!("{}{t}", key.call("try_advisory_lock", mode));
+                let got = pending
+                    .session()
+                    .scalar(&try_sql)
                     .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => return Err(timeout_error(d)),
-                    },
-                    None => waiting.await,
+                    .map_err(|e| c.error(&name, "cannot try the lock", e))?;
+                if got.as_deref() != Some("t") {
+                    pending.checkin();
+                    return Err(match deadline {
+                        Some(d) => timeout_error(d),
+                        None => Error::WouldBlock { name },
+                    });
+                }
+            } else {
+                // One round trip whether the lock is free or not. With a
+                // deadline, one implicit transaction whose `SET LOCAL` bounds
+                // this wait only, ended by the server itself; without, the
+                // plain call, and the bounded form with no bound if the
+                // role's own `lock_timeout` ended it.
+                let call = format!("{}{t}", key.call("advisory_lock", mode));
+                let bounded = |ms: u128| format!("SET LOCAL lock_timeout = {ms}; {call}");
+                let first = match left {
+                    Some(l) => bounded(l.as_millis().max(1)),
+                    None => call.clone(),
                 };
+                let mut result = pending.wait(&first, deadline).await;
+                if deadline.is_none()
+                    && matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
+                {
+                    result = pending.wait(&bounded(0), None).await;
+                }
                 match result {
-                    Ok(_) => {}
-                    Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                    Some(Ok(())) => {}
+                    // The client-side bound passed: `Pending::drop` cancels.
+                    None => return Err(timeout_error(deadline.unwrap_or(started))),
+                    Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                         pending.checkin();
                         return Err(timeout_error(deadline.unwrap_or(started)));
                     }
-                    Err(e) => return Err(c.error(&name, "waiting for the lock failed", e)),
+                    Some(Err(e)) => return Err(c.error(&name, "waiting for the lock failed", e)),
                 }
             }
             let session = pending.disarm();
@@ -346,6 +338,24 @@ impl Pending {
     fn checkin(&mut self) {
         if let Some(s) = self.session.take() {
             self.coordinator.pool().checkin(s);
+        }
+    }
+
+    /// Runs a waiting statement; `None` if the server has not answered 2 s
+    /// past `deadline` (the server ends the wait itself at the deadline;
+    /// this bound only covers a server that does not answer).
+    async fn wait(
+        &self,
+        sql: &str,
+        deadline: Option<Instant>,
+    ) -> Option<std::result::Result<(), tokio_postgres::Error>> {
+        let waiting = self.session().client.simple_query(sql);
+        match deadline {
+            Some(d) => tokio::time::timeout_at((d + Duration::from_secs(2)).into(), waiting)
+                .await
+                .ok()
+                .map(|r| r.map(drop)),
+            None => Some(waiting.await.map(drop)),
         }
     }
 

@@ -304,8 +304,7 @@ impl Keeper {
             Ok(Ok(_)) => Err(Error::Backend {
                 name: self.name.clone(),
                 backend: backend(),
-                reason: "the server says this session did not hold the lock at release"
-                    .to_owned(),
+                reason: "the server says this session did not hold the lock at release".to_owned(),
                 source: None,
             }),
             Ok(Err(e)) => Err(Error::Backend {

@@ -145,7 +145,7 @@ pub(crate) fn untag(query: &str) -> Option<String> {
     let start = query.find("/* lockutils name=")? + "/* lockutils name=".len();
     let rest = &query[start..];
     let end = rest.find([' ', '*'])?;
-    let enc = rest[..end].as_bytes();
+    let enc = &rest.as_bytes()[..end];
     let mut out = Vec::with_capacity(enc.len());
     let mut i = 0;
     while i < enc.len() {
@@ -179,10 +179,7 @@ mod tests {
     #[test]
     fn tooz_keys_are_two_md5_bytes() {
         // md5("nova-instance-42") = e454…, as observed from tooz in pg_locks.
-        assert_eq!(
-            Layout::Tooz.key("nova-instance-42"),
-            LockKey::Pair(228, 84)
-        );
+        assert_eq!(Layout::Tooz.key("nova-instance-42"), LockKey::Pair(228, 84));
     }
 
     #[test]
@@ -218,10 +215,7 @@ mod tests {
         assert_eq!(t.matches("*/").count(), 1, "{t}");
         assert!(t.ends_with(" */"));
         assert!(!t.contains(';'));
-        assert_eq!(
-            untag(&format!("SELECT 1{t}")).as_deref(),
-            Some(hostile)
-        );
+        assert_eq!(untag(&format!("SELECT 1{t}")).as_deref(), Some(hostile));
         assert_eq!(untag("SELECT 1"), None);
     }
 }

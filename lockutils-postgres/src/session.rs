@@ -188,12 +188,7 @@ pub(crate) fn reason_of(e: &tokio_postgres::Error) -> LossReason {
 /// `Display` leaves to its source.
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!(
-            "{} {} ({})",
-            db.severity(),
-            db.message(),
-            db.code().code()
-        ),
+        Some(db) => format!("{} {} ({})", db.severity(), db.message(), db.code().code()),
         None => match std::error::Error::source(e) {
             Some(src) => format!("{e}: {src}"),
             None => e.to_string(),
@@ -211,7 +206,10 @@ fn tls_connector(url: &PgUrl) -> Result<MakeTlsConnector, String> {
             )
         })?;
         let cert = Certificate::from_pem(&pem).map_err(|e| {
-            format!("sslrootcert {} is not a PEM certificate: {e}", path.display())
+            format!(
+                "sslrootcert {} is not a PEM certificate: {e}",
+                path.display()
+            )
         })?;
         b.add_root_certificate(cert);
     }
@@ -227,8 +225,6 @@ fn tls_connector(url: &PgUrl) -> Result<MakeTlsConnector, String> {
         }
         _ => {}
     }
-    let connector = b
-        .build()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    let connector = b.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
     Ok(MakeTlsConnector::new(connector))
 }

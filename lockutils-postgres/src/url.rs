@@ -392,7 +392,10 @@ fn parse(url: &str) -> Result<PgUrl, String> {
             if u.is_empty() {
                 return Err("empty user name before `@`".to_owned());
             }
-            (Some(u), p.map(|p| percent_decode(p, "password")).transpose()?)
+            (
+                Some(u),
+                p.map(|p| percent_decode(p, "password")).transpose()?,
+            )
         }
     };
     let (host, port) = parse_host(hostport)?;
@@ -557,11 +560,12 @@ mod tests {
 
     #[test]
     fn full_url() {
-        let u: PgUrl = "postgres://svc:pw@[::1]:6000/db%20x?sslmode=require&sslrootcert=/etc/ca.pem\
+        let u: PgUrl =
+            "postgres://svc:pw@[::1]:6000/db%20x?sslmode=require&sslrootcert=/etc/ca.pem\
                         &connect_timeout=750ms&check_interval=2&application_name=nova&layout=tooz\
                         &fencing=table&pool=0"
-            .parse()
-            .unwrap();
+                .parse()
+                .unwrap();
         assert_eq!(u.host(), "::1");
         assert_eq!(u.port(), 6000);
         assert_eq!(u.dbname(), Some("db x"));
@@ -634,7 +638,10 @@ mod tests {
             ("postgresql://h?fencing=yes", "`fencing=yes`"),
             ("postgresql://h?check_interval=soon", "is not a duration"),
             ("postgresql://h?connect_timeout=0", "must be positive"),
-            ("postgresql://h?sslmod=require", "unknown parameter `sslmod`"),
+            (
+                "postgresql://h?sslmod=require",
+                "unknown parameter `sslmod`",
+            ),
             ("postgresql://h?layout", "has no value"),
             ("postgresql://:pw@h", "empty user name"),
             ("postgresql://[::1/x", "missing `]`"),

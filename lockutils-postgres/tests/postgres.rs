@@ -43,11 +43,20 @@ fn unique(what: &str) -> String {
 
 /// Runs SQL on a plain session of its own; rows as text.
 fn sql(query: &str) -> Vec<Vec<Option<String>>> {
+    sql_as(&url(), query)
+}
+
+/// The URL of `lockutils_min`, the role with LOGIN and CONNECT only.
+fn min_url() -> String {
+    url().replacen("lockutils:lockutils@", "lockutils_min:lockutils_min@", 1)
+}
+
+fn sql_as(url: &str, query: &str) -> Vec<Vec<Option<String>>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let url = url();
+    let url = url.to_owned();
     rt.block_on(async move {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
@@ -59,11 +68,9 @@ fn sql(query: &str) -> Vec<Vec<Option<String>>> {
             .unwrap()
             .into_iter()
             .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).map(str::to_owned))
-                        .collect(),
-                ),
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
                 _ => None,
             })
             .collect()
@@ -80,9 +87,9 @@ fn pg_locks_where(key: LockKey) -> String {
                 u & 0xffff_ffff
             )
         }
-        LockKey::Pair(a, b) => format!(
-            "locktype = 'advisory' AND classid = {a} AND objid = {b} AND objsubid = 2"
-        ),
+        LockKey::Pair(a, b) => {
+            format!("locktype = 'advisory' AND classid = {a} AND objid = {b} AND objsubid = 2")
+        }
     }
 }
 
@@ -131,7 +138,11 @@ fn password_from_url_pgpassword_and_pgpass_and_never_shown() {
     let bare = url().replacen(":lockutils@", "@", 1);
     let name = unique("pw");
     // From the URL.
-    drop(coordinator().acquire(&name, Mode::Exclusive, Wait::Now).unwrap());
+    drop(
+        coordinator()
+            .acquire(&name, Mode::Exclusive, Wait::Now)
+            .unwrap(),
+    );
     // Wrong password: a typed error that names the URL and never the password.
     let wrong = url().replacen(":lockutils@", ":hunter2-wrong@", 1);
     let e = PgCoordinator::new(&wrong)
@@ -211,10 +222,14 @@ fn names_map_to_their_documented_64_bit_keys() {
         k
     ));
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0][0].as_deref(), Some(hold.backend_pid().to_string().as_str()));
+    assert_eq!(
+        rows[0][0].as_deref(),
+        Some(hold.backend_pid().to_string().as_str())
+    );
     // A hundred thousand names, no two on one key.
-    let keys: std::collections::HashSet<_> =
-        (0..100_000).map(|i| Layout::Native.key(&format!("n{i}"))).collect();
+    let keys: std::collections::HashSet<_> = (0..100_000)
+        .map(|i| Layout::Native.key(&format!("n{i}")))
+        .collect();
     assert_eq!(keys.len(), 100_000);
 }
 
@@ -272,7 +287,11 @@ fn try_lock_and_timeout_leave_no_waiting_query() {
     assert_eq!(waiting_statements_on(key), 0);
     // The raw API too, with a deadline.
     let e = coordinator()
-        .acquire(&name, Mode::Shared, Wait::timeout(Duration::from_millis(200)))
+        .acquire(
+            &name,
+            Mode::Shared,
+            Wait::timeout(Duration::from_millis(200)),
+        )
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
     assert_eq!(sessions_on(key), (1, 0));
@@ -364,7 +383,11 @@ fn async_wait_does_not_block_the_executor() {
             std::thread::sleep(Duration::from_millis(500));
             held.release().unwrap();
         });
-        let g = PgLockOptions::new(&name).url(&u).lock_async().await.unwrap();
+        let g = PgLockOptions::new(&name)
+            .url(&u)
+            .lock_async()
+            .await
+            .unwrap();
         let n = ticks.load(Ordering::SeqCst);
         g.unlock().await.unwrap();
         ticker.abort();
@@ -372,7 +395,10 @@ fn async_wait_does_not_block_the_executor() {
         n
     });
     // The single executor thread kept running the ticker during the wait.
-    assert!(ticks >= 10, "ticker ran only {ticks} times during a 500 ms wait");
+    assert!(
+        ticks >= 10,
+        "ticker ran only {ticks} times during a 500 ms wait"
+    );
 }
 
 #[test]
@@ -423,7 +449,9 @@ fn guard_reports_loss_through_the_options_api() {
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn fencing_tokens_increase_with_the_table_and_are_absent_without() {
     let name = unique("fence");
-    let plain = coordinator().acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    let plain = coordinator()
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap();
     assert_eq!(plain.fencing_token(), None);
     plain.release().unwrap();
     let c = PgCoordinator::new(&url_with("fencing=table")).unwrap();
@@ -495,14 +523,18 @@ fn sigkilled_holder_frees_the_lock_for_a_waiter() {
         .expect("the waiter did not get the lock within 5 s of the SIGKILL");
     let killed_at = killer.join().unwrap();
     let delay = killed_at.elapsed();
-    assert!(delay < Duration::from_secs(2), "freed {delay:?} after SIGKILL");
+    assert!(
+        delay < Duration::from_secs(2),
+        "freed {delay:?} after SIGKILL"
+    );
     let _ = holder.0.wait();
     g.unlock().unwrap();
 }
 
 fn tooz_python() -> String {
-    std::env::var("LOCKUTILS_TEST_TOOZ")
-        .expect("LOCKUTILS_TEST_TOOZ is not set: export LOCKUTILS_TEST_TOOZ=$(scripts/tooz-peer.sh)")
+    std::env::var("LOCKUTILS_TEST_TOOZ").expect(
+        "LOCKUTILS_TEST_TOOZ is not set: export LOCKUTILS_TEST_TOOZ=$(scripts/tooz-peer.sh)",
+    )
 }
 
 fn tooz_url() -> String {
@@ -519,7 +551,11 @@ fn tooz(cmd: &str, name: &str) -> Command {
 
 fn tooz_try(name: &str) -> String {
     let out = tooz("try", name).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -566,7 +602,11 @@ fn tooz_layout_excludes_tooz_both_ways() {
     assert!(peer.wait().unwrap().success());
     g.unlock().unwrap();
     // tooz has exclusive locks only; so does its layout.
-    let e = PgLockOptions::new(&name).url(&u).shared().lock().unwrap_err();
+    let e = PgLockOptions::new(&name)
+        .url(&u)
+        .shared()
+        .lock()
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidOptions { .. }), "{e}");
 }
 
@@ -585,9 +625,11 @@ fn admin_lists_holders_and_waiters_with_pids_names_and_times() {
             .release()
             .unwrap()
     });
-    wait_until("waiter queued on the server", Duration::from_secs(5), || {
-        sessions_on(c.key(&name)).1 == 1
-    });
+    wait_until(
+        "waiter queued on the server",
+        Duration::from_secs(5),
+        || sessions_on(c.key(&name)).1 == 1,
+    );
     let info = c.show(&name).unwrap();
     assert_eq!(info.key, c.key(&name));
     assert_eq!(info.holders.len(), 1);
@@ -615,7 +657,9 @@ fn admin_lists_holders_and_waiters_with_pids_names_and_times() {
     // Ending the holders frees the lock and makes them report the loss.
     let h = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
     assert_eq!(c.terminate_holders(&name).unwrap(), vec![h.backend_pid()]);
-    wait_until("holder reports loss", Duration::from_secs(5), || h.is_lost());
+    wait_until("holder reports loss", Duration::from_secs(5), || {
+        h.is_lost()
+    });
 }
 
 #[test]
@@ -623,9 +667,8 @@ fn admin_lists_holders_and_waiters_with_pids_names_and_times() {
 fn tls_when_the_url_asks() {
     let ca = std::env::var("LOCKUTILS_TEST_POSTGRES_CA")
         .expect("LOCKUTILS_TEST_POSTGRES_CA is not set: the server's CA certificate");
-    let ssl_of = |pid: i32| {
-        sql(&format!("SELECT ssl FROM pg_stat_ssl WHERE pid = {pid}"))[0][0].clone()
-    };
+    let ssl_of =
+        |pid: i32| sql(&format!("SELECT ssl FROM pg_stat_ssl WHERE pid = {pid}"))[0][0].clone();
     let name = unique("tls");
     for (params, tls) in [
         ("sslmode=disable".to_owned(), "f"),
@@ -638,8 +681,11 @@ fn tls_when_the_url_asks() {
         h.release().unwrap();
     }
     // verify-full checks the name: the certificate is for localhost.
-    let by_name = url_with(&format!("sslmode=verify-full&sslrootcert={ca}"))
-        .replacen("@127.0.0.1:", "@localhost:", 1);
+    let by_name = url_with(&format!("sslmode=verify-full&sslrootcert={ca}")).replacen(
+        "@127.0.0.1:",
+        "@localhost:",
+        1,
+    );
     let h = PgCoordinator::new(&by_name)
         .unwrap()
         .acquire(&name, Mode::Exclusive, Wait::Now)
@@ -658,15 +704,18 @@ fn tls_when_the_url_asks() {
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn a_role_with_only_connect_can_lock() {
     // scripts/postgres.sh creates lockutils_min with LOGIN and CONNECT only.
-    let min = url().replacen("lockutils:lockutils@", "lockutils_min:lockutils_min@", 1);
-    let rows = sql(
-        "SELECT rolsuper, rolcreaterole, rolcreatedb, \
+    let min = min_url();
+    let rows = sql("SELECT rolsuper, rolcreaterole, rolcreatedb, \
          (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid)::text \
-         FROM pg_roles r WHERE rolname = 'lockutils_min'",
-    );
+         FROM pg_roles r WHERE rolname = 'lockutils_min'");
     assert_eq!(
         rows[0],
-        [Some("f".into()), Some("f".into()), Some("f".into()), Some("0".into())]
+        [
+            Some("f".into()),
+            Some("f".into()),
+            Some("f".into()),
+            Some("0".into())
+        ]
     );
     let c = PgCoordinator::new(&min).unwrap();
     let name = unique("min");
@@ -700,6 +749,39 @@ fn unresponsive_session_is_reported_lost_within_two_check_intervals() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     result.unwrap();
     assert_eq!(hold.loss(), Some(LossReason::CheckTimedOut));
-    assert!(took <= Duration::from_millis(2500), "reported after {took:?}");
+    assert!(
+        took <= Duration::from_millis(2500),
+        "reported after {took:?}"
+    );
     assert!(hold.release().is_err());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
+    // A role default of 100 ms would end a plain `pg_advisory_lock` wait;
+    // an acquisition without timeout must wait on regardless.
+    sql_as(
+        &min_url(),
+        "ALTER ROLE CURRENT_USER SET lock_timeout = '100ms'",
+    );
+    let name = unique("roletimeout");
+    let key = Layout::Native.key(&name);
+    let held = coordinator()
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap();
+    let waiter = PgCoordinator::new(&min_url()).unwrap();
+    let n = name.clone();
+    let t = std::thread::spawn(move || {
+        waiter
+            .acquire(&n, Mode::Exclusive, Wait::Forever)
+            .map(|h| h.release().unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let still = sessions_on(key);
+    held.release().unwrap();
+    let result = t.join().unwrap();
+    sql_as(&min_url(), "ALTER ROLE CURRENT_USER RESET lock_timeout");
+    assert_eq!(still, (1, 1), "the waiter gave up");
+    result.unwrap();
 }

@@ -3,9 +3,14 @@
     tooz_peer.py hold URL NAME      take the lock (blocking), print "held",
                                     hold until stdin closes, release
     tooz_peer.py try URL NAME       print "acquired" (and release) or "busy"
-    tooz_peer.py cycle URL NAME N   take and release N times, print seconds
+    tooz_peer.py time URL NAME      print "ready"; then for each line N on
+                                    stdin, take and release N times and print
+                                    the nanoseconds it took
+    tooz_peer.py contend URL NAME   print "ready"; take and release in a loop
+                                    until stdin closes
 """
 import sys
+import threading
 import time
 import warnings
 
@@ -30,13 +35,26 @@ def main():
             lock.release()
         else:
             print("busy", flush=True)
-    elif cmd == "cycle":
-        n = int(sys.argv[4])
-        start = time.perf_counter()
-        for _ in range(n):
+    elif cmd == "time":
+        lock.acquire(blocking=True)
+        lock.release()
+        print("ready", flush=True)
+        for line in sys.stdin:
+            n = int(line)
+            start = time.perf_counter_ns()
+            for _ in range(n):
+                lock.acquire(blocking=True)
+                lock.release()
+            print(time.perf_counter_ns() - start, flush=True)
+    elif cmd == "contend":
+        stop = threading.Event()
+        threading.Thread(
+            target=lambda: (sys.stdin.read(), stop.set()), daemon=True
+        ).start()
+        print("ready", flush=True)
+        while not stop.is_set():
             lock.acquire(blocking=True)
             lock.release()
-        print(time.perf_counter() - start, flush=True)
     coord.stop()
 
 

@@ -137,6 +137,12 @@ pub fn register_backends() {
     });
 }
 
+/// The snippets of `docs/postgresql.md`, compiled as doctests (and run where
+/// they need no server).
+#[cfg(all(doctest, feature = "postgresql"))]
+#[doc = include_str!("../../docs/postgresql.md")]
+pub struct PostgresqlGuide;
+
 /// Support for the code the macros generate. Not a stable API: anything here
 /// may change in any release; do not use it directly.
 #[doc(hidden)]

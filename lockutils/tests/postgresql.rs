@@ -29,7 +29,11 @@ static OTHER_HOST: Registry = Registry::new();
 fn facade_locks_exclude_across_hosts_and_share_in_shared_mode() {
     let u = url();
     let name = format!("facade-{}", std::process::id());
-    let held = PgLockOptions::new(&name).prefix("app").url(&u).lock().unwrap();
+    let held = PgLockOptions::new(&name)
+        .prefix("app")
+        .url(&u)
+        .lock()
+        .unwrap();
     // Another "host" (its own in-process registry) is excluded by the server.
     let e = PgLockOptions::new(&name)
         .prefix("app")
@@ -40,7 +44,12 @@ fn facade_locks_exclude_across_hosts_and_share_in_shared_mode() {
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
     held.unlock().unwrap();
-    let r1 = PgLockOptions::new(&name).prefix("app").url(&u).shared().lock().unwrap();
+    let r1 = PgLockOptions::new(&name)
+        .prefix("app")
+        .url(&u)
+        .shared()
+        .lock()
+        .unwrap();
     let r2 = PgLockOptions::new(&name)
         .prefix("app")
         .url(&u)

@@ -15,7 +15,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| usage());
     match arg(0).as_str() {
-        "hold" => hold(&arg(1), &arg(2), args.get(3).map(String::as_str) == Some("--shared")),
+        "hold" => hold(
+            &arg(1),
+            &arg(2),
+            args.get(3).map(String::as_str) == Some("--shared"),
+        ),
         "contend" => contend(&arg(1), &arg(2), &arg(3)),
         _ => usage(),
     }
@@ -65,12 +69,19 @@ fn contend(url: &str, name: &str, which: &str) {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&bare_conninfo(url), tokio_postgres::NoTls)
+                let (client, conn) =
+                    tokio_postgres::connect(&bare_conninfo(url), tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let lock = client
+                    .prepare("SELECT pg_advisory_lock($1::bigint)")
                     .await
                     .unwrap();
-                tokio::spawn(conn);
-                let lock = client.prepare("SELECT pg_advisory_lock($1::bigint)").await.unwrap();
-                let unlock = client.prepare("SELECT pg_advisory_unlock($1::bigint)").await.unwrap();
+                let unlock = client
+                    .prepare("SELECT pg_advisory_unlock($1::bigint)")
+                    .await
+                    .unwrap();
                 let key: i64 = key.parse().unwrap();
                 client.query(&lock, &[&key]).await.unwrap();
                 client.query(&unlock, &[&key]).await.unwrap();

@@ -1,0 +1,84 @@
+//! `lockutils --backend postgresql://…`: the built binary against a real
+//! PostgreSQL server, with the library (`lockutils-postgres`) in this process
+//! as the other party.
+//!
+//! Ignored in a plain `cargo test`; run them with a server
+//! (`scripts/postgres.sh start`, `LOCKUTILS_TEST_POSTGRES_URL=$(scripts/postgres.sh url)`,
+//! then `cargo test -p lockutils-cli --test postgres -- --ignored`), or
+//! `bash .ci/run`. They fail, never skip, without a server.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lockutils_postgres::{Mode, PgCoordinator, PgLockOptions, Wait};
+
+mod common;
+use common::*;
+
+fn url() -> String {
+    std::env::var("LOCKUTILS_TEST_POSTGRES_URL")
+        .expect("LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start")
+}
+
+fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "cli-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn hold_list_show_remove_against_the_library() {
+    let u = url();
+    let name = unique("hold");
+    // The library holds: the command cannot take it, and says who holds it.
+    let g = PgLockOptions::new(&name).url(&u).lock().unwrap();
+    let out = lockutils(["hold", "--no-wait", "--backend", &u, &name, "--", "true"]);
+    assert_eq!(code(&out), 75, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("pid {}", g.backend_pid())),
+        "{}",
+        stderr(&out)
+    );
+    // list and show name the holder's session.
+    let listed = json(&lockutils(["list", "--json", "--backend", &u]));
+    let mine = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name.as_str())
+        .expect("our lock listed");
+    assert_eq!(mine["state"], "held");
+    assert_eq!(mine["holders"][0]["pid"], g.backend_pid());
+    let shown = json(&lockutils(["show", "--json", "--backend", &u, &name]));
+    assert_eq!(shown["holders"][0]["mode"], "exclusive");
+    assert_eq!(shown["holders"][0]["application_name"], "lockutils");
+    // remove skips a held lock.
+    let out = lockutils(["remove", "--backend", &u, &name]);
+    assert_eq!(code(&out), 75, "{}", stderr(&out));
+    g.unlock().unwrap();
+    // Free: the command holds it around CMD, excluding the library.
+    let mut held = spawn(["hold", "--backend", &u, &name, "--", "sleep", "30"]);
+    let c = PgCoordinator::new(&u).unwrap();
+    wait_for("hold took the lock", || {
+        (!c.show(&name).unwrap().is_free()).then_some(())
+    });
+    assert!(c.acquire(&name, Mode::Exclusive, Wait::Now).is_err());
+    // remove --force ends its session: hold sees the loss, stops CMD, exits 69.
+    let out = lockutils(["remove", "--force", "--backend", &u, &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(held.code(), 69);
+    c.acquire(
+        &name,
+        Mode::Exclusive,
+        Wait::timeout(Duration::from_secs(5)),
+    )
+    .unwrap()
+    .release()
+    .unwrap();
+    let out = lockutils(["clean", "--backend", &u]);
+    assert_eq!(code(&out), 0);
+}

@@ -1,0 +1,272 @@
+//! PostgreSQL lock cost on a local server, beside a bare
+//! `pg_advisory_lock`/`pg_advisory_unlock` loop on one connection and
+//! tooz's PostgreSQL driver, in the same run:
+//!
+//! - `uncontended`: one acquire + release cycle, nobody else contending;
+//! - `handoff`: a second process acquires and releases the same lock in a
+//!   loop (the same client kind), so acquisitions here wait for it and
+//!   releases hand the lock over.
+//!
+//! Rows: `ours` (`PgLockOptions`: in-process + server), `ours_raw`
+//! (`PgCoordinator::acquire`: server only), `ours_tls` (`ours` over TLS),
+//! `bare` (prepared statements on one connection driven by the bench thread
+//! itself), `bare_threaded` (the same with the connection on a runtime
+//! thread of its own, as ours runs), `tooz`.
+//!
+//! Needs a server (`scripts/postgres.sh start`; URL from
+//! `LOCKUTILS_TEST_POSTGRES_URL`) and tooz for its rows (`scripts/tooz-peer.sh`;
+//! python from `LOCKUTILS_TEST_TOOZ` or `.venv`).
+//!
+//!     cargo bench -p lockutils-postgres --bench pg
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use lockutils_postgres::{Mode, PgCoordinator, PgLockOptions, Wait};
+
+/// The server, without TLS: the bare loop and tooz talk plaintext, so ours
+/// does too (`uncontended/ours_tls` shows what TLS adds).
+fn url() -> String {
+    format!("{}?sslmode=disable", server())
+}
+
+fn server() -> String {
+    let u = std::env::var("LOCKUTILS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgresql://lockutils:lockutils@127.0.0.1:5433/lockutils".to_owned());
+    u.split('?').next().unwrap().to_owned()
+}
+
+fn tooz_python() -> Option<PathBuf> {
+    let python = std::env::var_os("LOCKUTILS_TEST_TOOZ")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    let ok = Command::new(&python)
+        .args(["-c", "import tooz.drivers.pgsql"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "tooz not found with {}: run scripts/tooz-peer.sh; tooz rows skipped",
+            python.display()
+        );
+    }
+    ok.then_some(python)
+}
+
+struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    fn spawn(mut cmd: Command) -> Peer {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "peer did not start");
+        Peer {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn tooz(python: &PathBuf, name: &str, mode: &str) -> Peer {
+        let mut cmd = Command::new(python);
+        cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tooz_peer.py"))
+            .args([mode, url().split('?').next().unwrap(), name]);
+        Peer::spawn(cmd)
+    }
+
+    fn holder(name: &str, which: &str) -> Peer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockutils-pg-holder"));
+        cmd.args(["contend", &url(), name, which]);
+        Peer::spawn(cmd)
+    }
+
+    fn time(&mut self, iters: u64) -> Duration {
+        writeln!(self.stdin.as_mut().unwrap(), "{iters}").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        Duration::from_nanos(line.trim().parse().unwrap())
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The bare loop: prepared `pg_advisory_lock($1)` / `pg_advisory_unlock($1)`
+/// on one tokio-postgres connection driven from the bench thread.
+struct Bare {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+    lock: tokio_postgres::Statement,
+    unlock: tokio_postgres::Statement,
+    key: i64,
+}
+
+impl Bare {
+    fn new(name: &str) -> Bare {
+        Bare::on(name, tokio::runtime::Builder::new_current_thread())
+    }
+
+    /// The same loop with the connection on a runtime thread of its own (as
+    /// ours runs on one), the bench thread only sending and waiting.
+    fn threaded(name: &str) -> Bare {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(1);
+        Bare::on(name, b)
+    }
+
+    fn on(name: &str, mut builder: tokio::runtime::Builder) -> Bare {
+        let rt = builder.enable_all().build().unwrap();
+        let key = match lockutils_postgres::Layout::Native.key(name) {
+            lockutils_postgres::LockKey::Big(k) => k,
+            _ => unreachable!(),
+        };
+        let (client, lock, unlock) = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let lock = client
+                .prepare("SELECT pg_advisory_lock($1::bigint)")
+                .await
+                .unwrap();
+            let unlock = client
+                .prepare("SELECT pg_advisory_unlock($1::bigint)")
+                .await
+                .unwrap();
+            (client, lock, unlock)
+        });
+        Bare {
+            rt,
+            client,
+            lock,
+            unlock,
+            key,
+        }
+    }
+
+    fn cycle(&self) {
+        if self.threaded_flag() {
+            let (c, l, u, k) = (&self.client, &self.lock, &self.unlock, self.key);
+            park(async move {
+                c.query(l, &[&k]).await.unwrap();
+                c.query(u, &[&k]).await.unwrap();
+            });
+            return;
+        }
+        self.rt.block_on(async {
+            self.client.query(&self.lock, &[&self.key]).await.unwrap();
+            self.client.query(&self.unlock, &[&self.key]).await.unwrap();
+        });
+    }
+}
+
+impl Bare {
+    fn threaded_flag(&self) -> bool {
+        matches!(
+            self.rt.handle().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::MultiThread
+        )
+    }
+}
+
+/// Polls `fut` on this thread, parking between polls (the connection's task
+/// runs on the runtime's thread).
+fn park<F: std::future::Future>(fut: F) {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    while fut.as_mut().poll(&mut cx).is_pending() {
+        std::thread::park();
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let u = url();
+    let tooz = tooz_python();
+    let pid = std::process::id();
+
+    let mut g = c.benchmark_group("uncontended");
+    let name = format!("bench-unc-{pid}");
+    let coordinator = PgCoordinator::new(&u).unwrap();
+    g.bench_function("ours_raw", |b| {
+        b.iter(|| {
+            coordinator
+                .acquire(&name, Mode::Exclusive, Wait::Forever)
+                .unwrap()
+                .release()
+                .unwrap()
+        })
+    });
+    g.bench_function("ours", |b| {
+        let opts = PgLockOptions::new(&name).coordinator(&coordinator);
+        b.iter(|| opts.lock().unwrap().unlock().unwrap())
+    });
+    let tls = PgCoordinator::new(&format!("{}?sslmode=require", server())).unwrap();
+    g.bench_function("ours_tls", |b| {
+        let opts = PgLockOptions::new(&name).coordinator(&tls);
+        b.iter(|| opts.lock().unwrap().unlock().unwrap())
+    });
+    let bare = Bare::new(&name);
+    g.bench_function("bare", |b| b.iter(|| bare.cycle()));
+    let threaded = Bare::threaded(&name);
+    g.bench_function("bare_threaded", |b| b.iter(|| threaded.cycle()));
+    if let Some(py) = &tooz {
+        let mut peer = Peer::tooz(py, &format!("{name}-tooz"), "time");
+        g.bench_function("tooz", |b| b.iter_custom(|iters| peer.time(iters)));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("handoff");
+    g.measurement_time(Duration::from_secs(5));
+    {
+        let name = format!("bench-ho-ours-{pid}");
+        let _other = Peer::holder(&name, "ours");
+        let opts = PgLockOptions::new(&name).coordinator(&coordinator);
+        g.bench_function("ours", |b| {
+            b.iter(|| opts.lock().unwrap().unlock().unwrap())
+        });
+    }
+    {
+        let name = format!("bench-ho-bare-{pid}");
+        let _other = Peer::holder(&name, "bare");
+        let bare = Bare::new(&name);
+        g.bench_function("bare", |b| b.iter(|| bare.cycle()));
+        let threaded = Bare::threaded(&name);
+        g.bench_function("bare_threaded", |b| b.iter(|| threaded.cycle()));
+    }
+    if let Some(py) = &tooz {
+        let name = format!("bench-ho-tooz-{pid}");
+        let _other = Peer::tooz(py, &name, "contend");
+        let mut peer = Peer::tooz(py, &name, "time");
+        g.bench_function("tooz", |b| b.iter_custom(|iters| peer.time(iters)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
