@@ -798,7 +798,11 @@ fn bad_durations_and_names_are_usage_errors() {
     ] {
         let out = lockutils(&args);
         assert_eq!(code(&out), 2, "{args:?}");
-        assert!(stderr(&out).contains("e.g. 500us, 250ms"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("e.g. 500us, 250ms"),
+            "{}",
+            stderr(&out)
+        );
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = lockutils([

@@ -1,6 +1,7 @@
 //! What scripts built on flock(1) and etcdctl expect of `lockutils hold`:
 //! `-n -E 0` skips a busy lock quietly, the held command learns which lock it
-//! holds, and messages stay one line whatever a holder's command line holds.
+//! holds, messages stay one line whatever a holder's command line holds, and
+//! `list` and `clean` agree on what a lock file is.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -91,4 +92,47 @@ fn a_holder_command_line_with_newlines_stays_on_one_line() {
         err.contains("(first line\\nsecond line hold"),
         "newline escaped: {err}"
     );
+}
+
+#[test]
+fn list_and_clean_agree_on_what_a_lock_file_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("readme.txt"), b"not empty").unwrap();
+    drop(
+        LockOptions::new("real")
+            .external(true)
+            .lock_path(dir)
+            .lock()
+            .unwrap(),
+    );
+    let d = dir.to_str().unwrap();
+    let out = lockutils(["list", "--lock-path", d, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let names: Vec<String> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["real"], "list shows only lock files");
+    let out = lockutils(["list", "--lock-path", d]);
+    assert!(
+        stderr(&out).contains("1 other file(s)") && !stdout(&out).contains("readme.txt"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = lockutils(["clean", "--lock-path", d, "--dry-run"]);
+    let text = stdout(&out);
+    let readme = text
+        .lines()
+        .find(|l| l.contains("readme.txt"))
+        .unwrap_or_default();
+    assert!(readme.contains("not a lock file"), "{text}");
+    let real = text
+        .lines()
+        .find(|l| l.contains("real"))
+        .unwrap_or_default();
+    assert!(!real.contains("not a lock file"), "{text}");
 }
