@@ -136,3 +136,21 @@ fn list_and_clean_agree_on_what_a_lock_file_is() {
         .unwrap_or_default();
     assert!(!real.contains("not a lock file"), "{text}");
 }
+
+/// `--shared` with the Curator layout is a usage error found in the URL:
+/// exit 2 at once, even with no server listening.
+#[cfg(feature = "zookeeper")]
+#[test]
+fn shared_with_the_curator_layout_is_a_usage_error_without_a_server() {
+    // A port nothing listens on: the error must come before any connection.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("zookeeper://127.0.0.1:{port}/t?layout=curator");
+    let out = lockutils(["hold", "--backend", &url, "--shared", "x", "--", "true"]);
+    // Not 1 (the connection error after connect_timeout): a usage error.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("layout=curator"), "{}", stderr(&out));
+}
