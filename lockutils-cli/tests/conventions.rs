@@ -154,3 +154,105 @@ fn shared_with_the_curator_layout_is_a_usage_error_without_a_server() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("layout=curator"), "{}", stderr(&out));
 }
+
+#[test]
+fn completions_for_each_shell_come_from_the_clap_definitions() {
+    for (shell, marker) in [
+        ("bash", "_lockutils()"),
+        ("zsh", "#compdef lockutils"),
+        ("fish", "complete -c lockutils"),
+    ] {
+        let out = lockutils(["completions", shell]);
+        assert_eq!(code(&out), 0, "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["hold", "list", "clean", "conflict-exit-code"] {
+            assert!(script.contains(sub), "{shell} misses {sub}");
+        }
+    }
+    let out = lockutils(["completions", "tcsh"]);
+    assert_eq!(code(&out), 2, "an unknown shell is a usage error");
+}
+
+#[test]
+fn the_man_page_comes_from_the_clap_definitions() {
+    let out = lockutils(["man"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH lockutils"),
+        "{page}"
+    );
+    for part in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        "hold",
+        "completions",
+        "\\-\\-color",
+    ] {
+        assert!(page.contains(part), "man page misses {part}");
+    }
+}
+
+#[test]
+fn verbose_and_rust_log_show_the_library_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let quiet = lockutils_env(
+        ["hold", "--lock-path", d, "v", "--", "true"],
+        &[("RUST_LOG", "")],
+    );
+    assert_eq!(code(&quiet), 0, "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("lock acquired"),
+        "{}",
+        stderr(&quiet)
+    );
+    let verbose = lockutils_env(
+        ["-v", "hold", "--lock-path", d, "v", "--", "true"],
+        &[("RUST_LOG", "")],
+    );
+    assert_eq!(code(&verbose), 0, "{}", stderr(&verbose));
+    let err = stderr(&verbose);
+    assert!(
+        err.contains("DEBUG") && err.contains("lock acquired"),
+        "{err}"
+    );
+    let env = lockutils_env(
+        ["hold", "--lock-path", d, "v", "--", "true"],
+        &[("RUST_LOG", "lockutils=debug")],
+    );
+    assert!(stderr(&env).contains("lock acquired"), "{}", stderr(&env));
+}
+
+#[test]
+fn color_follows_the_flag_and_clicolor_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(
+        LockOptions::new("c")
+            .external(true)
+            .lock_path(tmp.path())
+            .lock()
+            .unwrap(),
+    );
+    let d = tmp.path().to_str().unwrap();
+    let has_sgr = |out: &std::process::Output| stdout(out).contains("\x1b[");
+    // Output is a pipe here: no colour unless asked.
+    let unforced = [("CLICOLOR_FORCE", ""), ("NO_COLOR", "")];
+    assert!(!has_sgr(&lockutils_env(
+        ["list", "--lock-path", d],
+        &unforced
+    )));
+    assert!(has_sgr(&lockutils_env(
+        ["--color", "always", "list", "--lock-path", d],
+        &unforced
+    )));
+    assert!(has_sgr(&lockutils_env(
+        ["list", "--lock-path", d],
+        &[("CLICOLOR_FORCE", "1")]
+    )));
+    assert!(!has_sgr(&lockutils_env(
+        ["--color", "never", "list", "--lock-path", d],
+        &[("CLICOLOR_FORCE", "1")]
+    )));
+}
