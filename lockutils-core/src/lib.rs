@@ -32,6 +32,10 @@ pub mod file;
 mod guard;
 mod held;
 mod lock_path;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod name;
 mod options;
 mod pinned;

@@ -30,6 +30,8 @@
 //!
 //! - `zookeeper` (off by default): distributed locks on ZooKeeper, as
 //!   `lockutils::zookeeper` and the `distributed` option of `#[synchronized]`.
+//! - `metrics` (off by default): wait and hold histograms and contention
+//!   counters through the `metrics` facade, as `lockutils::metrics`.
 //!
 //! The macros, async acquisition (which works on any executor) and file locks
 //! are always available.
