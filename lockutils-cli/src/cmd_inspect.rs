@@ -39,6 +39,27 @@ pub(crate) fn lock_files(dir: &Path) -> Result<Option<Vec<LockFile>>, Failure> {
     Ok(Some(files))
 }
 
+/// Why the regular file `name` at `path` is not a lock file, or `None` if it
+/// is one: the one rule `list` and `clean` share. A lock file is empty (no
+/// lock implementation writes to it) and its name is its own lock file name,
+/// so the library locks exactly this file.
+pub(crate) fn not_a_lock_file(name: &str, path: &Path, meta: &fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if path.file_name().and_then(|n| n.to_str()) != Some(name) {
+        return Some("the name is not UTF-8, so not a lock name".into());
+    }
+    if meta.size() > 0 {
+        return Some(format!(
+            "not empty ({} bytes), so not a lock file (lock files are always empty)",
+            meta.size()
+        ));
+    }
+    if lockutils_core::lock_file_name(name, None).ok().as_deref() != Some(name) {
+        return Some("not a lock file name".into());
+    }
+    None
+}
+
 /// `lockutils list`.
 pub(crate) fn list(lock_path: Option<&Path>, json: bool) -> Result<i32, Failure> {
     let dir = lockutils_core::lock_path(lock_path);
@@ -53,6 +74,18 @@ pub(crate) fn list(lock_path: Option<&Path>, json: bool) -> Result<i32, Failure>
         }
         return Ok(exit::OK);
     };
+    let all = files.len();
+    let files: Vec<LockFile> = files
+        .into_iter()
+        .filter(|(name, path, meta)| not_a_lock_file(name, path, meta).is_none())
+        .collect();
+    if all > files.len() && !json {
+        eprintln!(
+            "lockutils: {} other file(s) in {} are not lock files (`lockutils clean --dry-run` says why)",
+            all - files.len(),
+            dir.display()
+        );
+    }
     let snapshot = Snapshot::take(files.iter().map(|(_, _, m)| m));
     let reports: Vec<LockReport> = files
         .iter()

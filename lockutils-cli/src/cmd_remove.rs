@@ -146,12 +146,9 @@ pub(crate) fn clean(
     }
     let mut code = exit::OK;
     for (name, path, meta) in files {
-        let outcome = if entry_name_is_raw(&path, &name) {
-            clean_one(&name, &path, lock_path, &meta, older_than, dry_run)
-        } else {
-            Ok(Outcome::Skipped(
-                "the name is not UTF-8, so not a lock name".into(),
-            ))
+        let outcome = match crate::cmd_inspect::not_a_lock_file(&name, &path, &meta) {
+            None => clean_one(&name, &path, lock_path, &meta, older_than, dry_run),
+            Some(why) => Ok(Outcome::Skipped(why)),
         };
         match outcome {
             Ok(o) => outcomes.push((name, path, o)),
@@ -203,12 +200,6 @@ pub(crate) fn clean(
     Ok(code)
 }
 
-/// Whether the directory entry at `path` is really called `name` (the name
-/// was valid UTF-8, not a lossy conversion).
-fn entry_name_is_raw(path: &Path, name: &str) -> bool {
-    path.file_name().and_then(|n| n.to_str()) == Some(name)
-}
-
 fn clean_one(
     name: &str,
     path: &Path,
@@ -218,17 +209,6 @@ fn clean_one(
     dry_run: bool,
 ) -> Result<Outcome, lockutils_core::Error> {
     use std::os::unix::fs::MetadataExt;
-    if meta.size() > 0 {
-        return Ok(Outcome::Skipped(format!(
-            "not empty ({} bytes), so not a lock file (lock files are always empty)",
-            meta.size()
-        )));
-    }
-    // Only names that are their own lock file name: the library then locks
-    // exactly this file.
-    if lockutils_core::lock_file_name(name, None).ok().as_deref() != Some(name) {
-        return Ok(Outcome::Skipped("not a lock file name".into()));
-    }
     if let Some(min) = older_than {
         let age = duration::age(meta.mtime());
         if age < min {

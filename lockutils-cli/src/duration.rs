@@ -3,49 +3,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The units `parse` accepts, with their length in seconds.
-const UNITS: &[(&str, f64)] = &[
-    ("ms", 0.001),
-    ("s", 1.0),
-    ("m", 60.0),
-    ("h", 3600.0),
-    ("d", 86400.0),
-];
-
-/// Parses a duration: a non-negative decimal number followed by a unit
-/// (`ms`, `s`, `m`, `h` or `d`), or a bare number of seconds.
+/// Parses a duration in lockutils' one syntax (`500ms`, `10s`, `1.5s`,
+/// `2m`, `1h`, `7d`, a bare number of seconds; see `lockutils_core::parse_duration`).
 ///
 /// Used as a clap value parser, so the error is a sentence that clap prints
 /// after `invalid value … for '--timeout <DUR>':`.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    let bad = |why: &str| {
-        format!("{why}; write a number and a unit, e.g. 500ms, 10s, 1.5s, 2m, 1h or 7d")
-    };
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() {
-        return Err(bad(&format!("{text:?} does not start with a number")));
-    }
-    // A plain decimal: digits with at most one dot, and digits on some side.
-    if number.matches('.').count() > 1 || number == "." {
-        return Err(bad(&format!("{number:?} is not a number")));
-    }
-    let value: f64 = number
-        .parse()
-        .map_err(|_| bad(&format!("{number:?} is not a number")))?;
-    let scale = if unit.is_empty() {
-        1.0
-    } else {
-        UNITS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .map(|(_, scale)| *scale)
-            .ok_or_else(|| bad(&format!("unknown unit {unit:?}")))?
-    };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| bad(&format!("{text:?} is too long")))
+    lockutils_core::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// A short human form: `850ms`, `12s`, `2m03s`, `1h02m`, `3d04h`.
@@ -131,16 +95,17 @@ mod tests {
         assert_eq!(parse("7d").unwrap(), Duration::from_secs(7 * 86400));
         assert_eq!(parse("3").unwrap(), Duration::from_secs(3));
         assert_eq!(parse("0").unwrap(), Duration::ZERO);
-        assert_eq!(parse(".5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("10 s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse("250us").unwrap(), Duration::from_micros(250));
     }
 
     #[test]
     fn rejects_garbage_with_a_hint() {
         for bad in [
-            "", "s", "ten", "10x", "-1s", "1..5s", "1.5.2s", "10 s", "1e3s", ".",
+            "", "s", "ten", "10x", "-1s", "1..5s", "1.5.2s", ".5s", "1e3s", "1e1", ".",
         ] {
             let err = parse(bad).unwrap_err();
-            assert!(err.contains("e.g. 500ms"), "{bad:?}: {err}");
+            assert!(err.contains("e.g. 500us, 250ms"), "{bad:?}: {err}");
         }
         assert!(parse("1e300d").is_err());
     }

@@ -19,12 +19,14 @@
 
 mod backend;
 mod child;
+mod cmd_docs;
 mod cmd_hold;
 mod cmd_inspect;
 mod cmd_remove;
 mod cmd_run;
 mod duration;
 mod inspect;
+mod logging;
 mod output;
 #[cfg(feature = "postgresql")]
 mod postgres;
@@ -101,6 +103,16 @@ Exit codes:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// Show the library's events on stderr: -v debug, -vv trace (RUST_LOG,
+    /// e.g. RUST_LOG=lockutils=debug, overrides).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set or
+    /// CLICOLOR=0; CLICOLOR_FORCE=1 forces it), always or never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", global = true)]
+    color: clap::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +167,16 @@ enum Command {
     /// write to them); anything else is skipped.
     #[command(after_help = CLEAN_EXAMPLES)]
     Clean(CleanArgs),
+
+    /// Print a shell completion script: `lockutils completions bash >
+    /// /etc/bash_completion.d/lockutils` (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff): `lockutils man > lockutils.1`.
+    Man,
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -411,7 +433,15 @@ impl Failure {
 
 fn main() {
     let cli = Cli::parse();
+    logging::init(cli.verbose);
+    anstream::ColorChoice::write_global(match cli.color {
+        clap::ColorChoice::Auto => anstream::ColorChoice::Auto,
+        clap::ColorChoice::Always => anstream::ColorChoice::Always,
+        clap::ColorChoice::Never => anstream::ColorChoice::Never,
+    });
     let code = match cli.command {
+        Command::Completions { shell } => cmd_docs::completions(shell),
+        Command::Man => cmd_docs::man(),
         Command::Run(args) => Ok(cmd_run::run(&args.command)),
         Command::Hold(args) => hold(&args),
         Command::List(args) => {

@@ -1,10 +1,9 @@
 //! Terminal output: colour only on a terminal, aligned tables, and quiet
 //! exits on a closed pipe.
 
-use std::io::IsTerminal;
-
-/// Colours for stdout: on only when stdout is a terminal, `NO_COLOR` is unset
-/// and `TERM` is not `dumb`.
+/// Colours for stdout, decided as clap decides its own (anstream): `--color`,
+/// then `CLICOLOR_FORCE`, `NO_COLOR`, `CLICOLOR`, `TERM=dumb` and whether
+/// stdout is a terminal.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Paint {
     enabled: bool,
@@ -19,10 +18,9 @@ impl Paint {
 
     /// Decides for stdout.
     pub(crate) fn stdout() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         Paint {
-            enabled: std::io::stdout().is_terminal() && !no_color && !dumb,
+            enabled: anstream::AutoStream::choice(&std::io::stdout())
+                != anstream::ColorChoice::Never,
         }
     }
 

@@ -794,10 +794,15 @@ fn bad_durations_and_names_are_usage_errors() {
         vec!["hold", "--timeout", "10x", "x", "true"],
         vec!["hold", "--timeout=-1s", "x", "true"],
         vec!["clean", "--older-than", "soon"],
+        vec!["hold", "--timeout", "1e1", "x", "true"],
     ] {
         let out = lockutils(&args);
         assert_eq!(code(&out), 2, "{args:?}");
-        assert!(stderr(&out).contains("e.g. 500ms"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("e.g. 500us, 250ms"),
+            "{}",
+            stderr(&out)
+        );
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = lockutils([

@@ -1,6 +1,7 @@
 //! What scripts built on flock(1) and etcdctl expect of `lockutils hold`:
 //! `-n -E 0` skips a busy lock quietly, the held command learns which lock it
-//! holds, and messages stay one line whatever a holder's command line holds.
+//! holds, messages stay one line whatever a holder's command line holds, and
+//! `list` and `clean` agree on what a lock file is.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -91,4 +92,167 @@ fn a_holder_command_line_with_newlines_stays_on_one_line() {
         err.contains("(first line\\nsecond line hold"),
         "newline escaped: {err}"
     );
+}
+
+#[test]
+fn list_and_clean_agree_on_what_a_lock_file_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("readme.txt"), b"not empty").unwrap();
+    drop(
+        LockOptions::new("real")
+            .external(true)
+            .lock_path(dir)
+            .lock()
+            .unwrap(),
+    );
+    let d = dir.to_str().unwrap();
+    let out = lockutils(["list", "--lock-path", d, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let names: Vec<String> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["real"], "list shows only lock files");
+    let out = lockutils(["list", "--lock-path", d]);
+    assert!(
+        stderr(&out).contains("1 other file(s)") && !stdout(&out).contains("readme.txt"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = lockutils(["clean", "--lock-path", d, "--dry-run"]);
+    let text = stdout(&out);
+    let readme = text
+        .lines()
+        .find(|l| l.contains("readme.txt"))
+        .unwrap_or_default();
+    assert!(readme.contains("not a lock file"), "{text}");
+    let real = text
+        .lines()
+        .find(|l| l.contains("real"))
+        .unwrap_or_default();
+    assert!(!real.contains("not a lock file"), "{text}");
+}
+
+/// `--shared` with the Curator layout is a usage error found in the URL:
+/// exit 2 at once, even with no server listening.
+#[cfg(feature = "zookeeper")]
+#[test]
+fn shared_with_the_curator_layout_is_a_usage_error_without_a_server() {
+    // A port nothing listens on: the error must come before any connection.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("zookeeper://127.0.0.1:{port}/t?layout=curator");
+    let out = lockutils(["hold", "--backend", &url, "--shared", "x", "--", "true"]);
+    // Not 1 (the connection error after connect_timeout): a usage error.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("layout=curator"), "{}", stderr(&out));
+}
+
+#[test]
+fn completions_for_each_shell_come_from_the_clap_definitions() {
+    for (shell, marker) in [
+        ("bash", "_lockutils()"),
+        ("zsh", "#compdef lockutils"),
+        ("fish", "complete -c lockutils"),
+    ] {
+        let out = lockutils(["completions", shell]);
+        assert_eq!(code(&out), 0, "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["hold", "list", "clean", "conflict-exit-code"] {
+            assert!(script.contains(sub), "{shell} misses {sub}");
+        }
+    }
+    let out = lockutils(["completions", "tcsh"]);
+    assert_eq!(code(&out), 2, "an unknown shell is a usage error");
+}
+
+#[test]
+fn the_man_page_comes_from_the_clap_definitions() {
+    let out = lockutils(["man"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH lockutils"),
+        "{page}"
+    );
+    for part in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        "hold",
+        "completions",
+        "\\-\\-color",
+    ] {
+        assert!(page.contains(part), "man page misses {part}");
+    }
+}
+
+#[test]
+fn verbose_and_rust_log_show_the_library_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let quiet = lockutils_env(
+        ["hold", "--lock-path", d, "v", "--", "true"],
+        &[("RUST_LOG", "")],
+    );
+    assert_eq!(code(&quiet), 0, "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("lock acquired"),
+        "{}",
+        stderr(&quiet)
+    );
+    let verbose = lockutils_env(
+        ["-v", "hold", "--lock-path", d, "v", "--", "true"],
+        &[("RUST_LOG", "")],
+    );
+    assert_eq!(code(&verbose), 0, "{}", stderr(&verbose));
+    let err = stderr(&verbose);
+    assert!(
+        err.contains("DEBUG") && err.contains("lock acquired"),
+        "{err}"
+    );
+    let env = lockutils_env(
+        ["hold", "--lock-path", d, "v", "--", "true"],
+        &[("RUST_LOG", "lockutils=debug")],
+    );
+    assert!(stderr(&env).contains("lock acquired"), "{}", stderr(&env));
+}
+
+#[test]
+fn color_follows_the_flag_and_clicolor_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(
+        LockOptions::new("c")
+            .external(true)
+            .lock_path(tmp.path())
+            .lock()
+            .unwrap(),
+    );
+    let d = tmp.path().to_str().unwrap();
+    let has_sgr = |out: &std::process::Output| stdout(out).contains("\x1b[");
+    // Output is a pipe here: no colour unless asked.
+    let unforced = [("CLICOLOR_FORCE", ""), ("NO_COLOR", "")];
+    assert!(!has_sgr(&lockutils_env(
+        ["list", "--lock-path", d],
+        &unforced
+    )));
+    assert!(has_sgr(&lockutils_env(
+        ["--color", "always", "list", "--lock-path", d],
+        &unforced
+    )));
+    assert!(has_sgr(&lockutils_env(
+        ["list", "--lock-path", d],
+        &[("CLICOLOR_FORCE", "1")]
+    )));
+    assert!(!has_sgr(&lockutils_env(
+        ["--color", "never", "list", "--lock-path", d],
+        &[("CLICOLOR_FORCE", "1")]
+    )));
 }

@@ -246,6 +246,13 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     }
 
     fn busy(&self, deadline: Option<Instant>) -> Error {
+        let timed_out = self.blocking && self.timeout.is_some() && deadline.is_some();
+        crate::metrics::busy(
+            crate::metrics::backend(self.external),
+            self.mode,
+            self.name,
+            timed_out,
+        );
         match (self.blocking, self.timeout, deadline) {
             (true, Some(timeout), Some(_)) => Error::Timeout {
                 name: self.name.to_owned(),

@@ -48,13 +48,15 @@ impl<'r> Held<'r> {
         remove_on_release: bool,
     ) -> Self {
         let slot = slot.with_mode(mode);
-        let logging = tracing::level_enabled!(tracing::Level::DEBUG);
-        let extra = (logging || !waited.is_zero() || remove_on_release).then(|| {
+        // Timed (a boxed `Extra` with the clock read) when someone listens:
+        // debug logs or metrics; else only when the hold has extras anyway.
+        let timed = tracing::level_enabled!(tracing::Level::DEBUG) || crate::metrics::ENABLED;
+        let extra = (timed || !waited.is_zero() || remove_on_release).then(|| {
             Box::new(Extra {
                 file: None,
                 backend: None,
                 waited,
-                acquired_at: logging.then(Instant::now),
+                acquired_at: Some(Instant::now()),
                 caller,
                 remove_on_release,
             })
@@ -95,7 +97,7 @@ impl<'r> Held<'r> {
                 file: None,
                 backend: None,
                 waited: Duration::ZERO,
-                acquired_at: None,
+                acquired_at: Some(Instant::now()),
                 caller: None,
                 remove_on_release: false,
             })
@@ -169,6 +171,11 @@ impl<'r> Held<'r> {
         self.extra.as_ref().map_or(Duration::ZERO, |e| e.waited)
     }
 
+    /// How long the lock has been held, when the hold was timed.
+    pub(crate) fn held_for(&self) -> Option<Duration> {
+        Some(self.extra.as_ref()?.acquired_at?.elapsed())
+    }
+
     fn disarm_removal(&mut self) {
         if let Some(e) = &mut self.extra {
             e.remove_on_release = false;
@@ -178,6 +185,8 @@ impl<'r> Held<'r> {
     #[inline]
     pub(crate) fn log_acquired(&self) {
         if let Some(extra) = &self.extra {
+            let backend = crate::metrics::backend(extra.file.is_some());
+            crate::metrics::acquired(backend, self.mode(), &self.slot().key, extra.waited);
             if extra.acquired_at.is_some() {
                 log_acquired(self.slot(), self.mode(), extra);
             }
@@ -231,6 +240,11 @@ impl Drop for Held<'_> {
 #[cold]
 #[inline(never)]
 fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
+    let backend = match (&extra.file, &extra.backend) {
+        (Some(_), _) => crate::metrics::backend(true),
+        (None, Some(_)) => "backend",
+        (None, None) => crate::metrics::backend(false),
+    };
     // Dropping a backend hold releases the lock on the backend.
     drop(extra.backend.take());
     if let Some(file) = extra.file.take() {
@@ -240,6 +254,7 @@ fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
     // SAFETY: as in `Held::drop`, whose hold this is.
     unsafe { slot.lock.unlock(mode) };
     if let Some(at) = extra.acquired_at {
+        crate::metrics::released(backend, mode, &slot.key, at.elapsed());
         log_released(slot, extra.caller, at);
     }
 }
@@ -367,6 +382,15 @@ macro_rules! guard_accessors {
         /// How long the acquisition waited (zero when it did not wait).
         pub fn waited(guard: &Self) -> Duration {
             guard.held.waited()
+        }
+
+        /// How long the lock has been held so far. `None` only for an
+        /// uncontended in-process hold taken without the `metrics` feature
+        /// and without DEBUG logging, which skips reading the clock to stay
+        /// one compare-and-swap; external holds, holds that waited, and every
+        /// hold with the `metrics` feature are timed.
+        pub fn held(guard: &Self) -> Option<Duration> {
+            guard.held.held_for()
         }
 
         /// Whether the lock is held shared or exclusive.

@@ -35,6 +35,10 @@ mod file_wait;
 mod guard;
 mod held;
 mod lock_path;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod name;
 mod options;
 mod pinned;
@@ -52,6 +56,9 @@ pub use held::{held_locks, HeldLock};
 pub use lock_path::{
     clear_defaults, lock_path, set_defaults, user_default_dir, LOCK_PATH_ENV, OSLO_LOCK_PATH_ENV,
 };
+/// The one duration syntax (`250ms`, `1.5s`, `2m`, `1h`), shared with the
+/// macros, the command and coordination URLs.
+pub use lockutils_duration::{parse_duration, DurationError};
 pub use name::{lock_file_name, MAX_FILE_NAME};
 pub use options::LockOptions;
 pub use pinned::StaticLock;

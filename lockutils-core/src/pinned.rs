@@ -92,6 +92,7 @@ impl StaticLock {
         if let Some(slot) = self.slot.get() {
             if self.plain
                 && !tracing::level_enabled!(tracing::Level::DEBUG)
+                && !crate::metrics::ENABLED
                 && slot.lock.try_lock(Mode::Exclusive, self.options.fair)
             {
                 return Ok(LockGuard::new(Held::pinned_owned(

@@ -232,3 +232,46 @@ fn dropping_a_guard_releases_at_once() {
     assert!(probe());
     assert!(reg.is_empty());
 }
+
+/// `held()` beside `waited()`: an external hold is timed from acquisition,
+/// and so is every hold with the `metrics` feature; a plain uncontended
+/// in-process hold without it skips the clock (`None`), unless DEBUG logs
+/// are on.
+#[test]
+fn held_tells_how_long_the_lock_has_been_held() {
+    let dir = common::tempdir();
+    let reg = Registry::new();
+    let g = LockOptions::new("gd-held")
+        .registry(&reg)
+        .external(true)
+        .lock_path(dir.path())
+        .lock()
+        .unwrap();
+    let first = LockGuard::held(&g).expect("external holds are timed");
+    thread::sleep(Duration::from_millis(20));
+    let later = LockGuard::held(&g).unwrap();
+    assert!(
+        later >= first + Duration::from_millis(20),
+        "{first:?} then {later:?}"
+    );
+    drop(g);
+    let g = common::block_on(
+        LockOptions::new("gd-held-async")
+            .registry(&reg)
+            .external(true)
+            .lock_path(dir.path())
+            .lock_async(),
+    )
+    .unwrap();
+    assert!(AsyncLockGuard::held(&g).is_some(), "async guards too");
+    drop(g);
+    let plain = LockOptions::new("gd-held-plain")
+        .registry(&reg)
+        .lock()
+        .unwrap();
+    assert_eq!(
+        LockGuard::held(&plain).is_some(),
+        cfg!(feature = "metrics"),
+        "timed exactly when metrics are compiled in (no subscriber here)"
+    );
+}

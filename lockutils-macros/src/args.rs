@@ -184,8 +184,10 @@ impl RawArgs {
             let value = input.parse::<LitStr>().map_err(|e| {
                 Error::new(
                     e.span(),
-                    "`timeout` takes a duration string with a unit, e.g. `timeout = \"250ms\"` \
-                     (units: `us`, `ms`, `s`, `m`)",
+                    format!(
+                        "`timeout` takes a duration string, e.g. `timeout = \"250ms\"`: {}",
+                        lockutils_duration::SYNTAX
+                    ),
                 )
             })?;
             return set_once(&mut self.timeout, Opt { value, span, pos }, "`timeout`");

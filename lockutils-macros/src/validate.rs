@@ -598,55 +598,18 @@ fn bindings(pat: &Pat, out: &mut Vec<String>) {
     }
 }
 
-/// `"250ms"`, `"1.5s"`, `"2m"`, `"500us"` to nanoseconds.
+/// A `timeout = ".."` value to nanoseconds, in lockutils' one duration
+/// syntax (`lockutils_duration`); zero is refused, as it never waits.
 pub(crate) fn parse_duration(s: &str) -> std::result::Result<u64, String> {
-    const SYNTAX: &str = "a number and a unit, e.g. \"250ms\", \"1.5s\", \"2m\" or \"500us\" \
-                          (units: `us`, `ms`, `s`, `m`)";
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = (&t[..split], t[split..].trim());
-    let unit_ns: u128 = match unit {
-        "us" | "µs" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "" => return Err(format!("`timeout = \"{s}\"` has no unit; write {SYNTAX}")),
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `timeout = \"{s}\"`; write {SYNTAX}"
-            ))
-        }
-    };
-    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    let digits = |d: &str| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit());
-    if !digits(int) || !(frac.is_empty() || digits(frac)) || number.ends_with('.') {
-        return Err(format!(
-            "`timeout = \"{s}\"` is not a duration; write {SYNTAX}"
-        ));
-    }
-    let too_long = || format!("`timeout = \"{s}\"` is too long; the maximum is about 584 years");
-    let int: u128 = int.parse().map_err(|_| too_long())?;
-    let frac_ns = if frac.is_empty() {
-        0
-    } else {
-        let scale = 10u128
-            .checked_pow(u32::try_from(frac.len()).map_err(|_| too_long())?)
-            .ok_or_else(too_long)?;
-        frac.parse::<u128>().map_err(|_| too_long())? * unit_ns / scale
-    };
-    let ns = int
-        .checked_mul(unit_ns)
-        .and_then(|n| n.checked_add(frac_ns))
-        .ok_or_else(too_long)?;
-    let ns = u64::try_from(ns).map_err(|_| too_long())?;
-    if ns == 0 {
+    let d =
+        lockutils_duration::parse_duration(s).map_err(|e| format!("`timeout = \"{s}\"`: {e}"))?;
+    if d.is_zero() {
         return Err(format!(
             "`timeout = \"{s}\"` never waits; write `blocking = false` instead"
         ));
     }
-    Ok(ns)
+    // At most u64::MAX nanoseconds by the syntax.
+    u64::try_from(d.as_nanos()).map_err(|_| format!("`timeout = \"{s}\"` is too long"))
 }
 
 #[cfg(test)]
@@ -661,9 +624,9 @@ mod tests {
         assert_eq!(parse_duration("500us"), Ok(500_000));
         assert_eq!(parse_duration(" 10 s "), Ok(10_000_000_000));
         assert_eq!(parse_duration("0.001ms"), Ok(1_000));
-        for bad in [
-            "", "ms", "10", "10h", "1.s", ".5s", "1..2s", "-1s", "0s", "1e3ms",
-        ] {
+        assert_eq!(parse_duration("10"), Ok(10_000_000_000), "seconds");
+        assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
+        for bad in ["", "ms", "10x", "1.s", ".5s", "1..2s", "-1s", "0s", "1e3ms"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
         assert!(parse_duration("99999999999999999999999m").is_err());

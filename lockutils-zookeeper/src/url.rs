@@ -366,25 +366,14 @@ pub(crate) fn parse_root(path: &str) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// A URL's duration, in lockutils' one syntax (seconds such as `10` or
+/// `2.5`, or `1500ms`, `10s`, `2m`; see `lockutils_core::parse_duration`).
 fn parse_duration(key: &str, value: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "`{key}={value}` is not a duration (seconds such as `10` or `2.5`, or `1500ms`, `10s`)"
-        )
-    };
-    let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(s) = value.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        (value, 1.0)
-    };
-    let secs: f64 = number.parse().map_err(|_| bad())?;
-    let secs = secs * scale;
-    if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0 * 365.0) {
+    let d = lockutils_core::parse_duration(value).map_err(|e| format!("`{key}={value}`: {e}"))?;
+    if d.is_zero() {
         return Err(format!("`{key}={value}` must be positive"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -457,8 +446,10 @@ mod tests {
             ("zookeeper://a,,b", "empty server"),
             ("zookeeper://h/a//b", "empty, `.` or `..` component"),
             ("zookeeper://h/a/../b", "empty, `.` or `..` component"),
-            ("zookeeper://h?session_timeout=soon", "is not a duration"),
-            ("zookeeper://h?session_timeout=-1", "must be positive"),
+            ("zookeeper://h?session_timeout=soon", "not a duration"),
+            ("zookeeper://h?session_timeout=-1", "not a duration"),
+            ("zookeeper://h?session_timeout=1e1", "not a duration"),
+            ("zookeeper://h?session_timeout=0", "must be positive"),
             ("zookeeper://h?connect_timeout=0", "must be positive"),
             ("zookeeper://h?layout=etcd", "unknown layout `etcd`"),
             (
@@ -473,6 +464,16 @@ mod tests {
             assert!(e.contains(needle), "{url}: {e}");
             assert!(e.contains("expected zookeeper://"), "{url}: {e}");
         }
+    }
+
+    /// The one duration syntax of lockutils: minutes and microseconds too.
+    #[test]
+    fn durations_in_the_shared_syntax() {
+        let u: CoordinationUrl = "zookeeper://h?session_timeout=2m&connect_timeout=1500us"
+            .parse()
+            .unwrap();
+        assert_eq!(u.session_timeout(), Duration::from_secs(120));
+        assert_eq!(u.connect_timeout(), Duration::from_micros(1500));
     }
 
     #[test]

@@ -32,6 +32,8 @@
 //!   `lockutils::zookeeper` and the `distributed` option of `#[synchronized]`.
 //! - `postgresql` (off by default): distributed locks on PostgreSQL advisory
 //!   locks, as `lockutils::postgresql`.
+//! - `metrics` (off by default): wait and hold histograms and contention
+//!   counters through the `metrics` facade, as `lockutils::metrics`.
 //!
 //! The macros, async acquisition (which works on any executor) and file locks
 //! are always available.

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use lockutils_zookeeper::{CoordinationUrl, HoldWatch, ZkLockOptions};
+use lockutils_zookeeper::{CoordinationUrl, HoldWatch, Layout, ZkLockOptions};
 
 use super::report::ZkLockReport;
 use super::{describe, failure, host_name, identity, refuse_lock_path, Zk};
@@ -36,6 +36,13 @@ const WITHDRAW_WITHIN: Duration = Duration::from_secs(2);
 /// node), and returns the exit code.
 pub(crate) fn hold(url: &CoordinationUrl, args: &HoldArgs) -> Result<i32, Failure> {
     refuse_lock_path(args.dir.lock_path.as_deref())?;
+    // A usage error, known from the URL alone: said at once, server or not.
+    if args.shared && url.layout() == Layout::Curator {
+        return Err(Failure::usage(
+            "--shared is not possible with layout=curator: Curator's lock has no readers; \
+             drop --shared, or use layout=native or layout=kazoo",
+        ));
+    }
     let identity = identity(&args.name, args.prefix.as_deref())?.into_owned();
     let zk = Zk::new(url);
     let place = format!("{} on {}", zk.lock_node(&identity), zk.shown);

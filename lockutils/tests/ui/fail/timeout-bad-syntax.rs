@@ -1,12 +1,12 @@
 use lockutils::synchronized;
 use lockutils::Error;
 
-#[synchronized("a", timeout = "250")]
-fn no_unit() -> Result<(), Error> {
+#[synchronized("a", timeout = "1e3")]
+fn exponent() -> Result<(), Error> {
     Ok(())
 }
 
-#[synchronized("b", timeout = "2h")]
+#[synchronized("b", timeout = "2y")]
 fn unknown_unit() -> Result<(), Error> {
     Ok(())
 }
@@ -22,5 +22,5 @@ fn not_a_string() -> Result<(), Error> {
 }
 
 fn main() {
-    let _ = (no_unit(), unknown_unit(), zero(), not_a_string());
+    let _ = (exponent(), unknown_unit(), zero(), not_a_string());
 }
