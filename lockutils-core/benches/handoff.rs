@@ -45,6 +45,14 @@
 //!   then waits a pseudo-random 0–10 ms (the phase of the poll loop a release
 //!   falls into) before releasing. Fewer round trips: each costs ~10 ms.
 //!
+//! - `oslo_concurrency` (peer, only when `LOCKUTILS_TEST_PYTHON` names a
+//!   Python with oslo.concurrency, as `scripts/python-peer.sh` prints): two
+//!   Python processes pass `lockutils.lock(name, external=True,
+//!   lock_path=dir)` back and forth under the polling protocol above (the
+//!   waiter says when it starts to wait, without a probing try that would
+//!   drop its classic `fcntl` locks; the holder releases 0–10 ms later),
+//!   timed with the same clock ([`OSLO_PEER`]).
+//!
 //! Run: `cargo bench -p lockutils-core --bench handoff`. Without `--bench`
 //! (as `cargo test --benches` runs it) it does a short smoke run.
 
@@ -71,6 +79,94 @@ const DIR_ENV: &str = "LOCKUTILS_BENCH_HANDOFF_DIR";
 const ROUNDS_ENV: &str = "LOCKUTILS_BENCH_HANDOFF_ROUNDS";
 
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The oslo.concurrency peer: `python - DIR ROUNDS`; prints one hand-off
+/// latency in nanoseconds per line.
+const OSLO_PEER: &str = r#"
+import os, random, sys, time
+from oslo_concurrency import lockutils
+
+lock_dir, rounds = sys.argv[1], int(sys.argv[2])
+now = lambda: time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+def lock():
+    cm = lockutils.lock("handoff-oslo", external=True, lock_path=lock_dir, do_log=False)
+    cm.__enter__()
+    return cm
+
+def acquire(tx):
+    # Tell the holder we are about to wait (oslo polls), then wait. (No
+    # probing try: closing any descriptor of the file would drop this
+    # process's classic fcntl lock.)
+    cm = lockutils.lock("handoff-oslo", external=True, lock_path=lock_dir, do_log=False)
+    os.write(tx, b"w")
+    cm.__enter__()
+    return cm
+
+def play(holding, cm, rx, tx, rng):
+    samples = []
+    for _ in range(2 * rounds):
+        if holding:
+            os.read(rx, 1)
+            time.sleep(rng.random() * 0.010)
+            released = now()
+            cm.__exit__(None, None, None)
+            acquired = int(os.read(rx, 32).decode())
+            samples.append(acquired - released)
+        else:
+            cm = acquire(tx)
+            os.write(tx, b"%032d" % now())
+        holding = not holding
+    return cm, samples
+
+a_rx, b_tx = os.pipe()
+b_rx, a_tx = os.pipe()
+first = lock()
+pid = os.fork()
+if pid == 0:
+    first = None
+    _, samples = play(False, None, b_rx, b_tx, random.Random(2))
+    sys.stdout.write("".join("%d\n" % s for s in samples))
+    sys.stdout.flush()
+    os._exit(0)
+cm, samples = play(True, first, a_rx, a_tx, random.Random(1))
+cm.__exit__(None, None, None)
+os.waitpid(pid, 0)
+sys.stdout.write("".join("%d\n" % s for s in samples))
+"#;
+
+/// Runs the oslo.concurrency peer for `rounds` round trips, if a Python with
+/// it is named by `LOCKUTILS_TEST_PYTHON`.
+fn run_oslo(dir: &Path, rounds: usize) -> Option<Vec<Sample>> {
+    let python = std::env::var_os("LOCKUTILS_TEST_PYTHON")?;
+    let mut child = Command::new(python)
+        .arg("-")
+        .arg(dir)
+        .arg(rounds.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the oslo.concurrency peer");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(OSLO_PEER.as_bytes())
+        .expect("send the peer script");
+    let out = child
+        .wait_with_output()
+        .expect("run the oslo.concurrency peer");
+    assert!(out.status.success(), "oslo.concurrency peer failed");
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| Sample {
+                ns: l.trim().parse().expect("a latency"),
+                same_cpu: false,
+            })
+            .collect(),
+    )
+}
 
 /// Timeout of the timed, async-with-deadline and macro waiters: never reached.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -610,6 +706,7 @@ fn main() {
         }
     }
     let poll = run(Backend::Polling, dir.path(), poll_rounds);
+    let oslo = run_oslo(dir.path(), poll_rounds);
 
     let mut all = Vec::new();
     for (backend, samples) in KERNEL
@@ -626,6 +723,15 @@ fn main() {
             }
         }
         all.push((*backend, s));
+    }
+    match &oslo {
+        Some(samples) => print(
+            "oslo_concurrency",
+            &stats(samples, |_| true).expect("oslo samples"),
+        ),
+        None => println!(
+            "handoff/oslo_concurrency: not run (set LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh))"
+        ),
     }
     let raw = &all[0].1;
     let poll = &all[KERNEL.len()].1;
