@@ -25,12 +25,16 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+#[macro_use]
+mod sync;
 mod acquire;
 mod error;
 pub mod file;
 mod guard;
 mod held;
 mod lock_path;
+#[cfg(all(test, loom))]
+mod loom_model;
 mod name;
 mod options;
 mod pinned;
@@ -38,7 +42,6 @@ mod prefix;
 mod raw;
 mod registry;
 mod rwlock;
-mod sync;
 mod timer;
 
 pub use acquire::Acquire;
