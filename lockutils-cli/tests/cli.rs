@@ -704,6 +704,28 @@ fn clean_racing_holders_never_breaks_exclusion() {
 }
 
 #[test]
+fn remove_in_a_missing_directory_removes_nothing_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing").join("deeper");
+    let out = lockutils([
+        OsStr::new("remove"),
+        "--lock-path".as_ref(),
+        missing.as_ref(),
+        "x".as_ref(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("skipped x: no lock file"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !tmp.path().join("missing").exists(),
+        "created the directory"
+    );
+}
+
+#[test]
 fn remove_skips_a_held_lock_and_removes_free_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

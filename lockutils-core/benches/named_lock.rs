@@ -10,6 +10,9 @@
 //!   the lookup alone, without any entry creation or removal.
 //! - `lockutils/static`: a `StaticLock` (the form `#[synchronized("x")]`
 //!   expands to): no hashing, no lookup.
+//! - `lockutils/dynamic_async`, `lockutils/static_async`: the same two
+//!   through `lock_async()`, polled once (uncontended, it is ready at once),
+//!   to compare with their sync forms above.
 //! - `baseline/dashmap_mutex`: `DashMap<String, parking_lot::Mutex<()>>`
 //!   (default hasher), pre-populated with the key: lookup, lock, unlock.
 //!
@@ -20,7 +23,10 @@
 //!
 //! Run: `cargo bench -p lockutils-core --bench named_lock`.
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
@@ -33,6 +39,15 @@ const NAMES: usize = 1000;
 
 static STATIC_BENCH: StaticLock = StaticLock::new(LockOptions::new("bench-static"));
 static PIN_LIVE: StaticLock = StaticLock::new(LockOptions::new("bench-live"));
+
+/// Polls an uncontended acquisition once: it must be ready.
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(f).poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("an uncontended acquisition was pending"),
+    }
+}
 
 fn configure<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
     let mut g = c.benchmark_group(name);
@@ -57,6 +72,14 @@ fn one_name(c: &mut Criterion) {
 
     g.bench_function("lockutils/static", |b| {
         b.iter(|| drop(black_box(&STATIC_BENCH).lock().unwrap()))
+    });
+
+    g.bench_function("lockutils/dynamic_async", |b| {
+        b.iter(|| drop(ready(LockOptions::new(black_box("bench")).lock_async()).unwrap()))
+    });
+
+    g.bench_function("lockutils/static_async", |b| {
+        b.iter(|| drop(ready(black_box(&STATIC_BENCH).lock_async()).unwrap()))
     });
 
     let map: DashMap<String, Mutex<()>> = DashMap::new();

@@ -116,10 +116,12 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     ///     drop(g);
     /// });
     /// ```
+    #[inline]
     pub fn lock_async(&self) -> Acquire<'a, 'r> {
         self.lock_async_slot(None)
     }
 
+    #[inline]
     pub(crate) fn lock_async_slot(&self, pinned: Option<&'static Slot>) -> Acquire<'a, 'r> {
         Acquire {
             opts: *self,
@@ -478,6 +480,15 @@ impl<'a, 'r> Acquire<'a, 'r> {
                 held,
             };
         }
+        if !self.opts.external {
+            // In-process only: no lock directory to resolve (no syscall).
+            return State::File {
+                held,
+                dir: PathBuf::new(),
+                user_default: false,
+                wait: AsyncWait::default(),
+            };
+        }
         let resolved = lock_path::resolve(self.opts.lock_dir());
         State::File {
             held,
@@ -485,6 +496,38 @@ impl<'a, 'r> Acquire<'a, 'r> {
             user_default: resolved.user_default,
             wait: AsyncWait::default(),
         }
+    }
+
+    /// The uncontended in-process case, as cheap as the sync `lock()`: one
+    /// lookup (none for a pinned call site) and one compare-and-swap, without
+    /// the state machine or the lock directory. `None`: the lock is busy.
+    #[inline]
+    fn in_process_at_once(&mut self) -> Option<Result<AsyncLockGuard<'r>>> {
+        let opts = self.opts;
+        let slot = match self.pinned {
+            Some(slot) => SlotRef::pinned(slot),
+            None => match opts.file_name() {
+                Ok(key) => opts.registry.checkout(&key),
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        if !slot.lock.try_lock(opts.mode, opts.fair) {
+            // Busy, so in use by someone else: the entry stays for `step`.
+            opts.registry.checkin(slot);
+            return None;
+        }
+        let held = opts.held(slot, Duration::ZERO);
+        held.log_acquired();
+        Some(Ok(AsyncLockGuard { held }))
+    }
+
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncLockGuard<'r>>> {
+        let out = self.step(cx);
+        if out.is_ready() {
+            self.sleep = None;
+        }
+        out
     }
 
     fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncLockGuard<'r>>> {
@@ -624,14 +667,17 @@ impl<'a, 'r> Acquire<'a, 'r> {
 impl<'r> Future for Acquire<'_, 'r> {
     type Output = Result<AsyncLockGuard<'r>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // `Acquire` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
-        let out = this.step(cx);
-        if out.is_ready() {
-            this.sleep = None;
+        if matches!(this.state, State::Start) && !this.opts.external {
+            if let Some(out) = this.in_process_at_once() {
+                this.state = State::Done;
+                return Poll::Ready(out);
+            }
         }
-        out
+        this.poll_slow(cx)
     }
 }
 

@@ -25,6 +25,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+#[macro_use]
+mod sync;
 mod acquire;
 pub mod backend;
 mod diagnose;
@@ -35,6 +37,8 @@ mod file_wait;
 mod guard;
 mod held;
 mod lock_path;
+#[cfg(all(test, loom))]
+mod loom_model;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(not(feature = "metrics"))]
@@ -46,7 +50,6 @@ mod prefix;
 mod raw;
 mod registry;
 mod rwlock;
-mod sync;
 mod timer;
 
 pub use acquire::Acquire;

@@ -125,6 +125,7 @@ impl StaticLock {
     ///     lockutils_core::StaticLock::new(lockutils_core::LockOptions::new("doc-static-async"));
     /// block_on(async { drop(L.lock_async().await.unwrap()) });
     /// ```
+    #[inline]
     pub fn lock_async(&self) -> Acquire<'static, 'static> {
         // A bad name is reported by the future itself, on the unpinned path.
         self.options.lock_async_slot(self.slot().ok())

@@ -148,19 +148,12 @@ pub(crate) enum Poll {
 }
 
 impl RawRwLock {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        RawRwLock {
-            state: AtomicUsize::new(0),
-            queue: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        RawRwLock {
-            state: AtomicUsize::new(0),
-            queue: Mutex::new(VecDeque::new()),
+    const_unless_loom! {
+        pub(crate) fn new() -> Self {
+            RawRwLock {
+                state: AtomicUsize::new(0),
+                queue: Mutex::new(VecDeque::new()),
+            }
         }
     }
 

@@ -39,24 +39,28 @@ pub struct RwGuard<'l> {
 }
 
 impl ReaderWriterLock {
-    /// An unlocked, unfair lock.
-    pub const fn new() -> Self {
-        ReaderWriterLock {
-            raw: RawRwLock::new(),
-            fair: false,
+    const_unless_loom! {
+        /// An unlocked, unfair lock.
+        pub fn new() -> Self {
+            ReaderWriterLock {
+                raw: RawRwLock::new(),
+                fair: false,
+            }
         }
     }
 
-    /// An unlocked lock that serves waiters in strict arrival order.
-    ///
-    /// ```
-    /// let l = lockutils_core::ReaderWriterLock::new_fair();
-    /// drop(l.write());
-    /// ```
-    pub const fn new_fair() -> Self {
-        ReaderWriterLock {
-            raw: RawRwLock::new(),
-            fair: true,
+    const_unless_loom! {
+        /// An unlocked lock that serves waiters in strict arrival order.
+        ///
+        /// ```
+        /// let l = lockutils_core::ReaderWriterLock::new_fair();
+        /// drop(l.write());
+        /// ```
+        pub fn new_fair() -> Self {
+            ReaderWriterLock {
+                raw: RawRwLock::new(),
+                fair: true,
+            }
         }
     }
 

@@ -43,3 +43,17 @@ impl<T> Mutex<T> {
         self.0.lock().unwrap()
     }
 }
+
+/// A `const fn` normally, a plain `fn` under loom (whose types have no const
+/// constructors).
+macro_rules! const_unless_loom {
+    ($(#[$m:meta])* $vis:vis fn $name:ident() -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$m])*
+        $vis const fn $name() -> $ret $body
+
+        #[cfg(loom)]
+        $(#[$m])*
+        $vis fn $name() -> $ret $body
+    };
+}

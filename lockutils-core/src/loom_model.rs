@@ -1,0 +1,257 @@
+//! loom models of the raw lock's state machine: every interleaving (up to
+//! the preemption bound) of hand-off, notification, cancellation and waking.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p
+//! lockutils-core --lib --release --target-dir target/loom loom_model`
+//! (scripts/ci-engine.sh does).
+
+use std::sync::Arc as StdArc;
+use std::task::{Wake, Waker};
+
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::AtomicUsize;
+use loom::thread;
+
+use crate::raw::{Mode, Poll, RawRwLock, Waiter};
+use crate::sync::{Arc, Mutex, Ordering};
+
+/// A lock plus a cell only a holder may touch: loom reports any access that
+/// is not ordered by the lock as a data race.
+struct Guarded {
+    lock: RawRwLock,
+    cell: UnsafeCell<usize>,
+}
+
+// SAFETY: the cell is only touched by holders of the lock, in their mode;
+// proving that is what these models are for.
+unsafe impl Sync for Guarded {}
+
+impl Guarded {
+    fn new() -> Arc<Self> {
+        Arc::new(Guarded {
+            lock: RawRwLock::new(),
+            cell: UnsafeCell::new(0),
+        })
+    }
+
+    /// Blocks the thread until held, as `LockOptions::lock` does.
+    fn lock_thread(&self, mode: Mode, fair: bool) {
+        if self.lock.try_lock(mode, fair) {
+            return;
+        }
+        if let Some(w) = self.lock.enqueue(mode, fair, false) {
+            assert!(self.lock.wait_thread(&w, None));
+        }
+    }
+
+    /// Touches the cell as the mode allows, then releases.
+    fn critical(&self, mode: Mode) {
+        match mode {
+            Mode::Exclusive => self.cell.with_mut(|c| unsafe { *c += 1 }),
+            Mode::Shared => {
+                let _ = self.cell.with(|c| unsafe { std::ptr::read(c) });
+            }
+        }
+        // SAFETY: the caller holds the lock in `mode`.
+        unsafe { self.lock.unlock(mode) };
+    }
+
+    fn count(&self) -> usize {
+        self.cell.with(|c| unsafe { *c })
+    }
+
+    fn assert_idle(&self) {
+        assert!(self.lock.is_idle(), "{:?}", self.lock);
+    }
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}
+
+#[test]
+fn loom_exclusive_hand_off_unfair_and_fair() {
+    for fair in [false, true] {
+        model(move || {
+            let g = Guarded::new();
+            let t = {
+                let g = g.clone();
+                thread::spawn(move || {
+                    g.lock_thread(Mode::Exclusive, fair);
+                    g.critical(Mode::Exclusive);
+                })
+            };
+            g.lock_thread(Mode::Exclusive, fair);
+            g.critical(Mode::Exclusive);
+            t.join().unwrap();
+            assert_eq!(g.count(), 2);
+            g.assert_idle();
+        });
+    }
+}
+
+#[test]
+fn loom_readers_and_a_writer_exclude() {
+    model(|| {
+        let g = Guarded::new();
+        let reader = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.lock_thread(Mode::Shared, false);
+                g.critical(Mode::Shared);
+            })
+        };
+        let writer = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.lock_thread(Mode::Exclusive, true);
+                g.critical(Mode::Exclusive);
+            })
+        };
+        g.lock_thread(Mode::Shared, true);
+        g.critical(Mode::Shared);
+        reader.join().unwrap();
+        writer.join().unwrap();
+        assert_eq!(g.count(), 1);
+        g.assert_idle();
+    });
+}
+
+/// A task waker counting its wake-ups (loom atomics, so ordering is checked).
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: StdArc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A queued task acquisition is cancelled while the holder releases: either
+/// it was granted first and hands the lock back, or it leaves the queue; the
+/// lock ends free either way and nobody is left queued.
+#[test]
+fn loom_cancelling_a_queued_waiter_racing_the_release() {
+    for fair in [false, true] {
+        model(move || {
+            let g = Guarded::new();
+            assert!(g.lock.try_lock(Mode::Exclusive, fair));
+            let w = g.lock.enqueue(Mode::Exclusive, fair, true).expect("queued");
+            let counter = StdArc::new(Counter(AtomicUsize::new(0)));
+            let waker = Waker::from(counter.clone());
+            let _ = g.lock.register_waker(&w, &waker);
+            let holder = {
+                let g = g.clone();
+                thread::spawn(move || g.critical(Mode::Exclusive))
+            };
+            g.lock.abandon(&w);
+            holder.join().unwrap();
+            g.assert_idle();
+            assert!(counter.0.load(Ordering::SeqCst) <= 1);
+        });
+    }
+}
+
+/// A queued task is polled (registering a new waker) while the holder
+/// releases: the wake-up is never lost, so the task gets the lock.
+#[test]
+fn loom_no_lost_wake_up_for_a_task() {
+    for fair in [false, true] {
+        model(move || {
+            let g = Guarded::new();
+            assert!(g.lock.try_lock(Mode::Exclusive, fair));
+            let w = g.lock.enqueue(Mode::Exclusive, fair, true).expect("queued");
+            let counter = StdArc::new(Counter(AtomicUsize::new(0)));
+            let waker = Waker::from(counter.clone());
+            let holder = {
+                let g = g.clone();
+                thread::spawn(move || g.critical(Mode::Exclusive))
+            };
+            let mut acquired = matches!(g.lock.register_waker(&w, &waker), Poll::Acquired);
+            holder.join().unwrap();
+            if !acquired {
+                // Not acquired at registration: the release must have woken it.
+                assert_eq!(counter.0.load(Ordering::SeqCst), 1, "lost wake-up");
+                acquired = matches!(g.lock.poll_waiter(&w), Poll::Acquired);
+            }
+            assert!(acquired);
+            g.critical(Mode::Exclusive);
+            g.assert_idle();
+        });
+    }
+}
+
+/// A waker whose wake cancels its own acquisition (as dropping a task from
+/// its waker does): the release that wakes it must not be holding the queue.
+struct CancelOnWake {
+    lock: Arc<Guarded>,
+    waiter: Mutex<Option<Arc<Waiter>>>,
+}
+
+impl Wake for CancelOnWake {
+    fn wake(self: StdArc<Self>) {
+        let waiter = self.waiter.lock().take();
+        if let Some(w) = waiter {
+            self.lock.lock.abandon(&w);
+        }
+    }
+}
+
+#[test]
+fn loom_waker_dropping_its_task_during_dispatch() {
+    for fair in [false, true] {
+        model(move || {
+            let g = Guarded::new();
+            assert!(g.lock.try_lock(Mode::Exclusive, fair));
+            let w = g.lock.enqueue(Mode::Exclusive, fair, true).expect("queued");
+            let cancel = StdArc::new(CancelOnWake {
+                lock: g.clone(),
+                waiter: Mutex::new(Some(w.clone())),
+            });
+            let waker = Waker::from(cancel.clone());
+            let _ = g.lock.register_waker(&w, &waker);
+            drop((w, waker));
+            let other = {
+                let g = g.clone();
+                thread::spawn(move || {
+                    g.lock_thread(Mode::Exclusive, fair);
+                    g.critical(Mode::Exclusive);
+                })
+            };
+            g.critical(Mode::Exclusive);
+            other.join().unwrap();
+            drop(cancel);
+            g.assert_idle();
+        });
+    }
+}
+
+/// Two shared holders released while a writer queues: the writer gets it once
+/// both are gone, never before.
+#[test]
+fn loom_writer_waits_for_all_readers() {
+    model(|| {
+        let g = Guarded::new();
+        assert!(g.lock.try_lock(Mode::Shared, false));
+        assert!(g.lock.try_lock(Mode::Shared, false));
+        let writer = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.lock_thread(Mode::Exclusive, false);
+                g.critical(Mode::Exclusive);
+            })
+        };
+        let reader = {
+            let g = g.clone();
+            thread::spawn(move || g.critical(Mode::Shared))
+        };
+        g.critical(Mode::Shared);
+        reader.join().unwrap();
+        writer.join().unwrap();
+        assert_eq!(g.count(), 1);
+        g.assert_idle();
+    });
+}
