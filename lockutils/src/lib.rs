@@ -129,6 +129,11 @@ pub fn register_backends() {
     });
 }
 
+/// The snippets of `docs/backends.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/backends.md")]
+struct BackendsDoc;
+
 /// Support for the code the macros generate. Not a stable API: anything here
 /// may change in any release; do not use it directly.
 #[doc(hidden)]
