@@ -24,7 +24,6 @@ mod cmd_run;
 mod duration;
 mod inspect;
 mod output;
-mod procfs;
 #[cfg(feature = "zookeeper")]
 mod zookeeper;
 

@@ -29,6 +29,8 @@ mod acquire;
 pub mod backend;
 mod error;
 pub mod file;
+#[cfg(target_os = "linux")]
+pub mod file_inspect;
 mod guard;
 mod held;
 mod lock_path;
@@ -36,6 +38,8 @@ mod name;
 mod options;
 mod pinned;
 mod prefix;
+#[cfg(target_os = "linux")]
+pub mod procfs;
 mod raw;
 mod registry;
 mod rwlock;
