@@ -381,9 +381,11 @@ enum State<'r> {
         /// Pause before the next attempt at the file lock.
         pause: Duration,
     },
+    /// Field order is drop order: a cancelled backend wait is called off
+    /// before the in-process lock is handed on.
     Backend {
-        held: Held<'r>,
         acquire: SyncFuture,
+        held: Held<'r>,
     },
     Done,
 }
