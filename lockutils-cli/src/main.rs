@@ -30,7 +30,6 @@ mod logging;
 mod output;
 #[cfg(feature = "postgresql")]
 mod postgres;
-mod procfs;
 #[cfg(feature = "zookeeper")]
 mod zookeeper;
 

@@ -413,9 +413,11 @@ enum State<'r> {
         /// The wait for the lock file; dropping it calls the wait off.
         wait: AsyncWait,
     },
+    /// Field order is drop order: a cancelled backend wait is called off
+    /// before the in-process lock is handed on.
     Backend {
-        held: Held<'r>,
         acquire: SyncFuture,
+        held: Held<'r>,
     },
     Done,
 }

@@ -34,6 +34,8 @@ mod error;
 mod fd_cache;
 pub mod file;
 mod file_wait;
+#[cfg(target_os = "linux")]
+pub mod file_inspect;
 mod guard;
 mod held;
 mod lock_path;
@@ -47,6 +49,8 @@ mod name;
 mod options;
 mod pinned;
 mod prefix;
+#[cfg(target_os = "linux")]
+pub mod procfs;
 mod raw;
 mod registry;
 mod rwlock;

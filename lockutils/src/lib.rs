@@ -145,6 +145,11 @@ pub fn register_backends() {
 #[doc = include_str!("../../docs/postgresql.md")]
 pub struct PostgresqlGuide;
 
+/// The snippets of `docs/backends.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/backends.md")]
+struct BackendsDoc;
+
 /// Support for the code the macros generate. Not a stable API: anything here
 /// may change in any release; do not use it directly.
 #[doc(hidden)]

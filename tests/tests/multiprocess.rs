@@ -293,3 +293,33 @@ fn names_aliasing_one_file_exclude_each_other_across_processes() {
         .run(PATIENCE)
         .assert_code(0);
 }
+
+#[test]
+fn the_file_admin_names_holder_and_waiter_processes() {
+    use lockutils::backend::{Backend, FileBackend, Removal};
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("holder.ready");
+    let mut held = holder("seen", dir.path())
+        .hold_ms(600_000)
+        .ready(&ready)
+        .spawn();
+    wait_for_file(&ready, &mut held, PATIENCE);
+    let waiter = holder("seen", dir.path()).spawn();
+    wait_until_blocked(&dir.path().join("seen"), PATIENCE);
+
+    let files = FileBackend::new(dir.path());
+    let admin = files.admin().unwrap();
+    let info = admin.inspect("seen").unwrap();
+    assert_eq!(info.holders.len(), 1, "{info:?}");
+    assert_eq!(info.holders[0].pid, Some(held.pid()));
+    assert_eq!(info.holders[0].mode, Some(lockutils::Mode::Exclusive));
+    assert!(info.holders[0].since.is_some(), "{info:?}");
+    assert_eq!(
+        info.waiters.iter().map(|w| w.pid).collect::<Vec<_>>(),
+        [Some(waiter.pid())],
+        "{info:?}"
+    );
+    assert_eq!(admin.remove_if_free("seen").unwrap(), Removal::Busy);
+    drop(waiter.kill());
+    drop(held.kill());
+}

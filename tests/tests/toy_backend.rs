@@ -189,3 +189,39 @@ fn synchronized_takes_a_backend_by_url_or_expression() {
     assert_eq!(by_expression(), Some(2));
     assert_eq!(block_on(by_expression_async()), 1);
 }
+
+#[test]
+fn a_dropped_wait_on_the_engine_leaves_nothing_held_or_queued() {
+    use std::future::Future;
+    let mem = MemoryBackend::new("dropped");
+    let g = LockOptions::new("d")
+        .registry(&R1)
+        .backend(&mem)
+        .lock()
+        .unwrap();
+    {
+        let mut fut = std::pin::pin!(LockOptions::new("d")
+            .registry(&R2)
+            .backend(&mem)
+            .lock_async());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    // The in-process lock it held while waiting on the engine is free again.
+    drop(LockOptions::new("d").registry(&R2).try_lock().unwrap());
+    drop(g);
+    assert!(mem
+        .admin()
+        .unwrap()
+        .inspect("d")
+        .unwrap()
+        .holders
+        .is_empty());
+    drop(
+        LockOptions::new("d")
+            .registry(&R2)
+            .backend(&mem)
+            .try_lock()
+            .unwrap(),
+    );
+}

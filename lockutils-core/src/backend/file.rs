@@ -245,6 +245,82 @@ impl FileBackend {
     }
 }
 
+impl FileBackend {
+    /// Holders (and, on Linux, waiters with pids) of these lock files, from
+    /// one look at the kernel's tables.
+    #[cfg(target_os = "linux")]
+    fn inspect_all(&self, identities: &[String]) -> Result<Vec<LockInfo>> {
+        use crate::file_inspect::{FileOwner, Snapshot};
+        let mut found = Vec::new();
+        for identity in identities {
+            let path = self.inner.dir.join(identity);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) => found.push((identity, path, Some(meta))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => found.push((identity, path, None)),
+                Err(e) => return Err(self.lock_error(identity, &path, "inspect", e)),
+            }
+        }
+        let snapshot = Snapshot::take(found.iter().filter_map(|(_, _, m)| m.as_ref()));
+        let contender = |o: &FileOwner| {
+            let mut c = ContenderInfo::new(o.mode.map(|m| match m {
+                crate::procfs::LockMode::Shared => Mode::Shared,
+                crate::procfs::LockMode::Exclusive => Mode::Exclusive,
+            }));
+            c.pid = o.pid.and_then(|p| u32::try_from(p).ok());
+            c.since = o
+                .started_unix
+                .and_then(|t| u64::try_from(t).ok())
+                .map(|t| std::time::UNIX_EPOCH + Duration::from_secs(t));
+            c.detail = format!(
+                "{}{}",
+                o.kind.as_str(),
+                o.command
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default()
+            );
+            c
+        };
+        Ok(found
+            .iter()
+            .map(|(identity, path, meta)| {
+                let mut info = LockInfo::new(identity.as_str(), path.display().to_string());
+                if let Some(meta) = meta {
+                    let state = snapshot.inspect(path, meta);
+                    info.holders = state.holders.iter().map(contender).collect();
+                    info.waiters = state.waiters.iter().map(contender).collect();
+                }
+                info
+            })
+            .collect())
+    }
+
+    /// Holders of these lock files, as `F_GETLK` tells (no waiters).
+    #[cfg(not(target_os = "linux"))]
+    fn inspect_all(&self, identities: &[String]) -> Result<Vec<LockInfo>> {
+        identities
+            .iter()
+            .map(|identity| {
+                let path = self.inner.dir.join(identity);
+                let mut info = LockInfo::new(identity.as_str(), path.display().to_string());
+                let f = match file::open_lock_file(&path, false, self.inner.file_mode) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(info),
+                    Err(e) => return Err(self.lock_error(identity, &path, "open", e)),
+                };
+                if let Some(c) = file::probe(&f, Mode::Exclusive)
+                    .map_err(|e| self.lock_error(identity, &path, "inspect", e))?
+                {
+                    let mut holder = ContenderInfo::new(Some(c.mode));
+                    holder.pid = u32::try_from(c.pid).ok().filter(|p| *p > 0);
+                    info.holders.push(holder);
+                }
+                Ok(info)
+            })
+            .collect()
+    }
+}
+
 impl Admin for FileBackend {
     fn backend(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.inner.url)
@@ -257,37 +333,22 @@ impl Admin for FileBackend {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.lock_error("*", dir, "list", e)),
         };
-        let mut locks = Vec::new();
+        let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| self.lock_error("*", dir, "list", e))?;
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
             if let (true, Some(name)) = (is_file, entry.file_name().to_str()) {
-                locks.push(self.inspect(name)?);
+                names.push(name.to_owned());
             }
         }
-        locks.sort_by(|a, b| a.identity.cmp(&b.identity));
-        Ok(locks)
+        names.sort();
+        self.inspect_all(&names)
     }
 
     fn inspect(&self, identity: &str) -> Result<LockInfo> {
         self.check_identity(identity)?;
-        let path = self.inner.dir.join(identity);
-        let mut info = LockInfo::new(identity, path.display().to_string());
-        let f = match file::open_lock_file(&path, false, self.inner.file_mode) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(info),
-            Err(e) => return Err(self.lock_error(identity, &path, "open", e)),
-        };
-        // A writer probe conflicts with any holder; then a reader probe
-        // tells whether that holder is a writer.
-        if let Some(c) = file::probe(&f, Mode::Exclusive)
-            .map_err(|e| self.lock_error(identity, &path, "inspect", e))?
-        {
-            let mut holder = ContenderInfo::new(Some(c.mode));
-            holder.pid = u32::try_from(c.pid).ok().filter(|p| *p > 0);
-            info.holders.push(holder);
-        }
-        Ok(info)
+        let mut all = self.inspect_all(&[identity.to_owned()])?;
+        Ok(all.pop().expect("one lock asked, one answered"))
     }
 
     fn remove_if_free(&self, identity: &str) -> Result<Removal> {

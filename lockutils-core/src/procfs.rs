@@ -23,13 +23,13 @@ use std::path::Path;
 
 /// A file as `/proc/locks` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct LockKey {
+pub struct LockKey {
     /// Device major number.
-    pub(crate) major: u32,
+    pub major: u32,
     /// Device minor number.
-    pub(crate) minor: u32,
+    pub minor: u32,
     /// Inode number.
-    pub(crate) ino: u64,
+    pub ino: u64,
 }
 
 impl LockKey {
@@ -37,7 +37,7 @@ impl LockKey {
     /// on most file systems; the kernel prints the super block's device, so on
     /// some (btrfs subvolumes, overlayfs) it differs, which is why keys seen in
     /// a holder's `fdinfo` win over this one.
-    pub(crate) fn of(meta: &fs::Metadata) -> Self {
+    pub fn of(meta: &fs::Metadata) -> Self {
         let dev = meta.dev();
         LockKey {
             major: libc::major(dev),
@@ -47,14 +47,14 @@ impl LockKey {
     }
 
     /// `MAJOR:MINOR` as the kernel prints it (hex).
-    pub(crate) fn device(&self) -> String {
+    pub fn device(&self) -> String {
         format!("{:02x}:{:02x}", self.major, self.minor)
     }
 }
 
 /// Kinds of file locks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// Classic process-associated `fcntl`/`lockf` lock (oslo, fasteners).
     Posix,
     /// Open-file-description `fcntl` lock (lockutils on Linux).
@@ -69,12 +69,12 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// Whether locks of this kind exclude lockutils (and oslo) holders.
-    pub(crate) fn is_fcntl(self) -> bool {
+    pub fn is_fcntl(self) -> bool {
         matches!(self, Kind::Posix | Kind::Ofd)
     }
 
     /// The name used in output.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Posix => "posix",
             Kind::Ofd => "ofd",
@@ -87,7 +87,7 @@ impl Kind {
 
 /// Read (shared) or write (exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum LockMode {
+pub enum LockMode {
     /// A read lock: shared with other readers.
     Shared,
     /// A write lock: exclusive.
@@ -96,7 +96,7 @@ pub(crate) enum LockMode {
 
 impl LockMode {
     /// The name used in output.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             LockMode::Shared => "shared",
             LockMode::Exclusive => "exclusive",
@@ -106,21 +106,21 @@ impl LockMode {
 
 /// One line of `/proc/locks` (or a `lock:` line of fdinfo).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct LockLine {
+pub struct LockLine {
     /// A blocked request (`->`) rather than a granted lock.
-    pub(crate) blocked: bool,
+    pub blocked: bool,
     /// The lock's kind.
-    pub(crate) kind: Kind,
+    pub kind: Kind,
     /// The mode; `None` for kinds without one (leases being broken, …).
-    pub(crate) mode: Option<LockMode>,
+    pub mode: Option<LockMode>,
     /// The owner pid as printed: `-1` for OFD locks, `0` when not visible.
-    pub(crate) pid: i32,
+    pub pid: i32,
     /// The file.
-    pub(crate) key: LockKey,
+    pub key: LockKey,
 }
 
 /// Parses `ID: [->] KIND ADVISORY|MANDATORY READ|WRITE PID MAJ:MIN:INO START END`.
-pub(crate) fn parse_lock_line(line: &str) -> Option<LockLine> {
+pub fn parse_lock_line(line: &str) -> Option<LockLine> {
     let mut fields = line.split_whitespace();
     let id = fields.next()?;
     if !id.ends_with(':') {
@@ -170,7 +170,7 @@ pub(crate) fn parse_lock_line(line: &str) -> Option<LockLine> {
 /// is used only when one read returns all of it, or when two consecutive
 /// readings are identical, byte for byte: nothing changed while they were
 /// taken. A table that keeps changing is not used at all.
-pub(crate) fn read_proc_locks(inos: &HashSet<u64>) -> Option<Vec<LockLine>> {
+pub fn read_proc_locks(inos: &HashSet<u64>) -> Option<Vec<LockLine>> {
     let path = Path::new("/proc/locks");
     let mut previous: Option<Vec<u8>> = None;
     for _ in 0..6 {
@@ -212,29 +212,29 @@ fn read_in_chunks(path: &Path, size: usize) -> io::Result<(Vec<u8>, usize)> {
 
 /// An open descriptor, in some process, of one of the files looked for.
 #[derive(Clone, Debug)]
-pub(crate) struct OpenFd {
+pub struct OpenFd {
     /// The process.
-    pub(crate) pid: i32,
+    pub pid: i32,
     /// The descriptor number in that process.
-    pub(crate) fd: i32,
+    pub fd: i32,
     /// The locks owned through this descriptor's open file (its `lock:`
     /// lines); empty when it holds none or fdinfo was not readable.
-    pub(crate) locks: Vec<LockLine>,
+    pub locks: Vec<LockLine>,
 }
 
 /// The result of scanning every process's descriptors.
 #[derive(Debug, Default)]
-pub(crate) struct FdScan {
+pub struct FdScan {
     /// Open descriptors of each looked-for file, by `(st_dev, st_ino)`.
-    pub(crate) by_file: HashMap<(u64, u64), Vec<OpenFd>>,
+    pub by_file: HashMap<(u64, u64), Vec<OpenFd>>,
     /// Processes whose descriptors could not be listed (other users'
     /// processes, when not privileged): holders among them are not visible.
-    pub(crate) hidden_processes: usize,
+    pub hidden_processes: usize,
 }
 
 /// Finds every descriptor, in every process but this one, open on one of the
 /// `files` (by `(st_dev, st_ino)`), with the locks owned through it.
-pub(crate) fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
+pub fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
     let mut scan = FdScan::default();
     if files.is_empty() {
         return scan;
@@ -300,7 +300,7 @@ pub(crate) fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
 
 /// How a waiting thread was identified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WaitEvidence {
+pub enum WaitEvidence {
     /// `/proc/PID/task/TID/syscall`: blocked in `fcntl(FD, F_*SETLKW)` on a
     /// descriptor of this file. Exact.
     Syscall,
@@ -313,7 +313,7 @@ pub(crate) enum WaitEvidence {
 /// Whether a thread of process `pid` waits for a lock on one of `fds` (its
 /// descriptors of one file), how that was seen, and the kind of lock when
 /// the system call shows it.
-pub(crate) fn blocked_thread(
+pub fn blocked_thread(
     pid: i32,
     fds: &[i32],
     holds_lock: bool,
@@ -341,7 +341,7 @@ pub(crate) fn blocked_thread(
 
 /// The kind of lock a `/proc/…/syscall` line waits for, if it is
 /// `fcntl(fd, F_OFD_SETLKW | F_SETLKW, …)` on one of `fds`.
-pub(crate) fn waits_in_fcntl(line: &str, fds: &[i32]) -> Option<Kind> {
+pub fn waits_in_fcntl(line: &str, fds: &[i32]) -> Option<Kind> {
     let mut fields = line.split_whitespace();
     // "running", or "-1 …" when not in a system call, do not parse or match.
     let nr = fields.next()?.parse::<i64>().ok()?;
@@ -376,7 +376,7 @@ fn is_lock_wait_channel(wchan: &str) -> bool {
 
 /// Whether two descriptors refer to one open file (`kcmp(KCMP_FILE)`).
 /// `None` when the kernel will not say (no `kcmp`, not permitted).
-pub(crate) fn same_open_file(a: (i32, i32), b: (i32, i32)) -> Option<bool> {
+pub fn same_open_file(a: (i32, i32), b: (i32, i32)) -> Option<bool> {
     if a == b {
         return Some(true);
     }
@@ -401,16 +401,16 @@ pub(crate) fn same_open_file(a: (i32, i32), b: (i32, i32)) -> Option<bool> {
 
 /// What is known about a process, for display.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ProcessInfo {
+pub struct ProcessInfo {
     /// Its command line, arguments joined by spaces (`[comm]` when empty).
-    pub(crate) command: Option<String>,
+    pub command: Option<String>,
     /// When it started, in seconds since the Unix epoch.
-    pub(crate) started_unix: Option<i64>,
+    pub started_unix: Option<i64>,
 }
 
 /// Reads a process's command line and start time; fields it cannot read
 /// stay `None`.
-pub(crate) fn process_info(pid: i32) -> ProcessInfo {
+pub fn process_info(pid: i32) -> ProcessInfo {
     if pid <= 0 {
         return ProcessInfo::default();
     }
@@ -443,7 +443,7 @@ pub(crate) fn process_info(pid: i32) -> ProcessInfo {
 
 /// When process `pid` started, in clock ticks after boot (`u64::MAX` if it
 /// cannot be read, so that unknown processes sort last).
-pub(crate) fn start_ticks_of(pid: i32) -> u64 {
+pub fn start_ticks_of(pid: i32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| start_ticks(&stat))
@@ -453,7 +453,7 @@ pub(crate) fn start_ticks_of(pid: i32) -> u64 {
 /// Field 22 of `/proc/PID/stat` (start time in clock ticks after boot). The
 /// command name (field 2) may contain spaces and parentheses, so fields are
 /// counted from the last `)`.
-pub(crate) fn start_ticks(stat: &str) -> Option<u64> {
+pub fn start_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     // After ")" come fields 3 (state) onwards: field 22 is the 20th of them.
     rest.split_whitespace().nth(19)?.parse().ok()
@@ -544,7 +544,11 @@ mod tests {
         let me = process_info(std::process::id() as i32);
         assert!(me.command.is_some());
         let started = me.started_unix.expect("start time");
-        assert!(started <= crate::duration::now_unix());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(started <= now);
         assert_eq!(process_info(-1), ProcessInfo::default());
     }
 }
