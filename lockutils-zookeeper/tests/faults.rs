@@ -504,7 +504,7 @@ fn a_holder_paused_past_its_session_knows_at_once_and_says_expired() {
         let regs = registries();
         let other = Coordinator::new(&url).unwrap();
         let mut child = Reaped(
-            Command::new(env!("CARGO_BIN_EXE_lockutils-zk-holder"))
+            Command::new(holder_bin())
                 .args(["resume-check", &url, "x"])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

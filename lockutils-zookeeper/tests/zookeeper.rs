@@ -6,25 +6,7 @@
 
 mod common;
 
-/// The helper that holds or contends for a lock in its own process: the
-/// `lockutils-zk-holder` example, which `cargo test` builds beside this test.
-fn holder_bin() -> std::path::PathBuf {
-    // target/{profile}/deps/zookeeper-{hash} -> target/{profile}/examples/
-    let exe = std::env::current_exe().unwrap();
-    let holder = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/lockutils-zk-holder");
-    assert!(
-        holder.is_file(),
-        "{} is missing: run `cargo test -p lockutils-zookeeper` (which builds the \
-         example) or `cargo build -p lockutils-zookeeper --example lockutils-zk-holder`",
-        holder.display()
-    );
-    holder
-}
+use common::holder_bin;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
