@@ -33,9 +33,9 @@ mod diagnose;
 mod error;
 mod fd_cache;
 pub mod file;
-mod file_wait;
 #[cfg(target_os = "linux")]
 pub mod file_inspect;
+mod file_wait;
 mod guard;
 mod held;
 mod lock_path;
