@@ -36,7 +36,7 @@ const WITHDRAW_WITHIN: Duration = Duration::from_secs(2);
 /// node), and returns the exit code.
 pub(crate) fn hold(url: &CoordinationUrl, args: &HoldArgs) -> Result<i32, Failure> {
     refuse_lock_path(args.dir.lock_path.as_deref())?;
-    let identity = identity(&args.name, args.prefix.as_deref())?.into_owned();
+    let identity = identity(url, &args.name, args.prefix.as_deref())?.into_owned();
     let zk = Zk::new(url);
     let place = format!("{} on {}", zk.lock_node(&identity), zk.shown);
 
