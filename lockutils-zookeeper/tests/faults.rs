@@ -267,15 +267,21 @@ fn a_hold_lost_to_a_server_pause_is_cleaned_up_on_release() {
     });
 }
 
-/// The server stopped past 4/5 of the session timeout and restarted with its
-/// data: it restores the session, the hold was reported lost, and dropping
-/// the guard frees the lock.
+/// The server restarted with its data while its clients could not reach it
+/// for 4/5 of the session timeout (12 s of 15; cut off by a proxy, so that
+/// the server's start-up time does not matter): it restores the session with
+/// a fresh timeout, the hold was reported lost, and dropping the guard frees
+/// the lock.
 #[test]
 #[ignore = "needs the zookeeper package (scripts/zookeeper.sh start) for a private server; run bash .ci/run"]
 fn a_hold_lost_to_a_server_restart_is_cleaned_up_on_drop() {
     bounded(Duration::from_secs(90), "restart-cleanup", || {
         let zk = PrivateServer::start("restart-cleanup");
-        let url = zk.url("session_timeout=10");
+        let proxy = Proxy::start(&format!("127.0.0.1:{}", zk.port));
+        let url = format!(
+            "zookeeper://127.0.0.1:{}/faults?session_timeout=15",
+            proxy.port
+        );
         let regs = registries();
         let (a, b) = (
             Coordinator::new(&url).unwrap(),
@@ -287,14 +293,18 @@ fn a_hold_lost_to_a_server_restart_is_cleaned_up_on_drop() {
             .lock()
             .unwrap();
         let holder_session = b.inspect("x").unwrap().contenders[0].session;
+        proxy.partition(true);
+        let cut = Instant::now();
         zk.stop();
+        zk.start_keeping_data();
+        eprintln!("restarted {:?} after the cut", cut.elapsed());
         assert_eq!(
-            g.watch().wait_lost(Duration::from_secs(10)),
+            g.watch().wait_lost(Duration::from_secs(15)),
             Some(LossReason::ConnectionLost)
         );
-        // Back before the client gives the session up (7/5 of 10 s after the
-        // last answer); the server restores it with a fresh timeout.
-        zk.start_keeping_data();
+        // Back before the clients give their sessions up (7/5 of 15 s after
+        // the last answer).
+        proxy.partition(false);
         let info = wait_for(&b, "x", Duration::from_secs(5), |i| {
             !i.contenders.is_empty()
         });
@@ -339,7 +349,10 @@ const CONNECT: Duration = Duration::from_secs(2);
 /// out its time; then `heal`s the server and checks that every withdrawn
 /// candidate is gone and the lock works again.
 fn deadlines_while(zk: &PrivateServer, fault: impl FnOnce(), heal: impl FnOnce()) -> Deadlines {
-    let url = zk.url("session_timeout=10&connect_timeout=2");
+    // A session long enough to outlive a stopped server's restart on a busy
+    // machine (the client gives a session up 7/5 of its timeout after the
+    // last answer).
+    let url = zk.url("session_timeout=20&connect_timeout=2");
     let regs = registries();
     let (h, holder) = (
         Coordinator::new(&url).unwrap(),
