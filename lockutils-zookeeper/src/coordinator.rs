@@ -432,30 +432,54 @@ impl Coordinator {
             Err(zk::Error::NoNode) => return Ok(Vec::new()),
             Err(e) => return Err(self.error("", &format!("listing {root}"), e)),
         };
-        names.sort();
-        // Send every listing at once (requests go out in call order), then
-        // collect the answers: one round trip in all.
-        let paths: Vec<String> = names.iter().map(|n| self.lock_path(n)).collect();
-        let pending: Vec<_> = paths.iter().map(|p| client.list_children(p)).collect();
+        let nested = self.inner.url.layout().nests_names();
         let mut out = Vec::with_capacity(names.len());
-        for (name, answer) in names.into_iter().zip(pending) {
-            let children = match answer.await {
-                Ok(c) => c,
-                Err(zk::Error::NoNode) => continue,
-                Err(e) => return Err(self.error(&name, "listing lock contenders", e)),
-            };
-            let queue = layout::contenders(&children);
-            let holders: Vec<usize> = (0..queue.len())
-                .filter(|&i| layout::holds(&queue, i))
-                .collect();
-            out.push(LockSummary {
-                mode: holders.first().map(|&i| queue[i].mode),
-                holders: holders.len(),
-                waiters: queue.len() - holders.len(),
-                path: self.lock_path(&name),
-                name,
-            });
+        // Level by level: in the kazoo layout, a lock node's children that
+        // are not contenders are nested lock nodes (tooz's `a/b`).
+        for _depth in 0..16 {
+            if names.is_empty() {
+                break;
+            }
+            names.sort();
+            // Send every listing at once (requests go out in call order),
+            // then collect the answers: one round trip per level.
+            let paths: Vec<String> = names.iter().map(|n| self.lock_path(n)).collect();
+            let pending: Vec<_> = paths.iter().map(|p| client.list_children(p)).collect();
+            let mut deeper = Vec::new();
+            for (name, answer) in std::mem::take(&mut names).into_iter().zip(pending) {
+                let children = match answer.await {
+                    Ok(c) => c,
+                    Err(zk::Error::NoNode) => continue,
+                    Err(e) => return Err(self.error(&name, "listing lock contenders", e)),
+                };
+                let queue = layout::contenders(&children);
+                let below: Vec<String> = if nested {
+                    children
+                        .iter()
+                        .filter(|c| !queue.iter().any(|q| q.name == c.as_str()))
+                        .map(|c| format!("{name}/{c}"))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                // A node holding only nested locks is a path, not a lock.
+                if !queue.is_empty() || below.is_empty() {
+                    let holders: Vec<usize> = (0..queue.len())
+                        .filter(|&i| layout::holds(&queue, i))
+                        .collect();
+                    out.push(LockSummary {
+                        mode: holders.first().map(|&i| queue[i].mode),
+                        holders: holders.len(),
+                        waiters: queue.len() - holders.len(),
+                        path: self.lock_path(&name),
+                        name,
+                    });
+                }
+                deeper.extend(below);
+            }
+            names = deeper;
         }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
@@ -561,13 +585,17 @@ impl Coordinator {
         };
         // Last in the queue first, holders last: deleting a holder while
         // waiters remain would hand the lock to the next waiter for a moment.
-        // Nodes that are not contenders (foreign children) go first.
+        // Nodes that are not contenders (foreign children) go first, except
+        // in the kazoo layout, where they are nested locks (tooz's `a/b`).
         let queue = layout::contenders(&children);
-        let mut node_paths: Vec<String> = children
+        let foreign = children
             .iter()
-            .filter(|c| !queue.iter().any(|q| q.name == c.as_str()))
-            .map(|c| format!("{path}/{c}"))
-            .collect();
+            .filter(|c| !queue.iter().any(|q| q.name == c.as_str()));
+        let mut node_paths: Vec<String> = if self.inner.url.layout().nests_names() {
+            Vec::new()
+        } else {
+            foreign.map(|c| format!("{path}/{c}")).collect()
+        };
         node_paths.extend(queue.iter().rev().map(|c| format!("{path}/{}", c.name)));
         let mut removed = 0;
         for node in &node_paths {

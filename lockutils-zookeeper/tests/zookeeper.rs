@@ -1239,6 +1239,23 @@ fn tooz_and_lockutils_exclude_each_other_on_nested_names() {
     writeln!(peer.stdin.as_mut().unwrap()).unwrap();
     assert!(peer.wait().unwrap().success());
     drop(opts.timeout(Duration::from_secs(5)).lock().unwrap());
+    // Listed by their nested names; a node holding only nested locks is a
+    // path, not a lock.
+    let listed = |a: &Coordinator| -> Vec<String> {
+        a.locks().unwrap().into_iter().map(|l| l.name).collect()
+    };
+    assert_eq!(listed(&a), ["volume/42", "volume_42"]);
+    // `volume` is a lock too once taken; clearing it leaves the nested lock
+    // node (and its own node: kazoo layout) in place.
+    let g = ZkLockOptions::new("volume")
+        .coordinator(&a)
+        .registry(&regs[3])
+        .lock()
+        .unwrap();
+    assert_eq!(listed(&a), ["volume", "volume/42", "volume_42"]);
+    assert_eq!(a.clear("volume").unwrap(), 1);
+    drop(g);
+    assert_eq!(listed(&a), ["volume/42", "volume_42"]);
     // Names tooz could not use either are refused, naming the fix.
     for bad in ["/abs", "a//b", "a/", "a/../b"] {
         let e = ZkLockOptions::new(bad)
