@@ -357,14 +357,22 @@ impl Coordinator {
         }
     }
 
-    /// Creates the lock node `dir` (a container node, which the server
-    /// removes some time after its last child is gone) and the root above it.
+    /// Creates the lock node `dir` and the nodes above it. A container node
+    /// (which the server removes some time after its last child is gone),
+    /// except in the kazoo layout, where lock nodes are persistent as kazoo
+    /// makes them: kazoo and tooz lock objects keep referring to the node.
     pub(crate) async fn ensure_lock_node(
         &self,
         client: &zk::Client,
         dir: &str,
+        layout: Layout,
     ) -> Result<(), zk::Error> {
         let acls = self.acls();
+        if layout.persistent_lock_nodes() {
+            return client
+                .mkdir(dir, &zk::CreateMode::Persistent.with_acls(acls))
+                .await;
+        }
         for _ in 0..3 {
             match client
                 .create(dir, b"", &zk::CreateMode::Container.with_acls(acls))
@@ -372,10 +380,10 @@ impl Coordinator {
             {
                 Ok(_) | Err(zk::Error::NodeExists) => return Ok(()),
                 Err(zk::Error::NoNode) => {
-                    let root = self.inner.url.root();
-                    if root != "/" {
+                    let parent = &dir[..dir.rfind('/').unwrap_or(0)];
+                    if !parent.is_empty() {
                         client
-                            .mkdir(root, &zk::CreateMode::Persistent.with_acls(acls))
+                            .mkdir(parent, &zk::CreateMode::Persistent.with_acls(acls))
                             .await?;
                     }
                 }
@@ -383,6 +391,12 @@ impl Coordinator {
             }
         }
         Err(zk::Error::NoNode)
+    }
+
+    /// Checks an identity for this coordinator's layout: one node name, or
+    /// in the kazoo layout a `/`-separated path of them (tooz nests names).
+    fn check_identity(&self, identity: &str) -> Result<()> {
+        check_identity(identity, self.inner.url.layout().nests_names())
     }
 
     /// A lock node path for `identity`.
@@ -418,30 +432,54 @@ impl Coordinator {
             Err(zk::Error::NoNode) => return Ok(Vec::new()),
             Err(e) => return Err(self.error("", &format!("listing {root}"), e)),
         };
-        names.sort();
-        // Send every listing at once (requests go out in call order), then
-        // collect the answers: one round trip in all.
-        let paths: Vec<String> = names.iter().map(|n| self.lock_path(n)).collect();
-        let pending: Vec<_> = paths.iter().map(|p| client.list_children(p)).collect();
+        let nested = self.inner.url.layout().nests_names();
         let mut out = Vec::with_capacity(names.len());
-        for (name, answer) in names.into_iter().zip(pending) {
-            let children = match answer.await {
-                Ok(c) => c,
-                Err(zk::Error::NoNode) => continue,
-                Err(e) => return Err(self.error(&name, "listing lock contenders", e)),
-            };
-            let queue = layout::contenders(&children);
-            let holders: Vec<usize> = (0..queue.len())
-                .filter(|&i| layout::holds(&queue, i))
-                .collect();
-            out.push(LockSummary {
-                mode: holders.first().map(|&i| queue[i].mode),
-                holders: holders.len(),
-                waiters: queue.len() - holders.len(),
-                path: self.lock_path(&name),
-                name,
-            });
+        // Level by level: in the kazoo layout, a lock node's children that
+        // are not contenders are nested lock nodes (tooz's `a/b`).
+        for _depth in 0..16 {
+            if names.is_empty() {
+                break;
+            }
+            names.sort();
+            // Send every listing at once (requests go out in call order),
+            // then collect the answers: one round trip per level.
+            let paths: Vec<String> = names.iter().map(|n| self.lock_path(n)).collect();
+            let pending: Vec<_> = paths.iter().map(|p| client.list_children(p)).collect();
+            let mut deeper = Vec::new();
+            for (name, answer) in std::mem::take(&mut names).into_iter().zip(pending) {
+                let children = match answer.await {
+                    Ok(c) => c,
+                    Err(zk::Error::NoNode) => continue,
+                    Err(e) => return Err(self.error(&name, "listing lock contenders", e)),
+                };
+                let queue = layout::contenders(&children);
+                let below: Vec<String> = if nested {
+                    children
+                        .iter()
+                        .filter(|c| !queue.iter().any(|q| q.name == c.as_str()))
+                        .map(|c| format!("{name}/{c}"))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                // A node holding only nested locks is a path, not a lock.
+                if !queue.is_empty() || below.is_empty() {
+                    let holders: Vec<usize> = (0..queue.len())
+                        .filter(|&i| layout::holds(&queue, i))
+                        .collect();
+                    out.push(LockSummary {
+                        mode: holders.first().map(|&i| queue[i].mode),
+                        holders: holders.len(),
+                        waiters: queue.len() - holders.len(),
+                        path: self.lock_path(&name),
+                        name,
+                    });
+                }
+                deeper.extend(below);
+            }
+            names = deeper;
         }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
@@ -457,7 +495,7 @@ impl Coordinator {
     /// [`Error::InvalidName`] for an identity that cannot be a node name;
     /// [`Error::Backend`] if ZooKeeper cannot be reached or read.
     pub fn inspect(&self, identity: &str) -> Result<LockInfo> {
-        check_identity(identity)?;
+        self.check_identity(identity)?;
         let (this, identity) = (self.clone(), identity.to_owned());
         runtime::block_on(async move { this.inspect_inner(&identity).await })
     }
@@ -467,7 +505,7 @@ impl Coordinator {
     /// # Errors
     /// As [`inspect`](Self::inspect).
     pub async fn inspect_async(&self, identity: &str) -> Result<LockInfo> {
-        check_identity(identity)?;
+        self.check_identity(identity)?;
         let (this, identity) = (self.clone(), identity.to_owned());
         runtime::spawn(async move { this.inspect_inner(&identity).await }).await
     }
@@ -515,17 +553,24 @@ impl Coordinator {
     }
 
     /// Clears a lock as an operator: deletes every child of its node (holders
-    /// and waiters alike), then the node. Holders are not asked: their guards
-    /// report the lock as lost. Use it for locks whose holders are known to
-    /// be dead or stuck; [`revoke`](Self::revoke) asks politely. Returns how
-    /// many candidate nodes were deleted.
+    /// and waiters alike), then — except in the kazoo layout — the node.
+    /// Holders are not asked: their guards report the lock as lost. Use it
+    /// for locks whose holders are known to be dead or stuck;
+    /// [`revoke`](Self::revoke) asks politely. Returns how many candidate
+    /// nodes were deleted.
+    ///
+    /// In the kazoo layout the lock node is kept: kazoo and tooz lock objects
+    /// check the node's path once and then refer to it, so deleting it would
+    /// make their next `acquire()` fail with `NoNodeError`. Delete it
+    /// explicitly with [`delete_lock_node`](Self::delete_lock_node) when no
+    /// such object can remain.
     ///
     /// # Errors
     /// [`Error::InvalidName`] for a bad identity; [`Error::Backend`] if
     /// ZooKeeper cannot be reached or refuses (for example a lock protected by
     /// another identity's ACL).
     pub fn clear(&self, identity: &str) -> Result<usize> {
-        check_identity(identity)?;
+        self.check_identity(identity)?;
         let (this, identity) = (self.clone(), identity.to_owned());
         runtime::block_on(async move { this.clear_inner(&identity).await })
     }
@@ -540,13 +585,17 @@ impl Coordinator {
         };
         // Last in the queue first, holders last: deleting a holder while
         // waiters remain would hand the lock to the next waiter for a moment.
-        // Nodes that are not contenders (foreign children) go first.
+        // Nodes that are not contenders (foreign children) go first, except
+        // in the kazoo layout, where they are nested locks (tooz's `a/b`).
         let queue = layout::contenders(&children);
-        let mut node_paths: Vec<String> = children
+        let foreign = children
             .iter()
-            .filter(|c| !queue.iter().any(|q| q.name == c.as_str()))
-            .map(|c| format!("{path}/{c}"))
-            .collect();
+            .filter(|c| !queue.iter().any(|q| q.name == c.as_str()));
+        let mut node_paths: Vec<String> = if self.inner.url.layout().nests_names() {
+            Vec::new()
+        } else {
+            foreign.map(|c| format!("{path}/{c}")).collect()
+        };
         node_paths.extend(queue.iter().rev().map(|c| format!("{path}/{}", c.name)));
         let mut removed = 0;
         for node in &node_paths {
@@ -558,12 +607,35 @@ impl Coordinator {
                 Err(e) => return Err(self.error(identity, "deleting a contender node", e)),
             }
         }
-        match client.delete(&path, None).await {
-            Ok(()) | Err(zk::Error::NoNode) | Err(zk::Error::NotEmpty) => {}
-            Err(e) => return Err(self.error(identity, "deleting the lock node", e)),
+        if !self.inner.url.layout().persistent_lock_nodes() {
+            match client.delete(&path, None).await {
+                Ok(()) | Err(zk::Error::NoNode) | Err(zk::Error::NotEmpty) => {}
+                Err(e) => return Err(self.error(identity, "deleting the lock node", e)),
+            }
         }
         tracing::warn!(target: "lockutils", lock = identity, backend = %self.inner.shown, removed, "lock cleared by operator");
         Ok(removed)
+    }
+
+    /// Deletes a lock's node if nobody contends for it (no child): what
+    /// [`clear`](Self::clear) does not do in the kazoo layout. Returns
+    /// whether a node was deleted. Only for a lock that no kazoo or tooz lock
+    /// object may still use: such an object fails at its next `acquire()`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a bad identity; [`Error::Backend`] if the
+    /// node has children, or ZooKeeper cannot be reached or refuses.
+    pub fn delete_lock_node(&self, identity: &str) -> Result<bool> {
+        self.check_identity(identity)?;
+        let (this, identity) = (self.clone(), identity.to_owned());
+        runtime::block_on(async move {
+            let client = this.client(&identity).await?;
+            match client.delete(&this.lock_path(&identity), None).await {
+                Ok(()) => Ok(true),
+                Err(zk::Error::NoNode) => Ok(false),
+                Err(e) => Err(this.error(&identity, "deleting the lock node", e)),
+            }
+        })
     }
 
     /// Asks the current holders of a lock to release it (zktools'
@@ -574,7 +646,7 @@ impl Coordinator {
     /// # Errors
     /// As [`clear`](Self::clear).
     pub fn revoke(&self, identity: &str) -> Result<usize> {
-        check_identity(identity)?;
+        self.check_identity(identity)?;
         let (this, identity) = (self.clone(), identity.to_owned());
         runtime::block_on(async move { this.revoke_inner(&identity).await })
     }
@@ -584,7 +656,7 @@ impl Coordinator {
     /// # Errors
     /// As [`revoke`](Self::revoke).
     pub async fn revoke_async(&self, identity: &str) -> Result<usize> {
-        check_identity(identity)?;
+        self.check_identity(identity)?;
         let (this, identity) = (self.clone(), identity.to_owned());
         runtime::spawn(async move { this.revoke_inner(&identity).await }).await
     }
@@ -648,15 +720,25 @@ fn millis(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
-/// Checks that a lock identity can be one ZooKeeper node name.
-pub(crate) fn check_identity(identity: &str) -> Result<()> {
+/// Checks that a lock identity can be one ZooKeeper node name, or with
+/// `nested`, a relative path of node names (`a/b`).
+pub(crate) fn check_identity(identity: &str, nested: bool) -> Result<()> {
     let reason = if identity.is_empty() {
         Some("a lock name must not be empty")
-    } else if identity.contains('/') {
+    } else if identity.contains('/') && !nested {
         Some(
-            "a lock identity is one node name: it must not contain `/` (lock names map `/` to `_`)",
+            "a lock identity is one node name: it must not contain `/` (lock names map `/` to `_`, \
+             except in the kazoo layout, which nests them as tooz does)",
         )
-    } else if identity == "." || identity == ".." || identity == "zookeeper" {
+    } else if identity.starts_with('/') || identity.ends_with('/') || identity.contains("//") {
+        Some(
+            "in the kazoo layout a lock name is a relative node path, as tooz takes it: no leading, \
+             trailing or doubled `/`",
+        )
+    } else if identity
+        .split('/')
+        .any(|n| n == "." || n == ".." || n == "zookeeper")
+    {
         Some("`.`, `..` and `zookeeper` cannot be lock node names")
     } else if !identity.chars().all(layout::valid_node_char) {
         Some("ZooKeeper node names cannot contain control characters or U+D800–U+F8FF / U+FFF0–U+FFFF")

@@ -61,6 +61,22 @@ impl Layout {
         }
     }
 
+    /// Whether lock nodes are plain persistent nodes, as kazoo creates them
+    /// (`ensure_path`), rather than containers. The server reaps an empty
+    /// container about a minute after its last child goes, and a kazoo
+    /// `Lock` (or tooz lock) object that created or checked the path once
+    /// never checks it again: its next `acquire()` fails with `NoNodeError`.
+    pub(crate) fn persistent_lock_nodes(self) -> bool {
+        self == Layout::Kazoo
+    }
+
+    /// Whether lock names keep their `/`, making nested lock nodes as tooz
+    /// does (`get_lock("a/b")` locks `/tooz/locks/a/b`), rather than mapping
+    /// it to `_` as lock file names do.
+    pub(crate) fn nests_names(self) -> bool {
+        self == Layout::Kazoo
+    }
+
     /// Whether this layout can express `mode`.
     pub fn supports(self, mode: Mode) -> bool {
         !(self == Layout::Curator && mode == Mode::Shared)

@@ -212,14 +212,46 @@ impl<'a> ZkLockOptions<'a> {
         o
     }
 
-    /// The lock's identity: its node name under the root.
+    /// The lock's identity: its node name under the root, in the layout
+    /// this lock uses (see [`identity_in`](Self::identity_in)); the native
+    /// layout's when no coordinator can be resolved.
+    ///
+    /// # Errors
+    /// As [`identity_in`](Self::identity_in).
+    pub fn identity(&self) -> Result<Cow<'a, str>> {
+        let layout = self.layout.unwrap_or_else(|| {
+            self.resolve_coordinator()
+                .map(|c| c.url().layout())
+                .unwrap_or_default()
+        });
+        self.identity_in(layout)
+    }
+
+    /// The lock's identity in `layout`: the lock file name
+    /// ([`lockutils_core::lock_file_name`], which maps `/` to `_`), except
+    /// in the kazoo layout, which maps names as tooz does: the name (after
+    /// the prefix) is a path below the root, so `a/b` is the node `a/b`
+    /// nested in `a`, as tooz's `get_lock("a/b")` makes it.
     ///
     /// # Errors
     /// [`Error::InvalidName`] as [`lockutils_core::lock_file_name`], or for
-    /// characters ZooKeeper refuses.
-    pub fn identity(&self) -> Result<Cow<'a, str>> {
-        let id = lockutils_core::lock_file_name(self.name, self.prefix)?;
-        check_identity(&id).map_err(|e| match e {
+    /// characters ZooKeeper refuses, or (kazoo layout) for an empty, `.` or
+    /// `..` path segment or a leading or trailing `/`.
+    pub fn identity_in(&self, layout: Layout) -> Result<Cow<'a, str>> {
+        let id = if layout.nests_names() {
+            // Checked as a file name first (empty, NUL), then kept as a path.
+            lockutils_core::lock_file_name(self.name, self.prefix)?;
+            match self.prefix.filter(|p| !p.is_empty()) {
+                None => Cow::Borrowed(self.name),
+                Some(p) => {
+                    let sep = if p.ends_with('-') { "" } else { "-" };
+                    Cow::Owned(format!("{p}{sep}{}", self.name))
+                }
+            }
+        } else {
+            lockutils_core::lock_file_name(self.name, self.prefix)?
+        };
+        check_identity(&id, layout.nests_names()).map_err(|e| match e {
             Error::InvalidName { reason, .. } => Error::InvalidName {
                 name: self.name.to_owned(),
                 reason,
@@ -244,8 +276,8 @@ impl<'a> ZkLockOptions<'a> {
     /// Everything checked before waiting for anything.
     fn plan(&self) -> Result<Plan> {
         let coordinator = self.resolve_coordinator()?;
-        let identity = self.identity()?.into_owned();
         let layout = self.layout.unwrap_or(coordinator.url().layout());
+        let identity = self.identity_in(layout)?.into_owned();
         if !layout.supports(self.mode) {
             return Err(Error::InvalidOptions {
                 name: self.name.to_owned(),
@@ -648,7 +680,8 @@ async fn acquire_on(
                     lock_node_attempts += 1;
                     within(
                         deadline,
-                        plan.coordinator.ensure_lock_node(client, &plan.path),
+                        plan.coordinator
+                            .ensure_lock_node(client, &plan.path, plan.layout),
                     )
                     .await
                     .map_err(|f| plan.failed(&format!("creating lock node {}", plan.path), f))?;

@@ -1147,3 +1147,119 @@ fn the_macro_expansion_shape_works() {
     });
     drop(g);
 }
+
+/// tooz (its ZooKeeper driver) on one lock: `acquire` (non-blocking)
+/// printing `acquired`/`busy`, or `hold` printing `held` and releasing on a
+/// line from stdin.
+const TOOZ_PEER: &str = r#"
+import sys
+from tooz import coordination
+url, name, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+c = coordination.get_coordinator(url, b"tooz-peer")
+c.start(start_heart=False)
+lock = c.get_lock(name.encode())
+if mode == "try":
+    if lock.acquire(blocking=False):
+        print("acquired", flush=True)
+        lock.release()
+    else:
+        print("busy", flush=True)
+else:
+    lock.acquire()
+    print("held", flush=True)
+    sys.stdin.readline()
+    lock.release()
+c.stop()
+"#;
+
+fn tooz(url: &str, name: &str, mode: &str) -> std::process::Child {
+    Command::new(kazoo_python())
+        .args(["-c", TOOZ_PEER, url, name, mode])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// tooz nests lock names containing `/` (`get_lock("a/b")` locks
+/// `/NAMESPACE/locks/a/b`); the kazoo layout maps names the same way, so the
+/// two exclude each other on such names.
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181 and tooz (scripts/kazoo-peer.sh); run bash .ci/run"]
+fn tooz_and_lockutils_exclude_each_other_on_nested_names() {
+    let regs = registries();
+    // The tooz namespace is the first node of our root; tooz locks live
+    // under NAMESPACE/locks.
+    let namespace = url("tooz", "").rsplit('/').next().unwrap().to_owned();
+    let ours = format!("zookeeper://{}/{namespace}/locks?layout=kazoo", server());
+    let theirs = format!("zookeeper://{}?namespace={namespace}", server());
+    let a = host(&ours);
+    let opts = ZkLockOptions::new("volume/42")
+        .coordinator(&a)
+        .registry(&regs[0]);
+    assert_eq!(opts.identity().unwrap(), "volume/42");
+
+    let g = opts.lock().unwrap();
+    assert_eq!(g.name(), "volume/42");
+    assert!(
+        g.node()
+            .starts_with(&format!("/{namespace}/locks/volume/42/")),
+        "{}",
+        g.node()
+    );
+    let out = tooz(&theirs, "volume/42", "try")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "busy");
+    drop(g);
+    let out = tooz(&theirs, "volume/42", "try")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "acquired");
+
+    let mut peer = tooz(&theirs, "volume/42", "hold");
+    let mut out = BufReader::new(peer.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "held");
+    assert!(matches!(opts.try_lock(), Err(Error::WouldBlock { .. })));
+    let info = a.inspect("volume/42").unwrap();
+    assert_eq!(info.holders().next().unwrap().layout, Layout::Kazoo);
+    // The flattened name is another lock.
+    drop(
+        ZkLockOptions::new("volume_42")
+            .coordinator(&a)
+            .registry(&regs[1])
+            .try_lock()
+            .unwrap(),
+    );
+    writeln!(peer.stdin.as_mut().unwrap()).unwrap();
+    assert!(peer.wait().unwrap().success());
+    drop(opts.timeout(Duration::from_secs(5)).lock().unwrap());
+    // Listed by their nested names; a node holding only nested locks is a
+    // path, not a lock.
+    let listed = |a: &Coordinator| -> Vec<String> {
+        a.locks().unwrap().into_iter().map(|l| l.name).collect()
+    };
+    assert_eq!(listed(&a), ["volume/42", "volume_42"]);
+    // `volume` is a lock too once taken; clearing it leaves the nested lock
+    // node (and its own node: kazoo layout) in place.
+    let g = ZkLockOptions::new("volume")
+        .coordinator(&a)
+        .registry(&regs[3])
+        .lock()
+        .unwrap();
+    assert_eq!(listed(&a), ["volume", "volume/42", "volume_42"]);
+    assert_eq!(a.clear("volume").unwrap(), 1);
+    drop(g);
+    assert_eq!(listed(&a), ["volume/42", "volume_42"]);
+    // Names tooz could not use either are refused, naming the fix.
+    for bad in ["/abs", "a//b", "a/", "a/../b"] {
+        let e = ZkLockOptions::new(bad)
+            .coordinator(&a)
+            .registry(&regs[2])
+            .try_lock()
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidName { .. }), "{bad}: {e}");
+    }
+}

@@ -43,7 +43,7 @@ pub(crate) fn hold(url: &CoordinationUrl, args: &HoldArgs) -> Result<i32, Failur
              drop --shared, or use layout=native or layout=kazoo",
         ));
     }
-    let identity = identity(&args.name, args.prefix.as_deref())?.into_owned();
+    let identity = identity(url, &args.name, args.prefix.as_deref())?.into_owned();
     let zk = Zk::new(url);
     let place = format!("{} on {}", zk.lock_node(&identity), zk.shown);
 

@@ -84,7 +84,7 @@ pub(crate) fn show(
     prefix: Option<&str>,
     json: bool,
 ) -> Result<i32, Failure> {
-    let identity = identity(name, prefix)?;
+    let identity = identity(url, name, prefix)?;
     let zk = Zk::connect(url)?;
     let info = zk.coordinator.inspect(&identity).map_err(|e| failure(&e))?;
     // No contender: a free lock, whose node may be gone (or never was).

@@ -90,9 +90,12 @@ pub(crate) fn failure(e: &lockutils_core::Error) -> Failure {
     }
 }
 
-/// The identity (lock node name) of `name` with `prefix`, as the library
-/// and the file backend name it; a usage error if it cannot be one.
+/// The identity (lock node name) of `name` with `prefix` in the URL's
+/// layout, as the library names it (the file backend's name, except that the
+/// kazoo layout nests names containing `/` as tooz does); a usage error if it
+/// cannot be one.
 pub(crate) fn identity<'a>(
+    url: &CoordinationUrl,
     name: &'a str,
     prefix: Option<&'a str>,
 ) -> Result<Cow<'a, str>, Failure> {
@@ -100,7 +103,7 @@ pub(crate) fn identity<'a>(
     if let Some(p) = prefix {
         opts = opts.prefix(p);
     }
-    opts.identity().map_err(|e| failure(&e))
+    opts.identity_in(url.layout()).map_err(|e| failure(&e))
 }
 
 /// `--lock-path` names a directory of lock files: meaningless here.

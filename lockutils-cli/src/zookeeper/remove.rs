@@ -1,7 +1,9 @@
 //! `lockutils remove NAME…` and `lockutils clean` with a ZooKeeper backend.
 //!
 //! A lock is removed by deleting its lock node (and any candidate nodes
-//! under it) with `Coordinator::clear`. Without `--force` only a free lock
+//! under it) with `Coordinator::clear`; in the kazoo layout the lock node
+//! itself is kept (kazoo and tooz lock objects refer to it), only its
+//! candidates go. Without `--force` only a free lock
 //! is removed, the way the file backend removes lock files: take the lock
 //! exclusively without waiting (so nobody can take it meanwhile: newcomers
 //! queue behind), check that nobody queued, then clear it while holding it.
@@ -78,7 +80,7 @@ impl Remover<'_> {
             return Ok(Outcome::Queued(others));
         }
         let cleared = self.zk.coordinator.clear(identity);
-        // Our node is gone with the lock node: releasing deletes nothing.
+        // Our candidate was deleted with the others: releasing deletes nothing.
         drop(guard);
         cleared.map(|_| Outcome::Removed)
     }
@@ -146,7 +148,7 @@ pub(crate) fn remove(
     // Check every name before removing anything.
     let identities = names
         .iter()
-        .map(|n| identity(n, prefix).map(|i| i.into_owned()))
+        .map(|n| identity(url, n, prefix).map(|i| i.into_owned()))
         .collect::<Result<Vec<_>, _>>()?;
     let zk = Zk::connect(url)?;
     let mut existence = Existence {
@@ -246,7 +248,7 @@ pub(crate) fn clean(url: &CoordinationUrl, dry_run: bool) -> Result<i32, Failure
     for s in &summaries {
         // Only nodes that are their own lock name: the lock taken for the
         // removal is then exactly this node.
-        if identity(&s.name, None).ok().as_deref() != Some(s.name.as_str()) {
+        if identity(url, &s.name, None).ok().as_deref() != Some(s.name.as_str()) {
             skipped += 1;
             println!("{} {}: not a lock name", paint.dim("skipped"), s.name);
             continue;
