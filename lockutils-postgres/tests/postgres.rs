@@ -785,3 +785,21 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
     assert_eq!(still, (1, 1), "the waiter gave up");
     result.unwrap();
 }
+
+#[test]
+fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
+    // Nothing listens on port 1; no server needed.
+    let c =
+        PgCoordinator::new("postgresql://svc:hunter2@127.0.0.1:1/app?connect_timeout=2").unwrap();
+    let start = Instant::now();
+    let e = c.acquire("x", Mode::Exclusive, Wait::Now).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let shown = e.to_string();
+    assert!(matches!(e, Error::Backend { .. }), "{shown}");
+    assert!(
+        shown.contains("postgresql://svc@127.0.0.1:1/app"),
+        "{shown}"
+    );
+    assert!(shown.contains("check that the server runs"), "{shown}");
+    assert!(!shown.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
+}
