@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # CI for the PostgreSQL engine. Sourced by .ci/run before its all-features test
-# run: installs the tooz peer, starts a throwaway PostgreSQL server on
-# 127.0.0.1 (scripts/postgres.sh), exports the variables the tests read, runs
-# the PostgreSQL tests, and stops the server (by its pid) when the shell exits,
-# before any exit handler set earlier. Run directly, it does the same on its
-# own. Fails (and so fails CI) if the server or the peer cannot start.
+# run (which then runs the PostgreSQL tests too): installs the tooz peer,
+# starts a throwaway PostgreSQL server on 127.0.0.1 (scripts/postgres.sh),
+# exports the variables the tests read, and stops the server (by its pid) when
+# the shell exits, before any exit handler set earlier. Run directly, it also
+# runs the PostgreSQL tests of every crate. Fails (and so fails CI) if the
+# server or the peer cannot start.
 #
 #   LOCKUTILS_TEST_POSTGRES_URL  the tests' server (role lockutils)
 #   LOCKUTILS_TEST_POSTGRES_CA   the server's self-signed CA certificate
 #   LOCKUTILS_TEST_TOOZ          python with tooz and psycopg2
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+fi
 __pg_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 __pg_port="${PG_PORT:-5433}"
 __pg_dir="${PG_DIR:-${TMPDIR:-/tmp}/lockutils-postgres-$(id -u)-$__pg_port}"
@@ -29,5 +33,10 @@ if [ -n "$__pg_prev_exit" ]; then
 fi
 trap '"$__pg_root/scripts/postgres.sh" stop; eval "$__pg_prev_cmd"' EXIT
 
-echo "== PostgreSQL engine tests (with the server and tooz)"
-(cd "$__pg_root" && cargo test -p lockutils-postgres --all-features -- --include-ignored)
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  echo "== PostgreSQL tests (with the server and tooz)"
+  cd "$__pg_root"
+  cargo test -p lockutils-postgres -- --include-ignored
+  cargo test -p lockutils --features postgresql --test postgresql -- --include-ignored
+  cargo test -p lockutils-cli --test postgres -- --include-ignored
+fi

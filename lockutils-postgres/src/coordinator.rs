@@ -186,11 +186,14 @@ impl PgCoordinator {
                 Wait::Until(d) => Some(d),
                 _ => None,
             };
-            let session = c
-                .pool()
-                .checkout(deadline)
-                .await
-                .map_err(|e| c.error(&name, "cannot open a session", e))?;
+            let session = match c.pool().checkout(deadline).await {
+                Ok(s) => s,
+                // Connecting took what was left of the deadline.
+                Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    return Err(timeout_error(deadline.unwrap_or(started)))
+                }
+                Err(e) => return Err(c.error(&name, "cannot open a session", e)),
+            };
             let mut pending = Pending {
                 coordinator: c.clone(),
                 session: Some(session),

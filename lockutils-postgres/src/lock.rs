@@ -415,3 +415,25 @@ impl fmt::Debug for AsyncPgLockGuard {
         f.debug_tuple("AsyncPgLockGuard").field(&self.hold).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let o = PgLockOptions::new("x").url("postgresql://svc:hunter2@db1/app");
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("svc:***@db1"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_url_says_how_to_give_one() {
+        let e = PgLockOptions::new("x")
+            .url("mysql://h")
+            .resolve_coordinator()
+            .unwrap_err();
+        assert!(e.to_string().contains("unsupported scheme `mysql`"), "{e}");
+    }
+}

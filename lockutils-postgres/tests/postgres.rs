@@ -524,7 +524,7 @@ fn sigkilled_holder_frees_the_lock_for_a_waiter() {
     let killed_at = killer.join().unwrap();
     let delay = killed_at.elapsed();
     assert!(
-        delay < Duration::from_secs(2),
+        delay < Duration::from_secs(3),
         "freed {delay:?} after SIGKILL"
     );
     let _ = holder.0.wait();
@@ -749,10 +749,8 @@ fn unresponsive_session_is_reported_lost_within_two_check_intervals() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     result.unwrap();
     assert_eq!(hold.loss(), Some(LossReason::CheckTimedOut));
-    assert!(
-        took <= Duration::from_millis(2500),
-        "reported after {took:?}"
-    );
+    // Bound: 2 × check_interval, plus slack for a loaded machine.
+    assert!(took <= Duration::from_secs(3), "reported after {took:?}");
     assert!(hold.release().is_err());
 }
 
@@ -777,11 +775,38 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
             .acquire(&n, Mode::Exclusive, Wait::Forever)
             .map(|h| h.release().unwrap())
     });
-    std::thread::sleep(Duration::from_millis(600));
-    let still = sessions_on(key);
+    let waiting = |limit| {
+        std::panic::catch_unwind(|| {
+            wait_until("the waiter waits on the server", limit, || {
+                sessions_on(key) == (1, 1)
+            })
+        })
+    };
+    let queued = waiting(Duration::from_secs(10));
+    // Well past the role's 100 ms, the waiter is still (or again) queued.
+    std::thread::sleep(Duration::from_secs(1));
+    let still = waiting(Duration::from_secs(2));
     held.release().unwrap();
     let result = t.join().unwrap();
     sql_as(&min_url(), "ALTER ROLE CURRENT_USER RESET lock_timeout");
-    assert_eq!(still, (1, 1), "the waiter gave up");
+    assert!(queued.is_ok() && still.is_ok(), "the waiter gave up");
     result.unwrap();
+}
+
+#[test]
+fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
+    // Nothing listens on port 1; no server needed.
+    let c =
+        PgCoordinator::new("postgresql://svc:hunter2@127.0.0.1:1/app?connect_timeout=2").unwrap();
+    let start = Instant::now();
+    let e = c.acquire("x", Mode::Exclusive, Wait::Now).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let shown = e.to_string();
+    assert!(matches!(e, Error::Backend { .. }), "{shown}");
+    assert!(
+        shown.contains("postgresql://svc@127.0.0.1:1/app"),
+        "{shown}"
+    );
+    assert!(shown.contains("check that the server runs"), "{shown}");
+    assert!(!shown.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
 }

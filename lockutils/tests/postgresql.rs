@@ -59,3 +59,25 @@ fn facade_locks_exclude_across_hosts_and_share_in_shared_mode() {
         .unwrap();
     assert!(!r1.is_lost() && !r2.is_lost());
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn without_a_url_the_environment_names_the_server() {
+    // The only test of this binary that touches the variable.
+    let name = format!("facade-env-{}", std::process::id());
+    std::env::remove_var(lockutils::postgresql::COORDINATION_URL_ENV);
+    let e = PgLockOptions::new(&name).lock().unwrap_err();
+    assert!(matches!(e, Error::Backend { .. }), "{e}");
+    assert!(e.to_string().contains("LOCKUTILS_COORDINATION_URL"), "{e}");
+    std::env::set_var(lockutils::postgresql::COORDINATION_URL_ENV, url());
+    let g = PgLockOptions::new(&name).lock().unwrap();
+    std::env::remove_var(lockutils::postgresql::COORDINATION_URL_ENV);
+    // The lock is on that server: another "host" cannot take it there.
+    let u = url();
+    assert!(PgLockOptions::new(&name)
+        .url(&u)
+        .registry(&OTHER_HOST)
+        .try_lock()
+        .is_err());
+    g.unlock().unwrap();
+}
