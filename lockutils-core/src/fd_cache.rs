@@ -62,6 +62,21 @@ extern "C" fn forked_child() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Makes [`generation`] change in the child of every later `fork`; false if
+/// that cannot be arranged (then nothing that would be wrong in a forked
+/// child may be kept).
+pub(crate) fn watch_forks() -> bool {
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a child hook that only does an atomic add; no
+        // prepare or parent hook.
+        let r = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+        if r != 0 {
+            FORKS.store(u64::MAX, Ordering::Relaxed);
+        }
+    });
+    FORKS.load(Ordering::Relaxed) != u64::MAX
+}
+
 /// The fork generation of this process: changes in the child of a `fork`.
 pub(crate) fn generation() -> u64 {
     FORKS.load(Ordering::Relaxed)
@@ -93,16 +108,7 @@ pub(crate) fn take(path: &Path) -> Option<File> {
 
 /// Keeps `file`, unlocked, open at `path` for the next acquisition.
 pub(crate) fn put(path: &Path, file: File) {
-    WATCH_FORKS.call_once(|| {
-        // SAFETY: registers a child hook that only does an atomic add; no
-        // prepare or parent hook. If registration fails (ENOMEM) nothing is
-        // kept, below.
-        let r = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
-        if r != 0 {
-            FORKS.store(u64::MAX, Ordering::Relaxed);
-        }
-    });
-    if FORKS.load(Ordering::Relaxed) == u64::MAX {
+    if !watch_forks() {
         return;
     }
     let now = Instant::now();
