@@ -107,7 +107,7 @@ pub(crate) fn take(path: &Path) -> Option<File> {
 }
 
 /// Keeps `file`, unlocked, open at `path` for the next acquisition.
-pub(crate) fn put(path: &Path, file: File) {
+pub(crate) fn put(path: PathBuf, file: File) {
     if !watch_forks() {
         return;
     }
@@ -120,7 +120,7 @@ pub(crate) fn put(path: &Path, file: File) {
         cache.kept.swap_remove(oldest);
     }
     cache.kept.push(Kept {
-        path: path.to_owned(),
+        path,
         file,
         last_used: now,
     });
@@ -162,7 +162,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("forked");
         put(
-            &path,
+            path.clone(),
             open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap(),
         );
         // What the fork hook does in a child.
