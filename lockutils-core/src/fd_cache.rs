@@ -62,6 +62,21 @@ extern "C" fn forked_child() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Makes [`generation`] change in the child of every later `fork`; false if
+/// that cannot be arranged (then nothing that would be wrong in a forked
+/// child may be kept).
+pub(crate) fn watch_forks() -> bool {
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a child hook that only does an atomic add; no
+        // prepare or parent hook.
+        let r = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+        if r != 0 {
+            FORKS.store(u64::MAX, Ordering::Relaxed);
+        }
+    });
+    FORKS.load(Ordering::Relaxed) != u64::MAX
+}
+
 /// The fork generation of this process: changes in the child of a `fork`.
 pub(crate) fn generation() -> u64 {
     FORKS.load(Ordering::Relaxed)
@@ -92,17 +107,8 @@ pub(crate) fn take(path: &Path) -> Option<File> {
 }
 
 /// Keeps `file`, unlocked, open at `path` for the next acquisition.
-pub(crate) fn put(path: &Path, file: File) {
-    WATCH_FORKS.call_once(|| {
-        // SAFETY: registers a child hook that only does an atomic add; no
-        // prepare or parent hook. If registration fails (ENOMEM) nothing is
-        // kept, below.
-        let r = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
-        if r != 0 {
-            FORKS.store(u64::MAX, Ordering::Relaxed);
-        }
-    });
-    if FORKS.load(Ordering::Relaxed) == u64::MAX {
+pub(crate) fn put(path: PathBuf, file: File) {
+    if !watch_forks() {
         return;
     }
     let now = Instant::now();
@@ -114,7 +120,7 @@ pub(crate) fn put(path: &Path, file: File) {
         cache.kept.swap_remove(oldest);
     }
     cache.kept.push(Kept {
-        path: path.to_owned(),
+        path,
         file,
         last_used: now,
     });
@@ -156,7 +162,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("forked");
         put(
-            &path,
+            path.clone(),
             open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap(),
         );
         // What the fork hook does in a child.

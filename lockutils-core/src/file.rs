@@ -221,7 +221,7 @@ impl Drop for FileLock {
         // Unlock, and keep the file open; if unlocking fails, closing it
         // releases the lock.
         if fcntl_lock(&file, libc::F_UNLCK, false).unwrap_or(false) {
-            fd_cache::put(&self.path, file);
+            fd_cache::put(std::mem::take(&mut self.path), file);
         }
     }
 }

@@ -31,6 +31,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::fd_cache;
 use crate::raw::Mode;
 
 /// Most waiter threads (busy and idle) alive at once in a process.
@@ -54,12 +55,31 @@ static ORPHANS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
 struct Queue {
     jobs: VecDeque<(File, Arc<Shared>)>,
     idle: usize,
+    /// The fork generation the threads counted here run in.
+    generation: u64,
 }
 
 static QUEUE: Mutex<Queue> = Mutex::new(Queue {
     jobs: VecDeque::new(),
     idle: 0,
+    generation: 0,
 });
+
+/// The queue, after forgetting the threads of the parent in a forked child
+/// (only the forking thread lives on there).
+fn lock_queue() -> MutexGuard<'static, Queue> {
+    let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+    let generation = fd_cache::generation();
+    if queue.generation != generation {
+        queue.generation = generation;
+        queue.jobs.clear();
+        queue.idle = 0;
+        THREADS.store(0, Ordering::Release);
+        WAITS.store(0, Ordering::Release);
+        ORPHANS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+    queue
+}
 static JOB_READY: Condvar = Condvar::new();
 
 /// How many waiter threads are alive in this process: those blocked in the
@@ -134,6 +154,11 @@ impl KernelWait {
     /// wait, or a new thread, will take it: no queued wait ever sits behind a
     /// thread still blocked in the kernel.
     pub(crate) fn start(file: File, path: &Path, mode: Mode) -> Result<KernelWait, File> {
+        if !fd_cache::watch_forks() {
+            return Err(file);
+        }
+        // (In a forked child, this first forgets the parent's waits.)
+        drop(lock_queue());
         if let Some(shared) = adopt(path, mode) {
             return Ok(KernelWait { shared });
         }
@@ -143,7 +168,7 @@ impl KernelWait {
             path: path.to_owned(),
             mode,
         });
-        let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = lock_queue();
         if queue.idle <= queue.jobs.len() && !spawn_worker() {
             return Err(file);
         }
@@ -257,12 +282,12 @@ fn spawn_worker() -> bool {
 /// A waiter thread: takes waits from the queue until idle for
 /// [`WAITER_IDLE_EXIT`].
 fn worker() {
-    let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut queue = lock_queue();
     loop {
         if let Some((file, shared)) = queue.jobs.pop_front() {
             drop(queue);
             run(file, &shared);
-            queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+            queue = lock_queue();
             continue;
         }
         queue.idle += 1;
