@@ -42,6 +42,7 @@ mod prefix;
 mod raw;
 mod registry;
 mod rwlock;
+mod slot_map;
 mod timer;
 
 pub use acquire::Acquire;
