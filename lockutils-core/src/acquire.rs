@@ -505,7 +505,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
     /// the state machine or the lock directory. `None`: the lock is busy.
     #[inline]
     fn in_process_at_once(&mut self) -> Option<Result<AsyncLockGuard<'r>>> {
-        let opts = self.opts;
+        let opts = &self.opts;
         let slot = match self.pinned {
             Some(slot) => SlotRef::pinned(slot),
             None => match opts.file_name() {
@@ -675,7 +675,8 @@ impl<'r> Future for Acquire<'_, 'r> {
         let this = self.get_mut();
         if matches!(this.state, State::Start) && !this.opts.external {
             if let Some(out) = this.in_process_at_once() {
-                this.state = State::Done;
+                // `Start` owns nothing: overwrite it without a drop call.
+                std::mem::forget(std::mem::replace(&mut this.state, State::Done));
                 return Poll::Ready(out);
             }
         }

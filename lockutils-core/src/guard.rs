@@ -80,6 +80,17 @@ impl<'r> Held<'r> {
         }
     }
 
+    /// A plain exclusive hold of a pinned slot by a task, just acquired
+    /// without waiting and with no debug logging: nothing to box or record.
+    #[inline]
+    pub(crate) fn pinned(_registry: &'r Registry, slot: &'static Slot) -> Self {
+        Held {
+            slot: SlotRef::pinned(slot),
+            extra: None,
+            _registry: PhantomData,
+        }
+    }
+
     /// Shared or exclusive.
     #[inline]
     pub(crate) fn mode(&self) -> Mode {
@@ -549,5 +560,6 @@ mod tests {
     fn async_guards_are_send_and_sync() {
         send_sync::<AsyncLockGuard<'static>>();
         send_sync::<crate::Acquire<'static, 'static>>();
+        send_sync::<crate::StaticAcquire<'static>>();
     }
 }

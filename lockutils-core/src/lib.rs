@@ -54,6 +54,7 @@ pub mod procfs;
 mod raw;
 mod registry;
 mod rwlock;
+mod slot_map;
 mod timer;
 
 pub use acquire::Acquire;
@@ -68,7 +69,7 @@ pub use lock_path::{
 pub use lockutils_duration::{parse_duration, DurationError};
 pub use name::{lock_file_name, MAX_FILE_NAME};
 pub use options::LockOptions;
-pub use pinned::StaticLock;
+pub use pinned::{StaticAcquire, StaticLock};
 pub use prefix::{
     lock_with_prefix, remove_external_lock_file, remove_external_lock_file_with_prefix,
     synchronized_with_prefix, Prefix,

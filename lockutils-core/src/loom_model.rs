@@ -255,3 +255,40 @@ fn loom_writer_waits_for_all_readers() {
         g.assert_idle();
     });
 }
+
+/// Two users look up one name and take its lock while a sweep runs: they
+/// always get the same slot (never one each of an old and a new entry), so
+/// they exclude each other, and the registry ends empty.
+#[test]
+fn loom_collection_racing_lookup() {
+    use crate::registry::Registry;
+
+    model(|| {
+        let r = Arc::new(Registry::new());
+        // One entry, idle: collectable as the users arrive.
+        r.checkin(r.checkout("k"));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let users: Vec<_> = (0..2)
+            .map(|_| {
+                let (r, inside) = (r.clone(), inside.clone());
+                thread::spawn(move || {
+                    let slot = r.checkout("k");
+                    if slot.lock.try_lock(Mode::Exclusive, false) {
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        // SAFETY: taken just above.
+                        unsafe { slot.lock.unlock(Mode::Exclusive) };
+                    }
+                    r.checkin(slot);
+                })
+            })
+            .collect();
+        r.collect();
+        for u in users {
+            u.join().unwrap();
+        }
+        assert!(r.is_empty());
+        r.collect();
+        assert_eq!(r.entries(), 0);
+    });
+}

@@ -5,11 +5,14 @@
 //! calls skip hashing and the registry lookup entirely.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
 use crate::acquire::Acquire;
 use crate::error::Result;
-use crate::guard::{Held, LockGuard};
+use crate::guard::{AsyncLockGuard, Held, LockGuard};
 use crate::options::{LockOptions, Selected};
 use crate::raw::Mode;
 use crate::registry::Slot;
@@ -126,9 +129,64 @@ impl StaticLock {
     /// block_on(async { drop(L.lock_async().await.unwrap()) });
     /// ```
     #[inline]
-    pub fn lock_async(&self) -> Acquire<'static, 'static> {
-        // A bad name is reported by the future itself, on the unpinned path.
-        self.options.lock_async_slot(self.slot().ok())
+    pub fn lock_async(&self) -> StaticAcquire<'_> {
+        StaticAcquire {
+            lock: self,
+            slow: None,
+            done: false,
+        }
+    }
+}
+
+/// The future of [`StaticLock::lock_async`]. Its first poll takes the short
+/// path of [`StaticLock::lock`] when it can (one compare-and-swap); anything
+/// else (waiting, a lock file, debug logging) runs the [`Acquire`] future,
+/// boxed so that this one stays three words.
+#[must_use = "futures do nothing unless polled"]
+pub struct StaticAcquire<'s> {
+    lock: &'s StaticLock,
+    slow: Option<Box<Acquire<'static, 'static>>>,
+    done: bool,
+}
+
+impl Future for StaticAcquire<'_> {
+    type Output = Result<AsyncLockGuard<'static>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(
+            !this.done,
+            "lockutils::StaticAcquire polled after completion"
+        );
+        let lock = this.lock;
+        if this.slow.is_none() {
+            if let Some(slot) = lock.slot.get() {
+                if lock.plain
+                    && !tracing::level_enabled!(tracing::Level::DEBUG)
+                    && slot.lock.try_lock(Mode::Exclusive, lock.options.fair)
+                {
+                    this.done = true;
+                    let held = Held::pinned(lock.options.registry, slot);
+                    return Poll::Ready(Ok(AsyncLockGuard { held }));
+                }
+            }
+            // A bad name is reported by the future itself, on the unpinned path.
+            let slow = lock.options.lock_async_slot(lock.slot().ok());
+            this.slow = Some(Box::new(slow));
+        }
+        let slow = this.slow.as_mut().expect("set above");
+        let out = Pin::new(&mut **slow).poll(cx);
+        this.done = out.is_ready();
+        out
+    }
+}
+
+impl fmt::Debug for StaticAcquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticAcquire")
+            .field("lock", &self.lock)
+            .field("slow", &self.slow)
+            .finish()
     }
 }
 

@@ -12,16 +12,14 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
-
-use dashmap::DashMap;
+use std::time::Duration;
 
 use crate::raw::{Mode, RawRwLock};
-use crate::timer;
-
-type Map = DashMap<Box<str>, Arc<Slot>, foldhash::fast::RandomState>;
+use crate::slot_map::SlotMap;
+use crate::sync;
 
 /// How long after a name goes idle the deferred sweep runs.
+#[cfg_attr(loom, allow(dead_code))]
 const SWEEP_DELAY: Duration = Duration::from_millis(100);
 /// New names inserted between two inline sweeps, beyond the live ones.
 const SWEEP_SLACK: usize = 1024;
@@ -32,7 +30,7 @@ pub(crate) struct Slot {
     pub(crate) lock: RawRwLock,
     /// Holders, waiters and pinned call sites. Only ever incremented while
     /// the map's shard lock is held, which is what makes collection safe.
-    users: AtomicUsize,
+    users: sync::AtomicUsize,
     /// The registry map owning this slot (it outlives the slot).
     inner: *const Inner,
     /// The thread id of an exclusive holder that took the short path of a
@@ -52,7 +50,7 @@ impl fmt::Debug for Slot {
         f.debug_struct("Slot")
             .field("key", &self.key)
             .field("lock", &self.lock)
-            .field("users", &self.users.load(Ordering::Relaxed))
+            .field("users", &self.users.load(sync::Ordering::Relaxed))
             .finish()
     }
 }
@@ -127,7 +125,7 @@ impl SlotRef {
         }
         // Read before the count drops: from then on a sweep may free the slot.
         let inner = self.inner;
-        if self.users.fetch_sub(1, Ordering::Release) == 1 {
+        if self.users.fetch_sub(1, sync::Ordering::Release) == 1 {
             // SAFETY: every use of a slot borrows its registry, which keeps
             // `Inner` alive (a registry drops its map only when dropped).
             unsafe { (*inner).schedule_sweep() }
@@ -167,8 +165,9 @@ impl std::ops::Deref for SlotRef {
 
 struct Inner {
     /// This `Inner`, for the timer thread's deferred sweep.
+    #[cfg_attr(loom, allow(dead_code))]
     this: Weak<Inner>,
-    map: Map,
+    map: SlotMap,
     /// Names inserted since the last inline sweep.
     inserted: AtomicUsize,
     /// Inserts that trigger the next inline sweep.
@@ -176,7 +175,7 @@ struct Inner {
     /// Whether a deferred sweep is scheduled.
     sweep_scheduled: AtomicBool,
     /// One sweep at a time, so the insert count stays exact.
-    sweeping: parking_lot::Mutex<()>,
+    sweeping: sync::Mutex<()>,
 }
 
 impl Drop for Inner {
@@ -185,11 +184,11 @@ impl Drop for Inner {
     /// Its slot is leaked with it rather than freed, so the records of that
     /// hold (see [`held`](crate::held)) can never dangle.
     fn drop(&mut self) {
-        for slot in self.map.iter() {
-            if slot.users.load(Ordering::Acquire) != 0 {
-                std::mem::forget(Arc::clone(slot.value()));
+        self.map.for_each(|slot| {
+            if slot.users.load(sync::Ordering::Acquire) != 0 {
+                std::mem::forget(Arc::clone(slot));
             }
-        }
+        });
     }
 }
 
@@ -201,8 +200,13 @@ impl Inner {
         {
             return;
         }
+        // Models sweep explicitly: no timer thread under loom.
+        #[cfg(loom)]
+        return;
+        #[cfg(not(loom))]
         let weak = self.this.clone();
-        timer::run_at(Instant::now() + SWEEP_DELAY, move || {
+        #[cfg(not(loom))]
+        crate::timer::run_at(std::time::Instant::now() + SWEEP_DELAY, move || {
             if let Some(inner) = weak.upgrade() {
                 // Cleared first: a name going idle during the sweep schedules
                 // the next one, so none is ever left behind.
@@ -221,8 +225,8 @@ impl Inner {
         // Runs under each shard's write lock; users are only added under a
         // shard lock, so an entry seen unused here has no holder or waiter and
         // nobody can be about to start using it.
-        self.map.retain(|_, slot| {
-            let keep = slot.users.load(Ordering::Acquire) != 0;
+        self.map.retain(|slot| {
+            let keep = slot.users.load(sync::Ordering::Acquire) != 0;
             if keep {
                 live += 1;
             } else {
@@ -300,11 +304,11 @@ impl Registry {
         self.inner.get_or_init(|| {
             Arc::new_cyclic(|this| Inner {
                 this: this.clone(),
-                map: Map::default(),
+                map: SlotMap::new(),
                 inserted: AtomicUsize::new(0),
                 sweep_after: AtomicUsize::new(SWEEP_SLACK),
                 sweep_scheduled: AtomicBool::new(false),
-                sweeping: parking_lot::Mutex::new(()),
+                sweeping: sync::Mutex::new(()),
             })
         })
     }
@@ -317,10 +321,11 @@ impl Registry {
     /// ```
     pub fn len(&self) -> usize {
         self.inner.get().map_or(0, |i| {
-            i.map
-                .iter()
-                .filter(|e| e.users.load(Ordering::Relaxed) != 0)
-                .count()
+            let mut n = 0;
+            i.map.for_each(|slot| {
+                n += usize::from(slot.users.load(sync::Ordering::Relaxed) != 0);
+            });
+            n
         })
     }
 
@@ -359,8 +364,8 @@ impl Registry {
     pub fn contains(&self, key: &str) -> bool {
         self.inner.get().is_some_and(|i| {
             i.map
-                .get(key)
-                .is_some_and(|s| s.users.load(Ordering::Relaxed) != 0)
+                .with(key, |s| s.users.load(sync::Ordering::Relaxed) != 0)
+                .unwrap_or(false)
         })
     }
 
@@ -376,11 +381,13 @@ impl Registry {
         self.inner
             .get()
             .map(|i| {
-                i.map
-                    .iter()
-                    .filter(|e| e.users.load(Ordering::Relaxed) != 0)
-                    .map(|e| e.key().to_string())
-                    .collect()
+                let mut names = Vec::new();
+                i.map.for_each(|slot| {
+                    if slot.users.load(sync::Ordering::Relaxed) != 0 {
+                        names.push(slot.key.to_string());
+                    }
+                });
+                names
             })
             .unwrap_or_default()
     }
@@ -402,31 +409,35 @@ impl Registry {
     #[inline]
     pub(crate) fn checkout(&self, key: &str) -> SlotRef {
         let inner = self.inner();
-        if let Some(slot) = inner.map.get(key) {
-            // Counted while the shard's read lock is held: see the type docs.
-            slot.users.fetch_add(1, Ordering::Relaxed);
-            return SlotRef::counted(NonNull::from(&**slot));
+        // Counted while the shard's read lock is held: see the type docs.
+        let found = inner.map.with(key, |slot| {
+            slot.users.fetch_add(1, sync::Ordering::Relaxed);
+            NonNull::from(&**slot)
+        });
+        match found {
+            Some(slot) => SlotRef::counted(slot),
+            None => self.insert(inner, key),
         }
-        self.insert(inner, key)
     }
 
     #[cold]
     fn insert(&self, inner: &Arc<Inner>, key: &str) -> SlotRef {
-        let mut created = false;
-        let slot = {
-            let entry = inner.map.entry(key.into()).or_insert_with(|| {
-                created = true;
+        let (slot, created) = inner.map.with_or_insert(
+            key,
+            || {
                 Arc::new(Slot {
                     inner: Arc::as_ptr(inner),
                     key: key.into(),
                     lock: RawRwLock::new(),
-                    users: AtomicUsize::new(0),
+                    users: sync::AtomicUsize::new(0),
                     owner: AtomicUsize::new(0),
                 })
-            });
-            entry.users.fetch_add(1, Ordering::Relaxed);
-            NonNull::from(&**entry)
-        };
+            },
+            |entry| {
+                entry.users.fetch_add(1, sync::Ordering::Relaxed);
+                NonNull::from(&**entry)
+            },
+        );
         if created
             && inner.inserted.fetch_add(1, Ordering::Relaxed) + 1
                 >= inner.sweep_after.load(Ordering::Relaxed)
@@ -468,11 +479,12 @@ impl fmt::Debug for Registry {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::raw::Mode;
     use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
 
     #[test]
     fn same_key_same_slot_and_collected_when_idle() {

@@ -15,6 +15,7 @@ use std::time::Instant;
 /// What to do when a deadline passes.
 enum Action {
     Wake(Waker),
+    #[cfg_attr(loom, allow(dead_code))]
     Run(Box<dyn FnOnce() + Send>),
 }
 
@@ -93,6 +94,7 @@ fn schedule(at: Instant, action: Action) -> (Instant, u64) {
 }
 
 /// Runs `job` on the timer thread at `at`. Jobs must be short.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn run_at(at: Instant, job: impl FnOnce() + Send + 'static) {
     schedule(at, Action::Run(Box::new(job)));
 }
