@@ -109,6 +109,9 @@ pub type BoxHold = Box<dyn BackendHold>;
 /// wait ran out.
 pub type HoldFuture = Pin<Box<dyn Future<Output = Result<Option<BoxHold>>> + Send + 'static>>;
 
+/// What [`BackendHold::release_async`] returns.
+pub type ReleaseFuture = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
+
 /// A future that resolves when a hold is lost, with why.
 pub type LossFuture = Pin<Box<dyn Future<Output = Option<Loss>> + Send + 'static>>;
 
@@ -255,5 +258,13 @@ pub trait BackendHold: Send + Sync + fmt::Debug {
     /// when the backend notices the holder is gone).
     fn release(self: Box<Self>) -> Result<()> {
         Ok(())
+    }
+
+    /// [`release`](Self::release) for async code: must not block the
+    /// executor. By default the hold is dropped (released without waiting
+    /// for the backend's answer).
+    fn release_async(self: Box<Self>) -> ReleaseFuture {
+        drop(self);
+        Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -4,7 +4,6 @@
 //! `lockutils list/show` command reports, for library users too.
 //!
 //! ```
-//! use std::os::unix::fs::MetadataExt;
 //! use lockutils_core::file_inspect::{Snapshot, State};
 //!
 //! let dir = tempfile::tempdir().unwrap();

@@ -519,6 +519,22 @@ pub struct AsyncLockGuard<'r> {
 
 impl AsyncLockGuard<'_> {
     guard_accessors!();
+
+    /// [`unlock`](Self::unlock) without blocking the executor: releases the
+    /// lock on its backend, waits (asynchronously) for the backend to
+    /// confirm, then releases the in-process lock.
+    ///
+    /// # Errors
+    /// The backend's error; the lock is released either way.
+    pub async fn unlock_async(mut guard: Self) -> crate::Result<()> {
+        let hold = guard.held.take_backend_hold();
+        let result = match hold {
+            Some(h) => h.release_async().await,
+            None => Ok(()),
+        };
+        drop(guard);
+        result
+    }
 }
 
 fn debug_held(name: &str, held: &Held<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -18,7 +18,7 @@ use std::time::Instant;
 use lockutils_core::backend::{
     self as core_backend, Admin, Backend, BackendHold, BoxHold, Capabilities, Capability,
     ContenderInfo as CoreContender, HoldFuture, Location, LockInfo as CoreLockInfo, Loss,
-    LossFuture, LossKind, Removal, Request, Wait,
+    LossFuture, LossKind, ReleaseFuture, Removal, Request, Wait,
 };
 use lockutils_core::{Error, Mode, Registry, Result};
 use zookeeper_client as zk;
@@ -254,6 +254,10 @@ impl BackendHold for ZkHold {
     fn release(self: Box<Self>) -> Result<()> {
         let guard = self.guard;
         runtime::block_on(guard.unlock())
+    }
+
+    fn release_async(self: Box<Self>) -> ReleaseFuture {
+        Box::pin(self.guard.unlock())
     }
 }
 
