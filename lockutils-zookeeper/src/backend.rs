@@ -304,8 +304,20 @@ impl Admin for ZkBackend {
     }
 
     fn remove_if_free(&self, identity: &str) -> Result<Removal> {
-        check_identity(identity)?;
         let coordinator = self.inner.coordinator.clone();
+        let layout = coordinator.url().layout();
+        check_identity(identity, layout.nests_names())?;
+        if layout.nests_names() {
+            // kazoo and tooz lock objects keep using their lock node: deleting
+            // it would make their next acquire() fail. Nothing but candidates
+            // is ever removed in this layout, and a free lock has none.
+            let info = coordinator.inspect(identity)?;
+            return Ok(if info.contenders.is_empty() {
+                Removal::Absent
+            } else {
+                Removal::Busy
+            });
+        }
         let path = coordinator.lock_path(identity);
         let id = identity.to_owned();
         runtime::block_on(async move {
