@@ -197,7 +197,7 @@ fn candidates(c: &Coordinator, lock: &str, n: usize, within: Duration) {
 #[test]
 #[ignore = "needs the zookeeper package (scripts/zookeeper.sh start) for a private server; run bash .ci/run"]
 fn a_hold_lost_to_a_server_pause_is_cleaned_up_on_release() {
-    bounded(Duration::from_secs(90), "pause-cleanup", || {
+    bounded(Duration::from_secs(150), "pause-cleanup", || {
         let zk = PrivateServer::start("pause-cleanup");
         let url = zk.url("session_timeout=6");
         let regs = registries();
@@ -275,7 +275,7 @@ fn a_hold_lost_to_a_server_pause_is_cleaned_up_on_release() {
 #[test]
 #[ignore = "needs the zookeeper package (scripts/zookeeper.sh start) for a private server; run bash .ci/run"]
 fn a_hold_lost_to_a_server_restart_is_cleaned_up_on_drop() {
-    bounded(Duration::from_secs(90), "restart-cleanup", || {
+    bounded(Duration::from_secs(150), "restart-cleanup", || {
         let zk = PrivateServer::start("restart-cleanup");
         let proxy = Proxy::start(&format!("127.0.0.1:{}", zk.port));
         let url = format!(
@@ -428,7 +428,7 @@ fn within_deadline(what: &str, (took, result): &(Duration, Result<(), Error>), d
 #[test]
 #[ignore = "needs the zookeeper package (scripts/zookeeper.sh start) for a private server; run bash .ci/run"]
 fn deadlines_hold_while_the_server_is_up() {
-    bounded(Duration::from_secs(60), "deadlines-up", || {
+    bounded(Duration::from_secs(150), "deadlines-up", || {
         let zk = PrivateServer::start("deadlines-up");
         let d = deadlines_while(&zk, || {}, || {});
         within_deadline("try_lock", &d.try_lock, Duration::ZERO);
@@ -444,7 +444,7 @@ fn deadlines_hold_while_the_server_is_up() {
 #[test]
 #[ignore = "needs the zookeeper package (scripts/zookeeper.sh start) for a private server; run bash .ci/run"]
 fn deadlines_hold_while_the_server_is_paused() {
-    bounded(Duration::from_secs(60), "deadlines-paused", || {
+    bounded(Duration::from_secs(150), "deadlines-paused", || {
         let zk = PrivateServer::start("deadlines-paused");
         let d = deadlines_while(&zk, || zk.pause(), || zk.resume());
         within_deadline("try_lock", &d.try_lock, CONNECT);
@@ -463,7 +463,7 @@ fn deadlines_hold_while_the_server_is_paused() {
 #[test]
 #[ignore = "needs the zookeeper package (scripts/zookeeper.sh start) for a private server; run bash .ci/run"]
 fn deadlines_hold_while_the_server_is_down() {
-    bounded(Duration::from_secs(60), "deadlines-down", || {
+    bounded(Duration::from_secs(150), "deadlines-down", || {
         let zk = PrivateServer::start("deadlines-down");
         let d = deadlines_while(&zk, || zk.stop(), || zk.start_keeping_data());
         within_deadline("try_lock", &d.try_lock, CONNECT);
@@ -482,7 +482,7 @@ fn deadlines_hold_while_the_server_is_down() {
 #[test]
 #[ignore = "needs the zookeeper package (scripts/zookeeper.sh start) for a private server; run bash .ci/run"]
 fn deadlines_hold_while_the_server_restarts() {
-    bounded(Duration::from_secs(60), "deadlines-restart", || {
+    bounded(Duration::from_secs(150), "deadlines-restart", || {
         let zk = PrivateServer::start("deadlines-restart");
         let restarted = Mutex::new(None);
         let d = deadlines_while(
@@ -527,7 +527,7 @@ fn deadlines_hold_while_the_server_restarts() {
 #[test]
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn a_holder_paused_past_its_session_knows_at_once_and_says_expired() {
-    bounded(Duration::from_secs(90), "paused-holder", || {
+    bounded(Duration::from_secs(150), "paused-holder", || {
         let url = url("paused-holder", "session_timeout=2");
         let regs = registries();
         let other = Coordinator::new(&url).unwrap();
@@ -622,7 +622,7 @@ zk.stop()
 #[test]
 #[ignore = "needs the zookeeper package and kazoo (scripts/kazoo-peer.sh); run bash .ci/run"]
 fn kazoo_lock_objects_keep_working_after_the_lock_node_empties() {
-    bounded(Duration::from_secs(60), "kazoo-reuse", || {
+    bounded(Duration::from_secs(150), "kazoo-reuse", || {
         let zk = PrivateServer::start_with("kazoo-reuse", "-Dznode.container.checkIntervalMs=100");
         let url = zk.url("layout=kazoo");
         let regs = registries();

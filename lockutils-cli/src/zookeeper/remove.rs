@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use lockutils_core::Error;
-use lockutils_zookeeper::{CoordinationUrl, ZkLockOptions};
+use lockutils_zookeeper::{CoordinationUrl, Layout, ZkLockOptions};
 
 use super::report::{Contender, ZkLockReport};
 use super::{failure, host_name, identity, Zk};
@@ -198,7 +198,14 @@ pub(crate) fn remove(
             Ok(Outcome::Cleared {
                 deleted,
                 contenders,
-            }) => print_cleared(name, &path, deleted, &contenders, &paint),
+            }) => print_cleared(
+                name,
+                &path,
+                deleted,
+                url.layout() == Layout::Kazoo,
+                &contenders,
+                &paint,
+            ),
             Ok(Outcome::WouldRemove) => {}
             Err(e) => {
                 eprintln!("lockutils: {}", super::describe(&e));
@@ -213,13 +220,18 @@ fn print_cleared(
     name: &str,
     path: &str,
     deleted: usize,
+    node_kept: bool,
     contenders: &[(bool, Contender)],
     paint: &Paint,
 ) {
-    let what = match deleted {
-        0 => "the lock node (it had no contenders)".to_owned(),
-        1 => "1 contender node and the lock node".to_owned(),
-        n => format!("{n} contender nodes and the lock node"),
+    let what = match (deleted, node_kept) {
+        (0, false) => "the lock node (it had no contenders)".to_owned(),
+        (1, false) => "1 contender node and the lock node".to_owned(),
+        (n, false) => format!("{n} contender nodes and the lock node"),
+        // kazoo and tooz lock objects refer to the node: it stays.
+        (0, true) => "nothing (no contenders; the lock node stays, kazoo layout)".to_owned(),
+        (1, true) => "1 contender node (the lock node stays, kazoo layout)".to_owned(),
+        (n, true) => format!("{n} contender nodes (the lock node stays, kazoo layout)"),
     };
     println!("{} {name} ({path}): deleted {what}", paint.green("removed"));
     for (holder, c) in contenders {
