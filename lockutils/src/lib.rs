@@ -40,9 +40,11 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.85 (`Waker::noop` in examples, clap 4.6 in the command). Raising
-//! it is a minor-version change, done only for a reason users benefit from,
-//! and never in a patch release.
+//! Rust 1.88: the PostgreSQL client's hashing crates (`sha2` 0.11 through
+//! `postgres-protocol`) need it; the rest would build with 1.85 (`Waker::noop`
+//! in examples, clap 4.6 in the command). Raising it is a minor-version
+//! change, done only for a reason users benefit from, and never in a patch
+//! release.
 //!
 //! # Relationship with `std::sync` and `oslo.concurrency`
 //!
