@@ -61,6 +61,7 @@ pub mod docs {
     page!(cli, "cli");
     page!(performance, "performance");
     page!(dependencies, "dependencies");
+    page!(reliability, "reliability");
     page!(
         /// Needs the `zookeeper` feature (`--all-features`, as CI runs it).
         #[cfg(feature = "zookeeper")]
