@@ -196,7 +196,10 @@ impl<'r> Held<'r> {
     #[inline]
     pub(crate) fn log_acquired(&self) {
         if let Some(extra) = &self.extra {
-            let backend = crate::metrics::backend(extra.file.is_some());
+            let backend = crate::metrics::backend_label(
+                extra.file.is_some(),
+                extra.backend.as_ref().map(|b| b.backend()),
+            );
             crate::metrics::acquired(backend, self.mode(), &self.slot().key, extra.waited);
             if extra.acquired_at.is_some() {
                 log_acquired(self.slot(), self.mode(), extra);
@@ -251,11 +254,10 @@ impl Drop for Held<'_> {
 #[cold]
 #[inline(never)]
 fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
-    let backend = match (&extra.file, &extra.backend) {
-        (Some(_), _) => crate::metrics::backend(true),
-        (None, Some(_)) => "backend",
-        (None, None) => crate::metrics::backend(false),
-    };
+    let backend = crate::metrics::backend_label(
+        extra.file.is_some(),
+        extra.backend.as_ref().map(|b| b.backend()),
+    );
     // Dropping a backend hold releases the lock on the backend.
     drop(extra.backend.take());
     if let Some(file) = extra.file.take() {

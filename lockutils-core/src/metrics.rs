@@ -10,7 +10,8 @@
 //! | `lockutils_timeouts_total` | counter | acquisitions whose timeout ran out |
 //!
 //! Labels: `backend` (`memory` for an in-process lock, `file` for an
-//! external one) and `mode` (`exclusive` or `shared`): a handful of series
+//! external one, `zookeeper`, `postgresql` or `other` for a lock on a backend
+//! chosen with `LockOptions::backend*`) and `mode` (`exclusive` or `shared`): a handful of series
 //! whatever the number of lock names. A `lock` label with the lock's
 //! identity is added only after [`label_lock_names(true)`](label_lock_names),
 //! for deployments with few, fixed names (one series per name otherwise
@@ -43,6 +44,25 @@ pub(crate) fn backend(external: bool) -> &'static str {
         "file"
     } else {
         "memory"
+    }
+}
+
+/// The backend label of a hold on a backend chosen by the options, from the
+/// scheme of its URL: one of a fixed few values, whatever the URL says.
+pub(crate) fn backend_of_url(url: &str) -> &'static str {
+    match url.split_once("://").map_or("", |(scheme, _)| scheme) {
+        "file" => "file",
+        "zookeeper" => "zookeeper",
+        "postgresql" | "postgres" => "postgresql",
+        _ => "other",
+    }
+}
+
+/// The backend label of a hold: its backend's, its lock file's, or `memory`.
+pub(crate) fn backend_label(file: bool, backend_url: Option<&str>) -> &'static str {
+    match backend_url {
+        Some(url) => backend_of_url(url),
+        None => backend(file),
     }
 }
 

@@ -162,3 +162,37 @@ fn wait_hold_contention_and_timeouts_are_recorded_with_bounded_labels() {
         1
     );
 }
+
+/// A lock on a backend chosen by the options is labelled with the backend's
+/// kind (from its URL's scheme), never with the URL or the name.
+#[test]
+fn holds_on_a_chosen_backend_are_labelled_with_its_kind() {
+    let reg = Registry::new();
+    let dir = common::tempdir();
+    let files = lockutils_core::backend::FileBackend::new(dir.path());
+    let all = recorded(|| {
+        drop(
+            LockOptions::new("m-backend")
+                .registry(&reg)
+                .backend(&files)
+                .lock()
+                .unwrap(),
+        );
+    });
+    let file = &["backend=file", "mode=exclusive"];
+    assert_eq!(
+        histogram(&all, &series("lockutils_wait_seconds", file)).len(),
+        1
+    );
+    assert_eq!(
+        histogram(&all, &series("lockutils_hold_seconds", file)).len(),
+        1
+    );
+    assert!(
+        all.keys().all(|(_, labels)| labels
+            .iter()
+            .all(|l| !l.contains("m-backend") && !l.contains("://"))),
+        "{:?}",
+        all.keys().collect::<Vec<_>>()
+    );
+}
