@@ -349,7 +349,7 @@ fn child(dir: &Path, seconds: u64, seed: u64) -> ! {
             Err(Error::Timeout { .. }) => {}
             Err(e) => panic!("child: {e}"),
         }
-        if n % 256 == 0 {
+        if n.is_multiple_of(256) {
             let _ = writeln!(out, "acquired {n}");
         }
     }

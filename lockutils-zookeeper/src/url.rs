@@ -195,7 +195,7 @@ struct Secs(Duration);
 impl fmt::Display for Secs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}", ms / 1000)
         } else {
             write!(f, "{ms}ms")
