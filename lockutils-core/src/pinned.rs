@@ -163,6 +163,7 @@ impl Future for StaticAcquire<'_> {
             if let Some(slot) = lock.slot.get() {
                 if lock.plain
                     && !tracing::level_enabled!(tracing::Level::DEBUG)
+                    && !crate::metrics::ENABLED
                     && slot.lock.try_lock(Mode::Exclusive, lock.options.fair)
                 {
                     this.done = true;
