@@ -58,6 +58,7 @@ impl OtherProcess {
             line.clear();
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the holder process exited without taking the lock");
     }
 
