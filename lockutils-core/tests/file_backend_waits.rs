@@ -267,10 +267,11 @@ fn external_and_file_backend_exclude_each_other() {
             block_on(other.blocking(false).lock_async()),
             Err(Error::WouldBlock { .. })
         ));
-        assert!(matches!(
-            other.timeout(Duration::from_millis(20)).lock(),
-            Err(Error::Timeout { .. })
-        ));
+        // (From another thread: this one holding the file is WouldDeadlock.)
+        thread::scope(|s| {
+            let timed = s.spawn(|| other.timeout(Duration::from_millis(20)).lock().map(drop));
+            assert!(matches!(timed.join().unwrap(), Err(Error::Timeout { .. })));
+        });
         assert!(matches!(
             block_on(other.timeout(Duration::from_millis(20)).lock_async()),
             Err(Error::Timeout { .. })
@@ -330,4 +331,30 @@ fn a_timed_backend_waiter_gets_a_lock_released_by_an_external_holder() {
         go_tx.send(()).unwrap();
         waiter.join().unwrap().expect("handed the lock in time");
     });
+}
+
+/// A blocking wait through the file backend for a file this thread holds
+/// through `external(true)` (on another registry) is `WouldDeadlock`, as it
+/// is between two `external(true)` registries, instead of a wait forever.
+#[test]
+fn a_backend_wait_on_a_file_this_thread_holds_externally_would_deadlock() {
+    let dir = common::tempdir();
+    let files = FileBackend::new(dir.path());
+    let (a, b) = (Registry::new(), Registry::new());
+    let _held = LockOptions::new("fb-self")
+        .registry(&a)
+        .external(true)
+        .lock_path(dir.path())
+        .lock()
+        .unwrap();
+    let e = LockOptions::new("fb-self")
+        .registry(&b)
+        .backend(&files)
+        .lock()
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::WouldDeadlock { ref name } if name == "fb-self"),
+        "{e}"
+    );
+    assert!(b.is_empty());
 }

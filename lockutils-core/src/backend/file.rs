@@ -149,7 +149,22 @@ impl Backend for FileBackend {
             Wait::Forever => file::Wait::Forever,
             Wait::Until(d) => file::Wait::Until(d),
         };
-        let got = self.target(request, request.mode, true).acquire(wait)?;
+        let target = self.target(request, request.mode, true);
+        // As `external(true)` does: a wait for a file this thread holds
+        // through the shorthand would wait on the thread itself.
+        let first = target.acquire_outcome(file::Wait::Never)?;
+        let got = match first {
+            Outcome::Busy if !matches!(wait, file::Wait::Never) => {
+                if crate::held::holds_file(&self.inner.dir.join(&request.identity)) {
+                    return Err(Error::WouldDeadlock {
+                        name: request.name.clone(),
+                    });
+                }
+                target.acquire(wait)?
+            }
+            Outcome::Locked(lock) => Some(lock),
+            Outcome::Busy | Outcome::Absent => None,
+        };
         Ok(got.map(|lock| self.hold(lock)))
     }
 
