@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
     Admin, Backend, BackendHold, BoxHold, Capabilities, Capability, ContenderInfo, HoldFuture,
     Location, LockInfo, Removal, Request, Wait,
 };
 use crate::error::{Error, Result};
-use crate::file::{self, FileLock, Outcome, Target, DEFAULT_FILE_MODE, FIRST_RETRY, MAX_RETRY};
+use crate::file::{self, AsyncWait, FileLock, Outcome, Step, Target, DEFAULT_FILE_MODE};
 use crate::raw::Mode;
 use crate::timer;
 
@@ -149,7 +149,22 @@ impl Backend for FileBackend {
             Wait::Forever => file::Wait::Forever,
             Wait::Until(d) => file::Wait::Until(d),
         };
-        let got = self.target(request, request.mode, true).acquire(wait)?;
+        let target = self.target(request, request.mode, true);
+        // As `external(true)` does: a wait for a file this thread holds
+        // through the shorthand would wait on the thread itself.
+        let first = target.acquire_outcome(file::Wait::Never)?;
+        let got = match first {
+            Outcome::Busy if !matches!(wait, file::Wait::Never) => {
+                if crate::held::holds_file(&self.inner.dir.join(&request.identity)) {
+                    return Err(Error::WouldDeadlock {
+                        name: request.name.clone(),
+                    });
+                }
+                target.acquire(wait)?
+            }
+            Outcome::Locked(lock) => Some(lock),
+            Outcome::Busy | Outcome::Absent => None,
+        };
         Ok(got.map(|lock| self.hold(lock)))
     }
 
@@ -158,7 +173,7 @@ impl Backend for FileBackend {
             backend: self.clone(),
             request,
             wait,
-            pause: FIRST_RETRY,
+            file: AsyncWait::default(),
             sleep: None,
         })
     }
@@ -190,14 +205,21 @@ impl BackendHold for FileHold {
     }
 }
 
-/// An async wait for a lock file: non-blocking attempts, sleeping on the
-/// timer thread between them (200 µs doubling to 10 ms, never past the
-/// deadline), so a dropped future leaves nothing queued in the kernel.
+/// An async wait for a lock file: the file layer's own
+/// ([`Target::poll_acquire`]), so it sleeps in the kernel on a waiter thread
+/// and is woken by the release, exactly as `external(true)` is. The timer
+/// wakes it at the deadline. Dropping it (or running out of time) calls the
+/// kernel wait off: it is orphaned, releases the lock at once if granted, and
+/// is adopted by the next acquirer of the file (see
+/// [`file_wait`](crate::file_wait)).
 struct FileAcquire {
     backend: FileBackend,
     request: Request,
     wait: Wait,
-    pause: Duration,
+    /// The kernel wait in progress, if any.
+    file: AsyncWait,
+    /// Wakes the task at the deadline (or at the next attempt when no
+    /// waiter thread can be had).
     sleep: Option<timer::Sleep>,
 }
 
@@ -207,19 +229,27 @@ impl Future for FileAcquire {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let target = this.backend.target(&this.request, this.request.mode, true);
-        match target.acquire_outcome(file::Wait::Never)? {
-            Outcome::Locked(lock) => Poll::Ready(Ok(Some(this.backend.hold(lock)))),
-            Outcome::Busy | Outcome::Absent if this.wait.expired() => Poll::Ready(Ok(None)),
-            Outcome::Busy | Outcome::Absent => {
-                let mut at = Instant::now() + this.pause;
-                if let Some(d) = this.wait.deadline() {
-                    at = at.min(d);
-                }
-                this.sleep = Some(timer::Sleep::new(at, cx.waker()));
-                this.pause = (this.pause * 2).min(MAX_RETRY);
-                Poll::Pending
+        let blocking = !matches!(this.wait, Wait::Never);
+        let step = target.poll_acquire(&mut this.file, blocking, cx.waker());
+        let out = match step {
+            Err(e) => Err(e),
+            Ok(Step::Ready(Outcome::Locked(lock))) => Ok(Some(this.backend.hold(lock))),
+            Ok(Step::Ready(Outcome::Busy | Outcome::Absent)) => Ok(None),
+            Ok(Step::Pending { .. }) if this.wait.expired() => Ok(None),
+            Ok(Step::Pending { retry_at }) => {
+                let at = match (retry_at, this.wait.deadline()) {
+                    (Some(r), Some(d)) => Some(r.min(d)),
+                    (r, d) => r.or(d),
+                };
+                this.sleep = at.map(|at| timer::Sleep::new(at, cx.waker()));
+                return Poll::Pending;
             }
-        }
+        };
+        // Finished: call off a kernel wait still in progress (a timeout) now
+        // rather than when the future is dropped, and stop the timer.
+        this.file = AsyncWait::default();
+        this.sleep = None;
+        Poll::Ready(out)
     }
 }
 
