@@ -673,7 +673,12 @@ impl<'r> Future for Acquire<'_, 'r> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // `Acquire` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
-        if matches!(this.state, State::Start) && !this.opts.external {
+        // The shortcut is for in-process locks only: a lock on a backend
+        // must reach it even when the in-process lock is free.
+        if matches!(this.state, State::Start)
+            && !this.opts.external
+            && matches!(this.opts.backend, Selected::None)
+        {
             if let Some(out) = this.in_process_at_once() {
                 // `Start` owns nothing: overwrite it without a drop call.
                 std::mem::forget(std::mem::replace(&mut this.state, State::Done));
