@@ -366,7 +366,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
 /// process's backend for a URL.
 pub(crate) enum ResolvedBackend<'a> {
     Borrowed(&'a dyn Backend),
-    Shared(Arc<dyn Backend>),
+    Shared(std::sync::Arc<dyn Backend>),
 }
 
 impl<'a> std::ops::Deref for ResolvedBackend<'a> {

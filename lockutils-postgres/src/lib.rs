@@ -43,6 +43,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod admin;
+mod backend;
 mod coordinator;
 mod hold;
 mod key;
@@ -53,6 +54,7 @@ mod session;
 mod url;
 
 pub use admin::{PgLockInfo, PgSessionInfo, RemoveOutcome};
+pub use backend::{register, PgBackend};
 pub use coordinator::{PgCoordinator, Wait};
 pub use hold::{LossReason, PgHold};
 pub use key::{Layout, LockKey};

@@ -120,7 +120,8 @@ pub use lockutils_zookeeper as zookeeper;
 pub use lockutils_postgres as postgresql;
 
 /// Registers the coordination URL scheme of every engine this build enables
-/// (`zookeeper://` with the `zookeeper` feature), so that
+/// (`zookeeper://` with the `zookeeper` feature, `postgresql://` and
+/// `postgres://` with the `postgresql` feature), so that
 /// [`LockOptions::backend_url`], [`LockOptions::coordinated`] and
 /// [`backend::backend_for_url`] find them. `file://` needs no registration.
 /// Cheap after the first call; `#[synchronized(backend = …)]` calls it for
@@ -138,6 +139,8 @@ pub fn register_backends() {
     ONCE.call_once(|| {
         #[cfg(feature = "zookeeper")]
         lockutils_zookeeper::register();
+        #[cfg(feature = "postgresql")]
+        lockutils_postgres::register();
     });
 }
 

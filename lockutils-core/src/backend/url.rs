@@ -20,8 +20,8 @@ pub type BackendFactory = fn(&str) -> std::result::Result<Arc<dyn Backend>, Stri
 /// that is not enabled rather than a typo.
 const KNOWN_ENGINES: &[(&str, &str)] = &[
     ("zookeeper", "zookeeper"),
-    ("postgresql", "postgres"),
-    ("postgres", "postgres"),
+    ("postgresql", "postgresql"),
+    ("postgres", "postgresql"),
 ];
 
 fn schemes() -> &'static RwLock<HashMap<&'static str, BackendFactory>> {
@@ -231,14 +231,14 @@ mod tests {
             matches!(
                 e,
                 Error::FeatureDisabled {
-                    feature: "postgres",
+                    feature: "postgresql",
                     ..
                 }
             ),
             "{msg}"
         );
         assert!(!msg.contains("pw@"), "{msg}");
-        assert!(msg.contains("features = [\"postgres\"]"), "{msg}");
+        assert!(msg.contains("features = [\"postgresql\"]"), "{msg}");
     }
 
     #[test]

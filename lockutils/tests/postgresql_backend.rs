@@ -1,0 +1,484 @@
+//! PostgreSQL through the one lock API: `LockOptions`, the guards,
+//! `StaticLock`, `#[synchronized(backend = …)]`, the process default and
+//! the admin interface, on `postgresql://` URLs, against a real server.
+//! Ignored in a plain run; fails, never skips, when the server is missing:
+//!
+//! ```text
+//! scripts/postgres.sh start
+//! LOCKUTILS_TEST_POSTGRES_URL=$(scripts/postgres.sh url) \
+//!   cargo test -p lockutils --features postgresql --test postgresql_backend -- --include-ignored
+//! scripts/postgres.sh stop
+//! ```
+#![cfg(feature = "postgresql")]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use lockutils::backend::{
+    backend_for_url, clear_default_url, set_default_url, Capability, LossKind, Removal,
+    COORDINATION_URL_ENV,
+};
+use lockutils::{
+    synchronized, AsyncLockGuard, Error, LockGuard, LockOptions, Mode, Registry, StaticLock,
+};
+
+fn url() -> String {
+    lockutils::register_backends();
+    std::env::var("LOCKUTILS_TEST_POSTGRES_URL")
+        .expect("LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start")
+}
+
+/// The test URL with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+/// A lock name of this process and test.
+fn unique(test: &str) -> String {
+    format!("pgapi-{test}-{}", std::process::id())
+}
+
+/// The in-process locks of a second simulated host.
+static OTHER_HOST: Registry = Registry::new();
+
+/// Polls `cond` every 20 ms for up to 10 s.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < until, "not within 10 s: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn backend_url_locks_try_locks_times_out_and_excludes_another_registry() {
+    let u = url();
+    let name = unique("builder");
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+    // The guard reports the engine's URL without credentials.
+    let shown = LockGuard::backend(&g).unwrap().to_owned();
+    assert!(shown.starts_with("postgresql://"), "{shown}");
+    assert!(!shown.contains('@'), "credentials in {shown}");
+    assert!(!LockGuard::is_lost(&g));
+    // Another registry ("host") meets this one on the server only.
+    let e = LockOptions::new(&name)
+        .registry(&OTHER_HOST)
+        .backend_url(&u)
+        .try_lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+    let started = Instant::now();
+    let e = LockOptions::new(&name)
+        .registry(&OTHER_HOST)
+        .backend_url(&u)
+        .timeout(Duration::from_millis(300))
+        .lock()
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(300)),
+        "{e}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // The server ended the timed-out wait itself: no waiter is left.
+    let admin = backend_for_url(&u).unwrap();
+    let info = admin.admin().unwrap().inspect(&name).unwrap();
+    assert_eq!(info.holders.len(), 1, "{info:?}");
+    assert!(info.waiters.is_empty(), "{info:?}");
+    LockGuard::unlock(g).unwrap();
+    let g2 = LockOptions::new(&name)
+        .registry(&OTHER_HOST)
+        .backend_url(&u)
+        .try_lock()
+        .unwrap();
+    drop(g2);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn async_acquisition_waits_for_a_release_elsewhere() {
+    let u = url();
+    let name = unique("async");
+    let rt = runtime();
+    let g = rt
+        .block_on(LockOptions::new(&name).backend_url(&u).lock_async())
+        .unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        AsyncLockGuard::fencing_token(&g).unwrap_err();
+        drop(g);
+    });
+    let got = rt
+        .block_on(
+            LockOptions::new(&name)
+                .registry(&OTHER_HOST)
+                .backend_url(&u)
+                .timeout(Duration::from_secs(10))
+                .lock_async(),
+        )
+        .unwrap();
+    assert!(AsyncLockGuard::waited(&got) >= Duration::from_millis(100));
+    releaser.join().unwrap();
+    rt.block_on(AsyncLockGuard::unlock_async(got)).unwrap();
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_dropped_async_acquisition_leaves_no_waiting_query() {
+    let u = url();
+    let name = unique("dropped");
+    let backend = backend_for_url(&u).unwrap();
+    let admin = backend.admin().unwrap();
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+    {
+        let mut fut = std::pin::pin!(LockOptions::new(&name)
+            .registry(&OTHER_HOST)
+            .backend_url(&u)
+            .lock_async());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        // The wait runs on the server (pg_locks shows it) ...
+        eventually("the async acquisition waits in pg_locks", || {
+            admin.inspect(&name).unwrap().waiters.len() == 1
+        });
+    } // ... until the future is dropped here.
+    eventually(
+        "the dropped acquisition's query is gone from pg_locks",
+        || admin.inspect(&name).unwrap().waiters.is_empty(),
+    );
+    let info = admin.inspect(&name).unwrap();
+    assert_eq!(info.holders.len(), 1, "only the real holder: {info:?}");
+    // Its in-process lock is free again, and nothing is held on the server
+    // once the holder lets go.
+    drop(
+        LockOptions::new(&name)
+            .registry(&OTHER_HOST)
+            .try_lock()
+            .unwrap(),
+    );
+    LockGuard::unlock(g).unwrap();
+    assert!(admin.inspect(&name).unwrap().holders.is_empty());
+    drop(
+        LockOptions::new(&name)
+            .registry(&OTHER_HOST)
+            .backend_url(&u)
+            .try_lock()
+            .unwrap(),
+    );
+}
+
+/// The child half of `another_process_is_excluded_by_the_server`: holds
+/// the lock named in the environment until its stdin closes.
+#[test]
+#[ignore = "child process of another_process_is_excluded_by_the_server"]
+fn child_holds_a_postgresql_lock_until_stdin_closes() {
+    let Ok(name) = std::env::var("LOCKUTILS_TEST_PG_CHILD_LOCK") else {
+        return;
+    };
+    let u = url();
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+    println!("held"); // after libtest's "test … … " on the same line
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest).unwrap();
+    LockGuard::unlock(g).unwrap();
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn another_process_is_excluded_by_the_server() {
+    let u = url();
+    let name = unique("process");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_holds_a_postgresql_lock_until_stdin_closes",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LOCKUTILS_TEST_PG_CHILD_LOCK", &name)
+        .env("LOCKUTILS_TEST_POSTGRES_URL", &u)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap().ends_with("held")),
+        "the child did not take the lock"
+    );
+    let e = LockOptions::new(&name)
+        .backend_url(&u)
+        .try_lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+    drop(child.stdin.take()); // the child releases and exits
+    let g = LockOptions::new(&name)
+        .backend_url(&u)
+        .timeout(Duration::from_secs(10))
+        .lock()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    drop(g);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_static_lock_on_a_postgresql_url() {
+    let u: &'static str = Box::leak(url().into_boxed_str());
+    let name: &'static str = Box::leak(unique("static").into_boxed_str());
+    let lock: &'static StaticLock = Box::leak(Box::new(StaticLock::new(
+        LockOptions::new(name).backend_url(u),
+    )));
+    let g = lock.lock().unwrap();
+    assert!(LockGuard::backend(&g).unwrap().starts_with("postgresql://"));
+    let e = LockOptions::new(name)
+        .registry(&OTHER_HOST)
+        .backend_url(u)
+        .try_lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+    drop(g);
+    let g = runtime().block_on(lock.lock_async()).unwrap();
+    drop(g);
+}
+
+static PG_URL: LazyLock<String> = LazyLock::new(url);
+
+#[synchronized("pgapi-macro", backend = PG_URL.as_str())]
+fn under_the_macro() -> usize {
+    // Another host is kept out by the server while this runs.
+    let e = LockOptions::new("pgapi-macro")
+        .registry(&OTHER_HOST)
+        .backend_url(&PG_URL)
+        .try_lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+    let admin = backend_for_url(&PG_URL).unwrap();
+    admin
+        .admin()
+        .unwrap()
+        .inspect("pgapi-macro")
+        .unwrap()
+        .holders
+        .len()
+}
+
+#[synchronized("pgapi-macro-async", backend = PG_URL.as_str())]
+async fn under_the_macro_async() -> usize {
+    let admin = backend_for_url(&PG_URL).unwrap();
+    admin
+        .admin()
+        .unwrap()
+        .inspect("pgapi-macro-async")
+        .unwrap()
+        .holders
+        .len()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn synchronized_takes_a_postgresql_url_expression() {
+    assert_eq!(under_the_macro(), 1);
+    assert_eq!(under_the_macro(), 1);
+    assert_eq!(runtime().block_on(under_the_macro_async()), 1);
+    let admin = backend_for_url(&PG_URL).unwrap();
+    assert!(admin
+        .admin()
+        .unwrap()
+        .inspect("pgapi-macro")
+        .unwrap()
+        .holders
+        .is_empty());
+}
+
+/// The only test of this binary that sets the process default or
+/// `LOCKUTILS_COORDINATION_URL`.
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn the_process_default_and_the_environment_select_postgresql() {
+    let u = url();
+    let name = unique("default");
+    set_default_url(&u).unwrap();
+    static COORDINATED: StaticLock =
+        StaticLock::new(LockOptions::new("pgapi-coordinated").coordinated());
+    let g = COORDINATED.lock().unwrap();
+    let e = LockOptions::new("pgapi-coordinated")
+        .registry(&OTHER_HOST)
+        .backend_url(&u)
+        .try_lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+    drop(g);
+    clear_default_url();
+
+    // The environment, with the `postgres://` spelling of the scheme.
+    let short = u.replacen("postgresql://", "postgres://", 1);
+    assert_ne!(short, u);
+    std::env::set_var(COORDINATION_URL_ENV, &short);
+    let g = LockOptions::new(&name).coordinated().lock();
+    std::env::remove_var(COORDINATION_URL_ENV);
+    let g = g.unwrap();
+    assert!(LockGuard::backend(&g).unwrap().starts_with("postgresql://"));
+    let e = LockOptions::new(&name)
+        .registry(&OTHER_HOST)
+        .backend_url(&u)
+        .try_lock()
+        .unwrap_err();
+    assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+    drop(g);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn shared_mode_is_unsupported_in_the_tooz_layout_and_shared_in_native() {
+    let u = url();
+    let name = unique("shared");
+    let tooz = with_param(&u, "layout=tooz");
+    let backend = backend_for_url(&tooz).unwrap();
+    assert!(!backend.capabilities().has(Capability::Shared));
+    let e = LockOptions::new(&name)
+        .backend_url(&tooz)
+        .shared()
+        .lock()
+        .unwrap_err();
+    match e {
+        Error::Unsupported {
+            capability,
+            backend,
+            ..
+        } => {
+            assert_eq!(capability, Capability::Shared);
+            assert!(backend.contains("layout=tooz"), "{backend}");
+            assert!(!backend.contains('@'), "{backend}");
+        }
+        e => panic!("{e}"),
+    }
+    // Exclusive locks work in that layout.
+    drop(LockOptions::new(&name).backend_url(&tooz).lock().unwrap());
+    // Readers share in the native layout, on the server.
+    let r1 = LockOptions::new(&name)
+        .backend_url(&u)
+        .shared()
+        .lock()
+        .unwrap();
+    let r2 = LockOptions::new(&name)
+        .registry(&OTHER_HOST)
+        .backend_url(&u)
+        .shared()
+        .try_lock()
+        .unwrap();
+    assert_eq!(LockGuard::mode(&r2), Mode::Shared);
+    let info = backend_for_url(&u)
+        .unwrap()
+        .admin()
+        .unwrap()
+        .inspect(&name)
+        .unwrap();
+    assert_eq!(info.holders.len(), 2, "{info:?}");
+    assert!(info.holders.iter().all(|h| h.mode == Some(Mode::Shared)));
+    drop((r1, r2));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn fencing_tokens_only_with_the_fencing_table() {
+    let u = url();
+    let name = unique("fencing");
+    let fenced = with_param(&u, "fencing=table");
+    assert!(backend_for_url(&fenced)
+        .unwrap()
+        .capabilities()
+        .has(Capability::FencingTokens));
+    let g = LockOptions::new(&name).backend_url(&fenced).lock().unwrap();
+    let t1 = LockGuard::fencing_token(&g).unwrap();
+    drop(g);
+    let g = LockOptions::new(&name)
+        .registry(&OTHER_HOST)
+        .backend_url(&fenced)
+        .lock()
+        .unwrap();
+    assert!(LockGuard::fencing_token(&g).unwrap() > t1);
+    drop(g);
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+    let e = LockGuard::fencing_token(&g).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Unsupported {
+                capability: Capability::FencingTokens,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn admin_lists_inspects_and_clears_through_the_backend() {
+    let u = url();
+    let name = unique("admin");
+    let backend = backend_for_url(&u).unwrap();
+    assert_eq!(backend.kind(), "postgresql");
+    let admin = backend.admin().unwrap();
+    assert_eq!(admin.remove_if_free(&name).unwrap(), Removal::Absent);
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+    let listed = admin.list().unwrap();
+    let mine = listed
+        .iter()
+        .find(|l| l.identity == name)
+        .unwrap_or_else(|| panic!("{name} not in {listed:?}"));
+    assert_eq!(mine.holders.len(), 1);
+    let info = admin.inspect(&name).unwrap();
+    let holder = &info.holders[0];
+    assert_eq!(holder.mode, Some(Mode::Exclusive));
+    assert!(holder.since.is_some(), "{holder:?}");
+    assert!(holder.detail.contains("server pid"), "{holder:?}");
+    assert!(holder.detail.contains("lockutils"), "{holder:?}");
+    assert_eq!(admin.remove_if_free(&name).unwrap(), Removal::Busy);
+    // Clearing ends the holder's session: its guard reports the loss.
+    let lost = LockGuard::lost(&g).unwrap();
+    assert_eq!(admin.clear(&name).unwrap(), 1);
+    let loss = runtime()
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), lost).await })
+        .expect("loss reported within 10 s")
+        .expect("a loss, not a release");
+    assert_eq!(loss.kind, LossKind::SessionEnded);
+    assert!(LockGuard::is_lost(&g));
+    assert!(
+        LockGuard::unlock(g).is_err(),
+        "unlocking a lost lock says so"
+    );
+    // Not revocable: advisory locks cannot ask a holder to let go.
+    let e = admin.revoke(&name).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Unsupported {
+                capability: Capability::Revocation,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(admin.clean().unwrap().is_empty());
+    drop(
+        LockOptions::new(&name)
+            .registry(&OTHER_HOST)
+            .backend_url(&u)
+            .try_lock()
+            .unwrap(),
+    );
+}
