@@ -17,6 +17,7 @@
 //! `LOCKUTILS_TEST_POSTGRES_URL`) and tooz for its rows (`scripts/tooz-peer.sh`;
 //! python from `LOCKUTILS_TEST_TOOZ` or `.venv`).
 //!
+//!     cargo build --release -p lockutils-postgres --example lockutils-pg-holder
 //!     cargo bench -p lockutils-postgres --bench pg
 
 use std::io::{BufRead, BufReader, Write};
@@ -90,7 +91,7 @@ impl Peer {
     }
 
     fn holder(name: &str, which: &str) -> Peer {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockutils-pg-holder"));
+        let mut cmd = Command::new(holder_bin());
         cmd.args(["contend", &url(), name, which]);
         Peer::spawn(cmd)
     }
@@ -270,3 +271,23 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
+
+/// The `lockutils-pg-holder` example, which `cargo test` builds beside the
+/// test (target/{profile}/examples/).
+fn holder_bin() -> std::path::PathBuf {
+    // target/{profile}/deps/{test}-{hash} -> target/{profile}/examples/
+    let exe = std::env::current_exe().unwrap();
+    let holder = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/lockutils-pg-holder");
+    assert!(
+        holder.is_file(),
+        "{} is missing: run `cargo build -p lockutils-postgres --example lockutils-pg-holder` \
+         (add --release for the bench)",
+        holder.display()
+    );
+    holder
+}

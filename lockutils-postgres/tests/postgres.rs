@@ -471,7 +471,7 @@ struct Holder(Child);
 
 impl Holder {
     fn spawn(url: &str, name: &str, extra: &[&str]) -> (Holder, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lockutils-pg-holder"))
+        let mut child = Command::new(holder_bin())
             .args(["hold", url, name])
             .args(extra)
             .stdin(Stdio::piped())
@@ -809,4 +809,24 @@ fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     );
     assert!(shown.contains("check that the server runs"), "{shown}");
     assert!(!shown.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
+}
+
+/// The `lockutils-pg-holder` example, which `cargo test` builds beside the
+/// test (target/{profile}/examples/).
+fn holder_bin() -> std::path::PathBuf {
+    // target/{profile}/deps/{test}-{hash} -> target/{profile}/examples/
+    let exe = std::env::current_exe().unwrap();
+    let holder = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/lockutils-pg-holder");
+    assert!(
+        holder.is_file(),
+        "{} is missing: run `cargo build -p lockutils-postgres --example lockutils-pg-holder` \
+         (add --release for the bench)",
+        holder.display()
+    );
+    holder
 }
