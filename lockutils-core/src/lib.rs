@@ -66,7 +66,7 @@ pub use lock_path::{
 };
 /// The one duration syntax (`250ms`, `1.5s`, `2m`, `1h`), shared with the
 /// macros, the command and coordination URLs.
-pub use lockutils_duration::{parse_duration, DurationError};
+pub use lockutils_duration::{parse_duration, DisplayDuration, DurationError};
 pub use name::{lock_file_name, MAX_FILE_NAME};
 pub use options::LockOptions;
 pub use pinned::{StaticAcquire, StaticLock};

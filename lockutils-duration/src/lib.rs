@@ -77,6 +77,23 @@ fn unit_nanos(unit: &str) -> Option<u128> {
     })
 }
 
+/// Shows a duration in the syntax above, so that [`parse_duration`] reads
+/// it back: whole seconds bare (`10`), anything finer in milliseconds
+/// (`1500ms`). Sub-millisecond parts are dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DisplayDuration(pub Duration);
+
+impl fmt::Display for DisplayDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms.is_multiple_of(1000) {
+            write!(f, "{}", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
 /// Parses a duration written in the syntax above.
 ///
 /// # Errors
@@ -118,6 +135,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shown_durations_parse_back() {
+        for ms in [1, 999, 1000, 1500, 10_000, 120_000] {
+            let d = Duration::from_millis(ms);
+            let shown = DisplayDuration(d).to_string();
+            assert_eq!(super::parse_duration(&shown), Ok(d), "{shown}");
+        }
+        assert_eq!(DisplayDuration(Duration::from_secs(10)).to_string(), "10");
+        assert_eq!(
+            DisplayDuration(Duration::from_millis(1500)).to_string(),
+            "1500ms"
+        );
+    }
+
     use super::*;
 
     #[test]

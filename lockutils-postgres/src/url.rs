@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use lockutils_core::DisplayDuration;
+
 use lockutils_core::Error;
 
 use crate::key::Layout;
@@ -269,10 +271,10 @@ impl fmt::Display for PgUrl {
             param(f, "sslrootcert", &Encoded(&p.to_string_lossy()))?;
         }
         if self.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
-            param(f, "connect_timeout", &Secs(self.connect_timeout))?;
+            param(f, "connect_timeout", &DisplayDuration(self.connect_timeout))?;
         }
         if self.check_interval != DEFAULT_CHECK_INTERVAL {
-            param(f, "check_interval", &Secs(self.check_interval))?;
+            param(f, "check_interval", &DisplayDuration(self.check_interval))?;
         }
         if self.application_name != DEFAULT_APPLICATION_NAME {
             param(f, "application_name", &Encoded(&self.application_name))?;
@@ -293,19 +295,6 @@ impl fmt::Display for PgUrl {
 impl fmt::Debug for PgUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PgUrl({self})")
-    }
-}
-
-struct Secs(Duration);
-
-impl fmt::Display for Secs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms.is_multiple_of(1000) {
-            write!(f, "{}", ms / 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
     }
 }
 
@@ -526,25 +515,14 @@ fn percent_decode(s: &str, what: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("the {what} is not UTF-8 after percent-decoding"))
 }
 
+/// A URL's duration, in lockutils' one syntax (seconds such as `10` or
+/// `2.5`, or `1500ms`, `10s`, `2m`; see `lockutils_core::parse_duration`).
 fn parse_duration(key: &str, value: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "`{key}={value}` is not a duration (seconds such as `10` or `2.5`, or `1500ms`, `10s`)"
-        )
-    };
-    let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(s) = value.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        (value, 1.0)
-    };
-    let secs: f64 = number.parse().map_err(|_| bad())?;
-    let secs = secs * scale;
-    if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0 * 365.0) {
+    let d = lockutils_core::parse_duration(value).map_err(|e| format!("`{key}={value}`: {e}"))?;
+    if d.is_zero() {
         return Err(format!("`{key}={value}` must be positive"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -624,6 +602,21 @@ mod tests {
     }
 
     #[test]
+    fn durations_in_the_shared_syntax() {
+        let u: PgUrl = "postgresql://h?connect_timeout=2m&check_interval=1500ms"
+            .parse()
+            .unwrap();
+        assert_eq!(u.connect_timeout(), Duration::from_secs(120));
+        assert_eq!(u.check_interval(), Duration::from_millis(1500));
+        assert!(u.to_string().contains("connect_timeout=120"), "{u}");
+        assert!(u.to_string().contains("check_interval=1500ms"), "{u}");
+        for bad in ["1e1", ".5"] {
+            let url = format!("postgresql://h?check_interval={bad}");
+            assert!(url.parse::<PgUrl>().is_err(), "{url} parsed");
+        }
+    }
+
+    #[test]
     fn bad_urls_say_what_is_wrong() {
         for (url, needle) in [
             ("mysql://h", "unsupported scheme `mysql`"),
@@ -636,7 +629,7 @@ mod tests {
             ("postgresql://h?sslmode=maybe", "unknown sslmode `maybe`"),
             ("postgresql://h?layout=kazoo", "unknown layout `kazoo`"),
             ("postgresql://h?fencing=yes", "`fencing=yes`"),
-            ("postgresql://h?check_interval=soon", "is not a duration"),
+            ("postgresql://h?check_interval=soon", "not a duration"),
             ("postgresql://h?connect_timeout=0", "must be positive"),
             (
                 "postgresql://h?sslmod=require",

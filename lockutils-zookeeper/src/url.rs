@@ -5,6 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use lockutils_core::DisplayDuration;
+
 use lockutils_core::Error;
 
 use crate::layout::Layout;
@@ -172,10 +174,10 @@ impl fmt::Display for CoordinationUrl {
             r
         };
         if self.session_timeout != DEFAULT_SESSION_TIMEOUT {
-            param(f, "session_timeout", &Secs(self.session_timeout))?;
+            param(f, "session_timeout", &DisplayDuration(self.session_timeout))?;
         }
         if self.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
-            param(f, "connect_timeout", &Secs(self.connect_timeout))?;
+            param(f, "connect_timeout", &DisplayDuration(self.connect_timeout))?;
         }
         if self.layout != Layout::Native {
             param(f, "layout", &self.layout.as_str())?;
@@ -187,19 +189,6 @@ impl fmt::Display for CoordinationUrl {
 impl fmt::Debug for CoordinationUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CoordinationUrl({self})")
-    }
-}
-
-struct Secs(Duration);
-
-impl fmt::Display for Secs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms.is_multiple_of(1000) {
-            write!(f, "{}", ms / 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
     }
 }
 
