@@ -12,7 +12,7 @@ out="$(cargo test -p lockutils-core --bench handoff --bench file_fairness --benc
     exit 1
 }
 echo "$out" | grep -E '^(handoff|file_fairness)'
-for backend in lockutils lockutils_timed lockutils_async lockutils_macro raw_ofd oslo_concurrency; do
+for backend in lockutils lockutils_timed lockutils_async lockutils_macro raw_ofd oslo_concurrency fasteners; do
     echo "$out" | grep -q "^handoff/$backend  *hand-offs" || {
         echo "handoff bench: no figures for $backend" >&2
         exit 1

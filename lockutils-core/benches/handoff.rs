@@ -51,7 +51,11 @@
 //!   lock_path=dir)` back and forth under the polling protocol above (the
 //!   waiter says when it starts to wait, without a probing try that would
 //!   drop its classic `fcntl` locks; the holder releases 0–10 ms later),
-//!   timed with the same clock ([`OSLO_PEER`]).
+//!   timed with the same clock ([`PYTHON_PEER`]);
+//! - `fasteners` (peer, same condition): the same with
+//!   `fasteners.InterProcessLock(path).acquire()`, the library oslo.concurrency
+//!   builds its external locks on, with its default back-off (10 ms doubling
+//!   to 100 ms between tries).
 //!
 //! Run: `cargo bench -p lockutils-core --bench handoff`. Without `--bench`
 //! (as `cargo test --benches` runs it) it does a short smoke run.
@@ -80,25 +84,42 @@ const ROUNDS_ENV: &str = "LOCKUTILS_BENCH_HANDOFF_ROUNDS";
 
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
-/// The oslo.concurrency peer: `python - DIR ROUNDS`; prints one hand-off
-/// latency in nanoseconds per line.
-const OSLO_PEER: &str = r#"
+/// The Python peers: `python - DIR ROUNDS LIBRARY` with LIBRARY `oslo` or
+/// `fasteners`; prints one hand-off latency in nanoseconds per line.
+const PYTHON_PEER: &str = r#"
 import os, random, sys, time
-from oslo_concurrency import lockutils
 
-lock_dir, rounds = sys.argv[1], int(sys.argv[2])
+lock_dir, rounds, library = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 now = lambda: time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
+if library == "oslo":
+    from oslo_concurrency import lockutils
+
+    def new_lock():
+        return lockutils.lock("handoff-oslo", external=True, lock_path=lock_dir, do_log=False)
+else:
+    import fasteners
+
+    class new_lock:
+        def __init__(self):
+            self.lock = fasteners.InterProcessLock(os.path.join(lock_dir, "handoff-fasteners"))
+
+        def __enter__(self):
+            self.lock.acquire()
+
+        def __exit__(self, *exc):
+            self.lock.release()
+
 def lock():
-    cm = lockutils.lock("handoff-oslo", external=True, lock_path=lock_dir, do_log=False)
+    cm = new_lock()
     cm.__enter__()
     return cm
 
 def acquire(tx):
-    # Tell the holder we are about to wait (oslo polls), then wait. (No
+    # Tell the holder we are about to wait (both poll), then wait. (No
     # probing try: closing any descriptor of the file would drop this
     # process's classic fcntl lock.)
-    cm = lockutils.lock("handoff-oslo", external=True, lock_path=lock_dir, do_log=False)
+    cm = new_lock()
     os.write(tx, b"w")
     cm.__enter__()
     return cm
@@ -135,28 +156,28 @@ os.waitpid(pid, 0)
 sys.stdout.write("".join("%d\n" % s for s in samples))
 "#;
 
-/// Runs the oslo.concurrency peer for `rounds` round trips, if a Python with
-/// it is named by `LOCKUTILS_TEST_PYTHON`.
-fn run_oslo(dir: &Path, rounds: usize) -> Option<Vec<Sample>> {
+/// Runs a Python peer (`oslo` or `fasteners`) for `rounds` round trips, if a
+/// Python with oslo.concurrency and fasteners is named by
+/// `LOCKUTILS_TEST_PYTHON`.
+fn run_python(dir: &Path, rounds: usize, library: &str) -> Option<Vec<Sample>> {
     let python = std::env::var_os("LOCKUTILS_TEST_PYTHON")?;
     let mut child = Command::new(python)
         .arg("-")
         .arg(dir)
         .arg(rounds.to_string())
+        .arg(library)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start the oslo.concurrency peer");
+        .expect("start the Python peer");
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(OSLO_PEER.as_bytes())
+        .write_all(PYTHON_PEER.as_bytes())
         .expect("send the peer script");
-    let out = child
-        .wait_with_output()
-        .expect("run the oslo.concurrency peer");
-    assert!(out.status.success(), "oslo.concurrency peer failed");
+    let out = child.wait_with_output().expect("run the Python peer");
+    assert!(out.status.success(), "the {library} peer failed");
     Some(
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -706,7 +727,7 @@ fn main() {
         }
     }
     let poll = run(Backend::Polling, dir.path(), poll_rounds);
-    let oslo = run_oslo(dir.path(), poll_rounds);
+    let peers = ["oslo", "fasteners"].map(|library| run_python(dir.path(), poll_rounds, library));
 
     let mut all = Vec::new();
     for (backend, samples) in KERNEL
@@ -724,14 +745,13 @@ fn main() {
         }
         all.push((*backend, s));
     }
-    match &oslo {
-        Some(samples) => print(
-            "oslo_concurrency",
-            &stats(samples, |_| true).expect("oslo samples"),
-        ),
-        None => println!(
-            "handoff/oslo_concurrency: not run (set LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh))"
-        ),
+    for (name, peer) in ["oslo_concurrency", "fasteners"].iter().zip(&peers) {
+        match peer {
+            Some(samples) => print(name, &stats(samples, |_| true).expect("peer samples")),
+            None => println!(
+                "handoff/{name}: not run (set LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh))"
+            ),
+        }
     }
     let raw = &all[0].1;
     let poll = &all[KERNEL.len()].1;
