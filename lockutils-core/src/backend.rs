@@ -35,6 +35,7 @@ mod caps;
 mod file;
 mod url;
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -45,6 +46,7 @@ use std::time::Instant;
 pub use crate::options::{AsBackend, BackendRef};
 pub use admin::{Admin, ContenderInfo, LockInfo, Removal};
 pub use caps::{Capabilities, Capability};
+pub(crate) use file::held_file;
 pub use file::FileBackend;
 pub use url::{
     backend_for_url, clear_default_url, default_url, register_scheme, scheme_of, set_default_url,
@@ -220,7 +222,10 @@ impl fmt::Display for Loss {
 }
 
 /// A lock held on a backend; dropping it releases the lock.
-pub trait BackendHold: Send + Sync + fmt::Debug {
+///
+/// (`Any` lets the engine recognise its own file backend's holds, to record
+/// their lock file for self-deadlock detection; every `'static` type has it.)
+pub trait BackendHold: Any + Send + Sync + fmt::Debug {
     /// The backend's URL, for messages (as [`Backend::url`]).
     fn backend(&self) -> &str;
 

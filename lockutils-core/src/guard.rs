@@ -115,10 +115,22 @@ impl<'r> Held<'r> {
         })
     }
 
-    /// This hold as a thread-local record.
+    /// This hold as a thread-local record, with its lock file: the
+    /// `external(true)` one, or the one a [`FileBackend`] hold keeps (so a
+    /// wait for that file on this thread is `WouldDeadlock` whichever way it
+    /// was taken).
+    ///
+    /// [`FileBackend`]: crate::backend::FileBackend
     #[inline]
     fn record(&self) -> Record {
-        Record::new(self.slot(), self.mode(), self.file())
+        let file = match &self.extra {
+            None => None,
+            Some(extra) => extra
+                .file
+                .as_ref()
+                .or_else(|| extra.backend.as_deref().and_then(crate::backend::held_file)),
+        };
+        Record::new(self.slot(), self.mode(), file)
     }
 
     /// Adds the file lock, and the time spent waiting for it.
@@ -386,6 +398,7 @@ macro_rules! guard_accessors {
         /// # Errors
         /// The backend's error; the lock is released either way.
         pub fn unlock(mut guard: Self) -> crate::Result<()> {
+            guard.erase_record();
             let hold = guard.held.take_backend_hold();
             let result = hold.map_or(Ok(()), |h| h.release());
             drop(guard);
@@ -463,7 +476,19 @@ pub struct LockGuard<'r> {
     _not_send: PhantomData<*const ()>,
 }
 
+/// [`LockGuard::record`] once the record is gone ahead of the drop.
+const ERASED: usize = usize::MAX;
+
 impl<'r> LockGuard<'r> {
+    /// Erases the thread's record of this hold ahead of the drop, before
+    /// the backend hold it may point into is taken away (see [`held`]).
+    fn erase_record(&mut self) {
+        if !self.held.slot.is_owned() && self.record != ERASED {
+            held::erase(self.record, self.held.record());
+            self.record = ERASED;
+        }
+    }
+
     #[inline]
     pub(crate) fn new(held: Held<'r>) -> Self {
         let record = if held.slot.is_owned() {
@@ -487,7 +512,7 @@ impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         if self.held.slot.is_owned() {
             held::disown(self.held.slot());
-        } else {
+        } else if self.record != ERASED {
             held::erase(self.record, self.held.record());
         }
     }
@@ -522,6 +547,9 @@ pub struct AsyncLockGuard<'r> {
 impl AsyncLockGuard<'_> {
     guard_accessors!();
 
+    /// Async holds are not recorded per thread: nothing to erase.
+    fn erase_record(&mut self) {}
+
     /// [`unlock`](Self::unlock) without blocking the executor: releases the
     /// lock on its backend, waits (asynchronously) for the backend to
     /// confirm, then releases the in-process lock.
@@ -529,6 +557,7 @@ impl AsyncLockGuard<'_> {
     /// # Errors
     /// The backend's error; the lock is released either way.
     pub async fn unlock_async(mut guard: Self) -> crate::Result<()> {
+        guard.erase_record();
         let hold = guard.held.take_backend_hold();
         let result = match hold {
             Some(h) => h.release_async().await,

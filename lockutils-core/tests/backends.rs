@@ -68,11 +68,20 @@ fn a_file_backend_excludes_other_registries_and_reports_its_path() {
 fn one_deadline_covers_both_layers_and_names_the_full_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let files = FileBackend::new(dir.path());
-    let _g = LockOptions::new("t")
-        .registry(&R1)
-        .backend(&files)
-        .lock()
-        .unwrap();
+    // Held by another thread: the same thread waiting would be WouldDeadlock.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let files2 = files.clone();
+    let holder = std::thread::spawn(move || {
+        let _g = LockOptions::new("t")
+            .registry(&R1)
+            .backend(&files2)
+            .lock()
+            .unwrap();
+        held_tx.send(()).unwrap();
+        let _ = done_rx.recv();
+    });
+    held_rx.recv().unwrap();
     let started = Instant::now();
     let e = LockOptions::new("t")
         .registry(&R2)
@@ -81,6 +90,8 @@ fn one_deadline_covers_both_layers_and_names_the_full_timeout() {
         .lock()
         .unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(100));
+    drop(done_tx);
+    holder.join().unwrap();
     assert!(
         matches!(e, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(100)),
         "{e}"

@@ -358,3 +358,69 @@ fn a_backend_wait_on_a_file_this_thread_holds_externally_would_deadlock() {
     );
     assert!(b.is_empty());
 }
+
+/// The other direction: a blocking `external(true)` wait (untimed or timed)
+/// for a file this thread holds through the file backend is `WouldDeadlock`
+/// instead of a wait on the thread itself; so is a second backend wait, and
+/// a removal of that file. After the hold ends (by drop or by `unlock`),
+/// both ways work again.
+#[test]
+fn an_external_wait_on_a_file_this_thread_holds_through_the_backend_would_deadlock() {
+    let dir = common::tempdir();
+    let path = dir.path().to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let (files, other_files) = (FileBackend::new(&path), FileBackend::new(&path));
+        let (a, b, c) = (Registry::new(), Registry::new(), Registry::new());
+        let held = LockOptions::new("fb-self-2").registry(&a).backend(&files);
+        let external = LockOptions::new("fb-self-2")
+            .registry(&b)
+            .external(true)
+            .lock_path(&path);
+        for release_by_unlock in [false, true] {
+            let g = held.lock().unwrap();
+            let untimed = external.lock().map(drop);
+            let timed = external.timeout(Duration::from_secs(30)).lock().map(drop);
+            let shared = external.mode(lockutils_core::Mode::Shared).lock().map(drop);
+            let backend_again = LockOptions::new("fb-self-2")
+                .registry(&c)
+                .backend(&other_files)
+                .lock()
+                .map(drop);
+            let removal = lockutils_core::remove_external_lock_file("fb-self-2", None, Some(&path));
+            if release_by_unlock {
+                LockGuard::unlock(g).unwrap();
+            } else {
+                drop(g);
+            }
+            let after = external.lock().map(drop);
+            tx.send((
+                untimed,
+                timed,
+                shared,
+                backend_again,
+                removal.map(|_| ()),
+                after,
+            ))
+            .unwrap();
+        }
+    });
+    for round in 0..2 {
+        let (untimed, timed, shared, backend_again, removal, after) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("round {round}: the thread waited on itself"));
+        for (what, r) in [
+            ("untimed", untimed),
+            ("timed", timed),
+            ("shared", shared),
+            ("backend again", backend_again),
+            ("removal", removal),
+        ] {
+            assert!(
+                matches!(r, Err(Error::WouldDeadlock { ref name }) if name == "fb-self-2"),
+                "round {round}, {what}: {r:?}"
+            );
+        }
+        after.unwrap();
+    }
+}

@@ -195,6 +195,15 @@ impl fmt::Debug for FileHold {
     }
 }
 
+/// The lock file of a hold taken through a [`FileBackend`], so that the
+/// thread's record of it counts for self-deadlock detection as an
+/// `external(true)` hold's does.
+pub(crate) fn held_file(hold: &dyn BackendHold) -> Option<&FileLock> {
+    (hold as &dyn std::any::Any)
+        .downcast_ref::<FileHold>()
+        .map(|h| &h.lock)
+}
+
 impl BackendHold for FileHold {
     fn backend(&self) -> &str {
         &self.backend.url
