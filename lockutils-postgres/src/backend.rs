@@ -23,7 +23,7 @@ use lockutils_core::backend::{
 use lockutils_core::{Error, Result};
 
 use crate::admin::{PgLockInfo, PgSessionInfo, RemoveOutcome};
-use crate::coordinator::{PgCoordinator, Wait as PgWait};
+use crate::coordinator::{acquire_task, AcquireTask, PgCoordinator, Wait as PgWait};
 use crate::hold::{LossReason, PgHold};
 use crate::key::Layout;
 use crate::runtime;
@@ -116,7 +116,7 @@ fn pg_wait(wait: Wait) -> PgWait {
 
 impl Inner {
     /// The server half of one acquisition, to run on the crate's runtime.
-    fn start(&self, request: &Request, wait: Wait) -> Result<runtime::Task<Result<PgHold>>> {
+    fn start(&self, request: &Request, wait: Wait) -> Result<AcquireTask> {
         if !self.coordinator.url().layout().supports(request.mode) {
             // The core checks the capability first; this covers direct calls.
             return Err(Error::Unsupported {
@@ -125,12 +125,13 @@ impl Inner {
                 capability: Capability::Shared,
             });
         }
-        Ok(runtime::spawn(self.coordinator.server_acquire(
+        Ok(acquire_task(
+            &self.coordinator,
             request.name.clone(),
             request.identity.clone(),
             request.mode,
             pg_wait(wait),
-        )))
+        ))
     }
 }
 

@@ -212,7 +212,8 @@ impl<'a> PgLockOptions<'a> {
         let coordinator = self.resolve_coordinator()?;
         let identity = self.identity()?.into_owned();
         let local = self.local().lock()?;
-        let hold = runtime::block_on(coordinator.server_acquire(
+        let hold = runtime::park_on(crate::coordinator::acquire_task(
+            &coordinator,
             self.name.to_owned(),
             identity,
             self.mode,
@@ -249,12 +250,13 @@ impl<'a> PgLockOptions<'a> {
             let coordinator = opts.resolve_coordinator()?;
             let identity = opts.identity()?.into_owned();
             let local = opts.local().lock_async().await?;
-            let hold = runtime::spawn(coordinator.server_acquire(
+            let hold = crate::coordinator::acquire_task(
+                &coordinator,
                 opts.name.to_owned(),
                 identity,
                 opts.mode,
                 opts.wait(deadline),
-            ))
+            )
             .await
             .map_err(|e| opts.with_timeout(e))?;
             Ok(AsyncPgLockGuard {
