@@ -232,6 +232,10 @@ impl BackendHold for PgBackendHold {
         Location::Key(&self.key)
     }
 
+    fn contended(&self) -> Option<bool> {
+        Some(self.hold.contended)
+    }
+
     fn fencing_token(&self) -> Option<u64> {
         self.hold.fencing_token()
     }

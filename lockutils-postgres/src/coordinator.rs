@@ -211,6 +211,7 @@ impl PgCoordinator {
             };
             let t = tag(&identity);
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let mut contended = false;
             if wait == Wait::Now || left.is_some_and(|l| l.is_zero()) {
                 let try_sql = format!("{}{t}", key.call("try_advisory_lock", mode));
                 let got = pending
@@ -231,7 +232,7 @@ impl PgCoordinator {
                 // this wait only, ended by the server itself; without, the
                 // plain call, and the bounded form with no bound if the
                 // role's own `lock_timeout` ended it.
-                let call = format!("{}{t}", key.call("advisory_lock", mode));
+                let call = format!("{}{t}", key.wait_call(mode));
                 let bounded = |ms: u128| format!("SET LOCAL lock_timeout = {ms}; {call}");
                 let first = match left {
                     Some(l) => bounded(l.as_millis().max(1)),
@@ -244,7 +245,7 @@ impl PgCoordinator {
                     result = pending.wait(&bounded(0), None).await;
                 }
                 match result {
-                    Some(Ok(())) => {}
+                    Some(Ok(answer)) => contended = answer.as_deref() != Some("free"),
                     // The client-side bound passed: cancel the wait and
                     // wait for that, so that none is left when this returns.
                     None => {
@@ -273,7 +274,9 @@ impl PgCoordinator {
                     }
                 },
             };
-            Ok(PgHold::start(c, session, name, &identity, key, mode, token))
+            let mut hold = PgHold::start(c, session, name, &identity, key, mode, token);
+            hold.contended = contended;
+            Ok(hold)
         }
     }
 
@@ -384,15 +387,14 @@ impl Pending {
         &mut self,
         sql: &str,
         deadline: Option<Instant>,
-    ) -> Option<std::result::Result<(), tokio_postgres::Error>> {
+    ) -> Option<std::result::Result<Option<String>, tokio_postgres::Error>> {
         self.in_flight = true;
-        let waiting = self.session().client.simple_query(sql);
+        let waiting = self.session().scalar(sql);
         let out = match deadline {
             Some(d) => tokio::time::timeout_at((d + Duration::from_secs(2)).into(), waiting)
                 .await
-                .ok()
-                .map(|r| r.map(drop)),
-            None => Some(waiting.await.map(drop)),
+                .ok(),
+            None => Some(waiting.await),
         };
         self.in_flight = out.is_none();
         out

@@ -64,6 +64,8 @@ pub struct PgHold {
     backend: String,
     status: watch::Receiver<Option<LossReason>>,
     release: Option<oneshot::Sender<Reply>>,
+    /// The acquisition waited for another holder.
+    pub(crate) contended: bool,
 }
 
 impl PgHold {
@@ -87,6 +89,7 @@ impl PgHold {
             backend: coordinator.shown().to_owned(),
             status,
             release: Some(release),
+            contended: false,
         };
         let keeper = Keeper {
             coordinator,

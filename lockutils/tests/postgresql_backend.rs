@@ -574,3 +574,124 @@ fn admin_lists_inspects_and_clears_through_the_backend() {
             .unwrap(),
     );
 }
+
+/// The `metrics` feature against the server: wait and hold histograms and
+/// the contention and timeout counters, labelled `backend=postgresql`.
+#[cfg(feature = "metrics")]
+mod metrics_on_postgresql {
+    use super::*;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use std::collections::BTreeMap;
+    use std::sync::mpsc;
+
+    /// Every series recorded on this thread while `f` runs: name and sorted
+    /// `key=value` labels.
+    fn recorded(f: impl FnOnce()) -> BTreeMap<(String, Vec<String>), DebugValue> {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, f);
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let mut labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                labels.sort();
+                ((key.name().to_owned(), labels), value)
+            })
+            .collect()
+    }
+
+    /// Holds `name` from another registry (another host, to this process's
+    /// in-process layer) on a thread of its own, whose metrics are not
+    /// recorded, for `hold`; returns once it holds.
+    fn held_elsewhere(u: &str, name: &str, hold: Duration) -> std::thread::JoinHandle<()> {
+        let (u, name) = (u.to_owned(), name.to_owned());
+        let (tx, rx) = mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let g = LockOptions::new(&name)
+                .registry(&OTHER_HOST)
+                .backend_url(&u)
+                .lock()
+                .unwrap();
+            tx.send(()).unwrap();
+            std::thread::sleep(hold);
+            drop(g);
+        });
+        rx.recv().unwrap();
+        t
+    }
+
+    #[test]
+    #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+    fn wait_hold_contention_and_timeouts_are_recorded_for_postgresql() {
+        let u = url();
+        let name = unique("metrics");
+        let all = recorded(|| {
+            // A hold, nobody else around: the server round trip is not
+            // contention.
+            let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            drop(g);
+            // A wait for a holder elsewhere, which lets go after 300 ms.
+            let other = held_elsewhere(&u, &name, Duration::from_millis(300));
+            let g = LockOptions::new(&name)
+                .backend_url(&u)
+                .timeout(Duration::from_secs(30))
+                .lock()
+                .unwrap();
+            // Released on the server first, then in-process: still one
+            // postgresql hold.
+            LockGuard::unlock(g).unwrap();
+            other.join().unwrap();
+            // A timeout while it is held elsewhere.
+            let other = held_elsewhere(&u, &name, Duration::from_millis(500));
+            let e = LockOptions::new(&name)
+                .backend_url(&u)
+                .timeout(Duration::from_millis(100))
+                .lock()
+                .unwrap_err();
+            assert!(matches!(e, Error::Timeout { .. }), "{e}");
+            other.join().unwrap();
+        });
+        let pg = |metric: &str| {
+            (
+                metric.to_owned(),
+                vec!["backend=postgresql".to_owned(), "mode=exclusive".to_owned()],
+            )
+        };
+        let histogram = |metric: &str| match all.get(&pg(metric)) {
+            Some(DebugValue::Histogram(v)) => v.iter().map(|x| x.into_inner()).collect::<Vec<_>>(),
+            other => panic!(
+                "{metric}: {other:?} in {:?}",
+                all.keys().collect::<Vec<_>>()
+            ),
+        };
+        let counter = |metric: &str| match all.get(&pg(metric)) {
+            Some(DebugValue::Counter(n)) => *n,
+            None => 0,
+            other => panic!("{metric}: {other:?}"),
+        };
+        let waits = histogram("lockutils_wait_seconds");
+        assert_eq!(waits.len(), 2, "{waits:?}");
+        assert!(waits[0] < 0.25, "the uncontended acquisition: {waits:?}");
+        assert!(waits[1] >= 0.15, "the wait for the other holder: {waits:?}");
+        let holds = histogram("lockutils_hold_seconds");
+        assert_eq!(holds.len(), 2, "{holds:?}");
+        assert!(holds[0] >= 0.030, "{holds:?}");
+        assert_eq!(counter("lockutils_contended_total"), 1);
+        assert_eq!(counter("lockutils_timeouts_total"), 1);
+        assert_eq!(counter("lockutils_would_block_total"), 0);
+        // Every series is the engine's: none labelled memory or other.
+        for (metric, labels) in all.keys() {
+            assert!(
+                labels.contains(&"backend=postgresql".to_owned()),
+                "{metric} {labels:?}"
+            );
+        }
+    }
+}
