@@ -22,7 +22,7 @@ use crate::url::{Fencing, PgUrl};
 
 /// How long an acquisition may wait on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     /// Not at all: [`Error::WouldBlock`] if the lock is held.
     Now,
     /// Until this instant: then [`Error::Timeout`], with the server-side
@@ -32,24 +32,14 @@ pub enum Wait {
     Forever,
 }
 
-impl Wait {
-    /// `Until(now + timeout)`.
-    pub fn timeout(timeout: Duration) -> Wait {
-        Instant::now()
-            .checked_add(timeout)
-            .map_or(Wait::Forever, Wait::Until)
-    }
-}
-
 /// A PostgreSQL server to lock on: its [`PgUrl`], credentials, TLS set-up and
 /// a small pool of idle sessions. Cheap to clone (the clones share all that).
 ///
-/// [`acquire`](Self::acquire) is the engine's raw operation: the server lock
-/// only, one session per acquisition. [`PgLockOptions`](crate::PgLockOptions)
-/// puts the in-process layer in front, so that the threads and tasks of one
-/// process queue in memory and use one session per lock name.
+/// Its [`acquire_task`] is the server half of every acquisition, one session
+/// each; [`PgBackend`](crate::PgBackend) puts it behind the core's
+/// in-process layer.
 #[derive(Clone)]
-pub struct PgCoordinator(Arc<Inner>);
+pub(crate) struct PgCoordinator(Arc<Inner>);
 
 struct Inner {
     url: PgUrl,
@@ -62,19 +52,11 @@ static SHARED: LazyLock<Mutex<HashMap<String, PgCoordinator>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 impl PgCoordinator {
-    /// A coordinator for `url`. Opens no session yet.
+    /// A coordinator for a parsed URL. Opens no session yet.
     ///
     /// # Errors
-    /// [`Error::Backend`] for a bad URL or an unreadable `sslrootcert`.
-    pub fn new(url: &str) -> Result<Self> {
-        Self::from_url(PgUrl::parse_for(url, "")?)
-    }
-
-    /// A coordinator for a parsed URL.
-    ///
-    /// # Errors
-    /// As [`new`](Self::new).
-    pub fn from_url(url: PgUrl) -> Result<Self> {
+    /// [`Error::Backend`] for an unreadable `sslrootcert`.
+    pub(crate) fn from_url(url: PgUrl) -> Result<Self> {
         let shown = url.to_string();
         let pool = Pool::new(&url).map_err(|reason| Error::Backend {
             name: String::new(),
@@ -93,8 +75,8 @@ impl PgCoordinator {
     /// The process's coordinator for `url`: one per distinct URL string.
     ///
     /// # Errors
-    /// As [`new`](Self::new).
-    pub fn shared(url: &str) -> Result<Self> {
+    /// As [`from_url`](Self::from_url), and for a URL that does not parse.
+    pub(crate) fn shared(url: &str) -> Result<Self> {
         Self::shared_for(url, "")
     }
 
@@ -109,7 +91,7 @@ impl PgCoordinator {
     }
 
     /// The URL.
-    pub fn url(&self) -> &PgUrl {
+    pub(crate) fn url(&self) -> &PgUrl {
         &self.0.url
     }
 
@@ -123,47 +105,13 @@ impl PgCoordinator {
     }
 
     /// The advisory-lock key of a lock identity, in this URL's layout.
-    pub fn key(&self, identity: &str) -> LockKey {
+    pub(crate) fn key(&self, identity: &str) -> LockKey {
         self.0.url.layout().key(identity)
     }
 
     /// Closes the idle sessions (held locks keep theirs).
-    pub fn close_idle(&self) {
+    pub(crate) fn close_idle(&self) {
         self.0.pool.clear();
-    }
-
-    /// Takes the server lock `identity` in `mode`, parking the thread while
-    /// it waits. No in-process layer: see [`PgLockOptions`](crate::PgLockOptions).
-    ///
-    /// # Errors
-    /// [`Error::WouldBlock`] ([`Wait::Now`]), [`Error::Timeout`]
-    /// ([`Wait::Until`]), [`Error::InvalidOptions`] (a mode the layout lacks),
-    /// [`Error::Backend`] when the server cannot be reached or fails.
-    pub fn acquire(&self, identity: &str, mode: Mode, wait: Wait) -> Result<PgHold> {
-        runtime::park_on(acquire_task(
-            self,
-            identity.to_owned(),
-            identity.to_owned(),
-            mode,
-            wait,
-        ))
-    }
-
-    /// [`acquire`](Self::acquire) for async code: never blocks the executor,
-    /// works on any executor.
-    ///
-    /// # Cancel safety
-    /// Dropping the future cancels the server-side wait (a cancel request),
-    /// then releases whatever the session may have obtained in the meantime
-    /// (`pg_advisory_unlock_all`), before the session is reused; no lock and
-    /// no waiting query is left behind.
-    pub fn acquire_async(
-        &self,
-        identity: &str,
-        mode: Mode,
-        wait: Wait,
-    ) -> impl Future<Output = Result<PgHold>> + Send + 'static {
-        acquire_task(self, identity.to_owned(), identity.to_owned(), mode, wait)
     }
 
     /// The server half of an acquisition, run on the crate's runtime.
