@@ -476,7 +476,7 @@ impl Drop for AcquireTask {
     /// A lock obtained just as the future was dropped is released, waiting
     /// for the server as well.
     fn drop(&mut self) {
-        let Some(task) = self.task.take() else {
+        let Some(mut task) = self.task.take() else {
             return;
         };
         drop(self.cancel.take());
@@ -485,17 +485,22 @@ impl Drop for AcquireTask {
             return task.detach();
         }
         let until = Instant::now() + self.limit + Duration::from_secs(1);
-        match runtime::park_on_until(task, Some(until)) {
+        match runtime::park_on_until(&mut task, Some(until)) {
             Some(Some(Ok(hold))) => {
                 let _ = hold.release();
             }
             Some(_) => {}
-            None => tracing::warn!(
+            None => {
+                // Not aborted: the clean-up finishes (or closes the session)
+                // on the runtime.
+                task.detach();
+                tracing::warn!(
                 target: "lockutils",
                 "cancelling a PostgreSQL lock acquisition took more than {:?}; its clean-up \
                  goes on in the background",
-                self.limit
-            ),
+                    self.limit
+                );
+            }
         }
     }
 }
