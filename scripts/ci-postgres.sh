@@ -37,6 +37,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "== PostgreSQL tests (with the server and tooz)"
   cd "$__pg_root"
   cargo test -p lockutils-postgres -- --include-ignored
-  cargo test -p lockutils --features postgresql --test postgresql --test postgresql_backend -- --include-ignored
+  cargo test -p lockutils --features postgresql,metrics --test postgresql --test postgresql_backend -- --include-ignored
   cargo test -p lockutils-cli --test postgres -- --include-ignored
 fi

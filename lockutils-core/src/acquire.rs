@@ -239,6 +239,19 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         }
     }
 
+    /// The `backend` label of this lock's metrics: its backend's, whichever
+    /// layer it was busy in.
+    fn metrics_backend(&self) -> &'static str {
+        match self.backend {
+            Selected::None => crate::metrics::backend(self.external),
+            Selected::Backend(b) => crate::metrics::backend_of_url(&b.url()),
+            Selected::Url(url) => crate::metrics::backend_of_url(url),
+            Selected::Default => {
+                crate::metrics::backend_of_url(&backend::default_url().unwrap_or_default())
+            }
+        }
+    }
+
     #[cold]
     fn would_deadlock(&self, slot: SlotRef) -> Error {
         self.registry.checkin(slot);
@@ -249,12 +262,9 @@ impl<'a, 'r> LockOptions<'a, 'r> {
 
     fn busy(&self, deadline: Option<Instant>) -> Error {
         let timed_out = self.blocking && self.timeout.is_some() && deadline.is_some();
-        crate::metrics::busy(
-            crate::metrics::backend(self.external),
-            self.mode,
-            self.name,
-            timed_out,
-        );
+        if crate::metrics::ENABLED {
+            crate::metrics::busy(self.metrics_backend(), self.mode, self.name, timed_out);
+        }
         match (self.blocking, self.timeout, deadline) {
             (true, Some(timeout), Some(_)) => Error::Timeout {
                 name: self.name.to_owned(),
@@ -518,7 +528,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
             opts.registry.checkin(slot);
             return None;
         }
-        let held = opts.held(slot, Duration::ZERO);
+        let mut held = opts.held(slot, Duration::ZERO);
         held.log_acquired();
         Some(Ok(AsyncLockGuard { held }))
     }

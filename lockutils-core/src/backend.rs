@@ -232,6 +232,14 @@ pub trait BackendHold: Any + Send + Sync + fmt::Debug {
     /// Where the lock lives.
     fn location(&self) -> Location<'_>;
 
+    /// Whether the acquisition had to wait for another holder on the
+    /// backend; `None` (the default) if the backend cannot tell, when any
+    /// time spent in the backend counts as waiting in the
+    /// `lockutils_contended_total` metric.
+    fn contended(&self) -> Option<bool> {
+        None
+    }
+
     /// A number that increases for successive holders of this lock, if the
     /// backend gives one ([`Capability::FencingTokens`]).
     fn fencing_token(&self) -> Option<u64> {

@@ -31,6 +31,13 @@ pub(crate) struct Extra {
     /// The lock on a backend chosen with `LockOptions::backend`.
     backend: Option<BoxHold>,
     waited: Duration,
+    /// Whether the acquisition waited for another holder, when a backend
+    /// said ([`BackendHold::contended`]); else any wait counts.
+    contended: Option<bool>,
+    /// The `backend` label of its metrics, once acquired: a failed
+    /// acquisition's in-process hold records no hold time, and an unlock
+    /// that released the backend first still records under its backend.
+    metrics_backend: Option<&'static str>,
     acquired_at: Option<Instant>,
     caller: Option<&'static str>,
     remove_on_release: bool,
@@ -56,6 +63,8 @@ impl<'r> Held<'r> {
                 file: None,
                 backend: None,
                 waited,
+                contended: None,
+                metrics_backend: None,
                 acquired_at: Some(Instant::now()),
                 caller,
                 remove_on_release,
@@ -108,6 +117,8 @@ impl<'r> Held<'r> {
                 file: None,
                 backend: None,
                 waited: Duration::ZERO,
+                contended: None,
+                metrics_backend: None,
                 acquired_at: Some(Instant::now()),
                 caller: None,
                 remove_on_release: false,
@@ -143,6 +154,7 @@ impl<'r> Held<'r> {
     /// Adds the backend's hold.
     pub(crate) fn attach_backend(&mut self, hold: BoxHold, backend_wait: Duration) {
         let extra = self.extra_mut();
+        extra.contended = hold.contended().map(|c| c || !extra.waited.is_zero());
         extra.waited += backend_wait;
         extra.backend = Some(hold);
     }
@@ -206,15 +218,18 @@ impl<'r> Held<'r> {
     }
 
     #[inline]
-    pub(crate) fn log_acquired(&self) {
-        if let Some(extra) = &self.extra {
+    pub(crate) fn log_acquired(&mut self) {
+        let mode = self.mode();
+        if let Some(extra) = &mut self.extra {
             let backend = crate::metrics::backend_label(
                 extra.file.is_some(),
                 extra.backend.as_ref().map(|b| b.backend()),
             );
-            crate::metrics::acquired(backend, self.mode(), &self.slot().key, extra.waited);
+            extra.metrics_backend = Some(backend);
+            let contended = extra.contended.unwrap_or(!extra.waited.is_zero());
+            crate::metrics::acquired(backend, mode, &self.slot.key, extra.waited, contended);
             if extra.acquired_at.is_some() {
-                log_acquired(self.slot(), self.mode(), extra);
+                log_acquired(&self.slot, mode, extra);
             }
         }
     }
@@ -266,10 +281,6 @@ impl Drop for Held<'_> {
 #[cold]
 #[inline(never)]
 fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
-    let backend = crate::metrics::backend_label(
-        extra.file.is_some(),
-        extra.backend.as_ref().map(|b| b.backend()),
-    );
     // Dropping a backend hold releases the lock on the backend.
     drop(extra.backend.take());
     if let Some(file) = extra.file.take() {
@@ -279,7 +290,9 @@ fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
     // SAFETY: as in `Held::drop`, whose hold this is.
     unsafe { slot.lock.unlock(mode) };
     if let Some(at) = extra.acquired_at {
-        crate::metrics::released(backend, mode, &slot.key, at.elapsed());
+        if let Some(backend) = extra.metrics_backend {
+            crate::metrics::released(backend, mode, &slot.key, at.elapsed());
+        }
         log_released(slot, extra.caller, at);
     }
 }

@@ -78,14 +78,21 @@ fn labels(backend: &'static str, mode: Mode, lock: &str) -> Vec<metrics::Label> 
     labels
 }
 
-/// A lock was acquired after waiting `waited`.
+/// A lock was acquired after `waited`; `contended`: it waited for another
+/// holder (a backend's round trip alone is not contention).
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 #[inline]
-pub(crate) fn acquired(backend: &'static str, mode: Mode, lock: &str, waited: Duration) {
+pub(crate) fn acquired(
+    backend: &'static str,
+    mode: Mode,
+    lock: &str,
+    waited: Duration,
+    contended: bool,
+) {
     #[cfg(feature = "metrics")]
     {
         let labels = labels(backend, mode, lock);
-        if !waited.is_zero() {
+        if contended {
             metrics::counter!("lockutils_contended_total", labels.clone()).increment(1);
         }
         metrics::histogram!("lockutils_wait_seconds", labels).record(waited.as_secs_f64());

@@ -7,8 +7,8 @@
 //!   loop (the same client kind), so acquisitions here wait for it and
 //!   releases hand the lock over.
 //!
-//! Rows: `ours` (`PgLockOptions`: in-process + server), `ours_raw`
-//! (`PgCoordinator::acquire`: server only), `ours_tls` (`ours` over TLS),
+//! Rows: `ours` (`LockOptions::backend(&PgBackend)`: in-process + server),
+//! `ours_tls` (`ours` over TLS),
 //! `bare` (prepared statements on one connection driven by the bench thread
 //! itself), `bare_threaded` (the same with the connection on a runtime
 //! thread of its own, as ours runs), `tooz`.
@@ -26,7 +26,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lockutils_postgres::{Mode, PgCoordinator, PgLockOptions, Wait};
+use lockutils_core::{LockGuard, LockOptions};
+use lockutils_postgres::PgBackend;
 
 /// The server, without TLS: the bare loop and tooz talk plaintext, so ours
 /// does too (`uncontended/ours_tls` shows what TLS adds).
@@ -213,24 +214,15 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("uncontended");
     let name = format!("bench-unc-{pid}");
-    let coordinator = PgCoordinator::new(&u).unwrap();
-    g.bench_function("ours_raw", |b| {
-        b.iter(|| {
-            coordinator
-                .acquire(&name, Mode::Exclusive, Wait::Forever)
-                .unwrap()
-                .release()
-                .unwrap()
-        })
-    });
+    let pg = PgBackend::new(&u).unwrap();
     g.bench_function("ours", |b| {
-        let opts = PgLockOptions::new(&name).coordinator(&coordinator);
-        b.iter(|| opts.lock().unwrap().unlock().unwrap())
+        let opts = LockOptions::new(&name).backend(&pg);
+        b.iter(|| LockGuard::unlock(opts.lock().unwrap()).unwrap())
     });
-    let tls = PgCoordinator::new(&format!("{}?sslmode=require", server())).unwrap();
+    let tls = PgBackend::new(&format!("{}?sslmode=require", server())).unwrap();
     g.bench_function("ours_tls", |b| {
-        let opts = PgLockOptions::new(&name).coordinator(&tls);
-        b.iter(|| opts.lock().unwrap().unlock().unwrap())
+        let opts = LockOptions::new(&name).backend(&tls);
+        b.iter(|| LockGuard::unlock(opts.lock().unwrap()).unwrap())
     });
     let bare = Bare::new(&name);
     g.bench_function("bare", |b| b.iter(|| bare.cycle()));
@@ -247,9 +239,9 @@ fn bench(c: &mut Criterion) {
     {
         let name = format!("bench-ho-ours-{pid}");
         let _other = Peer::holder(&name, "ours");
-        let opts = PgLockOptions::new(&name).coordinator(&coordinator);
+        let opts = LockOptions::new(&name).backend(&pg);
         g.bench_function("ours", |b| {
-            b.iter(|| opts.lock().unwrap().unlock().unwrap())
+            b.iter(|| LockGuard::unlock(opts.lock().unwrap()).unwrap())
         });
     }
     {
@@ -269,7 +261,57 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// This thread's context switches so far (voluntary, involuntary), from
+/// `/proc/thread-self/status`.
+fn switches() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    (
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+    )
+}
+
+/// Context switches of the calling thread per uncontended cycle: a measure
+/// of thread hand-overs that the machine's load does not move (each time
+/// the thread sleeps waiting for another thread or the socket is one
+/// voluntary switch).
+fn switches_per_cycle(c: &mut Criterion) {
+    let _ = c;
+    const CYCLES: u64 = 2000;
+    let name = format!("bench-ctx-{}", std::process::id());
+    let per_cycle = |f: &mut dyn FnMut()| {
+        f();
+        let (v0, n0) = switches();
+        for _ in 0..CYCLES {
+            f();
+        }
+        let (v1, n1) = switches();
+        (
+            (v1 - v0) as f64 / CYCLES as f64,
+            (n1 - n0) as f64 / CYCLES as f64,
+        )
+    };
+    let pg = PgBackend::new(&url()).unwrap();
+    let opts = LockOptions::new(&name).backend(&pg);
+    let ours = per_cycle(&mut || LockGuard::unlock(opts.lock().unwrap()).unwrap());
+    let bare = Bare::new(&name);
+    let bare_sw = per_cycle(&mut || bare.cycle());
+    let threaded = Bare::threaded(&name);
+    let threaded_sw = per_cycle(&mut || threaded.cycle());
+    eprintln!(
+        "context switches per uncontended cycle (voluntary, involuntary): \
+         ours {ours:?}, bare {bare_sw:?}, bare_threaded {threaded_sw:?}"
+    );
+}
+
+criterion_group!(benches, bench, switches_per_cycle);
 criterion_main!(benches);
 
 /// The `lockutils-pg-holder` example, which `cargo test` builds beside the

@@ -1,7 +1,7 @@
 //! Test and benchmark helper: takes a PostgreSQL lock in its own process.
 //!
 //!     lockutils-pg-holder hold URL NAME [--shared]
-//!         acquire (blocking), print `held BACKEND_PID` on stdout, then hold
+//!         acquire (blocking), print `held KEY` on stdout, then hold
 //!         until stdin closes (or the process is killed), and release
 //!     lockutils-pg-holder contend URL NAME ours|bare
 //!         acquire and release in a loop until stdin closes, printing
@@ -9,9 +9,11 @@
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use lockutils_postgres::{PgLockOptions, PgUrl};
+use lockutils_core::{LockGuard, LockOptions, Mode};
+use lockutils_postgres::PgUrl;
 
 fn main() {
+    lockutils_postgres::register();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| usage());
     match arg(0).as_str() {
@@ -31,17 +33,21 @@ fn usage() -> ! {
 }
 
 fn hold(url: &str, name: &str, shared: bool) {
-    let mut opts = PgLockOptions::new(name).url(url);
-    if shared {
-        opts = opts.shared();
-    }
-    let guard = opts
+    let mode = if shared {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    };
+    let guard = LockOptions::new(name)
+        .backend_url(url)
+        .mode(mode)
         .lock()
         .unwrap_or_else(|e| panic!("cannot take {name}: {e}"));
-    println!("held {}", guard.backend_pid());
+    let key = LockGuard::location(&guard).map(|l| l.to_string());
+    println!("held {}", key.unwrap_or_default());
     std::io::stdout().flush().unwrap();
     for _ in std::io::stdin().lock().lines() {}
-    guard.unlock().unwrap();
+    LockGuard::unlock(guard).unwrap();
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -54,7 +60,7 @@ fn contend(url: &str, name: &str, which: &str) {
     });
     match which {
         "ours" => {
-            let opts = PgLockOptions::new(name).url(url);
+            let opts = LockOptions::new(name).backend_url(url);
             drop(opts.lock().unwrap());
             println!("ready");
             while !STOP.load(Ordering::SeqCst) {

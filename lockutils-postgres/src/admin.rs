@@ -23,21 +23,21 @@ use crate::runtime;
 /// A lock with holders or waiters on the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PgLockInfo {
+pub(crate) struct PgLockInfo {
     /// The advisory-lock key.
-    pub key: LockKey,
+    pub(crate) key: LockKey,
     /// The lock's identity, when a session of this library holds or awaits
     /// it and its statement is visible (other clients' locks have keys only).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Sessions holding it, longest-held first where known.
-    pub holders: Vec<PgSessionInfo>,
+    pub(crate) holders: Vec<PgSessionInfo>,
     /// Sessions waiting for it, longest-waiting first where known.
-    pub waiters: Vec<PgSessionInfo>,
+    pub(crate) waiters: Vec<PgSessionInfo>,
 }
 
 impl PgLockInfo {
     /// Whether nobody holds it.
-    pub fn is_free(&self) -> bool {
+    pub(crate) fn is_free(&self) -> bool {
         self.holders.is_empty()
     }
 }
@@ -45,26 +45,26 @@ impl PgLockInfo {
 /// One session holding or awaiting a lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PgSessionInfo {
+pub(crate) struct PgSessionInfo {
     /// The server process (`pg_terminate_backend` takes it).
-    pub pid: i32,
+    pub(crate) pid: i32,
     /// The mode held or awaited.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// The session's `application_name` (this library's default:
     /// `lockutils`; tooz leaves psycopg's default, empty).
-    pub application_name: String,
+    pub(crate) application_name: String,
     /// The session's role, if visible.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// The client's address, if visible (`None` also for Unix sockets).
-    pub client_addr: Option<String>,
+    pub(crate) client_addr: Option<String>,
     /// Since when the lock is held (holders) or awaited (waiters), if known.
-    pub since: Option<SystemTime>,
+    pub(crate) since: Option<SystemTime>,
 }
 
 /// What [`PgCoordinator::remove_if_free`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum RemoveOutcome {
+pub(crate) enum RemoveOutcome {
     /// Nobody holds or awaits the lock; advisory locks leave no state, so
     /// nothing was there to remove.
     Free,
@@ -88,7 +88,7 @@ impl PgCoordinator {
     ///
     /// # Errors
     /// [`Error::Backend`] when the server cannot be reached or queried.
-    pub fn list(&self) -> Result<Vec<PgLockInfo>> {
+    pub(crate) fn list(&self) -> Result<Vec<PgLockInfo>> {
         let c = self.clone();
         runtime::block_on(async move { c.list_async().await })
     }
@@ -98,7 +98,7 @@ impl PgCoordinator {
     ///
     /// # Errors
     /// As [`list`](Self::list).
-    pub fn show(&self, identity: &str) -> Result<PgLockInfo> {
+    pub(crate) fn show(&self, identity: &str) -> Result<PgLockInfo> {
         let key = self.key(identity);
         let mut info = self
             .list()?
@@ -119,7 +119,7 @@ impl PgCoordinator {
     ///
     /// # Errors
     /// As [`list`](Self::list).
-    pub fn remove_if_free(&self, identity: &str) -> Result<RemoveOutcome> {
+    pub(crate) fn remove_if_free(&self, identity: &str) -> Result<RemoveOutcome> {
         Ok(if self.show(identity)?.is_free() {
             RemoveOutcome::Free
         } else {
@@ -135,7 +135,7 @@ impl PgCoordinator {
     /// # Errors
     /// As [`list`](Self::list); [`Error::Backend`] naming the pids the
     /// server refused to end.
-    pub fn terminate_holders(&self, identity: &str) -> Result<Vec<i32>> {
+    pub(crate) fn terminate_holders(&self, identity: &str) -> Result<Vec<i32>> {
         let info = self.show(identity)?;
         let pids: Vec<i32> = info.holders.iter().map(|h| h.pid).collect();
         if pids.is_empty() {

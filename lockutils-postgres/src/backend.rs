@@ -6,8 +6,7 @@
 //! [`StaticLock`](lockutils_core::StaticLock), with loss notification (and
 //! fencing tokens with `fencing=table`) reported through them.
 //!
-//! It is the server half of [`PgLockOptions`](crate::PgLockOptions) alone:
-//! the core's in-process layer in front has already queued this process's
+//! The core's in-process layer in front has already queued this process's
 //! threads and tasks, so each acquisition here takes one session and meets
 //! only other processes.
 
@@ -23,16 +22,15 @@ use lockutils_core::backend::{
 use lockutils_core::{Error, Result};
 
 use crate::admin::{PgLockInfo, PgSessionInfo, RemoveOutcome};
-use crate::coordinator::{PgCoordinator, Wait as PgWait};
+use crate::coordinator::{acquire_task, AcquireTask, PgCoordinator, Wait as PgWait};
 use crate::hold::{LossReason, PgHold};
 use crate::key::Layout;
 use crate::runtime;
 use crate::url::Fencing;
 
 /// A PostgreSQL server (one URL: its database, layout and fencing choice) as
-/// a lock backend. Build it from a URL ([`PgBackend::new`]) or a
-/// [`PgCoordinator`]; [`register`] makes `postgresql://` and `postgres://`
-/// URLs select it.
+/// a lock backend. Build it from a URL ([`PgBackend::new`]); [`register`]
+/// makes `postgresql://` and `postgres://` URLs select it.
 ///
 /// Capabilities: loss notification and administration always; shared locks
 /// in the native layout only (tooz's has exclusive locks only); fencing
@@ -63,27 +61,22 @@ struct Inner {
 }
 
 impl PgBackend {
-    /// The backend for a coordination URL, on the process's shared
-    /// coordinator for it ([`PgCoordinator::shared`]). No session is opened
-    /// yet.
+    /// The backend for a coordination URL. Backends of the same URL share
+    /// one pool of sessions in the process. No session is opened yet.
     ///
     /// # Errors
     /// [`Error::Backend`] for a URL that does not parse.
     pub fn new(url: &str) -> Result<Self> {
-        Ok(Self::from_coordinator(PgCoordinator::shared(url)?))
-    }
-
-    /// The backend for this coordinator (and its sessions).
-    pub fn from_coordinator(coordinator: PgCoordinator) -> Self {
+        let coordinator = PgCoordinator::shared(url)?;
         let shown = without_user(coordinator.shown());
-        PgBackend {
+        Ok(PgBackend {
             inner: Arc::new(Inner { coordinator, shown }),
-        }
+        })
     }
 
-    /// The coordinator, for PostgreSQL-specific operations.
-    pub fn coordinator(&self) -> &PgCoordinator {
-        &self.inner.coordinator
+    /// Closes the idle sessions kept for reuse (held locks keep theirs).
+    pub fn close_idle(&self) {
+        self.inner.coordinator.close_idle();
     }
 }
 
@@ -116,7 +109,7 @@ fn pg_wait(wait: Wait) -> PgWait {
 
 impl Inner {
     /// The server half of one acquisition, to run on the crate's runtime.
-    fn start(&self, request: &Request, wait: Wait) -> Result<runtime::Task<Result<PgHold>>> {
+    fn start(&self, request: &Request, wait: Wait) -> Result<AcquireTask> {
         if !self.coordinator.url().layout().supports(request.mode) {
             // The core checks the capability first; this covers direct calls.
             return Err(Error::Unsupported {
@@ -125,12 +118,13 @@ impl Inner {
                 capability: Capability::Shared,
             });
         }
-        Ok(runtime::spawn(self.coordinator.server_acquire(
+        Ok(acquire_task(
+            &self.coordinator,
             request.name.clone(),
             request.identity.clone(),
             request.mode,
             pg_wait(wait),
-        )))
+        ))
     }
 }
 
@@ -229,6 +223,10 @@ impl BackendHold for PgBackendHold {
 
     fn location(&self) -> Location<'_> {
         Location::Key(&self.key)
+    }
+
+    fn contended(&self) -> Option<bool> {
+        Some(self.hold.contended)
     }
 
     fn fencing_token(&self) -> Option<u64> {

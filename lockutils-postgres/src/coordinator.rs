@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lockutils_core::{Error, Mode, Result};
 use parking_lot::Mutex;
-use tokio::sync::OnceCell;
+use tokio::sync::{oneshot, OnceCell};
 use tokio_postgres::error::SqlState;
 
 use crate::hold::PgHold;
@@ -20,7 +22,7 @@ use crate::url::{Fencing, PgUrl};
 
 /// How long an acquisition may wait on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     /// Not at all: [`Error::WouldBlock`] if the lock is held.
     Now,
     /// Until this instant: then [`Error::Timeout`], with the server-side
@@ -30,24 +32,14 @@ pub enum Wait {
     Forever,
 }
 
-impl Wait {
-    /// `Until(now + timeout)`.
-    pub fn timeout(timeout: Duration) -> Wait {
-        Instant::now()
-            .checked_add(timeout)
-            .map_or(Wait::Forever, Wait::Until)
-    }
-}
-
 /// A PostgreSQL server to lock on: its [`PgUrl`], credentials, TLS set-up and
 /// a small pool of idle sessions. Cheap to clone (the clones share all that).
 ///
-/// [`acquire`](Self::acquire) is the engine's raw operation: the server lock
-/// only, one session per acquisition. [`PgLockOptions`](crate::PgLockOptions)
-/// puts the in-process layer in front, so that the threads and tasks of one
-/// process queue in memory and use one session per lock name.
+/// Its [`acquire_task`] is the server half of every acquisition, one session
+/// each; [`PgBackend`](crate::PgBackend) puts it behind the core's
+/// in-process layer.
 #[derive(Clone)]
-pub struct PgCoordinator(Arc<Inner>);
+pub(crate) struct PgCoordinator(Arc<Inner>);
 
 struct Inner {
     url: PgUrl,
@@ -60,19 +52,11 @@ static SHARED: LazyLock<Mutex<HashMap<String, PgCoordinator>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 impl PgCoordinator {
-    /// A coordinator for `url`. Opens no session yet.
+    /// A coordinator for a parsed URL. Opens no session yet.
     ///
     /// # Errors
-    /// [`Error::Backend`] for a bad URL or an unreadable `sslrootcert`.
-    pub fn new(url: &str) -> Result<Self> {
-        Self::from_url(PgUrl::parse_for(url, "")?)
-    }
-
-    /// A coordinator for a parsed URL.
-    ///
-    /// # Errors
-    /// As [`new`](Self::new).
-    pub fn from_url(url: PgUrl) -> Result<Self> {
+    /// [`Error::Backend`] for an unreadable `sslrootcert`.
+    pub(crate) fn from_url(url: PgUrl) -> Result<Self> {
         let shown = url.to_string();
         let pool = Pool::new(&url).map_err(|reason| Error::Backend {
             name: String::new(),
@@ -91,8 +75,8 @@ impl PgCoordinator {
     /// The process's coordinator for `url`: one per distinct URL string.
     ///
     /// # Errors
-    /// As [`new`](Self::new).
-    pub fn shared(url: &str) -> Result<Self> {
+    /// As [`from_url`](Self::from_url), and for a URL that does not parse.
+    pub(crate) fn shared(url: &str) -> Result<Self> {
         Self::shared_for(url, "")
     }
 
@@ -107,7 +91,7 @@ impl PgCoordinator {
     }
 
     /// The URL.
-    pub fn url(&self) -> &PgUrl {
+    pub(crate) fn url(&self) -> &PgUrl {
         &self.0.url
     }
 
@@ -121,41 +105,13 @@ impl PgCoordinator {
     }
 
     /// The advisory-lock key of a lock identity, in this URL's layout.
-    pub fn key(&self, identity: &str) -> LockKey {
+    pub(crate) fn key(&self, identity: &str) -> LockKey {
         self.0.url.layout().key(identity)
     }
 
     /// Closes the idle sessions (held locks keep theirs).
-    pub fn close_idle(&self) {
+    pub(crate) fn close_idle(&self) {
         self.0.pool.clear();
-    }
-
-    /// Takes the server lock `identity` in `mode`, parking the thread while
-    /// it waits. No in-process layer: see [`PgLockOptions`](crate::PgLockOptions).
-    ///
-    /// # Errors
-    /// [`Error::WouldBlock`] ([`Wait::Now`]), [`Error::Timeout`]
-    /// ([`Wait::Until`]), [`Error::InvalidOptions`] (a mode the layout lacks),
-    /// [`Error::Backend`] when the server cannot be reached or fails.
-    pub fn acquire(&self, identity: &str, mode: Mode, wait: Wait) -> Result<PgHold> {
-        runtime::block_on(self.server_acquire(identity.to_owned(), identity.to_owned(), mode, wait))
-    }
-
-    /// [`acquire`](Self::acquire) for async code: never blocks the executor,
-    /// works on any executor.
-    ///
-    /// # Cancel safety
-    /// Dropping the future cancels the server-side wait (a cancel request),
-    /// then releases whatever the session may have obtained in the meantime
-    /// (`pg_advisory_unlock_all`), before the session is reused; no lock and
-    /// no waiting query is left behind.
-    pub fn acquire_async(
-        &self,
-        identity: &str,
-        mode: Mode,
-        wait: Wait,
-    ) -> impl Future<Output = Result<PgHold>> + Send + 'static {
-        runtime::spawn(self.server_acquire(identity.to_owned(), identity.to_owned(), mode, wait))
     }
 
     /// The server half of an acquisition, run on the crate's runtime.
@@ -165,6 +121,7 @@ impl PgCoordinator {
         identity: String,
         mode: Mode,
         wait: Wait,
+        orphan: Option<Orphan>,
     ) -> impl Future<Output = Result<PgHold>> + Send + 'static {
         let c = self.clone();
         let started = Instant::now();
@@ -197,9 +154,12 @@ impl PgCoordinator {
             let mut pending = Pending {
                 coordinator: c.clone(),
                 session: Some(session),
+                in_flight: false,
+                orphan: orphan.clone(),
             };
             let t = tag(&identity);
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let mut contended = false;
             if wait == Wait::Now || left.is_some_and(|l| l.is_zero()) {
                 let try_sql = format!("{}{t}", key.call("try_advisory_lock", mode));
                 let got = pending
@@ -220,7 +180,7 @@ impl PgCoordinator {
                 // this wait only, ended by the server itself; without, the
                 // plain call, and the bounded form with no bound if the
                 // role's own `lock_timeout` ended it.
-                let call = format!("{}{t}", key.call("advisory_lock", mode));
+                let call = format!("{}{t}", key.wait_call(mode));
                 let bounded = |ms: u128| format!("SET LOCAL lock_timeout = {ms}; {call}");
                 let first = match left {
                     Some(l) => bounded(l.as_millis().max(1)),
@@ -233,11 +193,18 @@ impl PgCoordinator {
                     result = pending.wait(&bounded(0), None).await;
                 }
                 match result {
-                    Some(Ok(())) => {}
-                    // The client-side bound passed: `Pending::drop` cancels.
-                    None => return Err(timeout_error(deadline.unwrap_or(started))),
+                    Some(Ok(answer)) => contended = answer.as_deref() != Some("free"),
+                    // The client-side bound passed: cancel the wait and
+                    // wait for that, so that none is left when this returns.
+                    None => {
+                        pending.clean_up().await;
+                        return Err(timeout_error(deadline.unwrap_or(started)));
+                    }
                     Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
-                        pending.checkin();
+                        // The error comes before the server has left the
+                        // lock's queue and ended the statement: one more
+                        // round trip on the session waits for both.
+                        pending.clean_up().await;
                         return Err(timeout_error(deadline.unwrap_or(started)));
                     }
                     Some(Err(e)) => return Err(c.error(&name, "waiting for the lock failed", e)),
@@ -255,7 +222,9 @@ impl PgCoordinator {
                     }
                 },
             };
-            Ok(PgHold::start(c, session, name, &identity, key, mode, token))
+            let mut hold = PgHold::start(c, session, name, &identity, key, mode, token);
+            hold.contended = contended;
+            Ok(hold)
         }
     }
 
@@ -322,14 +291,29 @@ pub(crate) fn fencing_row(key: LockKey) -> (i16, i64) {
     }
 }
 
+/// Where a dropped [`Pending`] leaves its session for the task that
+/// cancels the acquisition to clean up before it ends (see [`acquire_task`]).
+pub(crate) type Orphan = Arc<Mutex<Option<(Session, bool)>>>;
+
+/// How long cleaning up an abandoned acquisition may take: the cancel
+/// request and the round trip after it, each bounded by the URL's
+/// `check_interval`. Past it the session is closed instead (see
+/// [`Pending::clean_up`]).
+pub(crate) fn clean_up_limit(url: &PgUrl) -> Duration {
+    url.check_interval() * 2
+}
+
 /// A session during an acquisition. Dropped armed (the acquisition failed,
-/// timed out on the client side, or its future was dropped), it cancels
-/// whatever the session runs and releases anything the session obtained
-/// before the session is reused; if that release fails the session is
-/// closed instead, which releases everything.
+/// or its future was dropped), it cancels whatever the session runs and
+/// releases anything the session obtained before the session is reused: in
+/// the task given its `orphan` slot (which waits for that), or else in a
+/// task of its own.
 struct Pending {
     coordinator: PgCoordinator,
     session: Option<Session>,
+    /// A waiting statement was sent and has not answered.
+    in_flight: bool,
+    orphan: Option<Orphan>,
 }
 
 impl Pending {
@@ -348,17 +332,27 @@ impl Pending {
     /// past `deadline` (the server ends the wait itself at the deadline;
     /// this bound only covers a server that does not answer).
     async fn wait(
-        &self,
+        &mut self,
         sql: &str,
         deadline: Option<Instant>,
-    ) -> Option<std::result::Result<(), tokio_postgres::Error>> {
-        let waiting = self.session().client.simple_query(sql);
-        match deadline {
+    ) -> Option<std::result::Result<Option<String>, tokio_postgres::Error>> {
+        self.in_flight = true;
+        let waiting = self.session().scalar(sql);
+        let out = match deadline {
             Some(d) => tokio::time::timeout_at((d + Duration::from_secs(2)).into(), waiting)
                 .await
-                .ok()
-                .map(|r| r.map(drop)),
-            None => Some(waiting.await.map(drop)),
+                .ok(),
+            None => Some(waiting.await),
+        };
+        self.in_flight = out.is_none();
+        out
+    }
+
+    /// Cancels what the session runs and releases what it holds, waiting
+    /// for both (see [`clean_up`]).
+    async fn clean_up(&mut self) {
+        if let Some(session) = self.session.take() {
+            clean_up(&self.coordinator, session, self.in_flight).await;
         }
     }
 
@@ -373,16 +367,140 @@ impl Drop for Pending {
         let Some(session) = self.session.take() else {
             return;
         };
+        if let Some(orphan) = &self.orphan {
+            *orphan.lock() = Some((session, self.in_flight));
+            return;
+        }
         let c = self.coordinator.clone();
-        runtime::spawn(async move {
-            session.cancel(&c.pool().tls).await;
-            // Queued behind the cancelled statement on the same session, so
-            // it runs once the wait has ended, whichever way it ended.
-            match session.scalar("SELECT pg_advisory_unlock_all()").await {
-                Ok(_) => c.pool().checkin(session),
-                Err(_) => drop(session),
+        let in_flight = self.in_flight;
+        runtime::spawn(async move { clean_up(&c, session, in_flight).await }).detach();
+    }
+}
+
+/// Ends whatever `session` runs and releases what it holds, and returns once
+/// the server has done both: a cancel request if a statement may still be
+/// waiting, then `pg_advisory_unlock_all()`, which the server runs after the
+/// waiting statement has ended (whichever way it ended), so its answer means
+/// no waiting statement and no lock are left. The session is reused then.
+///
+/// Each step is bounded by `check_interval`; past that (a server that does
+/// not answer) the session is closed instead. The server then ends a wait it
+/// is still in only when the lock comes its way (it finds the connection
+/// closed when it answers, and the lock dies with the session at once).
+async fn clean_up(c: &PgCoordinator, session: Session, in_flight: bool) {
+    let limit = c.url().check_interval();
+    if in_flight
+        && tokio::time::timeout(limit, session.cancel(&c.pool().tls))
+            .await
+            .is_err()
+    {
+        return drop(session);
+    }
+    // A cancel request that arrives late can cancel this statement instead
+    // of the wait: then it is run again.
+    for _ in 0..2 {
+        match tokio::time::timeout(limit, session.scalar("SELECT pg_advisory_unlock_all()")).await {
+            Ok(Ok(_)) => return c.pool().checkin(session),
+            Ok(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => continue,
+            _ => break,
+        }
+    }
+    drop(session);
+}
+
+/// Runs the server half of an acquisition on the crate's runtime as a task
+/// that can be cancelled and waited for: dropping the returned
+/// [`AcquireTask`] cancels it and waits until its clean-up is done.
+pub(crate) fn acquire_task(
+    c: &PgCoordinator,
+    name: String,
+    identity: String,
+    mode: Mode,
+    wait: Wait,
+) -> AcquireTask {
+    let (cancel, cancelled) = oneshot::channel::<()>();
+    let orphan: Orphan = Arc::default();
+    let acquiring = c.server_acquire(name, identity, mode, wait, Some(orphan.clone()));
+    let coordinator = c.clone();
+    let task = runtime::spawn(async move {
+        let got = tokio::select! {
+            biased;
+            got = acquiring => Some(got),
+            _ = cancelled => None,
+        };
+        // The acquisition's future is dropped: a session it abandoned
+        // (cancelled, or on an error) is in the orphan slot.
+        let left = orphan.lock().take();
+        if let Some((session, in_flight)) = left {
+            clean_up(&coordinator, session, in_flight).await;
+        }
+        got
+    });
+    AcquireTask {
+        task: Some(task),
+        cancel: Some(cancel),
+        limit: clean_up_limit(c.url()),
+    }
+}
+
+/// An acquisition running on the crate's runtime (see [`acquire_task`]).
+pub(crate) struct AcquireTask {
+    task: Option<runtime::Task<Option<Result<PgHold>>>>,
+    cancel: Option<oneshot::Sender<()>>,
+    limit: Duration,
+}
+
+impl Future for AcquireTask {
+    type Output = Result<PgHold>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<PgHold>> {
+        let task = self
+            .task
+            .as_mut()
+            .expect("AcquireTask polled after completion");
+        match Pin::new(task).poll(cx) {
+            Poll::Ready(got) => {
+                self.task = None;
+                // Not cancelled, so the task returned the acquisition's result.
+                Poll::Ready(got.expect("acquisition not cancelled"))
             }
-        })
-        .detach();
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for AcquireTask {
+    /// Cancels the acquisition and waits, at most twice `check_interval`
+    /// plus a second, until the server has ended its wait and released
+    /// whatever it got; past that the clean-up goes on in the background.
+    /// A lock obtained just as the future was dropped is released, waiting
+    /// for the server as well.
+    fn drop(&mut self) {
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        drop(self.cancel.take());
+        if runtime::on_runtime_thread() {
+            // Parking here would stop the task waited for.
+            return task.detach();
+        }
+        let until = Instant::now() + self.limit + Duration::from_secs(1);
+        match runtime::park_on_until(&mut task, Some(until)) {
+            Some(Some(Ok(hold))) => {
+                let _ = hold.release();
+            }
+            Some(_) => {}
+            None => {
+                // Not aborted: the clean-up finishes (or closes the session)
+                // on the runtime.
+                task.detach();
+                tracing::warn!(
+                target: "lockutils",
+                "cancelling a PostgreSQL lock acquisition took more than {:?}; its clean-up \
+                 goes on in the background",
+                    self.limit
+                );
+            }
+        }
     }
 }

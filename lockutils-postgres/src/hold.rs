@@ -17,7 +17,7 @@ use crate::session::{describe, reason_of, Session};
 /// the lock (it dies with its session) and another holder may have it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum LossReason {
+pub(crate) enum LossReason {
     /// The server ended the session: `pg_terminate_backend`, a shutdown, or
     /// an idle-session timeout.
     Terminated,
@@ -44,8 +44,8 @@ impl fmt::Display for LossReason {
 
 type Reply = oneshot::Sender<Result<()>>;
 
-/// A lock held on the PostgreSQL server, without the in-process layer (see
-/// [`PgLockOptions`](crate::PgLockOptions) for both).
+/// A lock held on the PostgreSQL server, without the in-process layer (which
+/// the core's guards hold beside it).
 ///
 /// The lock lives in one server session of its own. A task on the crate's
 /// runtime checks that session every `check_interval` and learns at once
@@ -55,7 +55,7 @@ type Reply = oneshot::Sender<Result<()>>;
 ///
 /// Dropping the hold releases the lock without waiting for the server's
 /// answer; [`release`](Self::release) waits for it.
-pub struct PgHold {
+pub(crate) struct PgHold {
     name: String,
     key: LockKey,
     mode: Mode,
@@ -64,6 +64,8 @@ pub struct PgHold {
     backend: String,
     status: watch::Receiver<Option<LossReason>>,
     release: Option<oneshot::Sender<Reply>>,
+    /// The acquisition waited for another holder.
+    pub(crate) contended: bool,
 }
 
 impl PgHold {
@@ -87,6 +89,7 @@ impl PgHold {
             backend: coordinator.shown().to_owned(),
             status,
             release: Some(release),
+            contended: false,
         };
         let keeper = Keeper {
             coordinator,
@@ -101,47 +104,26 @@ impl PgHold {
         hold
     }
 
-    /// The lock's name as given.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The advisory-lock key.
-    pub fn key(&self) -> LockKey {
+    pub(crate) fn key(&self) -> LockKey {
         self.key
-    }
-
-    /// Exclusive or shared.
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
-    /// The server process holding the lock for this process (its
-    /// `pg_stat_activity.pid`).
-    pub fn backend_pid(&self) -> i32 {
-        self.pid
     }
 
     /// The fencing token: larger for every successive holder of the name.
     /// `None` unless the URL asks for `fencing=table` (advisory locks keep
     /// no counter of their own).
-    pub fn fencing_token(&self) -> Option<u64> {
+    pub(crate) fn fencing_token(&self) -> Option<u64> {
         self.token
     }
 
-    /// Whether the lock was lost.
-    pub fn is_lost(&self) -> bool {
-        self.status.borrow().is_some()
-    }
-
     /// Why the lock was lost, if it was.
-    pub fn loss(&self) -> Option<LossReason> {
+    pub(crate) fn loss(&self) -> Option<LossReason> {
         *self.status.borrow()
     }
 
     /// Resolves when the lock is lost, with the reason, or with `None` once
     /// the hold ended without being lost. Works on any executor.
-    pub fn lost(&self) -> impl Future<Output = Option<LossReason>> + Send + 'static {
+    pub(crate) fn lost(&self) -> impl Future<Output = Option<LossReason>> + Send + 'static {
         let mut rx = self.status.clone();
         async move {
             match rx.wait_for(Option::is_some).await {
@@ -156,7 +138,7 @@ impl PgHold {
     /// # Errors
     /// [`Error::Backend`] if the lock had been lost, or the server did not
     /// confirm the release (the session is then closed, which releases it).
-    pub fn release(mut self) -> Result<()> {
+    pub(crate) fn release(mut self) -> Result<()> {
         let rx = self.ask_release();
         runtime::park_on(rx).unwrap_or(Ok(()))
     }
@@ -165,7 +147,7 @@ impl PgHold {
     ///
     /// # Errors
     /// As [`release`](Self::release).
-    pub async fn release_async(mut self) -> Result<()> {
+    pub(crate) async fn release_async(mut self) -> Result<()> {
         let rx = self.ask_release();
         rx.await.unwrap_or(Ok(()))
     }

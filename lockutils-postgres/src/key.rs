@@ -112,6 +112,17 @@ impl LockKey {
         let shared = if mode == Mode::Shared { "_shared" } else { "" };
         format!("SELECT pg_{verb}{shared}({})", self.args())
     }
+
+    /// A statement that takes the lock, waiting if it must, in one round
+    /// trip, and answers `free` if it did not wait for another holder.
+    pub(crate) fn wait_call(self, mode: Mode) -> String {
+        let shared = if mode == Mode::Shared { "_shared" } else { "" };
+        let args = self.args();
+        format!(
+            "SELECT CASE WHEN pg_try_advisory_lock{shared}({args}) THEN 'free' \
+             ELSE pg_advisory_lock{shared}({args})::text || 'waited' END"
+        )
+    }
 }
 
 impl fmt::Display for LockKey {

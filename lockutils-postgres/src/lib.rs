@@ -1,17 +1,21 @@
-//! Distributed named locks on PostgreSQL advisory locks, with the lockutils
-//! API: for services that already run PostgreSQL and outgrow one host.
+//! Distributed named locks on PostgreSQL advisory locks, behind the one
+//! lockutils API: for services that already run PostgreSQL and outgrow one
+//! host. [`PgBackend`] is the engine; [`register`] makes `postgresql://`
+//! URLs select it, and the ordinary `LockOptions`, guards, `StaticLock` and
+//! `#[synchronized]` take locks on it.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use lockutils_postgres::PgLockOptions;
+//! use lockutils_core::{LockGuard, LockOptions};
 //!
-//! // LOCKUTILS_COORDINATION_URL=postgresql://locker@db1/app
-//! let guard = PgLockOptions::new("instance-42")
+//! lockutils_postgres::register();
+//! let guard = LockOptions::new("instance-42")
 //!     .prefix("nova")
+//!     .backend_url("postgresql://locker@db1/app")
 //!     .timeout(Duration::from_secs(30)) // in-process + server wait together
 //!     .lock()?;
-//! assert!(!guard.is_lost());
-//! guard.unlock()?;
+//! assert!(!LockGuard::is_lost(&guard));
+//! LockGuard::unlock(guard)?;
 //! # Ok::<(), lockutils_core::Error>(())
 //! ```
 //!
@@ -23,18 +27,22 @@
 //! the server sees its connection close. Each held lock has a session of its
 //! own, reused from a small pool once released.
 //!
-//! Acquisitions take the in-process lock of the same identity first (as
-//! [`lockutils_core::LockOptions`] would), so threads and tasks of one process
-//! queue in memory and only one of them reaches the server.
+//! The core's in-process layer sits in front, so threads and tasks of one
+//! process queue in memory and only one of them reaches the server.
 //!
 //! # What a holder must know
 //! - **A lock can be lost while held**: the session is terminated or the
-//!   connection breaks. The guard says so ([`PgLockGuard::is_lost`],
-//!   [`PgHold::lost`]) and logs at `ERROR`: at once when the server closes
+//!   connection breaks. The guard says so (`LockGuard::is_lost`,
+//!   `LockGuard::lost`) and logs at `ERROR`: at once when the server closes
 //!   the session, within twice `check_interval` (default 5 s) when the
 //!   connection dies silently.
 //! - **Fencing tokens** need a table: with `fencing=table` in the URL,
-//!   [`PgHold::fencing_token`] increases for successive holders.
+//!   `LockGuard::fencing_token` increases for successive holders.
+//! - **Cancelling** a waiting acquisition (dropping its future, or its
+//!   timeout running out) returns once the server has ended the wait and
+//!   released anything it got, at most twice `check_interval` later; past
+//!   that bound (a server that does not answer) the session is closed and
+//!   the clean-up goes on in the background.
 //!
 //! # Runtime
 //! Sessions run on one internal tokio thread, so blocking callers need no
@@ -47,18 +55,13 @@ mod backend;
 mod coordinator;
 mod hold;
 mod key;
-mod lock;
 mod pgpass;
 mod runtime;
 mod session;
 mod url;
 
-pub use admin::{PgLockInfo, PgSessionInfo, RemoveOutcome};
 pub use backend::{register, PgBackend};
-pub use coordinator::{PgCoordinator, Wait};
-pub use hold::{LossReason, PgHold};
 pub use key::{Layout, LockKey};
-pub use lock::{AsyncPgLockGuard, PgLockGuard, PgLockOptions, COORDINATION_URL_ENV};
 pub use lockutils_core::{Error, Mode, Result};
 pub use url::{
     Fencing, PgUrl, SslMode, DEFAULT_APPLICATION_NAME, DEFAULT_CHECK_INTERVAL,

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
+use std::time::Instant;
 
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -45,6 +46,11 @@ where
 
 /// Polls `fut` on this thread, parking between polls.
 pub(crate) fn park_on<F: Future>(fut: F) -> F::Output {
+    park_on_until(fut, None).expect("no deadline")
+}
+
+/// [`park_on`] that gives up at `deadline` (`None` then).
+pub(crate) fn park_on_until<F: Future>(fut: F, deadline: Option<Instant>) -> Option<F::Output> {
     struct Unpark(Thread);
     impl Wake for Unpark {
         fn wake(self: Arc<Self>) {
@@ -59,10 +65,22 @@ pub(crate) fn park_on<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     loop {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
+            return Some(v);
         }
-        std::thread::park();
+        match deadline {
+            None => std::thread::park(),
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                _ => return None,
+            },
+        }
     }
+}
+
+/// Whether this thread is the crate's runtime thread, where parking would
+/// stop the very tasks being waited for.
+pub(crate) fn on_runtime_thread() -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == RUNTIME.handle().id())
 }
 
 /// A task on the crate's runtime. Awaiting it works on any executor; dropping

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lockutils_postgres::{
-    Error, Layout, LockKey, LossReason, Mode, PgCoordinator, PgLockOptions, PgUrl, Wait,
-};
+use lockutils_core::backend::{Admin, Backend, LossKind, Removal};
+use lockutils_core::{AsyncLockGuard, LockGuard, LockOptions, Registry};
+use lockutils_postgres::{Error, Layout, LockKey, Mode, PgBackend, PgUrl};
 
 fn url() -> String {
+    lockutils_postgres::register();
     std::env::var("LOCKUTILS_TEST_POSTGRES_URL").expect(
         "LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start and export \
          LOCKUTILS_TEST_POSTGRES_URL=$(scripts/postgres.sh url)",
@@ -126,8 +127,90 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn coordinator() -> PgCoordinator {
-    PgCoordinator::new(&url()).unwrap()
+/// How long an acquisition may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Now,
+    Forever,
+    Timeout(Duration),
+}
+
+/// A client "host": a backend on a URL and in-process locks of its own, so
+/// that two hosts in this process meet on the server only, as two processes
+/// would.
+struct Host {
+    backend: PgBackend,
+    layout: Layout,
+    registry: &'static Registry,
+}
+
+impl Host {
+    fn new(url: &str) -> Host {
+        Host {
+            backend: PgBackend::new(url).unwrap(),
+            layout: url.parse::<PgUrl>().unwrap().layout(),
+            registry: Box::leak(Box::new(Registry::new())),
+        }
+    }
+
+    fn options<'a>(&'a self, name: &'a str, mode: Mode, wait: Wait) -> LockOptions<'a, 'static> {
+        let o = LockOptions::new(name)
+            .registry(self.registry)
+            .backend(&self.backend)
+            .mode(mode);
+        match wait {
+            Wait::Now => o.blocking(false),
+            Wait::Forever => o,
+            Wait::Timeout(t) => o.timeout(t),
+        }
+    }
+
+    fn acquire(&self, name: &str, mode: Mode, wait: Wait) -> Result<LockGuard<'static>, Error> {
+        self.options(name, mode, wait).lock()
+    }
+
+    async fn acquire_async(
+        &self,
+        name: &str,
+        mode: Mode,
+        wait: Wait,
+    ) -> Result<AsyncLockGuard<'static>, Error> {
+        self.options(name, mode, wait).lock_async().await
+    }
+
+    fn key(&self, name: &str) -> LockKey {
+        self.layout.key(name)
+    }
+
+    fn admin(&self) -> &dyn Admin {
+        self.backend.admin().unwrap()
+    }
+}
+
+fn coordinator() -> Host {
+    Host::new(&url())
+}
+
+/// The server processes holding `key` (granted), from `pg_locks`.
+fn holder_pids(key: LockKey) -> Vec<i32> {
+    sql(&format!(
+        "SELECT pid FROM pg_locks WHERE granted AND {} ORDER BY pid",
+        pg_locks_where(key)
+    ))
+    .into_iter()
+    .map(|r| r[0].as_deref().unwrap().parse().unwrap())
+    .collect()
+}
+
+/// The one server process holding the lock `name` (native layout).
+fn backend_pid(name: &str) -> i32 {
+    let pids = holder_pids(Layout::Native.key(name));
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    pids[0]
+}
+
+fn release(g: LockGuard<'_>) -> Result<(), Error> {
+    LockGuard::unlock(g)
 }
 
 #[test]
@@ -145,8 +228,7 @@ fn password_from_url_pgpassword_and_pgpass_and_never_shown() {
     );
     // Wrong password: a typed error that names the URL and never the password.
     let wrong = url().replacen(":lockutils@", ":hunter2-wrong@", 1);
-    let e = PgCoordinator::new(&wrong)
-        .unwrap()
+    let e = Host::new(&wrong)
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap_err();
     let shown = e.to_string();
@@ -156,7 +238,7 @@ fn password_from_url_pgpassword_and_pgpass_and_never_shown() {
     assert!(!format!("{e:?}").contains("hunter2"));
     // From PGPASSWORD (this test alone touches these variables).
     std::env::set_var("PGPASSWORD", "lockutils");
-    let via_env = PgCoordinator::new(&bare).unwrap();
+    let via_env = Host::new(&bare);
     std::env::remove_var("PGPASSWORD");
     drop(via_env.acquire(&name, Mode::Exclusive, Wait::Now).unwrap());
     // From a password file.
@@ -167,11 +249,11 @@ fn password_from_url_pgpassword_and_pgpass_and_never_shown() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::env::set_var("PGPASSFILE", &file);
-    let via_file = PgCoordinator::new(&bare).unwrap();
+    let via_file = Host::new(&bare);
     std::env::remove_var("PGPASSFILE");
     drop(via_file.acquire(&name, Mode::Exclusive, Wait::Now).unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(!format!("{via_file:?}").contains("lockutils:lockutils"));
+    assert!(!format!("{:?}", via_file.backend).contains("lockutils:lockutils"));
 }
 
 #[test]
@@ -188,21 +270,19 @@ fn exclusive_excludes_and_shared_shares() {
         b.acquire(&name, Mode::Shared, Wait::Now),
         Err(Error::WouldBlock { .. })
     ));
-    x.release().unwrap();
+    release(x).unwrap();
     let r1 = a.acquire(&name, Mode::Shared, Wait::Now).unwrap();
     let r2 = b.acquire(&name, Mode::Shared, Wait::Now).unwrap();
     assert_eq!(sessions_on(a.key(&name)), (2, 0));
+    // A third host (this thread holds it in b's in-process layer already).
     assert!(matches!(
-        b.acquire(&name, Mode::Exclusive, Wait::Now),
+        coordinator().acquire(&name, Mode::Exclusive, Wait::Now),
         Err(Error::WouldBlock { .. })
     ));
-    r1.release().unwrap();
-    r2.release().unwrap();
+    release(r1).unwrap();
+    release(r2).unwrap();
     assert_eq!(sessions_on(a.key(&name)), (0, 0));
-    b.acquire(&name, Mode::Exclusive, Wait::Now)
-        .unwrap()
-        .release()
-        .unwrap();
+    release(b.acquire(&name, Mode::Exclusive, Wait::Now).unwrap()).unwrap();
 }
 
 #[test]
@@ -212,7 +292,10 @@ fn names_map_to_their_documented_64_bit_keys() {
     let name = unique("key");
     let hold = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
     let key = Layout::Native.key(&name);
-    assert_eq!(hold.key(), key);
+    assert_eq!(
+        LockGuard::location(&hold).unwrap().to_string(),
+        key.to_string()
+    );
     assert!(matches!(key, LockKey::Big(_)));
     // The server sees exactly that bigint key, held by the hold's session.
     let LockKey::Big(k) = key else { unreachable!() };
@@ -224,7 +307,7 @@ fn names_map_to_their_documented_64_bit_keys() {
     assert_eq!(rows.len(), 1);
     assert_eq!(
         rows[0][0].as_deref(),
-        Some(hold.backend_pid().to_string().as_str())
+        Some(backend_pid(&name).to_string().as_str())
     );
     // A hundred thousand names, no two on one key.
     let keys: std::collections::HashSet<_> = (0..100_000)
@@ -246,14 +329,14 @@ fn threads_of_one_process_use_one_server_session_per_name() {
             let (u, name, inside, checks) = (&u, &name, inside.clone(), checks.clone());
             s.spawn(move || {
                 for _ in 0..5 {
-                    let g = PgLockOptions::new(name).url(u).lock().unwrap();
+                    let g = LockOptions::new(name).backend_url(u).lock().unwrap();
                     assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
                     // The other threads wait in memory, not on the server.
                     let (held, waiting) = sessions_on(key);
                     assert_eq!((held, waiting), (1, 0));
                     checks.fetch_add(1, Ordering::SeqCst);
                     inside.fetch_sub(1, Ordering::SeqCst);
-                    g.unlock().unwrap();
+                    release(g).unwrap();
                 }
             });
         }
@@ -269,13 +352,18 @@ fn try_lock_and_timeout_leave_no_waiting_query() {
     let key = Layout::Native.key(&name);
     let held = holder.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
     let u = url();
-    let e = PgLockOptions::new(&name).url(&u).try_lock().unwrap_err();
+    let other = coordinator();
+    let e = other
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap_err();
     assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
     let start = Instant::now();
-    let e = PgLockOptions::new(&name)
-        .url(&u)
-        .timeout(Duration::from_millis(400))
-        .lock()
+    let e = other
+        .acquire(
+            &name,
+            Mode::Exclusive,
+            Wait::Timeout(Duration::from_millis(400)),
+        )
         .unwrap_err();
     assert!(
         matches!(e, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(400)),
@@ -285,17 +373,18 @@ fn try_lock_and_timeout_leave_no_waiting_query() {
     // Checked at once: the server ended the wait before the error returned.
     assert_eq!(sessions_on(key), (1, 0));
     assert_eq!(waiting_statements_on(key), 0);
-    // The raw API too, with a deadline.
-    let e = coordinator()
+    // Shared mode too.
+    let e = other
         .acquire(
             &name,
             Mode::Shared,
-            Wait::timeout(Duration::from_millis(200)),
+            Wait::Timeout(Duration::from_millis(200)),
         )
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
     assert_eq!(sessions_on(key), (1, 0));
-    held.release().unwrap();
+    let _ = u;
+    release(held).unwrap();
     assert_eq!(sessions_on(key), (0, 0));
 }
 
@@ -304,12 +393,12 @@ fn try_lock_and_timeout_leave_no_waiting_query() {
 fn one_deadline_covers_the_in_process_wait_too() {
     let u = url();
     let name = unique("deadline");
-    let g = PgLockOptions::new(&name).url(&u).lock().unwrap();
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
             let start = Instant::now();
-            let e = PgLockOptions::new(&name)
-                .url(&u)
+            let e = LockOptions::new(&name)
+                .backend_url(&u)
                 .timeout(Duration::from_millis(300))
                 .lock()
                 .unwrap_err();
@@ -334,29 +423,30 @@ fn dropped_future_leaves_no_lock_and_no_waiting_query() {
     let u = url();
     let raw = coordinator();
     rt.block_on(async {
-        // Through the options (in-process layer + server) ...
-        let fut = PgLockOptions::new(&name).url(&u).lock_async();
-        assert!(tokio::time::timeout(Duration::from_millis(300), fut)
-            .await
-            .is_err());
-        // ... and the raw API, both dropped while waiting on the server.
+        // In-process layer + server, from another host ...
         let fut = raw.acquire_async(&name, Mode::Exclusive, Wait::Forever);
         assert!(tokio::time::timeout(Duration::from_millis(300), fut)
             .await
             .is_err());
+        // ... and with a timeout, both dropped while waiting on the server.
+        let fut = raw.acquire_async(&name, Mode::Shared, Wait::Timeout(Duration::from_secs(60)));
+        assert!(tokio::time::timeout(Duration::from_millis(300), fut)
+            .await
+            .is_err());
     });
-    wait_until("waiting queries cancelled", Duration::from_secs(5), || {
-        waiting_statements_on(key) == 0 && sessions_on(key) == (1, 0)
-    });
-    held.release().unwrap();
+    // Checked at once: each drop returned after the server ended the wait.
+    assert_eq!(waiting_statements_on(key), 0);
+    assert_eq!(sessions_on(key), (1, 0));
+    release(held).unwrap();
     // Nobody obtained the lock behind our back: it is free now.
-    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(sessions_on(key), (0, 0));
-    coordinator()
-        .acquire(&name, Mode::Exclusive, Wait::Now)
-        .unwrap()
-        .release()
-        .unwrap();
+    release(
+        coordinator()
+            .acquire(&name, Mode::Exclusive, Wait::Now)
+            .unwrap(),
+    )
+    .unwrap();
+    let _ = u;
 }
 
 #[test]
@@ -364,7 +454,15 @@ fn dropped_future_leaves_no_lock_and_no_waiting_query() {
 fn async_wait_does_not_block_the_executor() {
     let holder = coordinator();
     let name = unique("async");
-    let held = holder.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let n = name.clone();
+    let releaser = std::thread::spawn(move || {
+        let held = holder.acquire(&n, Mode::Exclusive, Wait::Now).unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        release(held).unwrap();
+    });
+    held_rx.recv().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -379,19 +477,15 @@ fn async_wait_does_not_block_the_executor() {
                 t.fetch_add(1, Ordering::SeqCst);
             }
         });
-        let release = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
-            held.release().unwrap();
-        });
-        let g = PgLockOptions::new(&name)
-            .url(&u)
+        let g = LockOptions::new(&name)
+            .backend_url(&u)
             .lock_async()
             .await
             .unwrap();
         let n = ticks.load(Ordering::SeqCst);
-        g.unlock().await.unwrap();
+        AsyncLockGuard::unlock_async(g).await.unwrap();
         ticker.abort();
-        release.join().unwrap();
+        releaser.join().unwrap();
         n
     });
     // The single executor thread kept running the ticker during the wait.
@@ -404,11 +498,11 @@ fn async_wait_does_not_block_the_executor() {
 #[test]
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn terminated_session_is_reported_lost() {
-    let c = PgCoordinator::new(&url_with("check_interval=1")).unwrap();
+    let c = Host::new(&url_with("check_interval=1"));
     let name = unique("loss");
     let hold = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
-    assert!(!hold.is_lost());
-    let pid = hold.backend_pid();
+    assert!(!LockGuard::is_lost(&hold));
+    let pid = backend_pid(&name);
     let rows = sql(&format!("SELECT pg_terminate_backend({pid})"));
     assert_eq!(rows[0][0].as_deref(), Some("t"));
     let start = Instant::now();
@@ -417,32 +511,24 @@ fn terminated_session_is_reported_lost() {
         .build()
         .unwrap();
     let reason = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(3), hold.lost()).await })
-        .expect("loss not reported within 3 s (bound: 2 × check_interval)");
-    assert_eq!(reason, Some(LossReason::Terminated));
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(3), LockGuard::lost(&hold).unwrap()).await
+        })
+        .expect("loss not reported within 3 s (bound: 2 × check_interval)")
+        .expect("a loss, not a release");
+    assert_eq!(reason.kind, LossKind::SessionEnded);
     assert!(start.elapsed() < Duration::from_secs(3));
-    assert!(hold.is_lost());
-    assert_eq!(hold.loss(), Some(LossReason::Terminated));
-    let e = hold.release().unwrap_err();
+    assert!(LockGuard::is_lost(&hold));
+    assert_eq!(LockGuard::loss(&hold).unwrap().kind, LossKind::SessionEnded);
+    let e = release(hold).unwrap_err();
     assert!(e.to_string().contains("lost"), "{e}");
     // The lock died with its session.
-    coordinator()
-        .acquire(&name, Mode::Exclusive, Wait::Now)
-        .unwrap()
-        .release()
-        .unwrap();
-}
-
-#[test]
-#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
-fn guard_reports_loss_through_the_options_api() {
-    let u = url_with("check_interval=1");
-    let name = unique("guardloss");
-    let g = PgLockOptions::new(&name).url(&u).lock().unwrap();
-    sql(&format!("SELECT pg_terminate_backend({})", g.backend_pid()));
-    wait_until("guard reports loss", Duration::from_secs(3), || g.is_lost());
-    assert_eq!(g.loss(), Some(LossReason::Terminated));
-    assert!(g.unlock().is_err());
+    release(
+        coordinator()
+            .acquire(&name, Mode::Exclusive, Wait::Now)
+            .unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -452,18 +538,21 @@ fn fencing_tokens_increase_with_the_table_and_are_absent_without() {
     let plain = coordinator()
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap();
-    assert_eq!(plain.fencing_token(), None);
-    plain.release().unwrap();
-    let c = PgCoordinator::new(&url_with("fencing=table")).unwrap();
-    let other = PgCoordinator::new(&url_with("fencing=table")).unwrap();
+    assert!(matches!(
+        LockGuard::fencing_token(&plain),
+        Err(Error::Unsupported { .. })
+    ));
+    release(plain).unwrap();
+    let c = Host::new(&url_with("fencing=table"));
+    let other = Host::new(&url_with("fencing=table"));
     let mut last = 0;
     for i in 0..4 {
         let via = if i % 2 == 0 { &c } else { &other };
         let h = via.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
-        let t = h.fencing_token().unwrap();
+        let t = LockGuard::fencing_token(&h).unwrap();
         assert!(t > last, "token {t} after {last}");
         last = t;
-        h.release().unwrap();
+        release(h).unwrap();
     }
 }
 
@@ -501,7 +590,7 @@ fn sigkilled_holder_frees_the_lock_for_a_waiter() {
     let name = unique("crash");
     let (mut holder, _) = Holder::spawn(&u, &name, &[]);
     assert!(matches!(
-        PgLockOptions::new(&name).url(&u).try_lock(),
+        LockOptions::new(&name).backend_url(&u).try_lock(),
         Err(Error::WouldBlock { .. })
     ));
     let killer = std::thread::spawn({
@@ -516,8 +605,8 @@ fn sigkilled_holder_frees_the_lock_for_a_waiter() {
     });
     // Bound: the server frees a lock when it sees the connection close,
     // which the kernel does at once for a killed process on a live host.
-    let g = PgLockOptions::new(&name)
-        .url(&u)
+    let g = LockOptions::new(&name)
+        .backend_url(&u)
         .timeout(Duration::from_secs(5))
         .lock()
         .expect("the waiter did not get the lock within 5 s of the SIGKILL");
@@ -528,7 +617,7 @@ fn sigkilled_holder_frees_the_lock_for_a_waiter() {
         "freed {delay:?} after SIGKILL"
     );
     let _ = holder.0.wait();
-    g.unlock().unwrap();
+    release(g).unwrap();
 }
 
 fn tooz_python() -> String {
@@ -565,10 +654,13 @@ fn tooz_layout_excludes_tooz_both_ways() {
     let u = url_with("layout=tooz");
     let name = unique("tooz");
     // Ours holds: tooz finds it busy; released: tooz gets it.
-    let g = PgLockOptions::new(&name).url(&u).lock().unwrap();
-    assert_eq!(g.key(), Layout::Tooz.key(&name));
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+    assert_eq!(
+        LockGuard::location(&g).unwrap().to_string(),
+        Layout::Tooz.key(&name).to_string()
+    );
     assert_eq!(tooz_try(&name), "busy");
-    g.unlock().unwrap();
+    release(g).unwrap();
     assert_eq!(tooz_try(&name), "acquired");
     // tooz holds: ours would block; tooz releases: ours gets it.
     let mut peer = tooz("hold", &name)
@@ -582,32 +674,33 @@ fn tooz_layout_excludes_tooz_both_ways() {
         .unwrap();
     assert_eq!(line.trim(), "held");
     assert!(matches!(
-        PgLockOptions::new(&name).url(&u).try_lock(),
+        LockOptions::new(&name).backend_url(&u).try_lock(),
         Err(Error::WouldBlock { .. })
     ));
     // The native layout does not see tooz's key.
-    PgLockOptions::new(&name)
-        .url(&url())
-        .try_lock()
-        .unwrap()
-        .unlock()
-        .unwrap();
+    release(
+        LockOptions::new(&name)
+            .backend_url(&url())
+            .try_lock()
+            .unwrap(),
+    )
+    .unwrap();
     peer.stdin.as_mut().unwrap().write_all(b"").unwrap();
     drop(peer.stdin.take());
-    let g = PgLockOptions::new(&name)
-        .url(&u)
+    let g = LockOptions::new(&name)
+        .backend_url(&u)
         .timeout(Duration::from_secs(10))
         .lock()
         .unwrap();
     assert!(peer.wait().unwrap().success());
-    g.unlock().unwrap();
+    release(g).unwrap();
     // tooz has exclusive locks only; so does its layout.
-    let e = PgLockOptions::new(&name)
-        .url(&u)
-        .shared()
+    let e = LockOptions::new(&name)
+        .backend_url(&u)
+        .mode(Mode::Shared)
         .lock()
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidOptions { .. }), "{e}");
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
 }
 
 #[test]
@@ -616,49 +709,60 @@ fn admin_lists_holders_and_waiters_with_pids_names_and_times() {
     let c = coordinator();
     let name = unique("admin");
     let held = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
-    let waiter = coordinator();
     let n2 = name.clone();
     let t = std::thread::spawn(move || {
-        waiter
-            .acquire(&n2, Mode::Shared, Wait::timeout(Duration::from_secs(10)))
-            .unwrap()
-            .release()
-            .unwrap()
+        let waiter = coordinator();
+        release(
+            waiter
+                .acquire(&n2, Mode::Shared, Wait::Timeout(Duration::from_secs(10)))
+                .unwrap(),
+        )
+        .unwrap()
     });
     wait_until(
         "waiter queued on the server",
         Duration::from_secs(5),
         || sessions_on(c.key(&name)).1 == 1,
     );
-    let info = c.show(&name).unwrap();
-    assert_eq!(info.key, c.key(&name));
+    let admin = c.admin();
+    let info = admin.inspect(&name).unwrap();
+    assert_eq!(info.identity, name);
+    assert_eq!(info.location, c.key(&name).to_string());
     assert_eq!(info.holders.len(), 1);
-    assert_eq!(info.holders[0].pid, held.backend_pid());
-    assert_eq!(info.holders[0].mode, Mode::Exclusive);
-    assert_eq!(info.holders[0].application_name, "lockutils");
-    assert!(info.holders[0].since.is_some());
+    let holder = &info.holders[0];
+    let pid = backend_pid(&name);
+    assert!(
+        holder.detail.contains(&format!("server pid {pid},")),
+        "{holder:?}"
+    );
+    assert!(
+        holder.detail.contains("application_name \"lockutils\""),
+        "{holder:?}"
+    );
+    assert_eq!(holder.mode, Some(Mode::Exclusive));
+    assert!(holder.since.is_some());
     assert_eq!(info.waiters.len(), 1);
-    assert_eq!(info.waiters[0].mode, Mode::Shared);
+    assert_eq!(info.waiters[0].mode, Some(Mode::Shared));
     assert!(info.waiters[0].since.is_some());
-    let listed = c.list().unwrap();
-    let mine = listed.iter().find(|l| l.key == info.key).unwrap();
-    assert_eq!(mine.name.as_deref(), Some(name.as_str()));
-    assert_eq!(
-        c.remove_if_free(&name).unwrap(),
-        lockutils_postgres::RemoveOutcome::Held
+    let listed = admin.list().unwrap();
+    assert!(
+        listed.iter().any(|l| l.identity == name),
+        "{name} not in {listed:?}"
     );
-    held.release().unwrap();
+    assert_eq!(admin.remove_if_free(&name).unwrap(), Removal::Busy);
+    release(held).unwrap();
     t.join().unwrap();
-    assert!(c.show(&name).unwrap().is_free());
-    assert_eq!(
-        c.remove_if_free(&name).unwrap(),
-        lockutils_postgres::RemoveOutcome::Free
+    let info = admin.inspect(&name).unwrap();
+    assert!(
+        info.holders.is_empty() && info.waiters.is_empty(),
+        "{info:?}"
     );
+    assert_eq!(admin.remove_if_free(&name).unwrap(), Removal::Absent);
     // Ending the holders frees the lock and makes them report the loss.
     let h = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
-    assert_eq!(c.terminate_holders(&name).unwrap(), vec![h.backend_pid()]);
+    assert_eq!(admin.clear(&name).unwrap(), 1);
     wait_until("holder reports loss", Duration::from_secs(5), || {
-        h.is_lost()
+        LockGuard::is_lost(&h)
     });
 }
 
@@ -675,10 +779,10 @@ fn tls_when_the_url_asks() {
         ("sslmode=require".to_owned(), "t"),
         (format!("sslmode=verify-ca&sslrootcert={ca}"), "t"),
     ] {
-        let c = PgCoordinator::new(&url_with(&params)).unwrap();
+        let c = Host::new(&url_with(&params));
         let h = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
-        assert_eq!(ssl_of(h.backend_pid()).as_deref(), Some(tls), "{params}");
-        h.release().unwrap();
+        assert_eq!(ssl_of(backend_pid(&name)).as_deref(), Some(tls), "{params}");
+        release(h).unwrap();
     }
     // verify-full checks the name: the certificate is for localhost.
     let by_name = url_with(&format!("sslmode=verify-full&sslrootcert={ca}")).replacen(
@@ -686,15 +790,13 @@ fn tls_when_the_url_asks() {
         "@localhost:",
         1,
     );
-    let h = PgCoordinator::new(&by_name)
-        .unwrap()
+    let h = Host::new(&by_name)
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap();
-    assert_eq!(ssl_of(h.backend_pid()).as_deref(), Some("t"));
-    h.release().unwrap();
+    assert_eq!(ssl_of(backend_pid(&name)).as_deref(), Some("t"));
+    release(h).unwrap();
     // Without the CA, the self-signed certificate is refused.
-    let e = PgCoordinator::new(&url_with("sslmode=verify-full"))
-        .unwrap()
+    let e = Host::new(&url_with("sslmode=verify-full"))
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap_err();
     assert!(matches!(e, Error::Backend { .. }), "{e}");
@@ -717,14 +819,19 @@ fn a_role_with_only_connect_can_lock() {
             Some("0".into())
         ]
     );
-    let c = PgCoordinator::new(&min).unwrap();
+    let c = Host::new(&min);
     let name = unique("min");
     let x = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
-    x.release().unwrap();
+    release(x).unwrap();
     let s = c.acquire(&name, Mode::Shared, Wait::Now).unwrap();
     // Its own sessions are visible to it in the admin view.
-    assert_eq!(c.show(&name).unwrap().holders[0].pid, s.backend_pid());
-    s.release().unwrap();
+    let pid = backend_pid(&name);
+    let holders = c.admin().inspect(&name).unwrap().holders;
+    assert!(
+        holders[0].detail.contains(&format!("server pid {pid},")),
+        "{holders:?}"
+    );
+    release(s).unwrap();
 }
 
 #[test]
@@ -733,25 +840,29 @@ fn unresponsive_session_is_reported_lost_within_two_check_intervals() {
     // A server process that stops answering (SIGSTOP: as a hung host or a
     // silent partition looks from the client) is detected by the periodic
     // check, not by the socket, which stays open.
-    let c = PgCoordinator::new(&url_with("check_interval=1")).unwrap();
+    let c = Host::new(&url_with("check_interval=1"));
     let name = unique("hang");
     let hold = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
-    let pid = hold.backend_pid();
+    let pid = backend_pid(&name);
     // SAFETY: kill(2) takes plain integers; the pid is the server process
     // serving our own session, which lives until we release it.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let start = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_until("loss reported", Duration::from_secs(4), || hold.is_lost());
+        wait_until("loss reported", Duration::from_secs(4), || {
+            LockGuard::is_lost(&hold)
+        });
     }));
     let took = start.elapsed();
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     result.unwrap();
-    assert_eq!(hold.loss(), Some(LossReason::CheckTimedOut));
+    let loss = LockGuard::loss(&hold).unwrap();
+    assert_eq!(loss.kind, LossKind::ConnectionLost);
+    assert!(loss.detail.contains("periodic check"), "{loss:?}");
     // Bound: 2 × check_interval, plus slack for a loaded machine.
     assert!(took <= Duration::from_secs(3), "reported after {took:?}");
-    assert!(hold.release().is_err());
+    assert!(release(hold).is_err());
 }
 
 #[test]
@@ -768,12 +879,11 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
     let held = coordinator()
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap();
-    let waiter = PgCoordinator::new(&min_url()).unwrap();
     let n = name.clone();
     let t = std::thread::spawn(move || {
-        waiter
+        Host::new(&min_url())
             .acquire(&n, Mode::Exclusive, Wait::Forever)
-            .map(|h| h.release().unwrap())
+            .map(|h| release(h).unwrap())
     });
     let waiting = |limit| {
         std::panic::catch_unwind(|| {
@@ -786,7 +896,7 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
     // Well past the role's 100 ms, the waiter is still (or again) queued.
     std::thread::sleep(Duration::from_secs(1));
     let still = waiting(Duration::from_secs(2));
-    held.release().unwrap();
+    release(held).unwrap();
     let result = t.join().unwrap();
     sql_as(&min_url(), "ALTER ROLE CURRENT_USER RESET lock_timeout");
     assert!(queued.is_ok() && still.is_ok(), "the waiter gave up");
@@ -796,8 +906,7 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
 #[test]
 fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     // Nothing listens on port 1; no server needed.
-    let c =
-        PgCoordinator::new("postgresql://svc:hunter2@127.0.0.1:1/app?connect_timeout=2").unwrap();
+    let c = Host::new("postgresql://svc:hunter2@127.0.0.1:1/app?connect_timeout=2");
     let start = Instant::now();
     let e = c.acquire("x", Mode::Exclusive, Wait::Now).unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(3));

@@ -13,10 +13,11 @@
 
 use std::time::Duration;
 
-use lockutils::postgresql::PgLockOptions;
-use lockutils::{Error, Registry};
+use lockutils::backend::COORDINATION_URL_ENV;
+use lockutils::{Error, LockGuard, LockOptions, Mode, Registry};
 
 fn url() -> String {
+    lockutils::register_backends();
     std::env::var("LOCKUTILS_TEST_POSTGRES_URL")
         .expect("LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start")
 }
@@ -29,35 +30,35 @@ static OTHER_HOST: Registry = Registry::new();
 fn facade_locks_exclude_across_hosts_and_share_in_shared_mode() {
     let u = url();
     let name = format!("facade-{}", std::process::id());
-    let held = PgLockOptions::new(&name)
+    let held = LockOptions::new(&name)
         .prefix("app")
-        .url(&u)
+        .backend_url(&u)
         .lock()
         .unwrap();
     // Another "host" (its own in-process registry) is excluded by the server.
-    let e = PgLockOptions::new(&name)
+    let e = LockOptions::new(&name)
         .prefix("app")
-        .url(&u)
+        .backend_url(&u)
         .registry(&OTHER_HOST)
         .timeout(Duration::from_millis(200))
         .lock()
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
-    held.unlock().unwrap();
-    let r1 = PgLockOptions::new(&name)
+    LockGuard::unlock(held).unwrap();
+    let r1 = LockOptions::new(&name)
         .prefix("app")
-        .url(&u)
-        .shared()
+        .backend_url(&u)
+        .mode(Mode::Shared)
         .lock()
         .unwrap();
-    let r2 = PgLockOptions::new(&name)
+    let r2 = LockOptions::new(&name)
         .prefix("app")
-        .url(&u)
+        .backend_url(&u)
         .registry(&OTHER_HOST)
-        .shared()
+        .mode(Mode::Shared)
         .try_lock()
         .unwrap();
-    assert!(!r1.is_lost() && !r2.is_lost());
+    assert!(!LockGuard::is_lost(&r1) && !LockGuard::is_lost(&r2));
 }
 
 #[test]
@@ -65,19 +66,19 @@ fn facade_locks_exclude_across_hosts_and_share_in_shared_mode() {
 fn without_a_url_the_environment_names_the_server() {
     // The only test of this binary that touches the variable.
     let name = format!("facade-env-{}", std::process::id());
-    std::env::remove_var(lockutils::postgresql::COORDINATION_URL_ENV);
-    let e = PgLockOptions::new(&name).lock().unwrap_err();
+    let u = url();
+    std::env::remove_var(COORDINATION_URL_ENV);
+    let e = LockOptions::new(&name).coordinated().lock().unwrap_err();
     assert!(matches!(e, Error::Backend { .. }), "{e}");
     assert!(e.to_string().contains("LOCKUTILS_COORDINATION_URL"), "{e}");
-    std::env::set_var(lockutils::postgresql::COORDINATION_URL_ENV, url());
-    let g = PgLockOptions::new(&name).lock().unwrap();
-    std::env::remove_var(lockutils::postgresql::COORDINATION_URL_ENV);
+    std::env::set_var(COORDINATION_URL_ENV, &u);
+    let g = LockOptions::new(&name).coordinated().lock().unwrap();
+    std::env::remove_var(COORDINATION_URL_ENV);
     // The lock is on that server: another "host" cannot take it there.
-    let u = url();
-    assert!(PgLockOptions::new(&name)
-        .url(&u)
+    assert!(LockOptions::new(&name)
+        .backend_url(&u)
         .registry(&OTHER_HOST)
         .try_lock()
         .is_err());
-    g.unlock().unwrap();
+    LockGuard::unlock(g).unwrap();
 }

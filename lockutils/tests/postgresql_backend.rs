@@ -133,6 +133,55 @@ fn async_acquisition_waits_for_a_release_elsewhere() {
     rt.block_on(AsyncLockGuard::unlock_async(got)).unwrap();
 }
 
+/// Runs SQL on a session of its own; rows as text.
+fn sql(query: &str) -> Vec<Vec<Option<String>>> {
+    let u = url();
+    runtime().block_on(async move {
+        let (client, conn) = tokio_postgres::connect(&u, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .simple_query(query)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// What the server shows for one lock name (native layout) right now:
+/// sessions holding it and sessions waiting for it in `pg_locks`, and
+/// statements of any session that `pg_stat_activity` shows waiting on a lock
+/// and whose text names the lock.
+fn server_view(name: &str) -> (usize, usize, usize) {
+    let where_key = match lockutils::postgresql::Layout::Native.key(name) {
+        lockutils::postgresql::LockKey::Big(k) => {
+            let u = k as u64;
+            format!(
+                "l.locktype = 'advisory' AND l.classid = {} AND l.objid = {} AND l.objsubid = 1",
+                u >> 32,
+                u & 0xffff_ffff
+            )
+        }
+        other => panic!("native keys are bigint: {other:?}"),
+    };
+    let rows = sql(&format!(
+        "SELECT (SELECT count(*) FROM pg_locks l WHERE l.granted AND {where_key}), \
+                (SELECT count(*) FROM pg_locks l WHERE NOT l.granted AND {where_key}), \
+                (SELECT count(*) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() \
+                   AND a.wait_event_type = 'Lock' AND a.query LIKE '%name={name} %')"
+    ));
+    let n = |i: usize| rows[0][i].as_deref().unwrap().parse().unwrap();
+    (n(0), n(1), n(2))
+}
+
 #[test]
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn a_dropped_async_acquisition_leaves_no_waiting_query() {
@@ -141,24 +190,33 @@ fn a_dropped_async_acquisition_leaves_no_waiting_query() {
     let backend = backend_for_url(&u).unwrap();
     let admin = backend.admin().unwrap();
     let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
-    {
-        let mut fut = std::pin::pin!(LockOptions::new(&name)
-            .registry(&OTHER_HOST)
-            .backend_url(&u)
-            .lock_async());
+    for timed in [false, true] {
+        let mut fut = Box::pin(
+            LockOptions::new(&name)
+                .registry(&OTHER_HOST)
+                .backend_url(&u)
+                .timeout(Duration::from_secs(if timed { 60 } else { 3600 }))
+                .lock_async(),
+        );
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        // The wait runs on the server (pg_locks shows it) ...
-        eventually("the async acquisition waits in pg_locks", || {
-            admin.inspect(&name).unwrap().waiters.len() == 1
+        // The wait runs on the server (pg_locks and pg_stat_activity show it) ...
+        eventually("the async acquisition waits on the server", || {
+            server_view(&name) == (1, 1, 1)
         });
-    } // ... until the future is dropped here.
-    eventually(
-        "the dropped acquisition's query is gone from pg_locks",
-        || admin.inspect(&name).unwrap().waiters.is_empty(),
-    );
-    let info = admin.inspect(&name).unwrap();
-    assert_eq!(info.holders.len(), 1, "only the real holder: {info:?}");
+        // ... until the future is dropped: its clean-up is done when the
+        // drop returns, so the server shows neither the wait nor a lock of
+        // ours at once (no polling).
+        drop(fut);
+        assert_eq!(
+            server_view(&name),
+            (1, 0, 0),
+            "only the real holder, right after the drop (timeout: {timed})"
+        );
+        let info = admin.inspect(&name).unwrap();
+        assert_eq!(info.holders.len(), 1, "only the real holder: {info:?}");
+        assert!(info.waiters.is_empty(), "{info:?}");
+    }
     // Its in-process lock is free again, and nothing is held on the server
     // once the holder lets go.
     drop(
@@ -168,7 +226,7 @@ fn a_dropped_async_acquisition_leaves_no_waiting_query() {
             .unwrap(),
     );
     LockGuard::unlock(g).unwrap();
-    assert!(admin.inspect(&name).unwrap().holders.is_empty());
+    assert_eq!(server_view(&name), (0, 0, 0));
     drop(
         LockOptions::new(&name)
             .registry(&OTHER_HOST)
@@ -176,6 +234,40 @@ fn a_dropped_async_acquisition_leaves_no_waiting_query() {
             .try_lock()
             .unwrap(),
     );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_timed_out_acquisition_leaves_no_waiting_query_when_it_returns() {
+    let u = url();
+    let name = unique("timedout");
+    let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+    for timeout in [1, 50, 300] {
+        let timeout = Duration::from_millis(timeout);
+        let e = LockOptions::new(&name)
+            .registry(&OTHER_HOST)
+            .backend_url(&u)
+            .timeout(timeout)
+            .lock()
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        // Right after the error returns, no polling.
+        assert_eq!(server_view(&name), (1, 0, 0), "timeout {timeout:?}");
+        let rt = runtime();
+        let e = rt
+            .block_on(
+                LockOptions::new(&name)
+                    .registry(&OTHER_HOST)
+                    .backend_url(&u)
+                    .timeout(timeout)
+                    .lock_async(),
+            )
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert_eq!(server_view(&name), (1, 0, 0), "async, timeout {timeout:?}");
+    }
+    LockGuard::unlock(g).unwrap();
+    assert_eq!(server_view(&name), (0, 0, 0));
 }
 
 /// The child half of `another_process_is_excluded_by_the_server`: holds
@@ -481,4 +573,125 @@ fn admin_lists_inspects_and_clears_through_the_backend() {
             .try_lock()
             .unwrap(),
     );
+}
+
+/// The `metrics` feature against the server: wait and hold histograms and
+/// the contention and timeout counters, labelled `backend=postgresql`.
+#[cfg(feature = "metrics")]
+mod metrics_on_postgresql {
+    use super::*;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use std::collections::BTreeMap;
+    use std::sync::mpsc;
+
+    /// Every series recorded on this thread while `f` runs: name and sorted
+    /// `key=value` labels.
+    fn recorded(f: impl FnOnce()) -> BTreeMap<(String, Vec<String>), DebugValue> {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, f);
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let mut labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                labels.sort();
+                ((key.name().to_owned(), labels), value)
+            })
+            .collect()
+    }
+
+    /// Holds `name` from another registry (another host, to this process's
+    /// in-process layer) on a thread of its own, whose metrics are not
+    /// recorded, for `hold`; returns once it holds.
+    fn held_elsewhere(u: &str, name: &str, hold: Duration) -> std::thread::JoinHandle<()> {
+        let (u, name) = (u.to_owned(), name.to_owned());
+        let (tx, rx) = mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let g = LockOptions::new(&name)
+                .registry(&OTHER_HOST)
+                .backend_url(&u)
+                .lock()
+                .unwrap();
+            tx.send(()).unwrap();
+            std::thread::sleep(hold);
+            drop(g);
+        });
+        rx.recv().unwrap();
+        t
+    }
+
+    #[test]
+    #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+    fn wait_hold_contention_and_timeouts_are_recorded_for_postgresql() {
+        let u = url();
+        let name = unique("metrics");
+        let all = recorded(|| {
+            // A hold, nobody else around: the server round trip is not
+            // contention.
+            let g = LockOptions::new(&name).backend_url(&u).lock().unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            drop(g);
+            // A wait for a holder elsewhere, which lets go after 300 ms.
+            let other = held_elsewhere(&u, &name, Duration::from_millis(300));
+            let g = LockOptions::new(&name)
+                .backend_url(&u)
+                .timeout(Duration::from_secs(30))
+                .lock()
+                .unwrap();
+            // Released on the server first, then in-process: still one
+            // postgresql hold.
+            LockGuard::unlock(g).unwrap();
+            other.join().unwrap();
+            // A timeout while it is held elsewhere.
+            let other = held_elsewhere(&u, &name, Duration::from_millis(500));
+            let e = LockOptions::new(&name)
+                .backend_url(&u)
+                .timeout(Duration::from_millis(100))
+                .lock()
+                .unwrap_err();
+            assert!(matches!(e, Error::Timeout { .. }), "{e}");
+            other.join().unwrap();
+        });
+        let pg = |metric: &str| {
+            (
+                metric.to_owned(),
+                vec!["backend=postgresql".to_owned(), "mode=exclusive".to_owned()],
+            )
+        };
+        let histogram = |metric: &str| match all.get(&pg(metric)) {
+            Some(DebugValue::Histogram(v)) => v.iter().map(|x| x.into_inner()).collect::<Vec<_>>(),
+            other => panic!(
+                "{metric}: {other:?} in {:?}",
+                all.keys().collect::<Vec<_>>()
+            ),
+        };
+        let counter = |metric: &str| match all.get(&pg(metric)) {
+            Some(DebugValue::Counter(n)) => *n,
+            None => 0,
+            other => panic!("{metric}: {other:?}"),
+        };
+        let waits = histogram("lockutils_wait_seconds");
+        assert_eq!(waits.len(), 2, "{waits:?}");
+        assert!(waits[0] < 0.25, "the uncontended acquisition: {waits:?}");
+        assert!(waits[1] >= 0.15, "the wait for the other holder: {waits:?}");
+        let holds = histogram("lockutils_hold_seconds");
+        assert_eq!(holds.len(), 2, "{holds:?}");
+        assert!(holds[0] >= 0.030, "{holds:?}");
+        assert_eq!(counter("lockutils_contended_total"), 1);
+        assert_eq!(counter("lockutils_timeouts_total"), 1);
+        assert_eq!(counter("lockutils_would_block_total"), 0);
+        // Every series is the engine's: none labelled memory or other.
+        for (metric, labels) in all.keys() {
+            assert!(
+                labels.contains(&"backend=postgresql".to_owned()),
+                "{metric} {labels:?}"
+            );
+        }
+    }
 }
