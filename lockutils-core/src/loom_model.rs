@@ -292,3 +292,138 @@ fn loom_collection_racing_lookup() {
         assert_eq!(r.entries(), 0);
     });
 }
+
+/// An unfair thread spins for the lock while the holder releases and takes
+/// it back at once (a barging newcomer): whichever way the spin, the queue
+/// and the wake-up interleave, both get in exactly once and nobody is left
+/// queued or parked.
+#[test]
+fn loom_spinning_acquirer_racing_release_and_barging() {
+    model(|| {
+        let g = Guarded::new();
+        assert!(g.lock.try_lock(Mode::Exclusive, false));
+        let spinner = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.lock_thread(Mode::Exclusive, false);
+                g.critical(Mode::Exclusive);
+            })
+        };
+        g.critical(Mode::Exclusive);
+        // Barge back in past a spinning or queued acquirer.
+        g.lock_thread(Mode::Exclusive, false);
+        g.critical(Mode::Exclusive);
+        spinner.join().unwrap();
+        assert_eq!(g.count(), 3);
+        g.assert_idle();
+    });
+}
+
+/// Fair hand-off in strict FIFO order whether the next waiter sleeps or
+/// spins: a task queued first (asleep until woken) is granted the lock by the
+/// release even while a thread queued after it spins on its place; the
+/// thread is handed the lock next, spinning or parked.
+#[test]
+fn loom_fair_hand_off_to_a_sleeper_before_a_spinner() {
+    model(|| {
+        let g = Guarded::new();
+        assert!(g.lock.try_lock(Mode::Exclusive, true));
+        let first = g.lock.enqueue(Mode::Exclusive, true, true).expect("queued");
+        let counter = StdArc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        assert!(matches!(
+            g.lock.register_waker(&first, &waker),
+            Poll::Waiting
+        ));
+        let second = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.lock_thread(Mode::Exclusive, true);
+                // The holder's and the first waiter's sections came first.
+                assert_eq!(g.count(), 2, "a spinner overtook the queue");
+                g.critical(Mode::Exclusive);
+            })
+        };
+        g.critical(Mode::Exclusive);
+        // The release handed the lock to the first in line, not the spinner.
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(g.lock.poll_waiter(&first), Poll::Acquired));
+        g.critical(Mode::Exclusive);
+        second.join().unwrap();
+        assert_eq!(g.count(), 3);
+        g.assert_idle();
+    });
+}
+
+/// A notified waiter leaves the queue; if it is then cancelled (a dropped
+/// future) before it retries, its notification passes to the next waiter,
+/// whichever of the release and the cancellation comes first.
+#[test]
+fn loom_notified_waiter_leaving_the_queue_racing_cancellation() {
+    model(|| {
+        let g = Guarded::new();
+        assert!(g.lock.try_lock(Mode::Exclusive, false));
+        let counters: Vec<_> = (0..2)
+            .map(|_| StdArc::new(Counter(AtomicUsize::new(0))))
+            .collect();
+        let waiters: Vec<_> = counters
+            .iter()
+            .map(|c| {
+                let w = g
+                    .lock
+                    .enqueue(Mode::Exclusive, false, true)
+                    .expect("queued");
+                let _ = g.lock.register_waker(&w, &Waker::from(c.clone()));
+                w
+            })
+            .collect();
+        let holder = {
+            let g = g.clone();
+            thread::spawn(move || g.critical(Mode::Exclusive))
+        };
+        g.lock.abandon(&waiters[0]);
+        holder.join().unwrap();
+        assert!(counters[0].0.load(Ordering::SeqCst) <= 1);
+        assert_eq!(counters[1].0.load(Ordering::SeqCst), 1, "lost notification");
+        assert!(matches!(g.lock.poll_waiter(&waiters[1]), Poll::Acquired));
+        g.critical(Mode::Exclusive);
+        g.assert_idle();
+    });
+}
+
+/// A notified task loses the race to a newcomer and lines up again while the
+/// newcomer releases: the wake-up is not lost, and it ends up holding the
+/// lock.
+#[test]
+fn loom_notified_task_requeued_racing_release() {
+    model(|| {
+        let g = Guarded::new();
+        assert!(g.lock.try_lock(Mode::Exclusive, false));
+        let w = g
+            .lock
+            .enqueue(Mode::Exclusive, false, true)
+            .expect("queued");
+        let counter = StdArc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let _ = g.lock.register_waker(&w, &waker);
+        // The release notifies it; a newcomer barges in before it retries.
+        g.critical(Mode::Exclusive);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(g.lock.try_lock(Mode::Exclusive, false));
+        let newcomer = {
+            let g = g.clone();
+            thread::spawn(move || g.critical(Mode::Exclusive))
+        };
+        let acquired = match g.lock.register_waker(&w, &waker) {
+            Poll::Acquired => true,
+            Poll::Waiting => false,
+        };
+        newcomer.join().unwrap();
+        if !acquired {
+            assert_eq!(counter.0.load(Ordering::SeqCst), 2, "lost wake-up");
+            assert!(matches!(g.lock.poll_waiter(&w), Poll::Acquired));
+        }
+        g.critical(Mode::Exclusive);
+        g.assert_idle();
+    });
+}

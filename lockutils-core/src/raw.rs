@@ -13,6 +13,22 @@
 //!
 //! Readers queue behind a waiting writer, so writers are never starved.
 //!
+//! **Contention costs no system call it need not** (as in parking_lot and
+//! std's futex mutex): parking and waking a thread are two futex calls, far
+//! longer than a short critical section.
+//! - A contended unfair thread spins for a moment ([`Backoff`]: a few
+//!   checks a `spin_loop` hint apart) while the lock is held and nobody is
+//!   queued, and only then queues and parks.
+//! - A notified waiter leaves the queue when it is notified, so once it holds
+//!   the lock a release with nobody else queued stays on the fast path. If a
+//!   newcomer beat it to the lock, it lines up again at the head.
+//! - A fair thread lines up at once, then spins on its place in line before
+//!   parking. A release hands the lock to the head of the queue whether it
+//!   spins or sleeps (strict FIFO among all queued waiters), and one that is
+//!   still spinning takes it with no wake-up (unparking a thread that is not
+//!   parked makes no system call).
+//! - Tasks never spin: a poll that cannot enter returns `Pending` at once.
+//!
 //! **No waker runs under a lock.** A task's waker is foreign code: waking it
 //! may drop the task, whose drop cancels its queue entry and so takes the
 //! queue mutex again. Every change of the queue therefore collects the waiters
@@ -131,6 +147,35 @@ impl Wakeups {
     }
 }
 
+/// A bounded spin: a contended thread checks again a few times before it
+/// parks, because a short critical section ends sooner than a park and a
+/// wake-up take (two futex calls). See [`sync::SPIN_FOR_LOCK`] and
+/// [`sync::SPIN_IN_LINE`].
+struct Backoff {
+    left: u32,
+}
+
+impl Backoff {
+    fn new(checks: u32) -> Self {
+        Backoff { left: checks }
+    }
+
+    /// No spinning at all: for tasks, which must not hold up their executor.
+    fn spent() -> Self {
+        Backoff { left: 0 }
+    }
+
+    /// Backs off once. `false` once the budget is spent: time to park.
+    fn snooze(&mut self) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        sync::back_off();
+        self.left -= 1;
+        true
+    }
+}
+
 /// A reader/writer lock shared by threads and tasks. See the module docs.
 pub(crate) struct RawRwLock {
     state: AtomicUsize,
@@ -232,9 +277,45 @@ impl RawRwLock {
         self.state.load(Ordering::Acquire) == 0
     }
 
+    /// Takes the lock as it frees, waiting with `backoff` only while it is
+    /// held and nobody is queued: a queued waiter means the holders stay long
+    /// or the lock is oversubscribed, and spinning then only burns a core
+    /// (parking_lot's rule). A `notified` waiter was already in line, so it
+    /// may enter past the queue; a shared newcomer may not.
+    fn spin_acquire(&self, mode: Mode, notified: bool, mut backoff: Backoff) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let queued = s & QUEUED != 0;
+            if available(mode, s) && (notified || !(queued && mode == Mode::Shared)) {
+                match self.state.compare_exchange_weak(
+                    s,
+                    entered(mode, s),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            }
+            if queued || !backoff.snooze() {
+                return false;
+            }
+            s = self.state.load(Ordering::Relaxed);
+        }
+    }
+
     /// Joins the queue, unless the lock can be taken at once (then `None`).
+    /// An unfair thread first spins a little for the lock (see
+    /// [`Self::spin_acquire`]); a fair one lines up at once and spins on its
+    /// place instead (see [`Self::wait_thread`]).
     #[cold]
     pub(crate) fn enqueue(&self, mode: Mode, fair: bool, task: bool) -> Option<Arc<Waiter>> {
+        if !task && !fair && self.spin_acquire(mode, false, Backoff::new(sync::SPIN_FOR_LOCK)) {
+            return None;
+        }
         let mut queue = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -270,45 +351,49 @@ impl RawRwLock {
 
     /// Checks a queued waiter: granted, or notified and now able to enter.
     pub(crate) fn poll_waiter(&self, waiter: &Arc<Waiter>) -> Poll {
+        self.poll(waiter, Backoff::spent())
+    }
+
+    fn poll(&self, waiter: &Arc<Waiter>, backoff: Backoff) -> Poll {
+        // Only a dispatcher changes a queued waiter's status (under the queue
+        // mutex); once notified or granted, the waiter is out of the queue
+        // and its status is its owner's alone.
         match waiter.status.load(Ordering::Acquire) {
             GRANTED => Poll::Acquired,
-            NOTIFIED => self.retry_notified(waiter),
+            NOTIFIED => self.retry_notified(waiter, backoff),
             _ => Poll::Waiting,
         }
     }
 
+    /// A notified waiter left the queue when it was notified, so a release
+    /// with nobody else queued stays on the fast path. It races newcomers for
+    /// the lock and, if it loses, lines up again at the head: it keeps its
+    /// seniority, and is the next one notified.
     #[cold]
-    fn retry_notified(&self, waiter: &Arc<Waiter>) -> Poll {
-        let mut queue = self.queue.lock();
-        match waiter.status.load(Ordering::Acquire) {
-            GRANTED => return Poll::Acquired,
-            WAITING => return Poll::Waiting,
-            _ => {}
+    fn retry_notified(&self, waiter: &Arc<Waiter>, backoff: Backoff) -> Poll {
+        if self.spin_acquire(waiter.mode, true, backoff) {
+            return Poll::Acquired;
         }
+        let mut queue = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
-        while available(waiter.mode, s) {
-            match self.state.compare_exchange_weak(
-                s,
-                entered(waiter.mode, s),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    let removed = self.remove(&mut queue, waiter);
-                    let wakeups = if waiter.mode == Mode::Shared {
-                        self.dispatch(&mut queue)
-                    } else {
-                        Wakeups::default()
-                    };
-                    drop(queue);
-                    drop(removed);
-                    wakeups.wake_all();
-                    return Poll::Acquired;
-                }
+        loop {
+            let enter_now = available(waiter.mode, s);
+            let next = if enter_now {
+                entered(waiter.mode, s)
+            } else {
+                s | QUEUED
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) if enter_now => return Poll::Acquired,
+                Ok(_) => break,
                 Err(now) => s = now,
             }
         }
         waiter.status.store(WAITING, Ordering::Relaxed);
+        queue.push_front(Arc::clone(waiter));
         Poll::Waiting
     }
 
@@ -330,10 +415,24 @@ impl RawRwLock {
 
     /// Blocks the current thread until the waiter enters or `deadline` passes.
     /// Returns `true` if the lock was acquired.
+    ///
+    /// A fair waiter spins on its place in line for a moment before parking:
+    /// a release hands the lock to the head of the queue whether it spins or
+    /// sleeps (strict FIFO), and one that still spins takes it without a
+    /// wake-up. A notified waiter spins for the lock itself
+    /// ([`Self::retry_notified`]).
     pub(crate) fn wait_thread(&self, waiter: &Arc<Waiter>, deadline: Option<Instant>) -> bool {
+        let mut on_status = if waiter.fair {
+            Backoff::new(sync::SPIN_IN_LINE)
+        } else {
+            Backoff::spent()
+        };
         loop {
-            if let Poll::Acquired = self.poll_waiter(waiter) {
+            if let Poll::Acquired = self.poll(waiter, Backoff::new(sync::SPIN_FOR_LOCK)) {
                 return true;
+            }
+            if on_status.snooze() {
+                continue;
             }
             match deadline {
                 None => sync::park(),
@@ -390,14 +489,13 @@ impl RawRwLock {
     }
 
     /// Hands the lock to, or notifies, the waiters at the head of the queue
-    /// that can enter now. Called with the queue locked after any change; the
-    /// caller wakes the returned waiters once it has unlocked the queue.
+    /// that can enter now, taking them out of the queue. Called with the
+    /// queue locked after any change; the caller wakes the returned waiters
+    /// once it has unlocked the queue.
     fn dispatch(&self, queue: &mut Queue<'_>) -> Wakeups {
         let mut wakeups = Wakeups::default();
-        let mut i = 0;
         let mut notified_any = false;
-        while i < queue.len() {
-            let w = &queue[i];
+        while let Some(w) = queue.front() {
             if notified_any && w.mode == Mode::Exclusive {
                 break;
             }
@@ -421,7 +519,7 @@ impl RawRwLock {
                 if !granted {
                     break;
                 }
-                let w = queue.remove(i).expect("index in range");
+                let w = queue.pop_front().expect("head present");
                 w.status.store(GRANTED, Ordering::Release);
                 let exclusive = w.mode == Mode::Exclusive;
                 wakeups.push(w);
@@ -432,13 +530,12 @@ impl RawRwLock {
                 if !available(w.mode, self.state.load(Ordering::Relaxed)) {
                     break;
                 }
-                if w.status.load(Ordering::Relaxed) != NOTIFIED {
-                    w.status.store(NOTIFIED, Ordering::Release);
-                    wakeups.push(Arc::clone(w));
-                }
+                let w = queue.pop_front().expect("head present");
+                w.status.store(NOTIFIED, Ordering::Release);
+                let exclusive = w.mode == Mode::Exclusive;
+                wakeups.push(w);
                 notified_any = true;
-                i += 1;
-                if w.mode == Mode::Exclusive {
+                if exclusive {
                     break;
                 }
             }
@@ -579,6 +676,45 @@ mod tests {
         unsafe { l.unlock(Mode::Exclusive) };
         // w1 is notified but never polls again.
         l.abandon(&w1);
+        assert!(matches!(l.poll_waiter(&w2), Poll::Acquired));
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(l.is_idle());
+    }
+
+    #[test]
+    fn notified_waiter_leaves_the_queue_so_the_next_release_is_fast() {
+        let l = RawRwLock::new();
+        assert!(l.try_lock(Mode::Exclusive, false));
+        let w = l.enqueue(Mode::Exclusive, false, true).unwrap();
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(
+            l.queue.lock().is_empty(),
+            "a notified waiter left the queue"
+        );
+        assert!(matches!(l.poll_waiter(&w), Poll::Acquired));
+        assert_eq!(
+            l.state.load(Ordering::Relaxed),
+            WRITER,
+            "nothing queued: the release takes the fast path"
+        );
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(l.is_idle());
+    }
+
+    #[test]
+    fn notified_waiter_beaten_by_a_newcomer_lines_up_first_again() {
+        let l = RawRwLock::new();
+        assert!(l.try_lock(Mode::Exclusive, false));
+        let w1 = l.enqueue(Mode::Exclusive, false, true).unwrap();
+        let w2 = l.enqueue(Mode::Exclusive, false, true).unwrap();
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(l.try_lock(Mode::Exclusive, false), "a newcomer barges in");
+        assert!(matches!(l.poll_waiter(&w1), Poll::Waiting));
+        assert!(Arc::ptr_eq(&l.queue.lock()[0], &w1), "w1 keeps its place");
+        unsafe { l.unlock(Mode::Exclusive) };
+        assert!(matches!(l.poll_waiter(&w2), Poll::Waiting));
+        assert!(matches!(l.poll_waiter(&w1), Poll::Acquired));
+        unsafe { l.unlock(Mode::Exclusive) };
         assert!(matches!(l.poll_waiter(&w2), Poll::Acquired));
         unsafe { l.unlock(Mode::Exclusive) };
         assert!(l.is_idle());
