@@ -11,10 +11,7 @@
 //! forwarded signals in it between `fork` and `exec`: CMD starts with the
 //! signal mask lockutils itself was started with.
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -174,199 +171,27 @@ impl Supervisor {
         Ok(Spawned::Child(child))
     }
 
-    /// Starts `argv` with `posix_spawnp` (no `fork`: the child shares this
-    /// process's memory until it execs, so starting it costs the same
-    /// whatever this process's size), unless a forwarded signal already
-    /// arrived. It gets this process's environment plus `env`, the signal
-    /// mask lockutils was started with, `SIGPIPE` at its default, and
-    /// a duplicate of `inherit` (a descriptor that is otherwise
-    /// close-on-exec): for a file lock, the locked open file itself, so CMD keeps the
-    /// lock if lockutils is killed (see [`Supervisor::spawn`] for commands
-    /// that need code run between fork and exec).
-    pub(crate) fn spawn_process(
-        &self,
-        argv: &[std::ffi::OsString],
-        env: &[(&str, &std::ffi::OsStr)],
-        inherit: Option<BorrowedFd<'_>>,
-    ) -> io::Result<SpawnedProcess> {
-        let mut phase = self.shared.phase();
-        if let Phase::NoChild(Some(sig)) = *phase {
-            return Ok(SpawnedProcess::Interrupted(sig));
-        }
-        let pid = posix_spawn(argv, env, inherit, &self.set)?;
-        *phase = Phase::Running(pid);
-        Ok(SpawnedProcess::Child(pid))
-    }
-
-    /// Waits for the process [`spawn_process`](Self::spawn_process) started
-    /// to exit, stops forwarding, then reaps it.
-    pub(crate) fn wait_process(&self, pid: libc::pid_t) -> io::Result<ExitStatus> {
-        wait_unreaped(pid as libc::id_t);
-        *self.shared.phase() = Phase::Done;
-        let mut status = 0;
+    /// Waits for the child to exit, stops forwarding, then reaps it.
+    pub(crate) fn wait(&self, mut child: Child) -> io::Result<ExitStatus> {
+        let pid = child.id() as libc::id_t;
         loop {
-            // SAFETY: `status` is a valid int for the kernel to fill in.
-            if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
-                return Ok(ExitStatus::from_raw(status));
+            // SAFETY: `info` is a valid siginfo_t for the kernel to fill in;
+            // WNOWAIT leaves the child unreaped, so its pid stays ours.
+            let r = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT)
+            };
+            if r == 0 {
+                break;
             }
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
+                break; // `child.wait()` below reports the real problem, if any.
             }
         }
-    }
-
-    /// Waits for the child to exit, stops forwarding, then reaps it.
-    pub(crate) fn wait(&self, mut child: Child) -> io::Result<ExitStatus> {
-        wait_unreaped(child.id() as libc::id_t);
         *self.shared.phase() = Phase::Done;
         child.wait()
     }
-}
-
-/// Waits until child `pid` has exited, leaving it unreaped (`WNOWAIT`), so
-/// its pid cannot be reused while signals may still be forwarded to it.
-/// Errors other than `EINTR` end the wait; reaping then reports them.
-fn wait_unreaped(pid: libc::id_t) {
-    loop {
-        // SAFETY: `info` is a valid siginfo_t for the kernel to fill in;
-        // WNOWAIT leaves the child unreaped, so its pid stays ours.
-        let r = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT)
-        };
-        if r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
-        }
-    }
-}
-
-/// The outcome of [`Supervisor::spawn_process`].
-pub(crate) enum SpawnedProcess {
-    /// CMD runs, with this pid.
-    Child(libc::pid_t),
-    /// A forwarded signal arrived before CMD could start; it was not started.
-    Interrupted(libc::c_int),
-}
-
-/// A C string of `s`, or `InvalidInput` if it contains a NUL byte.
-fn c_string(s: &std::ffi::OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} contains a NUL byte", s.to_string_lossy()),
-        )
-    })
-}
-
-/// `posix_spawnp(argv[0], argv)` with the environment plus `env`, the
-/// forwarded signals `blocked` here unblocked in the child, `SIGPIPE` at its
-/// default (Rust ignores it in this process), and `inherit` kept open across
-/// the exec.
-fn posix_spawn(
-    argv: &[std::ffi::OsString],
-    env: &[(&str, &std::ffi::OsStr)],
-    inherit: Option<BorrowedFd<'_>>,
-    blocked: &libc::sigset_t,
-) -> io::Result<libc::pid_t> {
-    use std::ffi::OsStr;
-    let args: Vec<CString> = argv
-        .iter()
-        .map(|a| c_string(a))
-        .collect::<io::Result<_>>()?;
-    let Some(program) = args.first() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no command"));
-    };
-    let mut vars: Vec<CString> = Vec::new();
-    for (key, value) in std::env::vars_os() {
-        if !env.iter().any(|(k, _)| OsStr::new(k) == key) {
-            let mut kv = key;
-            kv.push("=");
-            kv.push(value);
-            vars.push(c_string(&kv)?);
-        }
-    }
-    for (key, value) in env {
-        let mut kv = std::ffi::OsString::from(key);
-        kv.push("=");
-        kv.push(value);
-        vars.push(c_string(&kv)?);
-    }
-    let mut arg_ptrs: Vec<*mut libc::c_char> = args
-        .iter()
-        .map(|a| a.as_ptr() as *mut libc::c_char)
-        .collect();
-    arg_ptrs.push(std::ptr::null_mut());
-    let mut env_ptrs: Vec<*mut libc::c_char> = vars
-        .iter()
-        .map(|v| v.as_ptr() as *mut libc::c_char)
-        .collect();
-    env_ptrs.push(std::ptr::null_mut());
-
-    // The inherited descriptor: a duplicate without close-on-exec, closed
-    // here once the child has it. Only this thread starts processes in
-    // lockutils, so no other child can inherit it meanwhile.
-    let dup = match inherit {
-        Some(fd) => {
-            // SAFETY: F_DUPFD on a descriptor open for the borrow's life; the
-            // result is a new descriptor that only the OwnedFd below owns.
-            let raw = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD, 3) };
-            if raw < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: as above: `raw` is open and owned by nothing else.
-            Some(unsafe { OwnedFd::from_raw_fd(raw) })
-        }
-        None => None,
-    };
-
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: every attribute object is initialised before use and destroyed
-    // after; the signal sets are initialised; `arg_ptrs` and `env_ptrs` are
-    // NULL-terminated arrays of pointers into CStrings that outlive the call.
-    let r = unsafe {
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
-        for sig in FORWARDED {
-            if libc::sigismember(blocked, sig) == 1 {
-                libc::sigdelset(&mut mask, sig);
-            }
-        }
-        let mut defaults: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut defaults);
-        libc::sigaddset(&mut defaults, libc::SIGPIPE);
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        let mut r = libc::posix_spawnattr_init(&mut attr);
-        if r == 0 {
-            r = libc::posix_spawnattr_setsigmask(&mut attr, &mask);
-        }
-        if r == 0 {
-            r = libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
-        }
-        if r == 0 {
-            r = libc::posix_spawnattr_setflags(
-                &mut attr,
-                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as _,
-            );
-        }
-        if r == 0 {
-            r = libc::posix_spawnp(
-                &mut pid,
-                program.as_ptr(),
-                std::ptr::null(),
-                &attr,
-                arg_ptrs.as_ptr(),
-                env_ptrs.as_ptr(),
-            );
-        }
-        libc::posix_spawnattr_destroy(&mut attr);
-        r
-    };
-    drop(dup);
-    if r != 0 {
-        return Err(io::Error::from_raw_os_error(r));
-    }
-    Ok(pid)
 }
 
 /// Sends signals to the running CMD from any thread; see

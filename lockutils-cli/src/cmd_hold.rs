@@ -5,9 +5,9 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lockutils_core::{LockGuard, LockOptions};
+use lockutils_core::LockOptions;
 
-use crate::child::{self, BeforeChild, SpawnedProcess, Supervisor};
+use crate::child::{self, BeforeChild, Spawned, Supervisor};
 use crate::inspect::{LockReport, Snapshot};
 use crate::{exit, Failure, HoldArgs};
 
@@ -73,19 +73,18 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
         Err(e) => return Err(Failure::from_lock_error(&e)),
     };
 
-    // CMD is started without a fork and inherits the locked open file: if
-    // `hold` is killed, CMD keeps the lock until it exits (as with flock(1))
-    // rather than being killed with it.
-    let place = path.as_os_str();
-    let mode = std::ffi::OsStr::new(if args.shared { "shared" } else { "exclusive" });
-    let env = [
-        ("LOCKUTILS_LOCK_NAME", std::ffi::OsStr::new(&args.name)),
-        ("LOCKUTILS_LOCK_PATH", place),
-        ("LOCKUTILS_LOCK_MODE", mode),
-    ];
-    let lock_fd = LockGuard::lock_file_descriptor(&guard);
-    let code = match supervisor.spawn_process(&args.command, &env, lock_fd) {
-        Ok(SpawnedProcess::Child(pid)) => match supervisor.wait_process(pid) {
+    let mut cmd = Command::new(&args.command[0]);
+    cmd.args(&args.command[1..]);
+    held_lock_env(
+        &mut cmd,
+        &args.name,
+        &path,
+        "LOCKUTILS_LOCK_PATH",
+        args.shared,
+    );
+    kill_with_parent(&mut cmd);
+    let code = match supervisor.spawn(&mut cmd) {
+        Ok(Spawned::Child(c)) => match supervisor.wait(c) {
             Ok(status) => child::exit_code(status),
             Err(e) => {
                 eprintln!(
@@ -95,35 +94,14 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
                 exit::FAILURE
             }
         },
-        Ok(SpawnedProcess::Interrupted(sig)) => 128 + sig,
+        Ok(Spawned::Interrupted(sig)) => 128 + sig,
         Err(e) => child::spawn_failure(&args.command[0], &e),
     };
-    // Released for CMD's own children too, which may have inherited the
-    // open file. Then the process exits, closing the last descriptor;
-    // dropping the guard would only start the registry's clean-up timer
-    // thread on the way out.
-    if let Some(fd) = lock_fd {
-        release_shared_open_file(fd);
-    }
+    // The process exits next, and with it goes the last descriptor of the
+    // lock file, which releases the lock: dropping the guard first would only
+    // start the registry's clean-up timer thread on the way out.
     std::mem::forget(guard);
     Ok(code)
-}
-
-/// Unlocks the open file behind `fd`, whoever else has it open.
-fn release_shared_open_file(fd: std::os::fd::BorrowedFd<'_>) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `flock` is a plain C struct for which all-zero bytes are valid
-    // (start 0, length 0: the whole file; OFD requests need `l_pid` 0).
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_UNLCK as _;
-    fl.l_whence = libc::SEEK_SET as _;
-    #[cfg(target_os = "linux")]
-    let cmd = libc::F_OFD_SETLK;
-    #[cfg(not(target_os = "linux"))]
-    let cmd = libc::F_SETLK;
-    // SAFETY: the descriptor is open for the borrow's life; `fl` is valid.
-    // A failure leaves the lock to the close at exit.
-    unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &fl) };
 }
 
 /// Tells CMD which lock it runs under (as etcdctl's `ETCD_LOCK_KEY`):

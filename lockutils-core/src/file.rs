@@ -129,15 +129,29 @@ pub fn probe(file: &File, mode: Mode) -> io::Result<Option<Conflict>> {
 
 /// Opens (and by default creates) a lock file without following a symlink at
 /// the final component, so nothing outside the lock directory is touched.
+///
+/// The open file is then marked `O_NONBLOCK`, which changes nothing for a
+/// regular file or its `fcntl` locks. It tells a remover in another process
+/// that this descriptor is lockutils' own, and lockutils checks the file
+/// after locking it, so the descriptor does not stop the removal (see
+/// [`InUse`]). The flag is set after the open: an `O_NONBLOCK` open would
+/// fail, rather than wait, while a remover holds its lease.
 pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(create)
         .mode(file_mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
+        .open(path)?;
+    // SAFETY: plain fcntl on a descriptor open for `file`'s lifetime. If it
+    // fails, the descriptor only counts as a foreign opener.
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, LOCKUTILS_MARK) };
+    Ok(file)
 }
+
+/// The file status flag that marks lockutils' own lock file descriptors.
+pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK;
 
 /// Whether the open `file` is still the file linked at `path`.
 ///

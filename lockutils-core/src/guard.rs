@@ -418,18 +418,6 @@ macro_rules! guard_accessors {
             guard.held.mode()
         }
 
-        /// The open lock file an external lock is held through (`None` for
-        /// other locks), for handing the lock to a child process: a child
-        /// that inherits a duplicate shares the open file and so its lock
-        /// (an open-file-description lock), which then lasts until this
-        /// guard releases it or, if this process dies first, until every
-        /// duplicate is closed. That is how `lockutils hold` keeps the lock
-        /// with its command when it is killed.
-        pub fn lock_file_descriptor(guard: &Self) -> Option<std::os::fd::BorrowedFd<'_>> {
-            use std::os::fd::AsFd;
-            guard.held.file().map(|f| f.file().as_fd())
-        }
-
         /// Releases the lock and removes its lock file (if this is an external
         /// lock, the file is not shared with another holder, and no other
         /// process has it open: see [`InUse`](crate::InUse)), using the safe

@@ -20,7 +20,9 @@
 //!    handles it, so no signal can end the process.
 //! 2. Otherwise, every process's descriptors are compared with the file
 //!    (`stat` of `/proc/PID/fd/*`, by device and inode; this process's own
-//!    are skipped, as lockutils re-checks the file after every lock). A
+//!    are skipped, and so are other processes' descriptors that lockutils
+//!    opened, marked `O_NONBLOCK`, which means nothing for a regular file:
+//!    lockutils re-checks the file after every lock). A
 //!    process whose descriptors cannot be read (another user's, under
 //!    `hidepid`, without ptrace access) might have it open: the file is
 //!    treated as in use, unless [`REMOVE_UNVERIFIED_ENV`] says otherwise.
@@ -156,16 +158,19 @@ pub(crate) fn sole_opener(file: &File) -> io::Result<Result<SoleOpener<'_>, InUs
         let meta = file.metadata()?;
         let (dev, ino) = (meta.dev(), meta.ino());
         let in_use = |pid, unreadable| Ok(Err(InUse { pid, unreadable }));
-        match scan(dev, ino) {
+        let lockutils_seen = match scan(dev, ino) {
             Scan::OpenIn(pid) => return in_use(Some(pid), 0),
             Scan::Unreadable(n) if !allow_unverified() => return in_use(None, n),
-            Scan::Unreadable(_) | Scan::NotOpen => {}
-        }
+            Scan::Unreadable(_) => true,
+            Scan::NotOpen(seen) => seen,
+        };
         // The lease was refused because the file is open elsewhere, yet no
-        // other visible process has it: unless it is this process's own
-        // (a kept descriptor, a waiter thread; lockutils re-checks those),
-        // the opener is out of sight (another PID namespace).
+        // other visible process has it but lockutils: unless it is this
+        // process's own (a kept descriptor, a waiter thread; lockutils
+        // re-checks those), the opener is out of sight (another PID
+        // namespace).
         if lease == Lease::OpenElsewhere
+            && !lockutils_seen
             && !open_here_twice(dev, ino, file.as_raw_fd())
             && !allow_unverified()
         {
@@ -248,12 +253,29 @@ fn open_here_twice(dev: u64, ino: u64, own_fd: i32) -> bool {
 #[cfg(target_os = "linux")]
 #[derive(Debug, PartialEq, Eq)]
 enum Scan {
-    /// Open in this other process.
+    /// Open in this other process, not by lockutils.
     OpenIn(u32),
-    /// Not open in any readable process; this many could not be read.
+    /// Not open in any readable process but by lockutils; this many
+    /// processes could not be read.
     Unreadable(usize),
-    /// Not open in any other process, and every process was read.
-    NotOpen,
+    /// Not open in any other process but by lockutils (`true` if some other
+    /// lockutils process has it open), and every process was read.
+    NotOpen(bool),
+}
+
+/// Whether descriptor `fd` of process `pid` carries lockutils' mark (see
+/// [`open_lock_file`](crate::file::open_lock_file)): its `fdinfo` `flags:`
+/// field, in octal.
+#[cfg(target_os = "linux")]
+fn marked(pid: u32, fd: &std::ffi::OsStr) -> bool {
+    let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
+    else {
+        return false;
+    };
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| i64::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & i64::from(crate::file::LOCKUTILS_MARK) != 0)
 }
 
 /// Looks for a descriptor of the file `(dev, ino)` in every process but this
@@ -266,6 +288,7 @@ fn scan(dev: u64, ino: u64) -> Scan {
         return Scan::Unreadable(1);
     };
     let mut unreadable = usize::from(hidepid_hides_processes());
+    let mut lockutils_seen = false;
     for entry in procs.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -296,7 +319,10 @@ fn scan(dev: u64, ino: u64) -> Scan {
             // (sockets and pipes answer with their own inodes).
             if let Ok(meta) = fs::metadata(fd.path()) {
                 if meta.ino() == ino && meta.dev() == dev {
-                    return Scan::OpenIn(pid);
+                    if !marked(pid, &fd.file_name()) {
+                        return Scan::OpenIn(pid);
+                    }
+                    lockutils_seen = true;
                 }
             }
         }
@@ -304,7 +330,7 @@ fn scan(dev: u64, ino: u64) -> Scan {
     if unreadable > 0 {
         Scan::Unreadable(unreadable)
     } else {
-        Scan::NotOpen
+        Scan::NotOpen(lockutils_seen)
     }
 }
 

@@ -24,6 +24,9 @@ use lockutils_core::{Error, InUse, LockGuard, LockOptions, Registry};
 /// starts from this test binary: the file it opens and keeps open.
 const OPEN_FILE_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN";
 
+/// Set with [`OPEN_FILE_ENV`]: the child opens the file as lockutils does.
+const AS_LOCKUTILS_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN_AS_LOCKUTILS";
+
 /// The child's body: opens the file named by [`OPEN_FILE_ENV`] (no lock),
 /// says so on stdout, and keeps it open until its stdin closes.
 #[test]
@@ -31,7 +34,22 @@ fn keep_file_open_child() {
     let Some(path) = std::env::var_os(OPEN_FILE_ENV) else {
         return;
     };
-    let _file = fs::File::open(path).unwrap();
+    // As lockutils: locked and released, so the descriptor is kept open.
+    let _file = if std::env::var_os(AS_LOCKUTILS_ENV).is_some() {
+        let path = PathBuf::from(path);
+        let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
+        drop(
+            LockOptions::new(name.to_str().unwrap())
+                .external(true)
+                .lock_path(dir)
+                .lock()
+                .unwrap(),
+        );
+        assert_eq!(lockutils_core::file::kept_descriptors(), 1);
+        None
+    } else {
+        Some(fs::File::open(path).unwrap())
+    };
     println!("open");
     let _ = io::Read::read(&mut io::stdin(), &mut [0u8; 1]);
 }
@@ -113,36 +131,42 @@ fn a_file_nobody_else_has_open_is_removed() {
     assert!(!path.exists());
 }
 
+/// Starts this test binary as a child that keeps `path` open (see
+/// [`keep_file_open_child`]), and waits until it has.
+fn keep_open(path: &Path, as_lockutils: bool) -> Peer {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "keep_file_open_child",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(OPEN_FILE_ENV, path)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
+    if as_lockutils {
+        cmd.env(AS_LOCKUTILS_ENV, "1");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut out = io::BufReader::new(child.stdout.take().unwrap());
+    let peer = Peer(child);
+    let mut line = String::new();
+    while !line.contains("open") {
+        line.clear();
+        let read = io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert_ne!(read, 0, "child exited");
+    }
+    assert!(has_open(peer.pid(), path));
+    peer
+}
+
 #[test]
 fn a_plain_process_with_the_file_open_blocks_removal() {
     let dir = common::tempdir();
     let reg = Registry::new();
     let path = dir.path().join("kept-open");
     drop(opts("kept-open", dir.path(), &reg).lock().unwrap());
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "keep_file_open_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(OPEN_FILE_ENV, &path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = io::BufReader::new(child.stdout.take().unwrap());
-    let peer = Peer(child);
-    let mut line = String::new();
-    while !line.contains("open") {
-        line.clear();
-        assert_ne!(
-            io::BufRead::read_line(&mut out, &mut line).unwrap(),
-            0,
-            "child exited"
-        );
-    }
-    assert!(has_open(peer.pid(), &path));
+    let peer = keep_open(&path, false);
 
     assert_in_use_by(
         opts("kept-open", dir.path(), &reg).remove_lock_file(),
@@ -325,4 +349,18 @@ fn a_fasteners_polling_waiter_keeps_the_file_release_then_remove() {
 #[ignore = "needs Python fasteners; run `bash .ci/run`, or LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh) cargo test -p lockutils-core --test remove_in_use -- --include-ignored"]
 fn a_fasteners_polling_waiter_keeps_the_file_remove_on_release() {
     polling_waiter_keeps_the_file(FASTENERS_WAITER, Order::RemoveOnRelease);
+}
+
+#[test]
+fn another_lockutils_process_keeping_the_file_open_does_not_block_removal() {
+    let dir = common::tempdir();
+    let reg = Registry::new();
+    let path = dir.path().join("kept-by-lockutils");
+    drop(opts("kept-by-lockutils", dir.path(), &reg).lock().unwrap());
+    // Its kept descriptor is checked again before it is ever locked.
+    let _peer = keep_open(&path, true);
+    assert!(opts("kept-by-lockutils", dir.path(), &reg)
+        .remove_lock_file()
+        .unwrap());
+    assert!(!path.exists());
 }
