@@ -130,24 +130,32 @@ pub fn probe(file: &File, mode: Mode) -> io::Result<Option<Conflict>> {
 /// Opens (and by default creates) a lock file without following a symlink at
 /// the final component, so nothing outside the lock directory is touched.
 ///
-/// The open file is then marked `O_NONBLOCK`, which changes nothing for a
-/// regular file or its `fcntl` locks. It tells a remover in another process
-/// that this descriptor is lockutils' own, and lockutils checks the file
-/// after locking it, so the descriptor does not stop the removal (see
-/// [`InUse`]). The flag is set after the open: an `O_NONBLOCK` open would
-/// fail, rather than wait, while a remover holds its lease.
+/// The file is opened `O_NONBLOCK`, which changes nothing for a regular file
+/// or its `fcntl` locks. It tells a remover in another process that this
+/// descriptor is lockutils' own, and lockutils checks the file after locking
+/// it, so the descriptor does not stop the removal (see [`InUse`]). Being
+/// part of the open, the mark is there from the descriptor's first moment.
+/// Such an open fails with `EWOULDBLOCK`, instead of waiting, while a
+/// remover holds its lease (for the few microseconds of an `unlink`): it is
+/// then tried again after a short pause.
 pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .mode(file_mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    // SAFETY: plain fcntl on a descriptor open for `file`'s lifetime. If it
-    // fails, the descriptor only counts as a foreign opener.
-    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, LOCKUTILS_MARK) };
-    Ok(file)
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .mode(file_mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | LOCKUTILS_MARK)
+            .open(path)
+        {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(MAX_RETRY);
+            }
+            opened => return opened,
+        }
+    }
 }
 
 /// The file status flag that marks lockutils' own lock file descriptors.

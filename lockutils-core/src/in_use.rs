@@ -265,17 +265,21 @@ enum Scan {
 
 /// Whether descriptor `fd` of process `pid` carries lockutils' mark (see
 /// [`open_lock_file`](crate::file::open_lock_file)): its `fdinfo` `flags:`
-/// field, in octal.
+/// field, in octal. `None` once the descriptor is closed.
 #[cfg(target_os = "linux")]
-fn marked(pid: u32, fd: &std::ffi::OsStr) -> bool {
-    let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
-    else {
-        return false;
+fn marked(pid: u32, fd: &std::ffi::OsStr) -> Option<bool> {
+    let path = format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy());
+    let info = match std::fs::read_to_string(path) {
+        Ok(info) => info,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(_) => return Some(false),
     };
-    info.lines()
-        .find_map(|l| l.strip_prefix("flags:"))
-        .and_then(|f| i64::from_str_radix(f.trim(), 8).ok())
-        .is_some_and(|flags| flags & i64::from(crate::file::LOCKUTILS_MARK) != 0)
+    Some(
+        info.lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| i64::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|flags| flags & i64::from(crate::file::LOCKUTILS_MARK) != 0),
+    )
 }
 
 /// Looks for a descriptor of the file `(dev, ino)` in every process but this
@@ -319,7 +323,7 @@ fn scan(dev: u64, ino: u64) -> Scan {
             // (sockets and pipes answer with their own inodes).
             if let Ok(meta) = fs::metadata(fd.path()) {
                 if meta.ino() == ino && meta.dev() == dev {
-                    if !marked(pid, &fd.file_name()) {
+                    if marked(pid, &fd.file_name()) == Some(false) {
                         return Scan::OpenIn(pid);
                     }
                     lockutils_seen = true;
