@@ -30,8 +30,8 @@
 //! What remains: a process that opens the file after the check and before the
 //! unlink (an `open` whose path lookup falls in that window, which is one
 //! `unlink` long under a lease and one scan of `/proc` long without one) gets
-//! the old file. The window is microseconds under a lease and up to
-//! milliseconds with a scan; oslo.concurrency and fasteners open the file
+//! the old file. The scan's window grows with the number of descriptors on
+//! the host; oslo.concurrency and fasteners open the file
 //! once per acquisition, so only one that starts acquiring inside it can
 //! end up on the unlinked file.
 
