@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lockutils_core::LockOptions;
+use lockutils_core::{InUse, LockOptions};
 
 use crate::cmd_inspect::lock_files;
 use crate::duration;
@@ -19,6 +19,8 @@ enum Outcome {
     Absent,
     /// Held: skipped. Why is told once every file was tried.
     Held,
+    /// Free but open in another process (a polling waiter): skipped.
+    InUse(InUse),
     /// Not removed, for this reason.
     Skipped(String),
     /// `clean --dry-run`: free, would be removed.
@@ -33,7 +35,7 @@ fn remove_if_free(opts: LockOptions<'_, '_>) -> Result<Outcome, lockutils_core::
         Ok(true) => Ok(Outcome::Removed),
         Ok(false) => Ok(Outcome::Absent),
         Err(e) if e.is_contention() => Ok(Outcome::Held),
-        Err(e) => Err(e),
+        Err(e) => InUse::of(&e).map(Outcome::InUse).ok_or(e),
     }
 }
 
@@ -99,6 +101,16 @@ pub(crate) fn remove(
                 path.display()
             ),
             Ok(Outcome::Held) => held.push((name.clone(), path.clone())),
+            Ok(Outcome::InUse(in_use)) => {
+                println!(
+                    "{} {name}: {in_use} ({})",
+                    paint.yellow("skipped"),
+                    path.display()
+                );
+                if code == exit::OK {
+                    code = exit::CONFLICT;
+                }
+            }
             Ok(Outcome::Skipped(_) | Outcome::WouldRemove) => {}
             Err(e) => {
                 eprintln!("lockutils: {e}");
@@ -192,6 +204,10 @@ pub(crate) fn clean(
             Outcome::Skipped(why) => {
                 skipped += 1;
                 println!("{} {name}: {why}", paint.dim("skipped"));
+            }
+            Outcome::InUse(in_use) => {
+                skipped += 1;
+                println!("{} {name}: {in_use}", paint.yellow("skipped"));
             }
         }
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{self, Backend, Capability, HoldFuture, Request};
 use crate::error::{Error, Result};
-use crate::file::{AsyncWait, Outcome, Step, Target, Wait};
+use crate::file::{AsyncWait, Outcome, Step, Target, Unlink, Wait};
 use crate::guard::{AsyncLockGuard, Held, LockGuard};
 use crate::options::{LockOptions, Selected};
 use crate::raw::{self, Mode, Waiter};
@@ -135,13 +135,21 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     }
 
     /// Removes the lock file safely: takes the lock exclusively (waiting as the
-    /// options say), checks that the locked file is still the one at the path,
-    /// unlinks it while holding it, then releases. Processes waiting on the
-    /// old file notice and retry on a new one, so no two holders can result.
-    /// Returns `false` if there was no file to remove.
+    /// options say), checks that the locked file is still the one at the path
+    /// and that no other process has it open, unlinks it while holding it,
+    /// then releases. Processes waiting on the old file in the kernel notice
+    /// and retry on a new one; a file another process has open (an
+    /// oslo.concurrency or fasteners waiter polls on its old descriptor and
+    /// would lock the unlinked file) is left in place. What remains is a
+    /// process that opens the file between that check and the unlink (see
+    /// [`InUse`](crate::InUse)). Returns `false` if there was no file to remove.
     ///
     /// # Errors
-    /// As [`lock`](Self::lock).
+    /// As [`lock`](Self::lock); [`Error::LockFile`] with
+    /// [`io::ErrorKind::ResourceBusy`](std::io::ErrorKind::ResourceBusy) and
+    /// an [`InUse`](crate::InUse) source (see [`InUse::of`](crate::InUse::of)) when another process has the
+    /// file open, or might (processes whose descriptors cannot be read count
+    /// unless [`REMOVE_UNVERIFIED_ENV`](crate::REMOVE_UNVERIFIED_ENV) is set).
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -153,7 +161,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     pub fn remove_lock_file(&self) -> Result<bool> {
         let opts = self.mode(raw::Mode::Exclusive);
         let deadline = deadline_after(opts.timeout);
-        let mut held = opts.acquire_in_process(deadline, None)?;
+        let held = opts.acquire_in_process(deadline, None)?;
         let key = held.slot().key.clone();
         let resolved = lock_path::resolve(opts.lock_dir());
         let target = Target {
@@ -172,8 +180,24 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         };
         match opts.file_outcome(&target, wait)? {
             Outcome::Locked(file) => {
-                held.attach_file(file, Duration::ZERO);
-                LockGuard::unlock_and_remove(LockGuard::new(held))
+                // Unlinked (or not) while both locks are held; closing the
+                // file then dropping `held` releases them in that order.
+                let unlink = file.remove_while_held(raw::Mode::Exclusive);
+                let error = |source| Error::LockFile {
+                    name: opts.name.to_owned(),
+                    path: file.path.clone(),
+                    action: "remove",
+                    source,
+                };
+                let removed = match unlink {
+                    Ok(Unlink::Removed) => Ok(true),
+                    Ok(Unlink::NotRemoved) => Ok(false),
+                    Ok(Unlink::InUse(in_use)) => Err(error(in_use.into_io())),
+                    Err(source) => Err(error(source)),
+                };
+                drop(file);
+                drop(held);
+                removed
             }
             Outcome::Busy => Err(opts.busy(deadline)),
             Outcome::Absent => Ok(false),

@@ -36,7 +36,10 @@ impl std::error::Error for Diagnosed {
 /// The fix to print after an error that was not diagnosed: the most common
 /// cause. Empty for a diagnosed error, which carries its own.
 pub(crate) fn generic_fix(source: &io::Error) -> &'static str {
-    if source.get_ref().is_some_and(|e| e.is::<Diagnosed>()) {
+    if source
+        .get_ref()
+        .is_some_and(|e| e.is::<Diagnosed>() || e.is::<crate::InUse>())
+    {
         ""
     } else {
         "; check that the lock directory is writable by this user"

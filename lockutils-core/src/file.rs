@@ -34,6 +34,7 @@ use crate::fd_cache;
 pub use crate::fd_cache::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
 use crate::file_wait::KernelWait;
 pub use crate::file_wait::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
+use crate::in_use::{self, InUse};
 use crate::raw::Mode;
 use crate::{diagnose, lock_path};
 
@@ -128,15 +129,37 @@ pub fn probe(file: &File, mode: Mode) -> io::Result<Option<Conflict>> {
 
 /// Opens (and by default creates) a lock file without following a symlink at
 /// the final component, so nothing outside the lock directory is touched.
+///
+/// The file is opened `O_NONBLOCK`, which changes nothing for a regular file
+/// or its `fcntl` locks. It tells a remover in another process that this
+/// descriptor is lockutils' own, and lockutils checks the file after locking
+/// it, so the descriptor does not stop the removal (see [`InUse`]). Being
+/// part of the open, the mark is there from the descriptor's first moment.
+/// Such an open fails with `EWOULDBLOCK`, instead of waiting, while a
+/// remover holds its lease (for the few microseconds of an `unlink`): it is
+/// then tried again after a short pause.
 pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .mode(file_mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .mode(file_mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | LOCKUTILS_MARK)
+            .open(path)
+        {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(MAX_RETRY);
+            }
+            opened => return opened,
+        }
+    }
 }
+
+/// The file status flag that marks lockutils' own lock file descriptors.
+pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK;
 
 /// Whether the open `file` is still the file linked at `path`.
 ///
@@ -190,22 +213,43 @@ impl FileLock {
         self.file.as_ref().expect("present until dropped")
     }
 
-    /// Unlinks the lock file while still holding it, if it is still linked and
-    /// no other holder shares it. Returns whether it was removed.
-    pub(crate) fn remove_while_held(&self, mode: Mode) -> io::Result<bool> {
+    /// Unlinks the lock file while still holding it, if it is still linked,
+    /// no other holder shares it, and no other process has it open (see
+    /// [`in_use`](crate::in_use)).
+    pub(crate) fn remove_while_held(&self, mode: Mode) -> io::Result<Unlink> {
         self.keep.store(false, Ordering::Relaxed);
         if mode == Mode::Shared && !fcntl_lock(self.file(), libc::F_WRLCK, false)? {
-            return Ok(false);
+            return Ok(Unlink::NotRemoved);
         }
         if !is_linked_at(self.file(), &self.path)? {
-            return Ok(false);
+            return Ok(Unlink::NotRemoved);
         }
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+        // This process's own idle descriptors of the file would only make
+        // the check below look further.
+        while fd_cache::take(&self.path).is_some() {}
+        let sole = match in_use::sole_opener(self.file())? {
+            Ok(sole) => sole,
+            Err(in_use) => return Ok(Unlink::InUse(in_use)),
+        };
+        let removed = match std::fs::remove_file(&self.path) {
+            Ok(()) => Unlink::Removed,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Unlink::NotRemoved,
+            Err(e) => return Err(e),
+        };
+        drop(sole);
+        Ok(removed)
     }
+}
+
+/// What [`FileLock::remove_while_held`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unlink {
+    /// The file is gone.
+    Removed,
+    /// Not linked any more, or shared with another holder: left alone.
+    NotRemoved,
+    /// Another process has it open: left alone.
+    InUse(InUse),
 }
 
 impl Drop for FileLock {

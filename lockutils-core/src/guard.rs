@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::backend::{BackendHold, BoxHold, Capability, Location, Loss, LossFuture};
-use crate::file::FileLock;
+use crate::file::{FileLock, Unlink};
 use crate::held::{self, Record};
 use crate::raw::Mode;
 use crate::registry::{Registry, Slot, SlotRef};
@@ -314,11 +314,18 @@ fn release_file(slot: &Slot, mode: Mode, file: &FileLock, remove: bool) {
         return;
     }
     match file.remove_while_held(mode) {
-        Ok(removed) => tracing::debug!(
+        Ok(Unlink::InUse(in_use)) => tracing::debug!(
             target: "lockutils",
             lock = &*slot.key,
             path = %file.path.display(),
-            removed,
+            reason = %in_use,
+            "lock file kept on release"
+        ),
+        Ok(unlink) => tracing::debug!(
+            target: "lockutils",
+            lock = &*slot.key,
+            path = %file.path.display(),
+            removed = unlink == Unlink::Removed,
             "lock file removal on release"
         ),
         Err(e) => tracing::warn!(
@@ -438,7 +445,8 @@ macro_rules! guard_accessors {
         }
 
         /// Releases the lock and removes its lock file (if this is an external
-        /// lock and the file is not shared with another holder), using the safe
+        /// lock, the file is not shared with another holder, and no other
+        /// process has it open: see [`InUse`](crate::InUse)), using the safe
         /// removal protocol. Returns whether the file was removed.
         ///
         /// # Errors
@@ -446,14 +454,15 @@ macro_rules! guard_accessors {
         /// examined or unlinked; the lock is released either way.
         pub fn unlock_and_remove(mut guard: Self) -> crate::Result<bool> {
             let removed = match guard.held.file() {
-                Some(f) => f.remove_while_held(guard.held.mode()).map_err(|source| {
-                    crate::Error::LockFile {
+                Some(f) => f
+                    .remove_while_held(guard.held.mode())
+                    .map(|unlink| unlink == Unlink::Removed)
+                    .map_err(|source| crate::Error::LockFile {
                         name: guard.held.slot().key.to_string(),
                         path: f.path.clone(),
                         action: "remove",
                         source,
-                    }
-                }),
+                    }),
                 None => Ok(false),
             };
             guard.held.disarm_removal();

@@ -38,6 +38,7 @@ pub mod file_inspect;
 mod file_wait;
 mod guard;
 mod held;
+mod in_use;
 mod lock_path;
 #[cfg(all(test, loom))]
 mod loom_model;
@@ -61,6 +62,7 @@ pub use acquire::Acquire;
 pub use error::{Error, Result};
 pub use guard::{AsyncLockGuard, LockGuard};
 pub use held::{held_locks, HeldLock};
+pub use in_use::{InUse, REMOVE_UNVERIFIED_ENV};
 pub use lock_path::{
     clear_defaults, lock_path, set_defaults, user_default_dir, LOCK_PATH_ENV, OSLO_LOCK_PATH_ENV,
 };

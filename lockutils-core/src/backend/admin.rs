@@ -75,6 +75,14 @@ pub enum Removal {
     Busy,
     /// There was nothing to remove.
     Absent,
+    /// Free, but another process has the lock file open (or might, when
+    /// `pid` is `None`: its descriptors could not be read), so removing it
+    /// could let two processes hold the lock; nothing was removed. See
+    /// [`InUse`](crate::InUse).
+    InUse {
+        /// A process that has it open, when one is visible.
+        pid: Option<u32>,
+    },
 }
 
 /// Operations on locks this process does not hold. Every backend offers

@@ -16,7 +16,7 @@ use super::{
     Location, LockInfo, Removal, Request, Wait,
 };
 use crate::error::{Error, Result};
-use crate::file::{self, AsyncWait, FileLock, Outcome, Step, Target, DEFAULT_FILE_MODE};
+use crate::file::{self, AsyncWait, FileLock, Outcome, Step, Target, Unlink, DEFAULT_FILE_MODE};
 use crate::raw::Mode;
 use crate::timer;
 
@@ -402,16 +402,16 @@ impl Admin for FileBackend {
             .target(&request, Mode::Exclusive, false)
             .acquire_outcome(file::Wait::Never)?
         {
-            Outcome::Locked(lock) => {
-                let removed = lock
+            Outcome::Locked(lock) => Ok(
+                match lock
                     .remove_while_held(Mode::Exclusive)
-                    .map_err(|e| self.lock_error(identity, &lock.path, "remove", e))?;
-                Ok(if removed {
-                    Removal::Removed
-                } else {
-                    Removal::Absent
-                })
-            }
+                    .map_err(|e| self.lock_error(identity, &lock.path, "remove", e))?
+                {
+                    Unlink::Removed => Removal::Removed,
+                    Unlink::NotRemoved => Removal::Absent,
+                    Unlink::InUse(in_use) => Removal::InUse { pid: in_use.pid() },
+                },
+            ),
             Outcome::Busy => Ok(Removal::Busy),
             Outcome::Absent => Ok(Removal::Absent),
         }
