@@ -249,12 +249,9 @@ impl<'a, 'r> LockOptions<'a, 'r> {
 
     fn busy(&self, deadline: Option<Instant>) -> Error {
         let timed_out = self.blocking && self.timeout.is_some() && deadline.is_some();
-        crate::metrics::busy(
-            crate::metrics::backend(self.external),
-            self.mode,
-            self.name,
-            timed_out,
-        );
+        if crate::metrics::ENABLED {
+            crate::metrics::busy(self.metrics_backend(), self.mode, self.name, timed_out);
+        }
         match (self.blocking, self.timeout, deadline) {
             (true, Some(timeout), Some(_)) => Error::Timeout {
                 name: self.name.to_owned(),
@@ -263,6 +260,21 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             _ => Error::WouldBlock {
                 name: self.name.to_owned(),
             },
+        }
+    }
+
+    /// The `backend` label of this lock's busy counts: the same as its
+    /// holds get (the kind of the backend the options select).
+    #[cold]
+    fn metrics_backend(&self) -> &'static str {
+        match self.backend {
+            _ if self.external => crate::metrics::backend(true),
+            Selected::None => crate::metrics::backend(false),
+            Selected::Backend(b) => crate::metrics::backend_of_url(&b.url()),
+            Selected::Url(url) => crate::metrics::backend_of_url(url),
+            Selected::Default => {
+                backend::default_url().map_or("other", |u| crate::metrics::backend_of_url(&u))
+            }
         }
     }
 
@@ -518,7 +530,7 @@ impl<'a, 'r> Acquire<'a, 'r> {
             opts.registry.checkin(slot);
             return None;
         }
-        let held = opts.held(slot, Duration::ZERO);
+        let mut held = opts.held(slot, Duration::ZERO);
         held.log_acquired();
         Some(Ok(AsyncLockGuard { held }))
     }

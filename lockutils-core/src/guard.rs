@@ -30,6 +30,12 @@ pub(crate) struct Extra {
     file: Option<FileLock>,
     /// The lock on a backend chosen with `LockOptions::backend`.
     backend: Option<BoxHold>,
+    /// The metrics label of `backend`'s kind, kept for the release (which
+    /// may come after the hold was taken out to be released on its backend).
+    backend_kind: Option<&'static str>,
+    /// Whether the acquisition completed (every layer taken): only then is
+    /// the release a hold's end, timed and logged.
+    acquired: bool,
     waited: Duration,
     acquired_at: Option<Instant>,
     caller: Option<&'static str>,
@@ -55,6 +61,8 @@ impl<'r> Held<'r> {
             Box::new(Extra {
                 file: None,
                 backend: None,
+                backend_kind: None,
+                acquired: false,
                 waited,
                 acquired_at: Some(Instant::now()),
                 caller,
@@ -107,6 +115,8 @@ impl<'r> Held<'r> {
             Box::new(Extra {
                 file: None,
                 backend: None,
+                backend_kind: None,
+                acquired: false,
                 waited: Duration::ZERO,
                 acquired_at: Some(Instant::now()),
                 caller: None,
@@ -126,12 +136,15 @@ impl<'r> Held<'r> {
         let extra = self.extra_mut();
         extra.file = Some(file);
         extra.waited += file_wait;
+        extra.restart_hold_clock();
     }
 
     /// Adds the backend's hold.
     pub(crate) fn attach_backend(&mut self, hold: BoxHold, backend_wait: Duration) {
         let extra = self.extra_mut();
         extra.waited += backend_wait;
+        extra.backend_kind = Some(crate::metrics::backend_of_url(hold.backend()));
+        extra.restart_hold_clock();
         extra.backend = Some(hold);
     }
 
@@ -194,21 +207,28 @@ impl<'r> Held<'r> {
     }
 
     #[inline]
-    pub(crate) fn log_acquired(&self) {
-        if let Some(extra) = &self.extra {
-            let backend = crate::metrics::backend_label(
-                extra.file.is_some(),
-                extra.backend.as_ref().map(|b| b.backend()),
-            );
-            crate::metrics::acquired(backend, self.mode(), &self.slot().key, extra.waited);
+    pub(crate) fn log_acquired(&mut self) {
+        let (slot, mode) = (self.slot, self.mode());
+        if let Some(extra) = &mut self.extra {
+            extra.acquired = true;
+            let backend = crate::metrics::backend_label(extra.file.is_some(), extra.backend_kind);
+            crate::metrics::acquired(backend, mode, &slot.key, extra.waited);
             if extra.acquired_at.is_some() {
-                log_acquired(self.slot(), self.mode(), extra);
+                log_acquired(&slot, mode, extra);
             }
         }
     }
 }
 
 impl Extra {
+    /// A timed hold starts when its last layer is taken: the wait for the
+    /// file or the backend is waiting, not holding.
+    fn restart_hold_clock(&mut self) {
+        if self.acquired_at.is_some() {
+            self.acquired_at = Some(Instant::now());
+        }
+    }
+
     pub(crate) fn path(&self) -> Option<&Path> {
         match (&self.file, &self.backend) {
             (Some(f), _) => Some(f.path.as_path()),
@@ -254,10 +274,7 @@ impl Drop for Held<'_> {
 #[cold]
 #[inline(never)]
 fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
-    let backend = crate::metrics::backend_label(
-        extra.file.is_some(),
-        extra.backend.as_ref().map(|b| b.backend()),
-    );
+    let backend = crate::metrics::backend_label(extra.file.is_some(), extra.backend_kind);
     // Dropping a backend hold releases the lock on the backend.
     drop(extra.backend.take());
     if let Some(file) = extra.file.take() {
@@ -266,7 +283,8 @@ fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
     }
     // SAFETY: as in `Held::drop`, whose hold this is.
     unsafe { slot.lock.unlock(mode) };
-    if let Some(at) = extra.acquired_at {
+    // An attempt that failed after its in-process step held nothing.
+    if let (Some(at), true) = (extra.acquired_at, extra.acquired) {
         crate::metrics::released(backend, mode, &slot.key, at.elapsed());
         log_released(slot, extra.caller, at);
     }

@@ -55,9 +55,12 @@ impl LossReason {
     }
 }
 
-impl fmt::Display for LossReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl LossReason {
+    /// What happened, in words (the [`Display`](fmt::Display) form, and the
+    /// detail of the [`Loss`](lockutils_core::backend::Loss) the core guards
+    /// report).
+    pub fn as_str(self) -> &'static str {
+        match self {
             LossReason::SessionExpired => "the ZooKeeper session expired",
             LossReason::SessionClosed => "the ZooKeeper session was closed",
             LossReason::AuthFailed => "the ZooKeeper session failed authentication",
@@ -65,7 +68,40 @@ impl fmt::Display for LossReason {
                 "ZooKeeper was not heard from for 4/5 of the session timeout"
             }
             LossReason::NodeDeleted => "the lock's candidate node was deleted (lock cleared)",
-        })
+        }
+    }
+
+    /// The ZooKeeper reason behind a loss a guard reports
+    /// ([`LockGuard::loss`](lockutils_core::LockGuard::loss), or what
+    /// [`LockGuard::lost`](lockutils_core::LockGuard::lost) resolves with);
+    /// `None` for a loss on another backend. The loss's
+    /// [`kind`](lockutils_core::backend::Loss::kind) is the engine-neutral
+    /// summary: `SessionEnded` for the first three reasons, `ConnectionLost`,
+    /// `Cleared` for [`NodeDeleted`](Self::NodeDeleted).
+    ///
+    /// ```
+    /// use lockutils_core::backend::{Loss, LossKind};
+    /// use lockutils_zookeeper::LossReason;
+    ///
+    /// let loss = Loss { kind: LossKind::SessionEnded, detail: LossReason::SessionExpired.as_str().into() };
+    /// assert_eq!(LossReason::of(&loss), Some(LossReason::SessionExpired));
+    /// ```
+    pub fn of(loss: &lockutils_core::backend::Loss) -> Option<LossReason> {
+        [
+            LossReason::SessionExpired,
+            LossReason::SessionClosed,
+            LossReason::AuthFailed,
+            LossReason::ConnectionLost,
+            LossReason::NodeDeleted,
+        ]
+        .into_iter()
+        .find(|r| loss.detail == r.as_str())
+    }
+}
+
+impl fmt::Display for LossReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

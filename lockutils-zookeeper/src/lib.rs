@@ -68,6 +68,7 @@ mod coordinator;
 mod hold;
 mod layout;
 mod lock;
+mod recipe;
 mod requests;
 mod runtime;
 mod session;
