@@ -17,10 +17,6 @@ use crate::requests::{self, retrying, transient, within, Failed};
 use crate::runtime;
 use crate::session::Session;
 
-pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.and_then(|t| Instant::now().checked_add(t))
-}
-
 pub(crate) fn host_pid() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
@@ -359,7 +355,6 @@ async fn acquire_on(
                     node,
                     backend: plan.coordinator.shown().to_owned(),
                     token: token.max(0) as u64,
-                    sequence: queue.iter().find(|c| c.name == own).map_or(-1, |c| c.seq),
                     mode: plan.mode,
                     waited: started.elapsed(),
                 }));
