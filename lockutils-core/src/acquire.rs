@@ -263,19 +263,6 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         }
     }
 
-    /// The `backend` label of this lock's metrics: its backend's, whichever
-    /// layer it was busy in.
-    fn metrics_backend(&self) -> &'static str {
-        match self.backend {
-            Selected::None => crate::metrics::backend(self.external),
-            Selected::Backend(b) => crate::metrics::backend_of_url(&b.url()),
-            Selected::Url(url) => crate::metrics::backend_of_url(url),
-            Selected::Default => {
-                crate::metrics::backend_of_url(&backend::default_url().unwrap_or_default())
-            }
-        }
-    }
-
     #[cold]
     fn would_deadlock(&self, slot: SlotRef) -> Error {
         self.registry.checkin(slot);
@@ -297,6 +284,21 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             _ => Error::WouldBlock {
                 name: self.name.to_owned(),
             },
+        }
+    }
+
+    /// The `backend` label of this lock's busy counts: the same as its
+    /// holds get (the kind of the backend the options select).
+    #[cold]
+    fn metrics_backend(&self) -> &'static str {
+        match self.backend {
+            _ if self.external => crate::metrics::backend(true),
+            Selected::None => crate::metrics::backend(false),
+            Selected::Backend(b) => crate::metrics::backend_of_url(&b.url()),
+            Selected::Url(url) => crate::metrics::backend_of_url(url),
+            Selected::Default => {
+                backend::default_url().map_or("other", |u| crate::metrics::backend_of_url(&u))
+            }
         }
     }
 

@@ -30,14 +30,16 @@ pub(crate) struct Extra {
     file: Option<FileLock>,
     /// The lock on a backend chosen with `LockOptions::backend`.
     backend: Option<BoxHold>,
+    /// The metrics label of `backend`'s kind, kept for the release (which
+    /// may come after the hold was taken out to be released on its backend).
+    backend_kind: Option<&'static str>,
+    /// Whether the acquisition completed (every layer taken): only then is
+    /// the release a hold's end, timed and logged.
+    acquired: bool,
     waited: Duration,
     /// Whether the acquisition waited for another holder, when a backend
     /// said ([`BackendHold::contended`]); else any wait counts.
     contended: Option<bool>,
-    /// The `backend` label of its metrics, once acquired: a failed
-    /// acquisition's in-process hold records no hold time, and an unlock
-    /// that released the backend first still records under its backend.
-    metrics_backend: Option<&'static str>,
     acquired_at: Option<Instant>,
     caller: Option<&'static str>,
     remove_on_release: bool,
@@ -62,9 +64,10 @@ impl<'r> Held<'r> {
             Box::new(Extra {
                 file: None,
                 backend: None,
+                backend_kind: None,
+                acquired: false,
                 waited,
                 contended: None,
-                metrics_backend: None,
                 acquired_at: Some(Instant::now()),
                 caller,
                 remove_on_release,
@@ -116,9 +119,10 @@ impl<'r> Held<'r> {
             Box::new(Extra {
                 file: None,
                 backend: None,
+                backend_kind: None,
+                acquired: false,
                 waited: Duration::ZERO,
                 contended: None,
-                metrics_backend: None,
                 acquired_at: Some(Instant::now()),
                 caller: None,
                 remove_on_release: false,
@@ -149,6 +153,7 @@ impl<'r> Held<'r> {
         let extra = self.extra_mut();
         extra.file = Some(file);
         extra.waited += file_wait;
+        extra.restart_hold_clock();
     }
 
     /// Adds the backend's hold.
@@ -156,6 +161,8 @@ impl<'r> Held<'r> {
         let extra = self.extra_mut();
         extra.contended = hold.contended().map(|c| c || !extra.waited.is_zero());
         extra.waited += backend_wait;
+        extra.backend_kind = Some(crate::metrics::backend_of_url(hold.backend()));
+        extra.restart_hold_clock();
         extra.backend = Some(hold);
     }
 
@@ -219,23 +226,28 @@ impl<'r> Held<'r> {
 
     #[inline]
     pub(crate) fn log_acquired(&mut self) {
-        let mode = self.mode();
+        let (slot, mode) = (self.slot, self.mode());
         if let Some(extra) = &mut self.extra {
-            let backend = crate::metrics::backend_label(
-                extra.file.is_some(),
-                extra.backend.as_ref().map(|b| b.backend()),
-            );
-            extra.metrics_backend = Some(backend);
+            extra.acquired = true;
+            let backend = crate::metrics::backend_label(extra.file.is_some(), extra.backend_kind);
             let contended = extra.contended.unwrap_or(!extra.waited.is_zero());
-            crate::metrics::acquired(backend, mode, &self.slot.key, extra.waited, contended);
+            crate::metrics::acquired(backend, mode, &slot.key, extra.waited, contended);
             if extra.acquired_at.is_some() {
-                log_acquired(&self.slot, mode, extra);
+                log_acquired(&slot, mode, extra);
             }
         }
     }
 }
 
 impl Extra {
+    /// A timed hold starts when its last layer is taken: the wait for the
+    /// file or the backend is waiting, not holding.
+    fn restart_hold_clock(&mut self) {
+        if self.acquired_at.is_some() {
+            self.acquired_at = Some(Instant::now());
+        }
+    }
+
     pub(crate) fn path(&self) -> Option<&Path> {
         match (&self.file, &self.backend) {
             (Some(f), _) => Some(f.path.as_path()),
@@ -281,6 +293,7 @@ impl Drop for Held<'_> {
 #[cold]
 #[inline(never)]
 fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
+    let backend = crate::metrics::backend_label(extra.file.is_some(), extra.backend_kind);
     // Dropping a backend hold releases the lock on the backend.
     drop(extra.backend.take());
     if let Some(file) = extra.file.take() {
@@ -289,10 +302,9 @@ fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
     }
     // SAFETY: as in `Held::drop`, whose hold this is.
     unsafe { slot.lock.unlock(mode) };
-    if let Some(at) = extra.acquired_at {
-        if let Some(backend) = extra.metrics_backend {
-            crate::metrics::released(backend, mode, &slot.key, at.elapsed());
-        }
+    // An attempt that failed after its in-process step held nothing.
+    if let (Some(at), true) = (extra.acquired_at, extra.acquired) {
+        crate::metrics::released(backend, mode, &slot.key, at.elapsed());
         log_released(slot, extra.caller, at);
     }
 }

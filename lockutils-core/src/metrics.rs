@@ -58,10 +58,11 @@ pub(crate) fn backend_of_url(url: &str) -> &'static str {
     }
 }
 
-/// The backend label of a hold: its backend's, its lock file's, or `memory`.
-pub(crate) fn backend_label(file: bool, backend_url: Option<&str>) -> &'static str {
-    match backend_url {
-        Some(url) => backend_of_url(url),
+/// The backend label of a hold: its backend's kind (from
+/// [`backend_of_url`]), its lock file's, or `memory`.
+pub(crate) fn backend_label(file: bool, backend_kind: Option<&'static str>) -> &'static str {
+    match backend_kind {
+        Some(kind) => kind,
         None => backend(file),
     }
 }

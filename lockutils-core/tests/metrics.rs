@@ -188,6 +188,37 @@ fn holds_on_a_chosen_backend_are_labelled_with_its_kind() {
         histogram(&all, &series("lockutils_hold_seconds", file)).len(),
         1
     );
+    // Released through `unlock` (the hold is released on its backend
+    // first), and busy: still the backend's kind, never `memory`.
+    let other = Registry::new();
+    let all = recorded(|| {
+        let g = LockOptions::new("m-backend")
+            .registry(&reg)
+            .backend(&files)
+            .lock()
+            .unwrap();
+        let e = LockOptions::new("m-backend")
+            .registry(&other)
+            .backend(&files)
+            .try_lock()
+            .unwrap_err();
+        assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+        LockGuard::unlock(g).unwrap();
+    });
+    assert_eq!(
+        histogram(&all, &series("lockutils_hold_seconds", file)).len(),
+        1
+    );
+    assert_eq!(
+        counter(&all, &series("lockutils_would_block_total", file)),
+        1
+    );
+    assert!(
+        all.keys()
+            .all(|(_, labels)| !labels.contains(&"backend=memory".to_owned())),
+        "{:?}",
+        all.keys().collect::<Vec<_>>()
+    );
     assert!(
         all.keys().all(|(_, labels)| labels
             .iter()

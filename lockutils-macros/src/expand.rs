@@ -214,27 +214,16 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
             let _: *const #p::Registry = #p::addr_of!(#path);
         }
     });
-    // A `distributed` lock is a `ZkLockOptions` (in-process lock, then the
-    // ZooKeeper lock, under one deadline); any other, a `LockOptions`.
-    let (options, static_ty) = if opts.distributed.is_some() {
-        let ty = quote!(#p::zookeeper::ZkLockOptions);
-        (ty.clone(), quote!(#ty<'static>))
-    } else {
-        (quote!(#p::LockOptions), quote!(#p::StaticLock))
-    };
+    // Every lock is a `LockOptions`: a `distributed` one on a coordination
+    // URL's backend (in-process lock, then the ZooKeeper lock, under one
+    // deadline).
+    let options = quote!(#p::LockOptions);
     let (setup, taken) = if opts.is_static() {
         let Name::Static(name) = &opts.name else {
             unreachable!("static names only")
         };
-        let init = if opts.distributed.is_some() {
-            // Every builder method of `ZkLockOptions` is a `const fn`: the
-            // options themselves are the static.
-            quote!(#options::new(#name) #chain)
-        } else {
-            quote!(#p::StaticLock::new(#options::new(#name) #chain))
-        };
         let setup = quote! {
-            static __LOCKUTILS_LOCK: #static_ty = #init;
+            static __LOCKUTILS_LOCK: #p::StaticLock = #p::StaticLock::new(#options::new(#name) #chain);
         };
         (setup, quote!(__LOCKUTILS_LOCK.#take))
     } else {
@@ -295,10 +284,8 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
         },
     };
     // Backends chosen by URL need their engines' schemes registered.
-    let register = opts
-        .backend
-        .as_ref()
-        .map(|_| quote!(#p::register_backends();));
+    let register = (opts.backend.is_some() || opts.distributed.is_some())
+        .then(|| quote!(#p::register_backends();));
     quote! {
         {
             #caller
@@ -311,24 +298,27 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
 }
 
 /// `.prefix(..).external(true)...caller(..)`: the options that differ from
-/// the defaults, all `const fn`s, usable in the static. The same methods
-/// exist on `LockOptions` and `ZkLockOptions`; `external` and `lock_path`
-/// never reach a `distributed` lock (validation refuses them), and `url`
-/// only a `distributed` one.
+/// the defaults, all `const fn`s, usable in the static. `external` and
+/// `lock_path` never reach a `distributed` lock (validation refuses them);
+/// `distributed` is the backend of its URL, or of the default coordination
+/// URL.
 fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
     let mut c = TokenStream::new();
     if let Some(prefix) = &opts.prefix {
         c.extend(quote!(.prefix(#prefix)));
     }
     match &opts.distributed {
-        Some(Coordination::Const(url)) => c.extend(quote_spanned!(url.span()=> .url(#url))),
+        Some(Coordination::Const(url)) => {
+            c.extend(quote_spanned!(url.span()=> .backend_url(#url)));
+        }
         Some(Coordination::Dynamic(expr)) => {
             let url = quote_spanned! {expr.span()=>
                 #p::AsRef::<str>::as_ref(__lockutils_url)
             };
-            c.extend(quote!(.url(#url)));
+            c.extend(quote!(.backend_url(#url)));
         }
-        Some(Coordination::DefaultUrl) | None => {}
+        Some(Coordination::DefaultUrl) => c.extend(quote!(.coordinated())),
+        None => {}
     }
     match &opts.backend {
         Some(Coordination::Const(url)) => {
@@ -650,10 +640,13 @@ mod tests {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     let __lockutils_guard = {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
-                        static __LOCKUTILS_LOCK: ::lockutils::__private::zookeeper::ZkLockOptions<'static> =
-                            ::lockutils::__private::zookeeper::ZkLockOptions::new("inventory")
+                        ::lockutils::__private::register_backends();
+                        static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock = ::lockutils::__private::StaticLock::new(
+                            ::lockutils::__private::LockOptions::new("inventory")
                                 .prefix("nova")
-                                .caller(__LOCKUTILS_CALLER);
+                                .coordinated()
+                                .caller(__LOCKUTILS_CALLER)
+                        );
                         ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock(), __LOCKUTILS_CALLER)
                     };
                     { self.stock - n }
@@ -681,15 +674,17 @@ mod tests {
                     let __lockutils_guard = {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "read_catalog");
                         let _: *const ::lockutils::__private::Registry = ::lockutils::__private::addr_of!(crate::LOCKS);
-                        static __LOCKUTILS_LOCK: ::lockutils::__private::zookeeper::ZkLockOptions<'static> =
-                            ::lockutils::__private::zookeeper::ZkLockOptions::new("catalog")
+                        ::lockutils::__private::register_backends();
+                        static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock = ::lockutils::__private::StaticLock::new(
+                            ::lockutils::__private::LockOptions::new("catalog")
                                 .prefix("glance")
-                                .url("zookeeper://zk1:2181,zk2:2181/app")
+                                .backend_url("zookeeper://zk1:2181,zk2:2181/app")
                                 .fair(false)
                                 .timeout(::lockutils::__private::Duration::from_nanos(1500000000u64))
                                 .mode(::lockutils::__private::Mode::Shared)
                                 .registry(&crate::LOCKS)
-                                .caller(__LOCKUTILS_CALLER);
+                                .caller(__LOCKUTILS_CALLER)
+                        );
                         match __LOCKUTILS_LOCK.lock_async().await {
                             ::lockutils::__private::Ok(__lockutils_guard) => __lockutils_guard,
                             ::lockutils::__private::Err(__lockutils_error) => {
@@ -718,10 +713,11 @@ mod tests {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     let __lockutils_guard = {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
+                        ::lockutils::__private::register_backends();
                         let __lockutils_name = &::lockutils::__private::format!("instance-{id}");
                         let __lockutils_url = &(&self.coordination_url);
-                        match ::lockutils::__private::zookeeper::ZkLockOptions::new(__lockutils_name)
-                            .url(::lockutils::__private::AsRef::<str>::as_ref(__lockutils_url))
+                        match ::lockutils::__private::LockOptions::new(__lockutils_name)
+                            .backend_url(::lockutils::__private::AsRef::<str>::as_ref(__lockutils_url))
                             .fair(true)
                             .blocking(false)
                             .caller(__LOCKUTILS_CALLER)
@@ -755,7 +751,10 @@ mod tests {
         assert!(opts.is_static());
         let out = super::expand(&opts, func).to_string();
         assert!(out.contains("static __LOCKUTILS_LOCK"), "{out}");
-        assert!(out.contains(". url (env ! (\"APP_ZK_URL\"))"), "{out}");
+        assert!(
+            out.contains(". backend_url (env ! (\"APP_ZK_URL\"))"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -18,7 +18,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use lockutils_zookeeper::ZkLockOptions;
+use lockutils_core::LockOptions;
+use lockutils_zookeeper::ZkBackend;
 use zookeeper_client as zk;
 
 fn server() -> String {
@@ -195,7 +196,8 @@ fn uncontended(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
 
     let ours_url = url("ours");
-    let opts = ZkLockOptions::new("u").url(&ours_url);
+    let zk = ZkBackend::new(&ours_url).unwrap();
+    let opts = LockOptions::new("u").backend(&zk);
     drop(opts.lock().unwrap());
     g.bench_function(BenchmarkId::new("acquire_release", "lockutils"), |b| {
         b.iter(|| drop(opts.lock().unwrap()))
@@ -224,7 +226,8 @@ fn handoff(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
 
     let ours_url = url("ours-handoff");
-    let opts = ZkLockOptions::new("h").url(&ours_url);
+    let zk = ZkBackend::new(&ours_url).unwrap();
+    let opts = LockOptions::new("h").backend(&zk);
     drop(opts.lock().unwrap());
     {
         let _peer = Peer::holder(&ours_url, "h", "ours");

@@ -15,6 +15,19 @@
 //!     lockutils-zk-holder contend URL NAME ours|bare
 //!         acquire and release in a loop until stdin closes, printing
 //!         `ready` first (for the hand-off benchmark)
+use lockutils_core::{LockGuard, LockOptions};
+use lockutils_zookeeper::{LossReason, ZkBackend};
+
+/// The backend for `url`, on this process's one session for it.
+fn backend(url: &str) -> ZkBackend {
+    ZkBackend::new(url).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The ZooKeeper reason of a guard's loss, if it was lost.
+fn loss(guard: &LockGuard<'_>) -> Option<LossReason> {
+    LockGuard::loss(guard).and_then(|l| LossReason::of(&l))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| usage());
@@ -58,7 +71,8 @@ fn hold(url: &str, name: &str, rest: &[String]) {
             _ => usage(),
         }
     }
-    let mut opts = lockutils_zookeeper::ZkLockOptions::new(name).url(url);
+    let zk = backend(url);
+    let mut opts = LockOptions::new(name).backend(&zk);
     if shared {
         opts = opts.shared();
     }
@@ -73,24 +87,26 @@ fn hold(url: &str, name: &str, rest: &[String]) {
                 .append(true)
                 .open(path)
                 .unwrap();
-            writeln!(f, "{what} {pid} {} {}", now_ns(), guard.fencing_token()).unwrap();
+            let token = LockGuard::fencing_token(&guard).unwrap();
+            writeln!(f, "{what} {pid} {} {token}", now_ns()).unwrap();
         }
     };
     append("enter");
     std::thread::sleep(std::time::Duration::from_millis(hold_ms));
     append("exit");
-    guard.unlock().unwrap();
+    LockGuard::unlock(guard).unwrap();
 }
 
 fn hold_forever(url: &str, name: &str) {
-    let guard = lockutils_zookeeper::ZkLockOptions::new(name)
-        .url(url)
+    let zk = backend(url);
+    let guard = LockOptions::new(name)
+        .backend(&zk)
         .lock()
         .unwrap_or_else(|e| panic!("cannot take {name}: {e}"));
     println!(
         "held {} {}",
-        guard.fencing_token(),
-        guard.watch().session_timeout().as_millis()
+        LockGuard::fencing_token(&guard).unwrap(),
+        zk.coordinator().session_timeout().unwrap().as_millis()
     );
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
@@ -100,7 +116,8 @@ fn hold_forever(url: &str, name: &str) {
 fn resume_check(url: &str, name: &str) {
     use std::io::Write;
     use std::time::{Duration, Instant};
-    let opts = lockutils_zookeeper::ZkLockOptions::new(name).url(url);
+    let zk = backend(url);
+    let opts = LockOptions::new(name).backend(&zk);
     let mut line = String::new();
     loop {
         let guard = opts
@@ -108,7 +125,7 @@ fn resume_check(url: &str, name: &str) {
             .unwrap_or_else(|e| panic!("cannot take {name}: {e}"));
         // Timed from before the announcement: a stop right after it counts.
         let mut last = Instant::now();
-        println!("held {}", guard.fencing_token());
+        println!("held {}", LockGuard::fencing_token(&guard).unwrap());
         std::io::stdout().flush().unwrap();
         loop {
             std::thread::sleep(Duration::from_millis(1));
@@ -118,20 +135,17 @@ fn resume_check(url: &str, name: &str) {
                 break;
             }
         }
-        let first_look = guard.is_lost();
+        let first_look = LockGuard::is_lost(&guard);
         // Every reason seen until it settles: the provisional
         // ConnectionLost may give way to what happened.
         let mut reasons: Vec<String> = Vec::new();
         let until = Instant::now() + Duration::from_secs(15);
         while Instant::now() < until {
-            let seen = format!("{:?}", guard.loss());
+            let seen = format!("{:?}", loss(&guard));
             if reasons.last() != Some(&seen) {
                 reasons.push(seen);
             }
-            if !matches!(
-                guard.loss(),
-                None | Some(lockutils_zookeeper::LossReason::ConnectionLost)
-            ) {
+            if !matches!(loss(&guard), None | Some(LossReason::ConnectionLost)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -156,7 +170,8 @@ fn contend(url: &str, name: &str, which: &str) {
     });
     match which {
         "ours" => {
-            let opts = lockutils_zookeeper::ZkLockOptions::new(name).url(url);
+            let zk = backend(url);
+            let opts = LockOptions::new(name).backend(&zk);
             drop(opts.lock().unwrap());
             println!("ready");
             while !STOP.load(Ordering::SeqCst) {

@@ -5,10 +5,10 @@
 //! [`AsyncLockGuard`](lockutils_core::AsyncLockGuard), with fencing tokens,
 //! loss notification and revocation reported through them.
 //!
-//! It drives the same recipe as [`ZkLockOptions`] (one session per URL,
-//! candidate nodes, the kazoo/curator layouts); the core's in-process layer
-//! in front has already queued this process's threads and tasks, so each
-//! acquisition here meets only other processes.
+//! Each acquisition runs the recipe (candidate nodes, the kazoo/tooz/curator
+//! layouts) on the URL's one session per process; the core's in-process
+//! layer in front has already queued this process's threads and tasks, so
+//! each acquisition here meets only other processes.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,34 +20,51 @@ use lockutils_core::backend::{
     ContenderInfo as CoreContender, HoldFuture, Location, LockInfo as CoreLockInfo, Loss,
     LossFuture, LossKind, ReleaseFuture, Removal, Request, Wait,
 };
-use lockutils_core::{Error, Mode, Registry, Result};
+use lockutils_core::{Error, Mode, Result};
 use zookeeper_client as zk;
 
 use crate::coordinator::check_identity;
-use crate::hold::LossReason;
+use crate::hold::{Hold, LossReason};
 use crate::layout::Layout;
-use crate::lock::{AsyncZkLockGuard, ZkLockOptions};
+use crate::recipe::{self, host_pid, Plan};
 use crate::{runtime, Coordinator};
-
-/// The in-process step of [`ZkLockOptions`], which the core's in-process
-/// layer has already taken for the caller: a registry of its own, so it
-/// never contends with the caller's (uncontended: one compare-and-swap).
-static INNER: Registry = Registry::new();
 
 /// A ZooKeeper ensemble as a lock backend: the URL's session, root and
 /// layout. Build it from a URL ([`ZkBackend::new`]) or a [`Coordinator`];
 /// [`register`](crate::register) makes `zookeeper://` URLs select it.
 ///
+/// | setting | meaning | default |
+/// |---|---|---|
+/// | the URL | ensemble, root, `session_timeout`, `connect_timeout`, `layout` ([`CoordinationUrl`](crate::CoordinationUrl)) | – |
+/// | [`identifier`](Self::identifier) | data of the candidate node, shown by listings and kazoo's `contenders()` | `host:pid[ caller]` |
+/// | [`revoke_blockers`](Self::revoke_blockers) | while waiting, ask the holders ahead to release | `false` |
+///
 /// Capabilities: shared locks (except with `layout=curator`), fencing tokens,
 /// loss notification, revocation, administration.
+///
+/// ```no_run
+/// use lockutils_core::{LockGuard, LockOptions};
+/// use lockutils_zookeeper::ZkBackend;
+///
+/// let zk = ZkBackend::new("zookeeper://zk1:2181,zk2:2181/lockutils")?;
+/// let guard = LockOptions::new("instance-42").prefix("nova").backend(&zk).lock()?;
+/// let token = LockGuard::fencing_token(&guard)?; // give this to the store you write to
+/// # let _ = token;
+/// if LockGuard::is_lost(&guard) { /* stop: someone else may hold it now */ }
+/// LockGuard::unlock(guard)?; // or drop it
+/// # Ok::<(), lockutils_core::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct ZkBackend {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     coordinator: Coordinator,
     shown: String,
+    identifier: Option<String>,
+    revoke_blockers: bool,
 }
 
 impl ZkBackend {
@@ -66,7 +83,40 @@ impl ZkBackend {
             inner: Arc::new(Inner {
                 shown: coordinator.url().to_string(),
                 coordinator,
+                identifier: None,
+                revoke_blockers: false,
             }),
+        }
+    }
+
+    /// The data written into the candidate nodes of this backend's
+    /// acquisitions, shown by listings and kazoo's `contenders()` (default
+    /// `host:pid`, followed by the caller when the options name one).
+    ///
+    /// ```
+    /// let zk = lockutils_zookeeper::ZkBackend::new("zookeeper://127.0.0.1:1/doc")
+    ///     .unwrap()
+    ///     .identifier("compute-7");
+    /// # drop(zk);
+    /// ```
+    #[must_use]
+    pub fn identifier(self, identifier: impl Into<String>) -> Self {
+        self.with(|i| i.identifier = Some(identifier.into()))
+    }
+
+    /// While waiting, ask the holders ahead to release (zktools'
+    /// `acquire(revoke=True)`): their guards report
+    /// [`is_revoked`](lockutils_core::LockGuard::is_revoked). Default `false`.
+    #[must_use]
+    pub fn revoke_blockers(self, revoke: bool) -> Self {
+        self.with(|i| i.revoke_blockers = revoke)
+    }
+
+    fn with(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        f(&mut inner);
+        ZkBackend {
+            inner: Arc::new(inner),
         }
     }
 
@@ -78,74 +128,125 @@ impl ZkBackend {
     fn layout(&self) -> Layout {
         self.inner.coordinator.url().layout()
     }
+
+    /// The lock node's name under the root for a lock of this name and
+    /// identity (the identity as the options give it: the lock file name).
+    ///
+    /// In every layout but kazoo's this is the identity. The kazoo layout
+    /// maps names as tooz does: the name (after the prefix) is a path below
+    /// the root, so `a/b` is the node `a/b` nested in `a`, as tooz's
+    /// `get_lock("a/b")` makes it, where the identity has `a_b`; a long name
+    /// stays whole (tooz does not shorten names as lock files must be).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], naming the lock, for characters ZooKeeper
+    /// refuses or (kazoo layout) an empty, `.` or `..` path segment or a
+    /// leading or trailing `/`.
+    ///
+    /// ```
+    /// use lockutils_zookeeper::ZkBackend;
+    ///
+    /// let tooz = ZkBackend::new("zookeeper://127.0.0.1:1/tooz/locks?layout=kazoo").unwrap();
+    /// assert_eq!(tooz.node_identity("a/b", "p-a_b").unwrap(), "p-a/b");
+    /// let native = ZkBackend::new("zookeeper://127.0.0.1:1/doc").unwrap();
+    /// assert_eq!(native.node_identity("a/b", "a_b").unwrap(), "a_b");
+    /// ```
+    pub fn node_identity<'a>(&self, name: &'a str, identity: &'a str) -> Result<Cow<'a, str>> {
+        let nested = self.layout().nests_names();
+        let id = if nested {
+            nested_identity(name, identity)
+        } else {
+            Cow::Borrowed(identity)
+        };
+        check_identity(&id, nested).map_err(|e| match e {
+            Error::InvalidName { reason, .. } => Error::InvalidName {
+                name: name.to_owned(),
+                reason,
+            },
+            e => e,
+        })?;
+        Ok(id)
+    }
+
+    /// Everything checked before waiting for anything.
+    fn plan(&self, request: &Request, wait: Wait) -> Result<Plan> {
+        let coordinator = self.inner.coordinator.clone();
+        let layout = self.layout();
+        if !layout.supports(request.mode) {
+            return Err(self.unsupported(&request.name, Capability::Shared));
+        }
+        let identity = self
+            .node_identity(&request.name, &request.identity)?
+            .into_owned();
+        let data = match (&self.inner.identifier, request.caller) {
+            (Some(id), _) => id.as_bytes().to_vec(),
+            (None, Some(caller)) => format!("{} {caller}", host_pid()).into_bytes(),
+            (None, None) => host_pid().as_bytes().to_vec(),
+        };
+        let (blocking, timeout) = match wait {
+            Wait::Never => (false, None),
+            Wait::Forever => (true, None),
+            Wait::Until(d) => (true, Some(d.saturating_duration_since(Instant::now()))),
+        };
+        Ok(Plan {
+            path: coordinator.lock_path(&identity),
+            coordinator,
+            name: request.name.clone(),
+            identity,
+            mode: request.mode,
+            layout,
+            data,
+            blocking,
+            timeout,
+            revoke_blockers: self.inner.revoke_blockers,
+        })
+    }
+
+    /// Contention is `Ok(None)`.
+    fn outcome(&self, got: Result<Hold>) -> Result<Option<BoxHold>> {
+        match got {
+            Ok(hold) => Ok(Some(Box::new(ZkHold {
+                hold,
+                backend: self.inner.clone(),
+            }))),
+            Err(e) if e.is_contention() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The tooz form of a lock's node name: the identity with the flattened
+/// name at its end replaced by the name itself. The identity is the lock
+/// file name, `{prefix}-{name}` with `/` made `_` (or, for a long name, its
+/// first 200 bytes and a hash): the prefix part is what is left of it once
+/// the flattened name is taken off the end, or, for a shortened name, the
+/// prefix whose file name is the identity.
+fn nested_identity<'a>(name: &'a str, identity: &'a str) -> Cow<'a, str> {
+    if name == identity {
+        return Cow::Borrowed(name);
+    }
+    let flat = name.replace('/', "_");
+    if let Some(prefix) = identity.strip_suffix(flat.as_str()) {
+        return Cow::Owned(format!("{prefix}{name}"));
+    }
+    // A shortened name: find the prefix part (empty, or ending with `-`).
+    let found = (0..=identity.len())
+        .filter(|&l| identity.is_char_boundary(l))
+        .filter(|&l| l == 0 || identity.as_bytes()[l - 1] == b'-')
+        .find(|&l| {
+            let prefix = &identity[..l];
+            lockutils_core::lock_file_name(name, (l > 0).then_some(prefix))
+                .is_ok_and(|f| f == identity)
+        });
+    match found {
+        Some(l) => Cow::Owned(format!("{}{name}", &identity[..l])),
+        None => Cow::Borrowed(identity),
+    }
 }
 
 impl fmt::Debug for ZkBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ZkBackend").field(&self.inner.shown).finish()
-    }
-}
-
-/// Options for one acquisition on `coordinator`, waiting as `wait` says.
-fn options<'a>(
-    coordinator: &'a Coordinator,
-    request: &'a Request,
-    wait: Wait,
-) -> ZkLockOptions<'a> {
-    let mut o = ZkLockOptions::new(&request.identity)
-        .coordinator(coordinator)
-        .registry(&INNER)
-        .mode(request.mode)
-        .fair(false);
-    if let Some(c) = request.caller {
-        o = o.caller(c);
-    }
-    match wait {
-        Wait::Never => o.blocking(false),
-        Wait::Forever => o,
-        Wait::Until(d) => o.timeout(d.saturating_duration_since(Instant::now())),
-    }
-}
-
-/// Contention is `Ok(None)`; other errors name the caller's lock name.
-fn outcome(
-    got: Result<AsyncZkLockGuard>,
-    request: &Request,
-    backend: &Arc<Inner>,
-) -> Result<Option<BoxHold>> {
-    match got {
-        Ok(guard) => Ok(Some(Box::new(ZkHold {
-            guard,
-            backend: backend.clone(),
-        }))),
-        Err(e) if e.is_contention() => Ok(None),
-        Err(e) => Err(renamed(e, &request.name)),
-    }
-}
-
-/// The error with the lock named as the caller named it.
-fn renamed(e: Error, lock: &str) -> Error {
-    match e {
-        Error::Backend {
-            backend,
-            reason,
-            source,
-            ..
-        } => Error::Backend {
-            name: lock.to_owned(),
-            backend,
-            reason,
-            source,
-        },
-        Error::InvalidName { reason, .. } => Error::InvalidName {
-            name: lock.to_owned(),
-            reason,
-        },
-        Error::InvalidOptions { reason, .. } => Error::InvalidOptions {
-            name: lock.to_owned(),
-            reason,
-        },
-        e => e,
     }
 }
 
@@ -172,23 +273,21 @@ impl Backend for ZkBackend {
     }
 
     fn acquire(&self, request: &Request, wait: Wait) -> Result<Option<BoxHold>> {
-        let (inner, req) = (self.inner.clone(), request.clone());
+        let plan = self.plan(request, wait)?;
         // The acquisition runs on the crate's runtime thread; this thread
         // parks until it is done.
-        let got =
-            runtime::block_on(
-                async move { options(&inner.coordinator, &req, wait).lock_async().await },
-            );
-        outcome(got, request, &self.inner)
+        let got = runtime::block_on(recipe::acquire(plan, wait.deadline()));
+        self.outcome(got)
     }
 
     fn acquire_async(&self, request: Request, wait: Wait) -> HoldFuture {
-        let inner = self.inner.clone();
+        let this = self.clone();
         Box::pin(async move {
-            let got = options(&inner.coordinator, &request, wait)
-                .lock_async()
-                .await;
-            outcome(got, &request, &inner)
+            let plan = this.plan(&request, wait)?;
+            // Dropping this future drops the task, which withdraws the
+            // candidate node (see `recipe::acquire`).
+            let got = runtime::spawn(recipe::acquire(plan, wait.deadline())).await;
+            this.outcome(got)
         })
     }
 
@@ -199,13 +298,13 @@ impl Backend for ZkBackend {
 
 /// A ZooKeeper lock held through the core guards.
 struct ZkHold {
-    guard: AsyncZkLockGuard,
+    hold: Hold,
     backend: Arc<Inner>,
 }
 
 impl fmt::Debug for ZkHold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ZkHold").field(&self.guard).finish()
+        f.debug_tuple("ZkHold").field(self.hold.watch()).finish()
     }
 }
 
@@ -216,12 +315,10 @@ fn to_loss(reason: LossReason) -> Loss {
         }
         LossReason::ConnectionLost => LossKind::ConnectionLost,
         LossReason::NodeDeleted => LossKind::Cleared,
-        #[allow(unreachable_patterns)] // LossReason may grow.
-        _ => LossKind::Other,
     };
     Loss {
         kind,
-        detail: reason.to_string().into(),
+        detail: Cow::Borrowed(reason.as_str()),
     }
 }
 
@@ -231,33 +328,33 @@ impl BackendHold for ZkHold {
     }
 
     fn location(&self) -> Location<'_> {
-        Location::Node(self.guard.node())
+        Location::Node(self.hold.watch().node())
     }
 
     fn fencing_token(&self) -> Option<u64> {
-        Some(self.guard.fencing_token())
+        Some(self.hold.watch().fencing_token())
     }
 
     fn loss(&self) -> Option<Loss> {
-        self.guard.loss().map(to_loss)
+        self.hold.watch().loss().map(to_loss)
     }
 
     fn lost(&self) -> Option<LossFuture> {
-        let lost = self.guard.lost();
+        let lost = self.hold.watch().lost();
         Some(Box::pin(async move { lost.await.map(to_loss) }))
     }
 
     fn is_revoked(&self) -> bool {
-        self.guard.is_revoked()
+        self.hold.watch().is_revoked()
     }
 
     fn release(self: Box<Self>) -> Result<()> {
-        let guard = self.guard;
-        runtime::block_on(guard.unlock())
+        runtime::block_on(self.hold.unlock())
     }
 
     fn release_async(self: Box<Self>) -> ReleaseFuture {
-        Box::pin(self.guard.unlock())
+        let unlock = runtime::spawn(self.hold.unlock());
+        Box::pin(unlock)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use lockutils_core::{Error, Mode, Result};
@@ -12,7 +12,7 @@ use zookeeper_client as zk;
 use crate::layout::{self, Layout};
 use crate::runtime;
 use crate::session::Session;
-use crate::url::{CoordinationUrl, COORDINATION_URL_ENV};
+use crate::url::CoordinationUrl;
 
 /// Data a revocation request writes into a holder's candidate node (the
 /// zktools protocol).
@@ -32,9 +32,9 @@ static PROTECTED: [zk::Acl; 2] = [
 /// session when its session has expired or been closed, so the acquisition
 /// after a session loss starts clean. Cloning is cheap and shares the session.
 ///
-/// Most code does not build one: [`ZkLockOptions`](crate::ZkLockOptions)
-/// uses [`Coordinator::shared`] for the URL it is given (or the default URL),
-/// so each URL gets one session per process, as a process has one
+/// Most code does not build one: [`ZkBackend::new`](crate::ZkBackend::new)
+/// (and so `LockOptions::backend_url`) uses [`Coordinator::shared`] for its
+/// URL, so each URL gets one session per process, as a process has one
 /// `KazooClient`. [`Coordinator::new`] makes a private session, which is
 /// what a test simulating several hosts in one process needs.
 ///
@@ -62,44 +62,6 @@ struct Inner {
 }
 
 static SHARED: Mutex<Option<HashMap<String, Coordinator>>> = Mutex::new(None);
-static DEFAULT_URL: RwLock<Option<String>> = RwLock::new(None);
-
-/// Sets the process-wide coordination URL used by locks that name none
-/// (before `LOCKUTILS_COORDINATION_URL`).
-///
-/// # Errors
-/// [`Error::Backend`] if the URL does not parse; the previous default stays.
-///
-/// ```
-/// lockutils_zookeeper::set_default_url("zookeeper://127.0.0.1:2181/app").unwrap();
-/// assert_eq!(lockutils_zookeeper::default_url().as_deref(), Some("zookeeper://127.0.0.1:2181/app"));
-/// lockutils_zookeeper::clear_default_url();
-/// ```
-pub fn set_default_url(url: &str) -> Result<()> {
-    CoordinationUrl::parse_for(url, "")?;
-    *DEFAULT_URL.write().unwrap_or_else(|e| e.into_inner()) = Some(url.to_owned());
-    Ok(())
-}
-
-/// Forgets the URL given to [`set_default_url`].
-pub fn clear_default_url() {
-    *DEFAULT_URL.write().unwrap_or_else(|e| e.into_inner()) = None;
-}
-
-/// The URL locks use when they name none: the one given to
-/// [`set_default_url`], else `LOCKUTILS_COORDINATION_URL`.
-pub fn default_url() -> Option<String> {
-    if let Some(url) = DEFAULT_URL
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-    {
-        return Some(url);
-    }
-    std::env::var(COORDINATION_URL_ENV)
-        .ok()
-        .filter(|u| !u.is_empty())
-}
 
 impl Coordinator {
     /// A coordinator with a session of its own (not shared with
@@ -141,29 +103,6 @@ impl Coordinator {
         let c = Coordinator::from_url(CoordinationUrl::parse_for(url, lock)?);
         map.insert(url.to_owned(), c.clone());
         Ok(c)
-    }
-
-    /// The shared coordinator for [`default_url`].
-    ///
-    /// # Errors
-    /// [`Error::Backend`] if there is no default URL or it does not parse.
-    pub fn from_env() -> Result<Coordinator> {
-        Coordinator::default_for("")
-    }
-
-    pub(crate) fn default_for(lock: &str) -> Result<Coordinator> {
-        match default_url() {
-            Some(url) => Coordinator::shared_for(&url, lock),
-            None => Err(Error::Backend {
-                name: lock.to_owned(),
-                backend: "zookeeper".to_owned(),
-                reason: format!(
-                    "no coordination URL: set {COORDINATION_URL_ENV} (e.g. zookeeper://127.0.0.1:2181/lockutils), \
-                     call lockutils_zookeeper::set_default_url, or give the lock a .url(…)"
-                ),
-                source: None,
-            }),
-        }
     }
 
     /// The coordination URL.

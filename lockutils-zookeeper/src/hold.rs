@@ -55,9 +55,12 @@ impl LossReason {
     }
 }
 
-impl fmt::Display for LossReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl LossReason {
+    /// What happened, in words (the [`Display`](fmt::Display) form, and the
+    /// detail of the [`Loss`](lockutils_core::backend::Loss) the core guards
+    /// report).
+    pub fn as_str(self) -> &'static str {
+        match self {
             LossReason::SessionExpired => "the ZooKeeper session expired",
             LossReason::SessionClosed => "the ZooKeeper session was closed",
             LossReason::AuthFailed => "the ZooKeeper session failed authentication",
@@ -65,7 +68,40 @@ impl fmt::Display for LossReason {
                 "ZooKeeper was not heard from for 4/5 of the session timeout"
             }
             LossReason::NodeDeleted => "the lock's candidate node was deleted (lock cleared)",
-        })
+        }
+    }
+
+    /// The ZooKeeper reason behind a loss a guard reports
+    /// ([`LockGuard::loss`](lockutils_core::LockGuard::loss), or what
+    /// [`LockGuard::lost`](lockutils_core::LockGuard::lost) resolves with);
+    /// `None` for a loss on another backend. The loss's
+    /// [`kind`](lockutils_core::backend::Loss::kind) is the engine-neutral
+    /// summary: `SessionEnded` for the first three reasons, `ConnectionLost`,
+    /// `Cleared` for [`NodeDeleted`](Self::NodeDeleted).
+    ///
+    /// ```
+    /// use lockutils_core::backend::{Loss, LossKind};
+    /// use lockutils_zookeeper::LossReason;
+    ///
+    /// let loss = Loss { kind: LossKind::SessionEnded, detail: LossReason::SessionExpired.as_str().into() };
+    /// assert_eq!(LossReason::of(&loss), Some(LossReason::SessionExpired));
+    /// ```
+    pub fn of(loss: &lockutils_core::backend::Loss) -> Option<LossReason> {
+        [
+            LossReason::SessionExpired,
+            LossReason::SessionClosed,
+            LossReason::AuthFailed,
+            LossReason::ConnectionLost,
+            LossReason::NodeDeleted,
+        ]
+        .into_iter()
+        .find(|r| loss.detail == r.as_str())
+    }
+}
+
+impl fmt::Display for LossReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -85,9 +121,7 @@ struct Shared {
     node: String,
     backend: String,
     token: u64,
-    sequence: i64,
     mode: Mode,
-    session_timeout: Duration,
     /// When the server last proved the session alive.
     lease: Arc<Lease>,
     /// Whoever learns something first (the monitor, or a look at the lease)
@@ -121,46 +155,30 @@ impl Shared {
 /// [`fencing_token`](Self::fencing_token) to any store that can reject stale
 /// writers.
 #[derive(Clone)]
-pub struct HoldWatch {
+pub(crate) struct HoldWatch {
     shared: Arc<Shared>,
     rx: watch::Receiver<Status>,
 }
 
 impl HoldWatch {
-    /// Whether the lock was lost. Also true, from the first look on, once
-    /// the server has not proved the session alive for 4/5 of the session
-    /// timeout (a process resumed after a long pause knows it at once,
-    /// before any message is exchanged): see [`LossReason::ConnectionLost`].
-    pub fn is_lost(&self) -> bool {
-        self.shared.status().lost.is_some()
-    }
-
     /// Why the lock was lost, if it was: the best knowledge so far (a
     /// provisional [`LossReason::ConnectionLost`] is replaced by what the
     /// client learns later).
-    pub fn loss(&self) -> Option<LossReason> {
+    pub(crate) fn loss(&self) -> Option<LossReason> {
         self.shared.status().lost
     }
 
     /// Whether someone asked the holders to release the lock
-    /// ([`Coordinator::revoke`](crate::Coordinator::revoke), or a waiter with
-    /// [`revoke_blockers`](crate::ZkLockOptions::revoke_blockers)).
-    pub fn is_revoked(&self) -> bool {
+    /// ([`Coordinator::revoke`](crate::Coordinator::revoke), or a waiter on
+    /// a [`revoke_blockers`](crate::ZkBackend::revoke_blockers) backend).
+    pub(crate) fn is_revoked(&self) -> bool {
         self.rx.borrow().revoked
-    }
-
-    /// Whether the connection is down right now. The lock is still held
-    /// unless the session expires; if the server stays silent long enough
-    /// for that to be possible, the lock is reported lost
-    /// ([`LossReason::ConnectionLost`]).
-    pub fn is_suspended(&self) -> bool {
-        self.rx.borrow().suspended
     }
 
     /// Resolves when the lock is lost, with the reason known then; or with
     /// `None` once the hold ended by a release without being lost. Works on
     /// any executor.
-    pub fn lost(&self) -> impl Future<Output = Option<LossReason>> + Send + 'static {
+    pub(crate) fn lost(&self) -> impl Future<Output = Option<LossReason>> + Send + 'static {
         let mut rx = self.rx.clone();
         async move {
             match rx.wait_for(|s| s.lost.is_some() || s.ended).await {
@@ -168,43 +186,6 @@ impl HoldWatch {
                 Err(_) => None,
             }
         }
-    }
-
-    /// Resolves with `true` when release of the lock is requested, or with
-    /// `false` once the hold ended (released or lost) without a request.
-    /// Works on any executor.
-    pub fn revoked(&self) -> impl Future<Output = bool> + Send + 'static {
-        let mut rx = self.rx.clone();
-        async move {
-            match rx
-                .wait_for(|s| s.revoked || s.lost.is_some() || s.ended)
-                .await
-            {
-                Ok(s) => s.revoked,
-                Err(_) => false,
-            }
-        }
-    }
-
-    /// Blocks the thread until the lock is lost (returning why) or `timeout`
-    /// passes or the hold ends (returning `None`).
-    pub fn wait_lost(&self, timeout: Duration) -> Option<LossReason> {
-        if let Some(reason) = self.loss() {
-            return Some(reason);
-        }
-        let lost = self.lost();
-        runtime::block_on(async move { tokio::time::timeout(timeout, lost).await.ok().flatten() })
-    }
-
-    /// Blocks the thread until release is requested (`true`), or `timeout`
-    /// passes or the hold ends (`false`).
-    pub fn wait_revoked(&self, timeout: Duration) -> bool {
-        let revoked = self.revoked();
-        runtime::block_on(async move {
-            tokio::time::timeout(timeout, revoked)
-                .await
-                .unwrap_or(false)
-        })
     }
 
     /// The fencing token of this hold: the ZooKeeper transaction id that
@@ -222,34 +203,13 @@ impl HoldWatch {
     /// its data directory is kept: an ensemble started afresh (data wiped)
     /// counts from 0 again. Shared holders hold together: their tokens order
     /// them against writers, not against each other.
-    pub fn fencing_token(&self) -> u64 {
+    pub(crate) fn fencing_token(&self) -> u64 {
         self.shared.token
     }
 
-    /// The candidate node's sequence number: its place in the lock's queue.
-    pub fn sequence(&self) -> i64 {
-        self.shared.sequence
-    }
-
     /// The candidate node's path.
-    pub fn node(&self) -> &str {
+    pub(crate) fn node(&self) -> &str {
         &self.shared.node
-    }
-
-    /// The lock's identity (its node name under the root).
-    pub fn name(&self) -> &str {
-        &self.shared.name
-    }
-
-    /// Shared or exclusive.
-    pub fn mode(&self) -> Mode {
-        self.shared.mode
-    }
-
-    /// The session timeout granted by the server: the bound within which a
-    /// crash of this holder frees the lock, and a loss is reported.
-    pub fn session_timeout(&self) -> Duration {
-        self.shared.session_timeout
     }
 }
 
@@ -288,7 +248,6 @@ pub(crate) struct Acquired {
     pub(crate) node: String,
     pub(crate) backend: String,
     pub(crate) token: u64,
-    pub(crate) sequence: i64,
     pub(crate) mode: Mode,
     pub(crate) waited: Duration,
 }
@@ -303,9 +262,7 @@ impl Hold {
             node: a.node,
             backend: a.backend,
             token: a.token,
-            sequence: a.sequence,
             mode: a.mode,
-            session_timeout: a.session.client().session_timeout(),
             lease: a.session.lease().clone(),
             status,
         });

@@ -11,9 +11,6 @@ use lockutils_core::Error;
 
 use crate::layout::Layout;
 
-/// The environment variable read when no URL is given to the API.
-pub const COORDINATION_URL_ENV: &str = "LOCKUTILS_COORDINATION_URL";
-
 /// The root used when the URL has no path (or just `/`).
 pub const DEFAULT_ROOT: &str = "/lockutils";
 /// The session timeout asked of the server unless the URL says otherwise.

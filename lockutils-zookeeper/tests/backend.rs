@@ -54,6 +54,8 @@ fn exclusive_locks_through_the_builder_exclude_hosts_and_report_tokens() {
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn one_deadline_and_the_full_timeout_in_the_error() {
     let (_, a, b) = two_hosts("be-timeout", "");
+    // Connected beforehand: the deadline is about waiting, not connecting.
+    b.coordinator().connect().unwrap();
     let [ra, rb, ..] = registries();
     let _g = LockOptions::new("t")
         .registry(ra)

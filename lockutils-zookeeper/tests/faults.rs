@@ -14,6 +14,7 @@
 //! faults -- --ignored`.
 
 mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -23,8 +24,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
-use lockutils_core::Error;
-use lockutils_zookeeper::{Coordinator, LossReason, ZkLockOptions};
+use lockutils_core::{Error, LockGuard, LockOptions};
+use lockutils_zookeeper::{Coordinator, LossReason};
+use support::*;
 
 /// How much a timed acquisition may overrun its deadline here: the
 /// documented withdrawal grace (100 ms) plus scheduling on a busy machine.
@@ -201,23 +203,20 @@ fn a_hold_lost_to_a_server_pause_is_cleaned_up_on_release() {
         let zk = PrivateServer::start("pause-cleanup");
         let url = zk.url("session_timeout=6");
         let regs = registries();
-        let (a, b) = (
-            Coordinator::new(&url).unwrap(),
-            Coordinator::new(&url).unwrap(),
-        );
+        let (a, b) = (Host::new(&url), Host::new(&url));
         for release_by_unlock in [true, false] {
-            let g = ZkLockOptions::new("x")
-                .coordinator(&a)
+            let g = LockOptions::new("x")
+                .backend(a.zk())
                 .registry(&regs[0])
                 .lock()
                 .unwrap();
             let holder_session = b.inspect("x").unwrap().contenders[0].session;
-            let watch = g.watch();
+            let lost = g.lost();
             // Silent for 5.3 s of a 6 s session: lost by 4/5 of it (4.8 s),
             // while the server, waiting the whole timeout, keeps the session.
             zk.pause();
             let paused = Instant::now();
-            let reason = watch.wait_lost(Duration::from_millis(5300));
+            let reason = wait_lost(lost, Duration::from_millis(5300));
             let lost_after = paused.elapsed();
             std::thread::sleep(Duration::from_millis(5300).saturating_sub(paused.elapsed()));
             zk.resume();
@@ -241,28 +240,28 @@ fn a_hold_lost_to_a_server_pause_is_cleaned_up_on_release() {
                 "the session was expected to survive a pause under its timeout: {info:#?}"
             );
             if release_by_unlock {
-                g.unlock().unwrap();
+                LockGuard::unlock(g).unwrap();
                 let info = b.inspect("x").unwrap();
                 assert!(info.contenders.is_empty(), "unlock() left {info:#?}");
             } else {
                 drop(g);
             }
             // Free for another client, and for this process again.
-            let gb = ZkLockOptions::new("x")
-                .coordinator(&b)
+            let gb = LockOptions::new("x")
+                .backend(b.zk())
                 .registry(&regs[1])
                 .timeout(Duration::from_secs(3))
                 .lock()
                 .unwrap();
             drop(gb);
-            let again = ZkLockOptions::new("x")
-                .coordinator(&a)
+            let again = LockOptions::new("x")
+                .backend(a.zk())
                 .registry(&regs[0])
                 .timeout(Duration::from_secs(3))
                 .lock()
                 .unwrap();
             assert!(!again.is_lost());
-            again.unlock().unwrap();
+            LockGuard::unlock(again).unwrap();
         }
     });
 }
@@ -283,12 +282,9 @@ fn a_hold_lost_to_a_server_restart_is_cleaned_up_on_drop() {
             proxy.port
         );
         let regs = registries();
-        let (a, b) = (
-            Coordinator::new(&url).unwrap(),
-            Coordinator::new(&url).unwrap(),
-        );
-        let g = ZkLockOptions::new("x")
-            .coordinator(&a)
+        let (a, b) = (Host::new(&url), Host::new(&url));
+        let g = LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .lock()
             .unwrap();
@@ -299,7 +295,7 @@ fn a_hold_lost_to_a_server_restart_is_cleaned_up_on_drop() {
         zk.start_keeping_data();
         eprintln!("restarted {:?} after the cut", cut.elapsed());
         assert_eq!(
-            g.watch().wait_lost(Duration::from_secs(15)),
+            g.wait_lost(Duration::from_secs(15)),
             Some(LossReason::ConnectionLost)
         );
         // Back before the clients give their sessions up (7/5 of 15 s after
@@ -310,20 +306,20 @@ fn a_hold_lost_to_a_server_restart_is_cleaned_up_on_drop() {
         });
         assert_eq!(info.contenders[0].session, holder_session, "{info:#?}");
         drop(g);
-        let gb = ZkLockOptions::new("x")
-            .coordinator(&b)
+        let gb = LockOptions::new("x")
+            .backend(b.zk())
             .registry(&regs[1])
             .timeout(Duration::from_secs(5))
             .lock()
             .unwrap();
         drop(gb);
-        ZkLockOptions::new("x")
-            .coordinator(&a)
+        LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .timeout(Duration::from_secs(5))
             .lock()
+            .map(LockGuard::unlock)
             .unwrap()
-            .unlock()
             .unwrap();
     });
 }
@@ -354,21 +350,18 @@ fn deadlines_while(zk: &PrivateServer, fault: impl FnOnce(), heal: impl FnOnce()
     // last answer).
     let url = zk.url("session_timeout=20&connect_timeout=2");
     let regs = registries();
-    let (h, holder) = (
-        Coordinator::new(&url).unwrap(),
-        Coordinator::new(&url).unwrap(),
-    );
+    let (h, holder) = (Host::new(&url), Host::new(&url));
     h.connect().unwrap(); // a process that already has a session
-    let held = ZkLockOptions::new("x")
-        .coordinator(&holder)
+    let held = LockOptions::new("x")
+        .backend(holder.zk())
         .registry(&regs[1])
         .lock()
         .unwrap();
     let out = std::thread::scope(|s| {
         let queued = s.spawn(|| {
             let t = Instant::now();
-            let r = ZkLockOptions::new("x")
-                .coordinator(&h)
+            let r = LockOptions::new("x")
+                .backend(h.zk())
                 .registry(&regs[0])
                 .timeout(QUEUED)
                 .lock()
@@ -378,15 +371,15 @@ fn deadlines_while(zk: &PrivateServer, fault: impl FnOnce(), heal: impl FnOnce()
         candidates(&holder, "x", 2, Duration::from_secs(5));
         fault();
         let t = Instant::now();
-        let r = ZkLockOptions::new("x")
-            .coordinator(&h)
+        let r = LockOptions::new("x")
+            .backend(h.zk())
             .registry(&regs[2])
             .try_lock()
             .map(drop);
         let try_lock = (t.elapsed(), r);
         let t = Instant::now();
-        let r = ZkLockOptions::new("x")
-            .coordinator(&h)
+        let r = LockOptions::new("x")
+            .backend(h.zk())
             .registry(&regs[3])
             .timeout(TIMED)
             .lock()
@@ -405,14 +398,14 @@ fn deadlines_while(zk: &PrivateServer, fault: impl FnOnce(), heal: impl FnOnce()
         i.contenders.len() == 1
     });
     assert!(info.contenders[0].holder, "{info:#?}");
-    held.unlock().unwrap();
-    ZkLockOptions::new("x")
-        .coordinator(&h)
+    LockGuard::unlock(held).unwrap();
+    LockOptions::new("x")
+        .backend(h.zk())
         .registry(&regs[0])
         .timeout(Duration::from_secs(5))
         .lock()
+        .map(LockGuard::unlock)
         .unwrap()
-        .unlock()
         .unwrap();
     out
 }
@@ -530,7 +523,7 @@ fn a_holder_paused_past_its_session_knows_at_once_and_says_expired() {
     bounded(Duration::from_secs(150), "paused-holder", || {
         let url = url("paused-holder", "session_timeout=2");
         let regs = registries();
-        let other = Coordinator::new(&url).unwrap();
+        let other = Host::new(&url);
         let mut child = Reaped(
             Command::new(holder_bin())
                 .args(["resume-check", &url, "x"])
@@ -554,8 +547,8 @@ fn a_holder_paused_past_its_session_knows_at_once_and_says_expired() {
                 .success());
             // The server expires the session after 2 s (plus a 500 ms tick)
             // and the other host gets the lock.
-            let g = ZkLockOptions::new("x")
-                .coordinator(&other)
+            let g = LockOptions::new("x")
+                .backend(other.zk())
                 .registry(&regs[0])
                 .timeout(Duration::from_secs(5))
                 .lock()
@@ -626,15 +619,15 @@ fn kazoo_lock_objects_keep_working_after_the_lock_node_empties() {
         let zk = PrivateServer::start_with("kazoo-reuse", "-Dznode.container.checkIntervalMs=100");
         let url = zk.url("layout=kazoo");
         let regs = registries();
-        let a = Coordinator::new(&url).unwrap();
+        let a = Host::new(&url);
         let path = format!("{}/x", a.url().root());
         // lockutils creates the lock node, then the kazoo object uses it.
-        ZkLockOptions::new("x")
-            .coordinator(&a)
+        LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .lock()
+            .map(LockGuard::unlock)
             .unwrap()
-            .unlock()
             .unwrap();
         let mut peer = Reaped(
             Command::new(kazoo_python())
@@ -661,8 +654,8 @@ fn kazoo_lock_objects_keep_working_after_the_lock_node_empties() {
         std::thread::sleep(Duration::from_millis(1500));
         round("after the lock node stayed empty");
         // What `lockutils remove` does to a free lock.
-        let g = ZkLockOptions::new("x")
-            .coordinator(&a)
+        let g = LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .lock()
             .unwrap();

@@ -5,6 +5,7 @@
 //! lockutils-zookeeper -- --ignored`. An unreachable server fails them.
 
 mod common;
+mod support;
 
 use common::holder_bin;
 
@@ -16,21 +17,29 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use lockutils_core::{Error, LockOptions, Mode};
-use lockutils_zookeeper::{Coordinator, Layout, LossReason, ZkLockOptions};
+use lockutils_core::{AsyncLockGuard, Error, LockGuard, LockOptions, Mode, StaticLock};
+use lockutils_zookeeper::{Coordinator, Layout, LossReason};
+use support::*;
+
+/// One simulated host: a backend with a session of its own (this file's
+/// hosts are backends; `common::host` gives a bare coordinator).
+fn host(url: &str) -> Host {
+    lockutils_zookeeper::register();
+    Host::new(url)
+}
 
 // ---- 1. configuration ------------------------------------------------------
 
 #[test]
 fn bad_urls_fail_at_once_with_a_typed_error() {
     let started = Instant::now();
+    lockutils_zookeeper::register();
     for url in [
         "zookeeper://h:port",
-        "etcd://h",
         "zookeeper://h?layout=x",
         "zookeeper://u:secret@",
     ] {
-        let e = ZkLockOptions::new("cfg").url(url).lock().unwrap_err();
+        let e = LockOptions::new("cfg").backend_url(url).lock().unwrap_err();
         let Error::Backend {
             name,
             backend,
@@ -47,6 +56,14 @@ fn bad_urls_fail_at_once_with_a_typed_error() {
         );
         assert!(reason.contains("invalid coordination URL"), "{e}");
     }
+    let e = LockOptions::new("cfg")
+        .backend_url("etcd://h")
+        .lock()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::UnknownScheme { name, scheme, .. } if name == "cfg" && scheme == "etcd"),
+        "{e}"
+    );
     assert!(
         started.elapsed() < Duration::from_millis(100),
         "no server may be contacted"
@@ -55,34 +72,28 @@ fn bad_urls_fail_at_once_with_a_typed_error() {
 
 #[test]
 fn the_url_comes_from_the_api_the_environment_or_the_call() {
-    // Per call wins over the process default, which wins over the environment.
+    // Per call wins over the process default, which wins over the
+    // environment; none of them is contacted here (port 1 refuses at once).
+    lockutils_zookeeper::register();
+    let root_tried = |opts: LockOptions<'_, 'static>| -> String {
+        match opts.try_lock().unwrap_err() {
+            Error::Backend { backend, .. } => backend,
+            e => panic!("{e:?}"),
+        }
+    };
     std::env::set_var(
-        lockutils_zookeeper::COORDINATION_URL_ENV,
-        "zookeeper://from-env:1/e",
+        lockutils_core::backend::COORDINATION_URL_ENV,
+        "zookeeper://127.0.0.1:1/e?connect_timeout=100ms",
     );
-    assert_eq!(
-        lockutils_zookeeper::default_url().as_deref(),
-        Some("zookeeper://from-env:1/e")
-    );
-    let c = ZkLockOptions::new("x").resolve_coordinator().unwrap();
-    assert_eq!(c.url().root(), "/e");
-    lockutils_zookeeper::set_default_url("zookeeper://from-api:1/a").unwrap();
-    assert_eq!(
-        ZkLockOptions::new("x")
-            .resolve_coordinator()
-            .unwrap()
-            .url()
-            .root(),
-        "/a"
-    );
-    let c = ZkLockOptions::new("x")
-        .url("zookeeper://per-call:1/p")
-        .resolve_coordinator()
+    assert!(root_tried(LockOptions::new("x").coordinated()).contains(":1/e"));
+    lockutils_core::backend::set_default_url("zookeeper://127.0.0.1:1/a?connect_timeout=100ms")
         .unwrap();
-    assert_eq!(c.url().root(), "/p");
-    lockutils_zookeeper::clear_default_url();
-    std::env::remove_var(lockutils_zookeeper::COORDINATION_URL_ENV);
-    let e = ZkLockOptions::new("x").lock().unwrap_err();
+    assert!(root_tried(LockOptions::new("x").coordinated()).contains(":1/a"));
+    let per_call = "zookeeper://127.0.0.1:1/p?connect_timeout=100ms";
+    assert!(root_tried(LockOptions::new("x").backend_url(per_call)).contains(":1/p"));
+    lockutils_core::backend::clear_default_url();
+    std::env::remove_var(lockutils_core::backend::COORDINATION_URL_ENV);
+    let e = LockOptions::new("x").coordinated().lock().unwrap_err();
     assert!(e.to_string().contains("LOCKUTILS_COORDINATION_URL"), "{e}");
 }
 
@@ -99,8 +110,8 @@ fn an_unreachable_server_fails_within_the_connect_timeout() {
     for port in [closed_port, silent_port] {
         let url = format!("zookeeper://127.0.0.1:{port}/x?connect_timeout=1500ms");
         let started = Instant::now();
-        let e = ZkLockOptions::new("unreachable")
-            .url(&url)
+        let e = LockOptions::new("unreachable")
+            .backend_url(&url)
             .lock()
             .unwrap_err();
         let waited = started.elapsed();
@@ -129,8 +140,8 @@ fn an_unreachable_server_fails_within_the_connect_timeout() {
     // The lock's own timeout bounds the connection too.
     let url = format!("zookeeper://127.0.0.1:{silent_port}/x?connect_timeout=30");
     let started = Instant::now();
-    let e = ZkLockOptions::new("t")
-        .url(&url)
+    let e = LockOptions::new("t")
+        .backend_url(&url)
         .timeout(Duration::from_millis(400))
         .lock()
         .unwrap_err();
@@ -155,8 +166,8 @@ fn exclusive_locks_exclude_across_threads() {
                 // stands between these threads.
                 let c = host(url);
                 for _ in 0..10 {
-                    let g = ZkLockOptions::new("x")
-                        .coordinator(&c)
+                    let g = LockOptions::new("x")
+                        .backend(c.zk())
                         .registry(registry)
                         .lock()
                         .unwrap();
@@ -177,7 +188,7 @@ fn exclusive_locks_exclude_across_threads() {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..5 {
-                    let _g = ZkLockOptions::new("y").url(shared).lock().unwrap();
+                    let _g = LockOptions::new("y").backend_url(shared).lock().unwrap();
                     assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
                     std::thread::sleep(Duration::from_millis(1));
                     inside.fetch_sub(1, Ordering::SeqCst);
@@ -232,12 +243,12 @@ fn non_blocking_and_timeout_leave_no_candidate_behind() {
     let regs = registries();
     let url = url("nonblocking", "");
     let (a, b) = (host(&url), host(&url));
-    let held = ZkLockOptions::new("x")
-        .coordinator(&a)
+    let held = LockOptions::new("x")
+        .backend(a.zk())
         .registry(&regs[0])
         .lock()
         .unwrap();
-    let other = ZkLockOptions::new("x").coordinator(&b).registry(&regs[1]);
+    let other = LockOptions::new("x").backend(b.zk()).registry(&regs[1]);
 
     let started = Instant::now();
     let e = other.try_lock().unwrap_err();
@@ -282,9 +293,11 @@ fn one_deadline_covers_the_in_process_and_zookeeper_waits() {
     let regs = registries();
     let url = url("deadline", "");
     let (a, b) = (host(&url), host(&url));
+    // Connected beforehand: the deadline is about waiting, not connecting.
+    a.connect().unwrap();
     // Another host holds the ZooKeeper lock throughout.
-    let _zk_holder = ZkLockOptions::new("x")
-        .coordinator(&b)
+    let _zk_holder = LockOptions::new("x")
+        .backend(b.zk())
         .registry(&regs[1])
         .lock()
         .unwrap();
@@ -298,8 +311,8 @@ fn one_deadline_covers_the_in_process_and_zookeeper_waits() {
         });
         barrier.wait();
         let started = Instant::now();
-        let e = ZkLockOptions::new("x")
-            .coordinator(&a)
+        let e = LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .timeout(Duration::from_millis(700))
             .lock()
@@ -322,8 +335,8 @@ fn waiters_are_served_in_fifo_order() {
     let url = url("fifo", "");
     let admin = host(&url);
     let first = host(&url);
-    let holder = ZkLockOptions::new("q")
-        .coordinator(&first)
+    let holder = LockOptions::new("q")
+        .backend(first.zk())
         .registry(&regs[0])
         .lock()
         .unwrap();
@@ -333,8 +346,8 @@ fn waiters_are_served_in_fifo_order() {
             let (url, order) = (&url, &order);
             s.spawn(move || {
                 let c = host(url);
-                let g = ZkLockOptions::new("q")
-                    .coordinator(&c)
+                let g = LockOptions::new("q")
+                    .backend(c.zk())
                     .registry(registry)
                     .lock()
                     .unwrap();
@@ -358,8 +371,8 @@ fn a_dropped_future_removes_its_candidate() {
     let regs = registries();
     let url = url("dropped", "");
     let (a, b) = (host(&url), host(&url));
-    let _held = ZkLockOptions::new("x")
-        .coordinator(&b)
+    let _held = LockOptions::new("x")
+        .backend(b.zk())
         .registry(&regs[1])
         .lock()
         .unwrap();
@@ -368,8 +381,8 @@ fn a_dropped_future_removes_its_candidate() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let pending = ZkLockOptions::new("x")
-            .coordinator(&a)
+        let pending = LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .lock_async();
         // Poll it until its candidate is queued, then drop it.
@@ -406,8 +419,8 @@ fn async_callers_never_block_their_executor() {
         .unwrap();
     rt.block_on(async {
         let (a, b) = (host(&url), host(&url));
-        let g = ZkLockOptions::new("x")
-            .coordinator(&a)
+        let g = LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .lock_async()
             .await
@@ -417,8 +430,8 @@ fn async_callers_never_block_their_executor() {
             let b = b.clone();
             async move {
                 let started = Instant::now();
-                let g = ZkLockOptions::new("x")
-                    .coordinator(&b)
+                let g = LockOptions::new("x")
+                    .backend(b.zk())
                     .registry(&regs[1])
                     .lock_async()
                     .await
@@ -433,7 +446,7 @@ fn async_callers_never_block_their_executor() {
         }
         assert_eq!(ticks, 20);
         let first = g.fencing_token();
-        g.unlock().await.unwrap();
+        AsyncLockGuard::unlock_async(g).await.unwrap();
         let (waited, second) = waiter.await.unwrap();
         assert!(waited >= Duration::from_millis(200), "{waited:?}");
         assert!(second > first);
@@ -447,10 +460,10 @@ fn async_callers_never_block_their_executor() {
 fn readers_share_and_writers_wait_in_queue_order() {
     let regs = registries();
     let url = url("rw", "");
-    let hosts: Vec<Coordinator> = (0..5).map(|_| host(&url)).collect();
+    let hosts: Vec<Host> = (0..5).map(|_| host(&url)).collect();
     let opts = |i: usize| {
-        ZkLockOptions::new("db")
-            .coordinator(&hosts[i])
+        LockOptions::new("db")
+            .backend(hosts[i].zk())
             .registry(&regs[i])
     };
     let r1 = opts(0).shared().lock().unwrap();
@@ -513,13 +526,13 @@ fn session_loss_is_reported_and_the_next_acquisition_starts_clean() {
     let proxy = Proxy::start(&server());
     let via_proxy = direct.replacen(&server(), &format!("127.0.0.1:{}", proxy.port), 1);
     let (a, b) = (host(&via_proxy), host(&direct));
-    let opts_a = ZkLockOptions::new("x").coordinator(&a).registry(&regs[0]);
-    let opts_b = ZkLockOptions::new("x").coordinator(&b).registry(&regs[1]);
+    let opts_a = LockOptions::new("x").backend(a.zk()).registry(&regs[0]);
+    let opts_b = LockOptions::new("x").backend(b.zk()).registry(&regs[1]);
     let g = opts_a.lock().unwrap();
-    let session_timeout = g.watch().session_timeout();
-    let watch = g.watch();
+    let session_timeout = a.session_timeout().unwrap();
+    let lost = LockGuard::lost(&g).unwrap();
     let notified = std::thread::spawn(move || {
-        let reason = watch.wait_lost(Duration::from_secs(20));
+        let reason = wait_lost(lost, Duration::from_secs(20));
         (reason, Instant::now())
     });
 
@@ -567,27 +580,30 @@ fn a_short_disconnection_suspends_without_losing_the_lock() {
     let proxy = Proxy::start(&server());
     let via_proxy = direct.replacen(&server(), &format!("127.0.0.1:{}", proxy.port), 1);
     let a = host(&via_proxy);
-    let g = ZkLockOptions::new("x")
-        .coordinator(&a)
+    let g = LockOptions::new("x")
+        .backend(a.zk())
         .registry(&regs[0])
         .lock()
         .unwrap();
     proxy.partition(true);
-    // The client declares the connection down after 2/5 of the session timeout.
-    let until = Instant::now() + Duration::from_secs(4);
-    while !g.is_suspended() {
-        assert!(Instant::now() < until, "never suspended");
+    // The client declares the connection down after 2/5 of the session
+    // timeout (1.6 s); the lock is reported lost only once the server has
+    // not answered for 4/5 of it (3.2 s).
+    let until = Instant::now() + Duration::from_millis(1800);
+    while Instant::now() < until {
+        assert!(!g.is_lost(), "{:?}", g.loss());
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!g.is_lost());
     proxy.partition(false);
-    let until = Instant::now() + Duration::from_secs(10);
-    while g.is_suspended() {
-        assert!(Instant::now() < until, "never resumed");
+    // Once reconnected, the session (and the lock) carries on.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert!(!g.is_lost(), "{:?}", g.loss());
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!g.is_lost(), "{:?}", g.loss());
-    g.unlock().unwrap();
+    let other = host(&direct);
+    assert_eq!(other.inspect("x").unwrap().holders().count(), 1);
+    LockGuard::unlock(g).unwrap();
 }
 
 #[test]
@@ -601,8 +617,8 @@ fn an_operator_clearing_the_lock_is_reported_to_the_holder() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let g = ZkLockOptions::new("x")
-            .coordinator(&a)
+        let g = LockOptions::new("x")
+            .backend(a.zk())
             .registry(&regs[0])
             .lock_async()
             .await
@@ -611,20 +627,20 @@ fn an_operator_clearing_the_lock_is_reported_to_the_holder() {
         assert_eq!(admin.clear("x").unwrap(), 1);
         let reason = tokio::time::timeout(Duration::from_secs(5), lost)
             .await
-            .unwrap();
+            .unwrap()
+            .map(|l| LossReason::of(&l).unwrap());
         assert_eq!(reason, Some(LossReason::NodeDeleted));
         assert!(g.is_lost());
     });
     // Released without loss: `lost()` resolves with None.
-    let g = ZkLockOptions::new("x")
-        .coordinator(&a)
+    let g = LockOptions::new("x")
+        .backend(a.zk())
         .registry(&regs[0])
         .lock()
         .unwrap();
-    let watch = g.watch();
+    let lost = g.lost();
     drop(g);
-    assert_eq!(watch.wait_lost(Duration::from_secs(5)), None);
-    assert!(!watch.is_lost());
+    assert_eq!(wait_lost(lost, Duration::from_secs(5)), None);
 }
 
 #[test]
@@ -636,8 +652,8 @@ fn fencing_tokens_increase_for_successive_holders() {
     let mut last = 0;
     for round in 0..6 {
         let c = if round % 2 == 0 { &a } else { &b };
-        let g = ZkLockOptions::new("x")
-            .coordinator(c)
+        let g = LockOptions::new("x")
+            .backend(c.zk())
             .registry(&regs[round % 2])
             .lock()
             .unwrap();
@@ -665,15 +681,15 @@ fn a_waiter_rides_out_a_short_disconnection() {
     let proxy = Proxy::start(&server());
     let via_proxy = direct.replacen(&server(), &format!("127.0.0.1:{}", proxy.port), 1);
     let (a, b) = (host(&via_proxy), host(&direct));
-    let held = ZkLockOptions::new("x")
-        .coordinator(&b)
+    let held = LockOptions::new("x")
+        .backend(b.zk())
         .registry(&regs[1])
         .lock()
         .unwrap();
     std::thread::scope(|s| {
         let waiter = s.spawn(|| {
-            ZkLockOptions::new("x")
-                .coordinator(&a)
+            LockOptions::new("x")
+                .backend(a.zk())
                 .registry(&regs[0])
                 .timeout(Duration::from_secs(20))
                 .lock()
@@ -700,14 +716,14 @@ fn holders_see_revocation_requests() {
     let regs = registries();
     let url = url("revoke", "");
     let (a, b, admin) = (host(&url), host(&url), host(&url));
-    let g = ZkLockOptions::new("x")
-        .coordinator(&a)
+    let g = LockOptions::new("x")
+        .backend(a.zk())
         .registry(&regs[0])
         .lock()
         .unwrap();
     assert!(!g.is_revoked());
     assert_eq!(admin.revoke("x").unwrap(), 1);
-    assert!(g.watch().wait_revoked(Duration::from_secs(5)));
+    assert!(g.wait_revoked(Duration::from_secs(5)));
     assert!(g.is_revoked() && !g.is_lost());
     let info = admin.inspect("x").unwrap();
     assert!(info.contenders[0].revoke_requested);
@@ -719,23 +735,27 @@ fn holders_see_revocation_requests() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let g = ZkLockOptions::new("y")
-            .coordinator(&a)
+        let g = LockOptions::new("y")
+            .backend(a.zk())
             .registry(&regs[0])
             .lock_async()
             .await
             .unwrap();
-        let revoked = g.revoked();
-        let waiter = ZkLockOptions::new("y")
-            .coordinator(&b)
+        let asking = b.zk().clone().revoke_blockers(true);
+        let waiter = LockOptions::new("y")
+            .backend(&asking)
             .registry(&regs[1])
-            .revoke_blockers(true)
             .lock_async();
         let polite_holder = async move {
-            assert!(tokio::time::timeout(Duration::from_secs(5), revoked)
+            let revoked = async {
+                while !g.is_revoked() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), revoked)
                 .await
-                .unwrap());
-            g.unlock().await.unwrap();
+                .unwrap();
+            AsyncLockGuard::unlock_async(g).await.unwrap();
         };
         let (got, ()) = tokio::join!(waiter, polite_holder);
         assert!(!got.unwrap().is_revoked());
@@ -749,15 +769,15 @@ fn listing_showing_and_clearing_locks() {
     let url = url("admin", "");
     let (a, b, admin) = (host(&url), host(&url), host(&url));
     assert!(admin.locks().unwrap().is_empty());
-    let g = ZkLockOptions::new("instance-1")
+    let compute_7 = a.zk().clone().identifier("compute-7");
+    let g = LockOptions::new("instance-1")
         .prefix("nova")
-        .coordinator(&a)
+        .backend(&compute_7)
         .registry(&regs[0])
-        .identifier("compute-7")
         .lock()
         .unwrap();
-    let _r = ZkLockOptions::new("db")
-        .coordinator(&a)
+    let _r = LockOptions::new("db")
+        .backend(a.zk())
         .registry(&regs[0])
         .shared()
         .lock()
@@ -766,9 +786,9 @@ fn listing_showing_and_clearing_locks() {
         s.spawn(|| {
             // Queued behind `g`; when an operator clears the lock, it queues
             // again and gets it.
-            let w = ZkLockOptions::new("instance-1")
+            let w = LockOptions::new("instance-1")
                 .prefix("nova")
-                .coordinator(&b)
+                .backend(b.zk())
                 .registry(&regs[1])
                 .timeout(Duration::from_secs(10))
                 .lock()
@@ -806,7 +826,7 @@ fn listing_showing_and_clearing_locks() {
         // Clearing deletes holder and waiter; the waiter queues again and
         // gets the lock, the holder is told.
         assert_eq!(admin.clear("nova-instance-1").unwrap(), 2);
-        assert!(g.watch().wait_lost(Duration::from_secs(5)).is_some());
+        assert!(g.wait_lost(Duration::from_secs(5)).is_some());
     });
     assert!(admin.inspect("nope").unwrap().contenders.is_empty());
     assert!(matches!(
@@ -835,7 +855,7 @@ fn a_holder_killed_with_sigkill_frees_the_lock_within_its_session_timeout() {
     assert_eq!(fields[0], "held", "{line}");
     let session_timeout = Duration::from_millis(fields[2].parse().unwrap());
     let a = host(&url);
-    let opts = ZkLockOptions::new("x").coordinator(&a).registry(&regs[0]);
+    let opts = LockOptions::new("x").backend(a.zk()).registry(&regs[0]);
     assert!(matches!(opts.try_lock(), Err(Error::WouldBlock { .. })));
     // Child::kill sends SIGKILL to that pid.
     child.kill().unwrap();
@@ -905,10 +925,11 @@ fn kazoo_and_lockutils_exclude_each_other() {
     let url = url("kazoo", "layout=kazoo");
     let a = host(&url);
     let path = a.url().root().to_owned() + "/x";
-    let opts = ZkLockOptions::new("x").coordinator(&a).registry(&regs[0]);
+    let opts = LockOptions::new("x").backend(a.zk()).registry(&regs[0]);
 
     // Rust holds: kazoo's Lock and WriteLock see it.
-    let g = opts.identifier("rust-holder").lock().unwrap();
+    let named = a.zk().clone().identifier("rust-holder");
+    let g = opts.backend(&named).lock().unwrap();
     assert!(g.node().contains("__lock__"), "{}", g.node());
     assert_eq!(kazoo_try(&url, &path, "lock"), "busy");
     assert_eq!(kazoo_try(&url, &path, "write"), "busy");
@@ -950,7 +971,7 @@ fn kazoo_read_write_locks_interoperate() {
     let url = url("kazoo-rw", "layout=kazoo");
     let a = host(&url);
     let path = a.url().root().to_owned() + "/db";
-    let opts = ZkLockOptions::new("db").coordinator(&a).registry(&regs[0]);
+    let opts = LockOptions::new("db").backend(a.zk()).registry(&regs[0]);
 
     // Our reader shares with kazoo's ReadLock and excludes its WriteLock.
     let r = opts.shared().lock().unwrap();
@@ -984,7 +1005,7 @@ fn the_curator_layout_interoperates_with_the_zookeeper_client_recipe() {
     let url = url("curator", "layout=curator");
     let a = host(&url);
     let dir = a.url().root().to_owned() + "/x";
-    let opts = ZkLockOptions::new("x").coordinator(&a).registry(&regs[0]);
+    let opts = LockOptions::new("x").backend(a.zk()).registry(&regs[0]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -1028,8 +1049,8 @@ fn acls_keep_other_clients_from_deleting_our_nodes() {
     let _ = params;
     let secured = root_path.replacen("zookeeper://", "zookeeper://svc:s3cret@", 1);
     let ours = host(&secured);
-    let g = ZkLockOptions::new("x")
-        .coordinator(&ours)
+    let g = LockOptions::new("x")
+        .backend(ours.zk())
         .registry(&regs[0])
         .lock()
         .unwrap();
@@ -1054,8 +1075,8 @@ fn acls_keep_other_clients_from_deleting_our_nodes() {
             !backend.contains("s3cret") && !backend.contains("wrong"),
             "{e}"
         );
-        let e = ZkLockOptions::new("x")
-            .coordinator(&other)
+        let e = LockOptions::new("x")
+            .backend(other.zk())
             .registry(&regs[1])
             .try_lock()
             .unwrap_err();
@@ -1066,29 +1087,34 @@ fn acls_keep_other_clients_from_deleting_our_nodes() {
     assert_eq!(ours.inspect("x").unwrap().contenders.len(), 1);
     // The owner can.
     drop(g);
-    let again = ZkLockOptions::new("x")
-        .coordinator(&ours)
+    let again = LockOptions::new("x")
+        .backend(ours.zk())
         .registry(&regs[0])
         .lock()
         .unwrap();
     assert_eq!(ours.clear("x").unwrap(), 1);
-    assert!(again.watch().wait_lost(Duration::from_secs(5)).is_some());
+    assert!(again.wait_lost(Duration::from_secs(5)).is_some());
 }
 
 // ---- 4. what `#[synchronized(…, distributed)]` expands to ------------------
 
-/// The expansion's shape: options in a `static` (built by `const fn`s), the
-/// in-process lock then the ZooKeeper lock, the guard bound to a local for
-/// the body; errors either panic (naming function and lock) or go through `?`.
+/// The expansion's shape: a `StaticLock` of `LockOptions` on the URL's
+/// backend (built by `const fn`s), the in-process lock then the ZooKeeper
+/// lock, the guard bound to a local for the body; errors either panic
+/// (naming function and lock) or go through `?`.
 #[test]
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn the_macro_expansion_shape_works() {
-    static LOCAL_ONLY: ZkLockOptions<'static> = ZkLockOptions::new("reserve")
+    lockutils_zookeeper::register();
+    let url: &'static str = Box::leak(url("macro", "").into_boxed_str());
+    let options = LockOptions::new("reserve")
         .prefix("nova")
         .caller(concat!(module_path!(), "::", "reserve"))
         .timeout(Duration::from_secs(10))
-        .fair(true);
-    let url: &'static str = Box::leak(url("macro", "").into_boxed_str());
+        .backend_url(url);
+    let lock: &'static StaticLock = Box::leak(Box::new(StaticLock::new(options)));
+    let shared: &'static StaticLock =
+        Box::leak(Box::new(StaticLock::new(options.mode(Mode::Shared))));
 
     fn expect_lock<G>(taken: Result<G, Error>, caller: &'static str) -> G {
         taken.unwrap_or_else(|e| {
@@ -1101,13 +1127,13 @@ fn the_macro_expansion_shape_works() {
 
     // fn reserve() { … }
     let reserve = || {
-        let __lockutils_guard = expect_lock(LOCAL_ONLY.url(url).lock(), "reserve");
-        assert_eq!(__lockutils_guard.name(), "nova-reserve");
+        let __lockutils_guard = expect_lock(lock.lock(), "reserve");
+        assert_eq!(LockGuard::name(&__lockutils_guard), "nova-reserve");
         __lockutils_guard.fencing_token()
     };
     // fn take() -> Result<u64, Error> { … ? … }
     let take = || -> Result<u64, Error> {
-        let __lockutils_guard = LOCAL_ONLY.url(url).mode(Mode::Shared).lock()?;
+        let __lockutils_guard = shared.lock()?;
         Ok(__lockutils_guard.fencing_token())
     };
     let first = reserve();
@@ -1127,15 +1153,14 @@ fn the_macro_expansion_shape_works() {
         .build()
         .unwrap();
     let token = rt.block_on(assert_send(async {
-        let __lockutils_guard =
-            expect_lock(LOCAL_ONLY.url(url).lock_async().await, "reserve_async");
+        let __lockutils_guard = expect_lock(lock.lock_async().await, "reserve_async");
         tokio::task::yield_now().await; // the guard is held across .await
         __lockutils_guard.fencing_token()
     }));
     assert!(token > first);
 
     // The same lock name excludes plain in-process users too (same identity).
-    let g = LOCAL_ONLY.url(url).lock().unwrap();
+    let g = lock.lock().unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
             let e = LockOptions::new("reserve")
@@ -1194,13 +1219,17 @@ fn tooz_and_lockutils_exclude_each_other_on_nested_names() {
     let ours = format!("zookeeper://{}/{namespace}/locks?layout=kazoo", server());
     let theirs = format!("zookeeper://{}?namespace={namespace}", server());
     let a = host(&ours);
-    let opts = ZkLockOptions::new("volume/42")
-        .coordinator(&a)
+    let opts = LockOptions::new("volume/42")
+        .backend(a.zk())
         .registry(&regs[0]);
-    assert_eq!(opts.identity().unwrap(), "volume/42");
+    assert_eq!(
+        a.zk().node_identity("volume/42", "volume_42").unwrap(),
+        "volume/42"
+    );
 
     let g = opts.lock().unwrap();
-    assert_eq!(g.name(), "volume/42");
+    // The identity in-process is the lock file name; the node is nested.
+    assert_eq!(LockGuard::name(&g), "volume_42");
     assert!(
         g.node()
             .starts_with(&format!("/{namespace}/locks/volume/42/")),
@@ -1227,8 +1256,8 @@ fn tooz_and_lockutils_exclude_each_other_on_nested_names() {
     assert_eq!(info.holders().next().unwrap().layout, Layout::Kazoo);
     // The flattened name is another lock.
     drop(
-        ZkLockOptions::new("volume_42")
-            .coordinator(&a)
+        LockOptions::new("volume_42")
+            .backend(a.zk())
             .registry(&regs[1])
             .try_lock()
             .unwrap(),
@@ -1244,8 +1273,8 @@ fn tooz_and_lockutils_exclude_each_other_on_nested_names() {
     assert_eq!(listed(&a), ["volume/42", "volume_42"]);
     // `volume` is a lock too once taken; clearing it leaves the nested lock
     // node (and its own node: kazoo layout) in place.
-    let g = ZkLockOptions::new("volume")
-        .coordinator(&a)
+    let g = LockOptions::new("volume")
+        .backend(a.zk())
         .registry(&regs[3])
         .lock()
         .unwrap();
@@ -1253,10 +1282,27 @@ fn tooz_and_lockutils_exclude_each_other_on_nested_names() {
     assert_eq!(a.clear("volume").unwrap(), 1);
     drop(g);
     assert_eq!(listed(&a), ["volume/42", "volume_42"]);
+    // A prefix joins the first segment, as it joins a lock file name.
+    let cinder = LockOptions::new("disk/7")
+        .prefix("cinder")
+        .backend(a.zk())
+        .registry(&regs[4]);
+    let g = cinder.lock().unwrap();
+    assert!(
+        g.node()
+            .starts_with(&format!("/{namespace}/locks/cinder-disk/7/")),
+        "{}",
+        g.node()
+    );
+    let out = tooz(&theirs, "cinder-disk/7", "try")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "busy");
+    drop(g);
     // Names tooz could not use either are refused, naming the fix.
     for bad in ["/abs", "a//b", "a/", "a/../b"] {
-        let e = ZkLockOptions::new(bad)
-            .coordinator(&a)
+        let e = LockOptions::new(bad)
+            .backend(a.zk())
             .registry(&regs[2])
             .try_lock()
             .unwrap_err();

@@ -26,8 +26,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{on_threads, rendezvous, Section, HOLD};
-use lockutils::zookeeper::{Coordinator, LockInfo, ZkLockOptions};
-use lockutils::{synchronized, synchronized_with_prefix, Error, Mode, Registry};
+use lockutils::zookeeper::{Coordinator, LockInfo};
+use lockutils::{
+    synchronized, synchronized_with_prefix, Error, LockGuard, LockOptions, Mode, Registry,
+};
 
 /// The ZooKeeper test fixtures of `lockutils-zookeeper`, shared by path.
 #[path = "../../lockutils-zookeeper/tests/common/mod.rs"]
@@ -58,7 +60,7 @@ fn default_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         let url = test_url("");
-        lockutils::zookeeper::set_default_url(&url).unwrap();
+        lockutils::backend::set_default_url(&url).unwrap();
         url
     })
 }
@@ -203,7 +205,8 @@ fn try_reserve() -> Result<usize, Error> {
 fn non_blocking_returns_the_error_while_held() {
     default_url();
     // Another host holds the lock.
-    let held = ZkLockOptions::new("non-blocking")
+    let held = LockOptions::new("non-blocking")
+        .coordinated()
         .registry(&HOST_C)
         .lock()
         .unwrap();
@@ -224,7 +227,7 @@ fn non_blocking_returns_the_error_while_held() {
         1,
         "the failed attempt left its candidate node: {info:#?}"
     );
-    held.unlock().unwrap();
+    LockGuard::unlock(held).unwrap();
     assert_eq!(try_reserve().unwrap(), 1);
 }
 
@@ -240,7 +243,8 @@ fn timed() -> Result<(), Error> {
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn timeout_gives_up_and_waits_for_a_release_within_it() {
     default_url();
-    let held = ZkLockOptions::new("timeout")
+    let held = LockOptions::new("timeout")
+        .coordinated()
         .registry(&HOST_C)
         .lock()
         .unwrap();
@@ -262,18 +266,19 @@ fn timeout_gives_up_and_waits_for_a_release_within_it() {
         1,
         "the timed-out attempt left its candidate node"
     );
-    held.unlock().unwrap();
+    LockGuard::unlock(held).unwrap();
 
     // Released within the timeout: the call waits for it and succeeds.
     let (tx, rx) = mpsc::channel();
     let holder = std::thread::spawn(move || {
-        let held = ZkLockOptions::new("timeout")
+        let held = LockOptions::new("timeout")
+            .coordinated()
             .registry(&HOST_C)
             .lock()
             .unwrap();
         tx.send(()).unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        held.unlock().unwrap();
+        LockGuard::unlock(held).unwrap();
     });
     rx.recv().unwrap();
     let started = Instant::now();
