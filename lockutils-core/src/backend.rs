@@ -43,7 +43,10 @@ use std::pin::Pin;
 use std::time::Instant;
 
 pub use crate::options::{AsBackend, BackendRef};
-pub use admin::{Admin, ContenderInfo, LockInfo, Removal};
+pub use admin::{
+    Admin, CleanOptions, Cleaned, Cleared, ContenderInfo, FileFacts, Listing, LockInfo, LockState,
+    Removal,
+};
 pub use caps::{Capabilities, Capability};
 pub use file::FileBackend;
 pub use url::{
@@ -156,6 +159,16 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// [`Error::Unsupported`] naming the backend, by default.
     fn admin(&self) -> Result<&dyn Admin> {
         Err(self.unsupported("", Capability::Admin))
+    }
+
+    /// Waits, at most `within`, until what dropped acquisitions left to undo
+    /// on the server (a queued candidate node) is undone, or given up on: for
+    /// a process about to exit after cancelling a wait, so that no waiter of
+    /// its is left queued. Whether everything was undone in time. By default
+    /// there is nothing to wait for.
+    fn settle(&self, within: std::time::Duration) -> bool {
+        let _ = within;
+        true
     }
 
     /// The typed error for a capability this backend lacks.

@@ -363,7 +363,7 @@ impl<'a> ZkLockOptions<'a> {
             let deadline = deadline_after(opts.timeout);
             let plan = opts.plan()?;
             let local = opts.local().lock_async().await?;
-            let hold = runtime::spawn(acquire(plan, deadline)).await?;
+            let hold = runtime::spawn_tracked(acquire(plan, deadline)).await?;
             Ok(AsyncZkLockGuard {
                 hold,
                 _local: local,
@@ -535,7 +535,7 @@ impl Candidate {
     /// Deletes the candidate, waiting for it at most [`WITHDRAW_GRACE`].
     async fn withdraw(&mut self) {
         if let Some(clean_up) = self.clean_up() {
-            let mut task = runtime::spawn(clean_up);
+            let mut task = runtime::spawn_tracked(clean_up);
             if tokio::time::timeout(WITHDRAW_GRACE, &mut task)
                 .await
                 .is_err()
@@ -562,7 +562,7 @@ impl Candidate {
 impl Drop for Candidate {
     fn drop(&mut self) {
         if let Some(clean_up) = self.clean_up() {
-            runtime::spawn(clean_up).detach();
+            runtime::spawn_tracked(clean_up).detach();
         }
     }
 }

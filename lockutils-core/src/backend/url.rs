@@ -92,7 +92,7 @@ pub(crate) fn redact(url: &str) -> Cow<'_, str> {
 /// # Errors
 /// - [`Error::UnknownScheme`] for a scheme no engine knows;
 /// - [`Error::FeatureDisabled`] for an engine whose feature is off;
-/// - [`Error::Backend`] for a URL its engine refuses.
+/// - [`Error::InvalidUrl`] for a URL its engine refuses.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
@@ -113,13 +113,12 @@ pub(crate) fn resolve(url: &str, lock: &str) -> Result<Arc<dyn Backend>> {
     }
     let shown = redact(url).into_owned();
     let Some(scheme) = scheme_of(url) else {
-        return Err(Error::Backend {
+        return Err(Error::InvalidUrl {
             name: lock.to_owned(),
-            backend: shown,
+            url: shown,
             reason: "not a coordination URL: expected SCHEME://…, \
                      such as file:///var/lib/app/locks or zookeeper://host:2181/root"
                 .into(),
-            source: None,
         });
     };
     let factory = schemes()
@@ -141,11 +140,10 @@ pub(crate) fn resolve(url: &str, lock: &str) -> Result<Arc<dyn Backend>> {
             },
         });
     };
-    let backend = factory(url).map_err(|reason| Error::Backend {
+    let backend = factory(url).map_err(|reason| Error::InvalidUrl {
         name: lock.to_owned(),
-        backend: shown,
+        url: shown,
         reason,
-        source: None,
     })?;
     Ok(cache()
         .lock()
