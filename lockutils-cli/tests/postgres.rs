@@ -39,7 +39,7 @@ fn hold_list_show_remove_against_the_library() {
     let out = lockutils(["hold", "--no-wait", "--backend", &u, &name, "--", "true"]);
     assert_eq!(code(&out), 75, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains(&format!("pid {}", g.backend_pid())),
+        stderr(&out).contains(&format!("session {}", g.backend_pid())),
         "{}",
         stderr(&out)
     );
@@ -51,8 +51,12 @@ fn hold_list_show_remove_against_the_library() {
         .iter()
         .find(|l| l["name"] == name.as_str())
         .expect("our lock listed");
-    assert_eq!(mine["state"], "held");
-    assert_eq!(mine["holders"][0]["pid"], g.backend_pid());
+    assert_eq!(mine["state"], "held_exclusive");
+    assert_eq!(
+        mine["holders"][0]["session_id"],
+        g.backend_pid().to_string().as_str()
+    );
+    assert_eq!(mine["holders"][0]["kind"], "advisory");
     let shown = json(&lockutils(["show", "--json", "--backend", &u, &name]));
     assert_eq!(shown["holders"][0]["mode"], "exclusive");
     assert_eq!(shown["holders"][0]["application_name"], "lockutils");

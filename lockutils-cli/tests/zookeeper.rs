@@ -443,7 +443,7 @@ fn show_shows_holder_and_waiter_with_modes_and_tokens() {
     let text = stdout(&out);
     assert!(text.contains("lock      nova-instance-1\n"), "{text}");
     assert!(
-        text.contains(&format!("node      {root}/nova-instance-1\n")),
+        text.contains(&format!("location  {root}/nova-instance-1\n")),
         "{text}"
     );
     assert!(text.contains("state     held exclusive\n"), "{text}");
@@ -477,7 +477,7 @@ fn show_shows_holder_and_waiter_with_modes_and_tokens() {
     assert_eq!(v["state"], "held_exclusive");
     let (h, w) = (&v["holders"][0], &v["waiters"][0]);
     assert_eq!(h["mode"], "exclusive");
-    assert_eq!(h["layout"], "native");
+    assert_eq!(h["kind"], "native");
     assert_eq!(h["data"], "writer-1");
     assert_eq!(h["fencing_token"], guard.fencing_token());
     assert_eq!(h["revoke_requested"], false);
@@ -486,8 +486,8 @@ fn show_shows_holder_and_waiter_with_modes_and_tokens() {
     assert!(w["sequence"].as_i64().unwrap() > h["sequence"].as_i64().unwrap());
     assert!(h["session_id"].as_str().unwrap().starts_with("0x"));
     assert_ne!(h["session_id"], w["session_id"]);
-    assert!(h["created"].as_str().unwrap().ends_with('Z'));
-    assert!(h["created_unix_ms"].as_i64().unwrap() > 1_600_000_000_000);
+    assert!(h["since"].as_str().unwrap().ends_with('Z'));
+    assert!(h["since_unix_ms"].as_i64().unwrap() > 1_600_000_000_000);
     guard.unlock().unwrap();
 
     // A lock nobody holds or waits for: free, exit 0; its node may not exist.
@@ -535,7 +535,10 @@ fn remove_refuses_a_held_lock_and_clears_it_with_force() {
         text.contains(&format!("removed idle ({root}/idle)")),
         "{text}"
     );
-    assert!(text.contains("skipped missing: no lock node"), "{text}");
+    assert!(
+        text.contains("skipped missing: nothing to remove"),
+        "{text}"
+    );
     assert!(
         text.contains("skipped stuck: held exclusive by stuck-holder (session 0x"),
         "{text}"
@@ -551,7 +554,7 @@ fn remove_refuses_a_held_lock_and_clears_it_with_force() {
     let text = stdout(&out);
     assert!(
         text.contains(&format!(
-            "removed stuck ({root}/stuck): deleted 1 contender node and the lock node"
+            "removed stuck ({root}/stuck): cleared 1 holder or waiter"
         )),
         "{text}"
     );
@@ -707,10 +710,8 @@ fn bad_and_unreachable_urls_fail_fast_with_one_line() {
         assert!(took < Duration::from_secs(4), "{args:?} took {took:?}");
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(
-            err.starts_with("lockutils: cannot connect to ZooKeeper at zookeeper://svc@127.0.0.1:"),
-            "{err}"
-        );
+        assert!(err.starts_with("lockutils: "), "{err}");
+        assert!(err.contains("zookeeper://svc@127.0.0.1:"), "{err}");
         assert!(err.contains("check that ZooKeeper runs"), "{err}");
         assert!(!err.contains("topsecret"), "{err}");
         assert!(stdout(&out).is_empty(), "{}", stdout(&out));

@@ -50,8 +50,8 @@ pub use admin::{
 pub use caps::{Capabilities, Capability};
 pub use file::FileBackend;
 pub use url::{
-    backend_for_url, clear_default_url, default_url, register_scheme, scheme_of, set_default_url,
-    BackendFactory, COORDINATION_URL_ENV,
+    backend_for_url, clear_default_url, default_url, register_scheme, registered_schemes,
+    scheme_of, set_default_url, BackendFactory, COORDINATION_URL_ENV,
 };
 pub(crate) use url::{redact, resolve, resolve_default};
 

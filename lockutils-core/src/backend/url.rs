@@ -64,6 +64,19 @@ pub fn register_scheme(scheme: &'static str, factory: BackendFactory) {
         .insert(scheme, factory);
 }
 
+/// The schemes registered so far (`file` always), sorted: for messages that
+/// list what a URL may be.
+pub fn registered_schemes() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = schemes()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .copied()
+        .collect();
+    all.sort_unstable();
+    all
+}
+
 /// The scheme of a URL (`zookeeper` for `zookeeper://h/`), if it has one.
 pub fn scheme_of(url: &str) -> Option<&str> {
     let (scheme, _) = url.split_once(':')?;
