@@ -202,7 +202,7 @@ impl Error {
     /// exit codes) without matching variants or messages.
     ///
     /// ```
-    /// use lockutils_core::{Error, ErrorKind};
+    /// use lockutils_core::ErrorKind;
     /// let e = lockutils_core::backend::backend_for_url("file://relative").unwrap_err();
     /// assert_eq!(e.kind(), ErrorKind::InvalidUrl);
     /// ```
@@ -222,9 +222,43 @@ impl Error {
         }
     }
 
+    /// The error and its causes on one line (`Display` leaves the causes to
+    /// [`source`](std::error::Error::source)), for logs and messages:
+    /// `cannot open lock file /srv/locks/x for lock "x": the lock file's name
+    /// is a symbolic link …: Too many levels of symbolic links (os error 40)`.
+    ///
+    /// ```
+    /// let e = lockutils_core::backend::backend_for_url("file://relative").unwrap_err();
+    /// assert!(e.report().to_string().contains("absolute"));
+    /// ```
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+
     /// Whether this error only means "not now": the lock was busy.
     pub fn is_contention(&self) -> bool {
         matches!(self, Error::WouldBlock { .. } | Error::Timeout { .. })
+    }
+}
+
+/// An [`Error`] with its causes, from [`Error::report`].
+#[derive(Debug)]
+pub struct Report<'a>(&'a Error);
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut source = std::error::Error::source(self.0);
+        while let Some(s) = source {
+            let more = s.to_string();
+            // A cause that wraps another may say the same; say it once.
+            if !more.is_empty() && !shown.contains(&more) {
+                shown.push_str(": ");
+                shown.push_str(&more);
+            }
+            source = s.source();
+        }
+        f.write_str(&shown)
     }
 }
 

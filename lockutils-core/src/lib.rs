@@ -58,7 +58,7 @@ mod slot_map;
 mod timer;
 
 pub use acquire::Acquire;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Report, Result};
 pub use guard::{AsyncLockGuard, LockGuard};
 pub use held::{held_locks, HeldLock};
 pub use lock_path::{
