@@ -1,6 +1,8 @@
-//! `--backend`: where locks live. `file` (lock files in a lock directory),
-//! or ZooKeeper (`zookeeper://HOST:PORT/ROOT`, or `zookeeper` for the URL in
-//! `LOCKUTILS_COORDINATION_URL`) in builds with the `zookeeper` feature.
+//! `--backend`: where locks live, resolved through the library's URL scheme
+//! registry, so the command knows no engine by name. `file` (lock files in
+//! the lock directory, the default), a coordination URL of any registered
+//! scheme (`zookeeper://…`, `postgresql://…`, `file:///dir`), or a bare
+//! scheme word (`zookeeper`) for the URL in `LOCKUTILS_COORDINATION_URL`.
 //!
 //! A coordination URL may carry a password (`zookeeper://svc:secret@zk1/app`).
 //! It is never printed: clap would echo a rejected value in its error
@@ -8,24 +10,72 @@
 //! the password replaced by `***`.
 
 use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
 
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
+use lockutils_core::backend::{self as core_backend, Backend, FileBackend};
 
-/// The environment variable `--backend zookeeper` reads (the library's).
-pub(crate) const URL_ENV: &str = "LOCKUTILS_COORDINATION_URL";
+use crate::Failure;
 
-/// Where locks live.
-#[derive(Clone, Debug)]
-pub(crate) enum Backend {
-    /// Lock files in a lock directory.
-    File,
-    /// ZooKeeper nodes under the URL's root.
+/// The environment variable a scheme word reads (the library's).
+pub(crate) const URL_ENV: &str = core_backend::COORDINATION_URL_ENV;
+
+/// Registers every engine this build has with the library's scheme
+/// registry: the only place the command names engines, and only through
+/// their `register` functions.
+pub(crate) fn register_engines() {
     #[cfg(feature = "zookeeper")]
-    ZooKeeper(lockutils_zookeeper::CoordinationUrl),
-    /// PostgreSQL advisory locks in the URL's database.
+    lockutils_zookeeper::register();
     #[cfg(feature = "postgresql")]
-    Postgres(lockutils_postgres::PgUrl),
+    lockutils_postgres::register();
+}
+
+/// What `--backend` chose.
+#[derive(Clone, Debug)]
+pub(crate) enum Choice {
+    /// Lock files in the lock directory (`--lock-path`, or the library's
+    /// default), the library's `external` locks.
+    LockDir,
+    /// The backend of a coordination URL (from the registry, one per URL).
+    Url(Arc<dyn Backend>),
+}
+
+impl Choice {
+    /// The backend, with the lock directory and file mode options that only
+    /// `--backend file` takes.
+    pub(crate) fn open(
+        &self,
+        lock_path: Option<&Path>,
+        file_mode: Option<u32>,
+    ) -> Result<Arc<dyn Backend>, Failure> {
+        match self {
+            Choice::LockDir => {
+                let files = FileBackend::new(lockutils_core::lock_path(lock_path));
+                Ok(Arc::new(match file_mode {
+                    Some(mode) => files.file_mode(mode),
+                    None => files,
+                }))
+            }
+            Choice::Url(backend) => {
+                if let Some(dir) = lock_path {
+                    return Err(Failure::usage(format!(
+                        "--lock-path {} is for lock files (--backend file); a coordination \
+                         URL says where its locks are: drop --lock-path, or change the URL",
+                        dir.display()
+                    )));
+                }
+                if file_mode.is_some() {
+                    return Err(Failure::usage(
+                        "--file-mode is for lock files (--backend file); with a file:// URL, \
+                         give ?file_mode=OCTAL in the URL",
+                    ));
+                }
+                Ok(Arc::clone(backend))
+            }
+        }
+    }
 }
 
 /// Parses `--backend` values; see the module documentation.
@@ -33,14 +83,14 @@ pub(crate) enum Backend {
 pub(crate) struct BackendParser;
 
 impl TypedValueParser for BackendParser {
-    type Value = Backend;
+    type Value = Choice;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         _arg: Option<&clap::Arg>,
         value: &OsStr,
-    ) -> Result<Backend, clap::Error> {
+    ) -> Result<Choice, clap::Error> {
         let env = std::env::var(URL_ENV).ok().filter(|u| !u.is_empty());
         let parsed = match value.to_str() {
             Some(text) => parse(text, env.as_deref()),
@@ -55,105 +105,82 @@ impl TypedValueParser for BackendParser {
 
 /// `--backend TEXT`, with `env_url` the value of `LOCKUTILS_COORDINATION_URL`.
 /// The error is one sentence with any password masked.
-pub(crate) fn parse(text: &str, env_url: Option<&str>) -> Result<Backend, String> {
+pub(crate) fn parse(text: &str, env_url: Option<&str>) -> Result<Choice, String> {
     if text == "file" {
-        return Ok(Backend::File);
+        return Ok(Choice::LockDir);
     }
-    if text == "postgresql" || text.starts_with("postgresql://") || text.starts_with("postgres://")
-    {
-        return postgres_url(text, env_url);
+    if text.contains("://") {
+        return resolve(text, "");
     }
-    let (url, from_env) = if text == "zookeeper" {
-        match env_url {
-            Some(url) => (url, true),
-            None => {
-                return Err(format!(
-                    "--backend zookeeper takes the coordination URL from {URL_ENV}, which is \
-                     not set; set it (e.g. zookeeper://127.0.0.1:2181/lockutils) or give \
-                     --backend zookeeper://HOST:PORT/ROOT"
-                ))
-            }
-        }
-    } else if text.starts_with("zookeeper://") {
-        (text, false)
-    } else {
+    if core_backend::scheme_of(&format!("{text}:")) != Some(text) {
+        return Err(unknown(text));
+    }
+    // A scheme word: the URL from the environment, if it is of that scheme.
+    let Some(url) = env_url else {
         return Err(format!(
-            "unknown backend `{}`: expected `file` (lock files, the default), \
-             `zookeeper://[USER:PASSWORD@]HOST:PORT[/ROOT]`, \
-             `postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DBNAME`, or `zookeeper` / \
-             `postgresql` (the URL in {URL_ENV})",
-            redact(text)
+            "--backend {text} takes the coordination URL from {URL_ENV}, which is not set; \
+             set it (e.g. {text}://HOST/…) or give the URL to --backend"
         ));
     };
-    zookeeper_url(url, from_env)
+    let scheme = core_backend::scheme_of(url).unwrap_or_default();
+    if !same_engine(scheme, text) {
+        return Err(format!(
+            "--backend {text} takes the coordination URL from {URL_ENV}, which is {} (a \
+             {scheme}:// URL); give --backend {scheme} or the URL itself",
+            redact(url)
+        ));
+    }
+    resolve(url, &format!(" (from {URL_ENV})"))
 }
 
-#[cfg(feature = "zookeeper")]
-fn zookeeper_url(url: &str, from_env: bool) -> Result<Backend, String> {
-    let source = if from_env {
-        format!(" (from {URL_ENV})")
-    } else {
-        String::new()
-    };
-    match lockutils_zookeeper::CoordinationUrl::parse_for(url, "") {
-        Ok(url) => Ok(Backend::ZooKeeper(url)),
-        // The library shows the URL with its password masked.
-        Err(lockutils_core::Error::Backend {
-            backend, reason, ..
-        }) => Err(format!("invalid --backend {backend}{source}: {reason}")),
-        Err(e) => Err(format!("invalid --backend {}{source}: {e}", redact(url))),
+/// Whether URL scheme `scheme` is what the word `word` names (`postgres`
+/// and `postgresql` are one engine).
+fn same_engine(scheme: &str, word: &str) -> bool {
+    let canon = |s: &str| if s == "postgres" { "postgresql" } else { s }.to_owned();
+    canon(scheme) == canon(word)
+}
+
+/// The backend of `url` through the registry; `source` says where the URL
+/// came from, for messages.
+fn resolve(url: &str, source: &str) -> Result<Choice, String> {
+    match core_backend::backend_for_url(url) {
+        Ok(b) => Ok(Choice::Url(b)),
+        Err(lockutils_core::Error::InvalidUrl { reason, .. }) => Err(format!(
+            "invalid --backend {}{source}: {reason}",
+            redact(url)
+        )),
+        Err(lockutils_core::Error::FeatureDisabled { feature, .. }) => Err(format!(
+            "this lockutils was built without the {feature} backend, so --backend {}{source} \
+             cannot be used; build it with `cargo install --path lockutils-cli --features \
+             {feature}`, or use --backend file (the default) for lock files",
+            redact(url)
+        )),
+        Err(lockutils_core::Error::UnknownScheme { .. }) => Err(unknown(url)),
+        Err(e) => Err(format!(
+            "invalid --backend {}{source}: {}",
+            redact(url),
+            crate::describe(&e)
+        )),
     }
 }
 
-#[cfg(not(feature = "zookeeper"))]
-fn zookeeper_url(url: &str, _from_env: bool) -> Result<Backend, String> {
-    Err(format!(
-        "this lockutils was built without the ZooKeeper backend, so --backend {} cannot \
-         be used; build it with `cargo install --path lockutils-cli --features zookeeper`, \
-         or use --backend file (the default) for lock files",
-        redact(url)
-    ))
-}
-
-/// `--backend postgresql://…`, or `postgresql` for the URL in the
-/// environment.
-fn postgres_url(text: &str, env_url: Option<&str>) -> Result<Backend, String> {
-    let (url, source) = if text == "postgresql" {
-        match env_url {
-            Some(url) => (url, format!(" (from {URL_ENV})")),
-            None => {
-                return Err(format!(
-                    "--backend postgresql takes the coordination URL from {URL_ENV}, which is \
-                     not set; set it (e.g. postgresql://locker@127.0.0.1/app) or give \
-                     --backend postgresql://USER@HOST:PORT/DBNAME"
-                ))
-            }
-        }
+fn unknown(text: &str) -> String {
+    let mut schemes: Vec<String> = core_backend::registered_schemes()
+        .into_iter()
+        .filter(|s| *s != "file")
+        .map(|s| format!("`{s}://…`"))
+        .collect();
+    schemes.sort();
+    let urls = if schemes.is_empty() {
+        String::from("`file:///DIR`")
     } else {
-        (text, String::new())
+        format!("{}, `file:///DIR`", schemes.join(", "))
     };
-    postgres_parse(url, &source)
-}
-
-#[cfg(feature = "postgresql")]
-fn postgres_parse(url: &str, source: &str) -> Result<Backend, String> {
-    match lockutils_postgres::PgUrl::parse_for(url, "") {
-        Ok(url) => Ok(Backend::Postgres(url)),
-        Err(lockutils_core::Error::Backend {
-            backend, reason, ..
-        }) => Err(format!("invalid --backend {backend}{source}: {reason}")),
-        Err(e) => Err(format!("invalid --backend {}{source}: {e}", redact(url))),
-    }
-}
-
-#[cfg(not(feature = "postgresql"))]
-fn postgres_parse(url: &str, _source: &str) -> Result<Backend, String> {
-    Err(format!(
-        "this lockutils was built without the PostgreSQL backend, so --backend {} cannot \
-         be used; build it with `cargo install --path lockutils-cli --features postgresql`, \
-         or use --backend file (the default) for lock files",
-        redact(url)
-    ))
+    format!(
+        "unknown backend `{}`: expected `file` (lock files, the default), a coordination \
+         URL ({urls}), or a scheme word such as `zookeeper` for the URL in {URL_ENV}",
+        redact(text)
+    )
 }
 
 /// `text` with the password of a `scheme://USER:PASSWORD@…` URL replaced by
@@ -197,39 +224,48 @@ mod tests {
 
     #[test]
     fn file_and_unknown_backends() {
-        assert!(matches!(parse("file", None), Ok(Backend::File)));
+        register_engines();
+        assert!(matches!(parse("file", None), Ok(Choice::LockDir)));
         let e = parse("redis://u:topsecret@x", None).unwrap_err();
         assert!(e.contains("unknown backend `redis://u:***@x`"), "{e}");
         assert!(!e.contains("topsecret"), "{e}");
-        assert!(e.contains("zookeeper://"), "{e}");
+        let e = parse("no such thing", None).unwrap_err();
+        assert!(e.contains("unknown backend"), "{e}");
     }
 
     #[test]
-    fn zookeeper_from_the_environment_needs_it_set() {
+    fn a_scheme_word_needs_the_environment_and_its_scheme() {
         let e = parse("zookeeper", None).unwrap_err();
         assert!(e.contains(URL_ENV), "{e}");
+        let e = parse("zookeeper", Some("file:///tmp/x")).unwrap_err();
+        assert!(e.contains("--backend file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let Ok(Choice::Url(b)) = parse(&url, None) else {
+            panic!()
+        };
+        assert_eq!(b.kind(), "file");
     }
 
     #[cfg(feature = "zookeeper")]
     #[test]
-    fn zookeeper_urls_are_parsed_and_their_errors_masked() {
-        let Ok(Backend::ZooKeeper(u)) = parse("zookeeper://svc:topsecret@zk1:2181/app", None)
-        else {
+    fn urls_are_resolved_by_the_registry_and_their_errors_masked() {
+        register_engines();
+        let Ok(Choice::Url(b)) = parse("zookeeper://svc:topsecret@zk1:2181/app", None) else {
             panic!()
         };
-        assert_eq!(u.root(), "/app");
-        assert!(!u.to_string().contains("topsecret"));
-        let Ok(Backend::ZooKeeper(u)) = parse("zookeeper", Some("zookeeper://zk9/from-env")) else {
+        assert_eq!(b.kind(), "zookeeper");
+        assert!(!b.url().contains("topsecret"));
+        let Ok(Choice::Url(b)) = parse("zookeeper", Some("zookeeper://zk9/from-env")) else {
             panic!()
         };
-        assert_eq!(u.hosts(), ["zk9:2181"]);
+        assert!(b.url().contains("zk9"), "{}", b.url());
         let e = parse("zookeeper://svc:topsecret@zk1:port/app", None).unwrap_err();
         assert!(!e.contains("topsecret"), "{e}");
         assert!(
             e.starts_with("invalid --backend zookeeper://svc:***@zk1:port/app: "),
             "{e}"
         );
-        assert!(e.contains("port `port`"), "{e}");
         let e = parse("zookeeper", Some("zookeeper://u:topsecret@h?layout=x")).unwrap_err();
         assert!(!e.contains("topsecret"), "{e}");
         assert!(e.contains(&format!("(from {URL_ENV})")), "{e}");
@@ -237,27 +273,28 @@ mod tests {
 
     #[cfg(feature = "postgresql")]
     #[test]
-    fn postgres_urls_are_parsed_and_their_errors_masked() {
-        let Ok(Backend::Postgres(u)) = parse("postgresql://svc:topsecret@db1/app", None) else {
+    fn postgres_urls_and_both_scheme_words() {
+        register_engines();
+        let Ok(Choice::Url(b)) = parse("postgresql://svc:topsecret@db1/app", None) else {
             panic!()
         };
-        assert_eq!(u.dbname(), Some("app"));
-        assert!(!u.to_string().contains("topsecret"));
-        let Ok(Backend::Postgres(u)) = parse("postgresql", Some("postgres://db9:6000/x")) else {
+        assert_eq!(b.kind(), "postgresql");
+        assert!(!b.url().contains("topsecret"));
+        let Ok(Choice::Url(b)) = parse("postgresql", Some("postgres://db9:6000/x")) else {
             panic!()
         };
-        assert_eq!(u.port(), 6000);
+        assert!(b.url().contains("6000"), "{}", b.url());
         let e = parse("postgresql://svc:topsecret@db1:port/app", None).unwrap_err();
         assert!(!e.contains("topsecret"), "{e}");
-        assert!(e.contains("port `port`"), "{e}");
-        assert!(parse("postgresql", None).unwrap_err().contains(URL_ENV));
+        assert!(e.contains("port"), "{e}");
     }
 
     #[cfg(not(feature = "zookeeper"))]
     #[test]
-    fn zookeeper_is_refused_without_the_feature() {
+    fn an_engine_left_out_is_named_with_the_fix() {
+        register_engines();
         let e = parse("zookeeper://u:topsecret@zk1:2181/app", None).unwrap_err();
-        assert!(e.contains("built without the ZooKeeper backend"), "{e}");
+        assert!(e.contains("built without the zookeeper backend"), "{e}");
         assert!(!e.contains("topsecret"), "{e}");
     }
 }

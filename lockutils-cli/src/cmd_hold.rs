@@ -1,28 +1,74 @@
-//! `lockutils hold NAME CMD`: CMD under a named lock.
+//! `lockutils hold NAME CMD`: CMD under a named lock, on any backend,
+//! through the library's one lock API ([`LockOptions`] and its guards).
+//!
+//! The lock has the library's identity for NAME and `--prefix`, so the
+//! command excludes, and is excluded by, library holders of the same lock
+//! (and oslo.concurrency's, kazoo's, tooz's where the backend's layout is
+//! theirs). A lock on a backend that can lose it while held (a ZooKeeper
+//! session expires, an operator clears it) is watched through the guard's
+//! loss API: CMD then gets `SIGTERM` and `hold` exits with [`exit::LOST`],
+//! so a script knows CMD may have overlapped with another holder.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use lockutils_core::LockOptions;
+use lockutils_core::backend::{Backend, Capability, Location};
+use lockutils_core::{AsyncLockGuard, LockOptions};
 
 use crate::child::{self, BeforeChild, Spawned, Supervisor};
-use crate::inspect::{LockReport, Snapshot};
-use crate::{exit, Failure, HoldArgs};
+use crate::park::park_on;
+use crate::report::LockReport;
+use crate::{exit, identity, Failure, HoldArgs};
 
 /// How long `hold` waits before saying who holds the lock, and how often it
 /// looks again for a change of holder.
 const REPORT_AFTER: Duration = Duration::from_secs(1);
 
+/// How long an interrupted `hold` waits for the backend to forget its queued
+/// acquisition before exiting.
+const WITHDRAW_WITHIN: Duration = Duration::from_secs(2);
+
 /// Takes the lock, runs CMD, releases, and returns the exit code.
-pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
-    let mut opts = LockOptions::new(&args.name).external(true);
+pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Failure> {
+    // A usage error known from the backend alone: said at once, server or not.
+    if args.shared && !backend.capabilities().has(Capability::Shared) {
+        return Err(Failure::usage(format!(
+            "--shared is not possible with {}: this backend (or its layout) has no shared \
+             (reader) locks; drop --shared, or choose a backend that has them",
+            backend.url()
+        )));
+    }
+    let identity = identity(&args.name, args.prefix.as_deref())?;
+    let place = match backend.admin() {
+        Ok(admin) => format!("{} on {}", admin.location(&identity), backend.url()),
+        Err(_) => format!("{identity} on {}", backend.url()),
+    };
+
+    // Before any thread exists (engines start theirs on first use), so that
+    // every thread blocks the forwarded signals.
+    let supervisor = Supervisor::start(BeforeChild::Exit(format!(
+        "interrupted before waiting for lock \"{}\" ({place})",
+        args.name
+    )))
+    .map_err(|e| Failure::error(format!("cannot set up signal forwarding: {e}")))?;
+
+    let program = Path::new(&args.command[0])
+        .file_name()
+        .unwrap_or(args.command[0].as_os_str())
+        .to_string_lossy()
+        .into_owned();
+    // Who takes the lock, for backends that record it (a ZooKeeper
+    // candidate's data, readable by every client: not CMD's arguments). The
+    // process ends soon after; the string lives until then.
+    let caller: &'static str = Box::leak(format!("lockutils hold {program}").into_boxed_str());
+    let mut opts = LockOptions::new(&args.name)
+        .backend(&*backend)
+        .caller(caller);
     if let Some(p) = &args.prefix {
         opts = opts.prefix(p);
-    }
-    if let Some(dir) = &args.dir.lock_path {
-        opts = opts.lock_path(dir);
     }
     if args.shared {
         opts = opts.shared();
@@ -32,31 +78,18 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
     } else if let Some(t) = args.timeout {
         opts = opts.timeout(t);
     }
-    let path = opts.file_path().map_err(|e| Failure::from_lock_error(&e))?;
 
-    let supervisor = Supervisor::start(BeforeChild::Exit(format!(
-        "interrupted while waiting for lock \"{}\" ({})",
-        args.name,
-        path.display()
-    )))
-    .map_err(|e| Failure::error(format!("cannot set up signal forwarding: {e}")))?;
-
-    // Holder discovery reads Linux's /proc; elsewhere there is nothing to say.
-    // The reporter thread only starts once the lock turns out to be busy.
-    let acquired = match opts.blocking(false).lock() {
-        Err(e) if e.is_contention() && !args.no_wait => {
-            let reporter =
-                cfg!(target_os = "linux").then(|| Reporter::start(&args.name, path.clone()));
-            let acquired = opts.lock();
-            drop(reporter);
-            acquired
-        }
-        acquired => acquired,
-    };
+    // While waiting, a signal wakes this thread, which withdraws from the
+    // queue before exiting.
+    supervisor.set_before_child(BeforeChild::Wake(std::thread::current()));
+    let reporter =
+        (!args.no_wait).then(|| Reporter::start(&backend, &identity, &args.name, &place));
+    let acquired = park_on(opts.lock_async(), || supervisor.pending_signal());
+    drop(reporter);
     let guard = match acquired {
-        Ok(g) => g,
-        Err(e) if e.is_contention() => {
-            let who = holders_of(&path)
+        Ok(Ok(g)) => g,
+        Ok(Err(e)) if e.kind().is_contention() => {
+            let who = holders_of(&*backend, &identity)
                 .map(|r| format!("; it is {}", r.holders_sentence()))
                 .unwrap_or_default();
             let hint = if args.no_wait {
@@ -66,73 +99,124 @@ pub(crate) fn hold(args: &HoldArgs) -> Result<i32, Failure> {
             };
             // `-E 0` makes a busy lock a success (skip if busy): say nothing.
             if args.conflict_exit_code != 0 {
-                eprintln!("lockutils: {e} ({}){who}; {hint}", path.display());
+                eprintln!("lockutils: {e} ({place}){who}; {hint}");
             }
             return Ok(i32::from(args.conflict_exit_code));
         }
-        Err(e) => return Err(Failure::from_lock_error(&e)),
+        Ok(Err(e)) => return Err(Failure::from_lock_error(&e)),
+        Err(sig) => {
+            // The acquisition was dropped; its clean-up (a queued candidate
+            // node) is the backend's to finish, and it says when it has.
+            let note = if backend.settle(WITHDRAW_WITHIN) {
+                ""
+            } else {
+                "; its queue entry goes when the session ends"
+            };
+            eprintln!(
+                "lockutils: interrupted while waiting for lock \"{}\" ({place}) (signal {sig}){note}",
+                args.name
+            );
+            return Ok(128 + sig);
+        }
     };
+
+    if let Some(loss) = AsyncLockGuard::loss(&guard) {
+        // Lost before CMD could start: do not start it.
+        eprintln!(
+            "lockutils: lost lock \"{}\" ({place}) before {program} started: {loss}",
+            args.name
+        );
+        let _ = park_on(AsyncLockGuard::unlock_async(guard), || None);
+        return Ok(exit::LOST);
+    }
 
     let mut cmd = Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
-    held_lock_env(
-        &mut cmd,
-        &args.name,
-        &path,
-        "LOCKUTILS_LOCK_PATH",
-        args.shared,
-    );
+    held_lock_env(&mut cmd, &args.name, &guard, args.shared);
     kill_with_parent(&mut cmd);
+    let lost = Arc::new(AtomicBool::new(false));
     let code = match supervisor.spawn(&mut cmd) {
-        Ok(Spawned::Child(c)) => match supervisor.wait(c) {
-            Ok(status) => child::exit_code(status),
-            Err(e) => {
-                eprintln!(
-                    "lockutils: cannot wait for {}: {e}",
-                    args.command[0].to_string_lossy()
+        Ok(Spawned::Child(c)) => {
+            let watcher = AsyncLockGuard::lost(&guard).ok().map(|loss| {
+                let signaller = supervisor.child_signaller();
+                let (lost, what) = (
+                    Arc::clone(&lost),
+                    format!("lock \"{}\" ({place})", args.name),
                 );
-                exit::FAILURE
+                let program = program.clone();
+                LossWatcher::start(loss, move |reason| {
+                    lost.store(true, Ordering::Release);
+                    match signaller.send(libc::SIGTERM) {
+                        Some(pid) => eprintln!(
+                            "lockutils: lost {what} while {program} ran: {reason}; another holder \
+                             may have it now; terminating {program} (SIGTERM to pid {pid})"
+                        ),
+                        None => eprintln!(
+                            "lockutils: lost {what}: {reason}; another holder may have it now; \
+                             {program} may have run without it"
+                        ),
+                    }
+                })
+            });
+            let status = supervisor.wait(c);
+            drop(watcher);
+            match status {
+                Ok(status) => child::exit_code(status),
+                Err(e) => {
+                    eprintln!("lockutils: cannot wait for {program}: {e}");
+                    exit::FAILURE
+                }
             }
-        },
+        }
         Ok(Spawned::Interrupted(sig)) => 128 + sig,
         Err(e) => child::spawn_failure(&args.command[0], &e),
     };
-    // The process exits next, and with it goes the last descriptor of the
-    // lock file, which releases the lock: dropping the guard first would only
-    // start the registry's clean-up timer thread on the way out.
-    std::mem::forget(guard);
-    Ok(code)
+    let was_lost = lost.load(Ordering::Acquire) || AsyncLockGuard::is_lost(&guard);
+    if let Ok(Err(e)) = park_on(AsyncLockGuard::unlock_async(guard), || None) {
+        if !was_lost {
+            eprintln!("lockutils: {}", crate::describe(&e));
+        }
+    }
+    Ok(if was_lost { exit::LOST } else { code })
 }
 
-/// Tells CMD which lock it runs under (as etcdctl's `ETCD_LOCK_KEY`):
-/// `LOCKUTILS_LOCK_NAME`, the lock's place (`where_var`: the lock file's
-/// `LOCKUTILS_LOCK_PATH` or the ZooKeeper `LOCKUTILS_LOCK_NODE`) and
-/// `LOCKUTILS_LOCK_MODE` (`exclusive` or `shared`).
-pub(crate) fn held_lock_env(
-    cmd: &mut Command,
-    name: &str,
-    place: impl AsRef<std::ffi::OsStr>,
-    where_var: &str,
-    shared: bool,
-) {
-    cmd.env("LOCKUTILS_LOCK_NAME", name)
-        .env(where_var, place)
-        .env(
-            "LOCKUTILS_LOCK_MODE",
-            if shared { "shared" } else { "exclusive" },
-        );
+/// Tells CMD which lock it runs under (as etcdctl's `ETCD_LOCK_KEY`), from
+/// the guard: `LOCKUTILS_LOCK_NAME`, where the lock lives
+/// (`LOCKUTILS_LOCK_PATH` for a lock file, `LOCKUTILS_LOCK_NODE` for a node,
+/// `LOCKUTILS_LOCK_KEY` otherwise), `LOCKUTILS_LOCK_MODE` (`exclusive` or
+/// `shared`) and, where the backend gives one, `LOCKUTILS_FENCING_TOKEN`.
+fn held_lock_env(cmd: &mut Command, name: &str, guard: &AsyncLockGuard<'_>, shared: bool) {
+    cmd.env("LOCKUTILS_LOCK_NAME", name).env(
+        "LOCKUTILS_LOCK_MODE",
+        if shared { "shared" } else { "exclusive" },
+    );
+    match AsyncLockGuard::location(guard) {
+        Some(Location::Path(p)) => {
+            cmd.env("LOCKUTILS_LOCK_PATH", p);
+        }
+        Some(Location::Node(n)) => {
+            cmd.env("LOCKUTILS_LOCK_NODE", n);
+        }
+        Some(other) => {
+            cmd.env("LOCKUTILS_LOCK_KEY", other.to_string());
+        }
+        None => {}
+    }
+    if let Ok(token) = AsyncLockGuard::fencing_token(guard) {
+        cmd.env("LOCKUTILS_FENCING_TOKEN", token.to_string());
+    }
 }
 
-/// The report on the lock file at `path`, if it exists.
-fn holders_of(path: &Path) -> Option<LockReport> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    let name = path.file_name()?.to_string_lossy();
-    Some(Snapshot::take([&meta]).report(&name, path, &meta))
+/// The report on the lock, if the backend can say.
+fn holders_of(backend: &dyn Backend, identity: &str) -> Option<LockReport> {
+    let info = backend.admin().ok()?.inspect(identity).ok()?;
+    Some(LockReport::new(&info, backend.kind(), &backend.url()))
 }
 
-/// Makes CMD die (SIGKILL) if `hold` dies first, even by SIGKILL: the kernel
-/// releases the lock when `hold` dies, and CMD must not go on without it.
-pub(crate) fn kill_with_parent(cmd: &mut Command) {
+/// Makes CMD die (SIGKILL) if `hold` dies first, even by SIGKILL: the
+/// backend releases the lock when `hold` dies, and CMD must not go on
+/// without it.
+fn kill_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
@@ -156,52 +240,89 @@ pub(crate) fn kill_with_parent(cmd: &mut Command) {
     let _ = cmd;
 }
 
-/// Says on stderr who holds the lock, after `REPORT_AFTER` of waiting and
-/// whenever the holders change; stops when dropped.
-struct Reporter {
-    stop: Option<mpsc::Sender<()>>,
+/// Runs `on_loss` if the guard's loss future says the lock was lost; stops
+/// (and is joined) when dropped.
+struct LossWatcher {
+    done: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Reporter {
-    fn start(name: &str, path: PathBuf) -> Self {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let name = name.to_owned();
+impl LossWatcher {
+    fn start(
+        loss: lockutils_core::backend::LossFuture,
+        on_loss: impl FnOnce(lockutils_core::backend::Loss) + Send + 'static,
+    ) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
         let thread = std::thread::Builder::new()
+            .name("lockutils-loss".into())
+            .spawn(move || {
+                if let Ok(Some(reason)) =
+                    park_on(loss, || stop.load(Ordering::Acquire).then_some(0))
+                {
+                    on_loss(reason);
+                }
+            })
+            .ok();
+        LossWatcher { done, thread }
+    }
+}
+
+impl Drop for LossWatcher {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Says on stderr who holds the lock, after `REPORT_AFTER` of waiting and
+/// whenever the holders change; silent once dropped (not joined: a look at
+/// the lock may take as long as the server takes to answer, and the
+/// acquisition must not wait for it).
+struct Reporter {
+    stop: mpsc::Sender<()>,
+}
+
+impl Reporter {
+    fn start(backend: &Arc<dyn Backend>, identity: &str, name: &str, place: &str) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let backend = Arc::clone(backend);
+        let (identity, name, place) = (identity.to_owned(), name.to_owned(), place.to_owned());
+        let me = std::process::id();
+        let _ = std::thread::Builder::new()
             .name("lockutils-report".into())
             .spawn(move || {
-                // Reported again only when the state or the holders change.
                 let mut last = None;
                 // Ends when the sender is dropped (lock acquired or failed).
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(REPORT_AFTER)
                 {
-                    let Some(report) = holders_of(&path) else {
+                    let Some(report) = holders_of(&*backend, &identity) else {
                         continue;
                     };
-                    let seen = Some((report.state, report.holder_pids()));
-                    if seen != last {
+                    // Nobody to name: free for a moment, or ours already.
+                    if report.holders.is_empty() || report.holders.iter().any(|h| h.pid == Some(me))
+                    {
+                        continue;
+                    }
+                    let seen = Some((report.state, report.holder_ids()));
+                    if seen != last && stopped.try_recv() == Err(mpsc::TryRecvError::Empty) {
                         eprintln!(
-                            "lockutils: waiting for lock \"{name}\" ({}): {}",
-                            path.display(),
+                            "lockutils: waiting for lock \"{name}\" ({place}): {}",
                             report.holders_sentence()
                         );
                         last = seen;
                     }
                 }
-            })
-            .ok();
-        Reporter {
-            stop: Some(stop),
-            thread,
-        }
+            });
+        Reporter { stop }
     }
 }
 
 impl Drop for Reporter {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = self.stop.send(());
     }
 }

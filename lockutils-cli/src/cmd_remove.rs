@@ -1,128 +1,85 @@
-//! `lockutils remove NAME…` and `lockutils clean`: removing free lock files
-//! with the library's safe removal protocol, never a held one.
+//! `lockutils remove NAME…` and `lockutils clean`, on any backend: the
+//! library's [`Admin`] removes what is free (never letting two holders
+//! result) and, with `--force` on a backend that can, clears a held lock.
 
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lockutils_core::{InUse, LockOptions};
+use lockutils_core::backend::{Admin, Backend, Capability, CleanOptions, Cleaned, Removal};
 
-use crate::cmd_inspect::lock_files;
-use crate::duration;
-use crate::inspect::{probe_path, Snapshot, State};
 use crate::output::Paint;
-use crate::{exit, Failure};
-
-/// What became of one lock file.
-enum Outcome {
-    Removed,
-    Absent,
-    /// Held: skipped. Why is told once every file was tried.
-    Held,
-    /// Free but open in another process (a polling waiter): skipped.
-    InUse(InUse),
-    /// Not removed, for this reason.
-    Skipped(String),
-    /// `clean --dry-run`: free, would be removed.
-    WouldRemove,
-}
-
-/// Removes the lock file of `opts` if nobody holds it: takes the lock without
-/// waiting, checks the file, unlinks it while holding it
-/// ([`LockOptions::remove_lock_file`]).
-fn remove_if_free(opts: LockOptions<'_, '_>) -> Result<Outcome, lockutils_core::Error> {
-    match opts.external(true).blocking(false).remove_lock_file() {
-        Ok(true) => Ok(Outcome::Removed),
-        Ok(false) => Ok(Outcome::Absent),
-        Err(e) if e.is_contention() => Ok(Outcome::Held),
-        Err(e) => InUse::of(&e).map(Outcome::InUse).ok_or(e),
-    }
-}
-
-/// Who holds each of the held lock files, in one snapshot.
-fn held_reasons(held: &[(String, PathBuf)]) -> Vec<String> {
-    let metas: Vec<Option<fs::Metadata>> = held
-        .iter()
-        .map(|(_, path)| fs::symlink_metadata(path).ok())
-        .collect();
-    let snapshot = Snapshot::take(metas.iter().flatten());
-    held.iter()
-        .zip(&metas)
-        .map(|((name, path), meta)| match meta {
-            Some(m) => {
-                let r = snapshot.report(name, path, m);
-                if r.state == State::Free {
-                    "held (released since)".to_owned()
-                } else {
-                    r.holders_sentence()
-                }
-            }
-            None => "held (removed since)".to_owned(),
-        })
-        .collect()
-}
+use crate::report::{Contender, LockReport};
+use crate::{admin_of, duration, exit, identity, Failure};
 
 /// `lockutils remove NAME…`.
 pub(crate) fn remove(
+    backend: &dyn Backend,
     names: &[String],
     prefix: Option<&str>,
-    lock_path: Option<&Path>,
+    force: bool,
 ) -> Result<i32, Failure> {
-    let options = |name| {
-        let mut opts = LockOptions::new(name);
-        if let Some(p) = prefix {
-            opts = opts.prefix(p);
-        }
-        if let Some(d) = lock_path {
-            opts = opts.lock_path(d);
-        }
-        opts
-    };
-    // Check every name before removing anything.
-    let mut paths = Vec::new();
-    for name in names {
-        paths.push(
-            options(name.as_str())
-                .file_path()
-                .map_err(|e| Failure::from_lock_error(&e))?,
-        );
+    if force && !backend.capabilities().has(Capability::Clear) {
+        return Err(Failure::usage(format!(
+            "--force clears a held lock, which {} cannot do: a held lock of this backend is \
+             never removed (its holders would go on holding a lock nobody else can see); \
+             stop the holder instead",
+            backend.url()
+        )));
     }
+    // Check every name before removing anything.
+    let identities = names
+        .iter()
+        .map(|n| identity(n, prefix))
+        .collect::<Result<Vec<String>, Failure>>()?;
+    let admin = admin_of(backend)?;
     let paint = Paint::stdout();
     let mut code = exit::OK;
     let mut held = Vec::new();
-    for (name, path) in names.iter().zip(&paths) {
-        match remove_if_free(options(name)) {
-            Ok(Outcome::Removed) => {
-                println!("{} {name} ({})", paint.green("removed"), path.display())
+    for (name, identity) in names.iter().zip(&identities) {
+        let place = admin.location(identity);
+        if force {
+            match admin.clear_with_report(identity) {
+                Ok(report) => print_cleared(backend, name, &place, &report, &paint),
+                Err(e) => {
+                    eprintln!("lockutils: {}", crate::describe(&e));
+                    code = exit::FAILURE;
+                }
             }
-            Ok(Outcome::Absent) => println!(
-                "{} {name}: no lock file at {}",
-                paint.dim("skipped"),
-                path.display()
+            continue;
+        }
+        match admin.remove_if_free(identity) {
+            Ok(Removal::Removed) => println!("{} {name} ({place})", paint.green("removed")),
+            Ok(Removal::Absent) => println!(
+                "{} {name}: nothing to remove at {place}",
+                paint.dim("skipped")
             ),
-            Ok(Outcome::Held) => held.push((name.clone(), path.clone())),
-            Ok(Outcome::InUse(in_use)) => {
+            Ok(Removal::Busy) => held.push((name, identity, place)),
+            Ok(Removal::InUse { pid }) => {
                 println!(
-                    "{} {name}: {in_use} ({})",
+                    "{} {name}: {} ({place})",
                     paint.yellow("skipped"),
-                    path.display()
+                    in_use_reason(pid)
                 );
                 if code == exit::OK {
                     code = exit::CONFLICT;
                 }
             }
-            Ok(Outcome::Skipped(_) | Outcome::WouldRemove) => {}
+            Ok(_) => {}
             Err(e) => {
-                eprintln!("lockutils: {e}");
+                eprintln!("lockutils: {}", crate::describe(&e));
                 code = exit::FAILURE;
             }
         }
     }
-    for ((name, path), why) in held.iter().zip(held_reasons(&held)) {
+    for (name, identity, place) in &held {
+        let why = who_holds(admin, backend, identity);
+        let hint = if backend.capabilities().has(Capability::Clear) {
+            "a held lock is removed only with --force"
+        } else {
+            "a held lock is never removed"
+        };
         println!(
-            "{} {name}: {why} ({}); a held lock is never removed",
-            paint.yellow("skipped"),
-            path.display()
+            "{} {name}: {why} ({place}); {hint}",
+            paint.yellow("skipped")
         );
     }
     if code == exit::OK && !held.is_empty() {
@@ -131,122 +88,138 @@ pub(crate) fn remove(
     Ok(code)
 }
 
+/// Who holds the lock, as a clause, looked at now.
+fn who_holds(admin: &dyn Admin, backend: &dyn Backend, identity: &str) -> String {
+    match admin.inspect(identity) {
+        Ok(info) if info.is_held() => {
+            LockReport::new(&info, backend.kind(), &backend.url()).holders_sentence()
+        }
+        Ok(info) if !info.waiters.is_empty() => {
+            format!(
+                "free, but {} contender(s) queued for it",
+                info.waiters.len()
+            )
+        }
+        Ok(_) => "held (released since)".to_owned(),
+        Err(_) => "held".to_owned(),
+    }
+}
+
+fn print_cleared(
+    backend: &dyn Backend,
+    name: &str,
+    place: &str,
+    report: &lockutils_core::backend::Cleared,
+    paint: &Paint,
+) {
+    let before = LockReport::new(&report.before, backend.kind(), &backend.url());
+    let mut what = match report.removed {
+        0 => "nothing was there to clear".to_owned(),
+        1 => "cleared 1 holder or waiter".to_owned(),
+        n => format!("cleared {n} holders and waiters"),
+    };
+    if let Some(kept) = &report.kept {
+        what.push_str(&format!("; {kept}"));
+    }
+    println!("{} {name} ({place}): {what}", paint.green("removed"));
+    let line = |role: &str, c: &Contender| println!("  {role}  {}", c.line());
+    before.holders.iter().for_each(|c| line("holder", c));
+    before.waiters.iter().for_each(|c| line("waiter", c));
+    if !before.holders.is_empty() {
+        println!(
+            "  the holders were not asked: they now see the lock as lost; waiters queue again"
+        );
+    }
+}
+
 /// `lockutils clean`.
 pub(crate) fn clean(
-    lock_path: Option<&Path>,
+    backend: &dyn Backend,
     older_than: Option<Duration>,
     dry_run: bool,
 ) -> Result<i32, Failure> {
-    let dir = lockutils_core::lock_path(lock_path);
-    let Some(files) = lock_files(&dir)? else {
-        println!("nothing to clean: no lock directory at {}", dir.display());
-        return Ok(exit::OK);
-    };
-    // Non-regular entries are not lock files; say so.
-    let mut outcomes: Vec<(String, PathBuf, Outcome)> = Vec::new();
-    if let Ok(entries) = fs::read_dir(&dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !files.iter().any(|(n, _, _)| *n == name) {
-                outcomes.push((
-                    name,
-                    entry.path(),
-                    Outcome::Skipped("not a regular file, so not a lock file".into()),
-                ));
-            }
-        }
-    }
-    let mut code = exit::OK;
-    for (name, path, meta) in files {
-        let outcome = match crate::cmd_inspect::not_a_lock_file(&name, &path, &meta) {
-            None => clean_one(&name, &path, lock_path, &meta, older_than, dry_run),
-            Some(why) => Ok(Outcome::Skipped(why)),
-        };
-        match outcome {
-            Ok(o) => outcomes.push((name, path, o)),
-            Err(e) => {
-                eprintln!("lockutils: {e}");
-                code = exit::FAILURE;
-            }
-        }
-    }
-    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
-    let held: Vec<(String, PathBuf)> = outcomes
-        .iter()
-        .filter(|(_, _, o)| matches!(o, Outcome::Held))
-        .map(|(n, p, _)| (n.clone(), p.clone()))
-        .collect();
-    let mut reasons = held_reasons(&held).into_iter();
+    let admin = admin_of(backend)?;
+    let options = CleanOptions::new().older_than(older_than).dry_run(dry_run);
+    let outcomes = admin.clean_with(&options).map_err(|e| match e.kind() {
+        lockutils_core::ErrorKind::Unsupported => Failure::usage(format!(
+            "--older-than needs a backend that records when a lock was created, which {} \
+             does not; drop it (free locks are removed whatever their age)",
+            backend.url()
+        )),
+        _ => Failure::from_lock_error(&e),
+    })?;
     let paint = Paint::stdout();
     let (mut removed, mut skipped) = (0, 0);
-    for (name, _, outcome) in &outcomes {
+    for (name, outcome) in &outcomes {
         match outcome {
-            Outcome::Removed => {
+            Cleaned::Removed => {
                 removed += 1;
                 println!("{} {name}", paint.green("removed"));
             }
-            Outcome::WouldRemove => {
+            Cleaned::WouldRemove => {
                 removed += 1;
                 println!("{} {name}", paint.green("would remove"));
             }
-            Outcome::Absent => {
+            Cleaned::Absent => {
                 skipped += 1;
                 println!(
                     "{} {name}: removed meanwhile by someone else",
                     paint.dim("skipped")
                 );
             }
-            Outcome::Held => {
+            Cleaned::Busy(info) => {
                 skipped += 1;
-                let why = reasons.next().unwrap_or_default();
+                let report = LockReport::new(info, backend.kind(), &backend.url());
+                let why = if info.is_held() {
+                    report.holders_sentence()
+                } else {
+                    format!("{} contender(s) queued for it", info.waiters.len())
+                };
                 println!("{} {name}: {why}", paint.yellow("skipped"));
             }
-            Outcome::Skipped(why) => {
+            Cleaned::TooYoung(age) => {
+                skipped += 1;
+                println!(
+                    "{} {name}: created {} ago, newer than --older-than {}",
+                    paint.dim("skipped"),
+                    duration::human(*age),
+                    duration::human(older_than.unwrap_or_default())
+                );
+            }
+            Cleaned::Skipped(why) => {
                 skipped += 1;
                 println!("{} {name}: {why}", paint.dim("skipped"));
             }
-            Outcome::InUse(in_use) => {
+            Cleaned::InUse { pid } => {
                 skipped += 1;
-                println!("{} {name}: {in_use}", paint.yellow("skipped"));
+                println!("{} {name}: {}", paint.yellow("skipped"), in_use_reason(*pid));
             }
+            _ => {}
         }
     }
     let verb = if dry_run { "would remove" } else { "removed" };
-    println!("{verb} {removed}, skipped {skipped} in {}", dir.display());
-    Ok(code)
+    println!("{verb} {removed}, skipped {skipped} on {}", backend.url());
+    Ok(exit::OK)
 }
 
-fn clean_one(
-    name: &str,
-    path: &Path,
-    lock_path: Option<&Path>,
-    meta: &fs::Metadata,
-    older_than: Option<Duration>,
-    dry_run: bool,
-) -> Result<Outcome, lockutils_core::Error> {
-    use std::os::unix::fs::MetadataExt;
-    if let Some(min) = older_than {
-        let age = duration::age(meta.mtime());
-        if age < min {
-            return Ok(Outcome::Skipped(format!(
-                "created {} ago, newer than --older-than {}",
-                duration::human(age),
-                duration::human(min)
-            )));
-        }
+/// Why a free lock file was kept: another process has it open (the
+/// library's [`Removal::InUse`]).
+fn in_use_reason(pid: Option<u32>) -> String {
+    let who = match pid {
+        Some(pid) => format!("the lock file is open in process {pid}"),
+        None => "the lock file may be open in a process whose descriptors this user cannot \
+                 read"
+            .to_owned(),
+    };
+    let mut why = format!(
+        "{who}; a waiter polling on it would lock the unlinked file while a newcomer locks a \
+         new one, so it was not removed: retry once it is closed"
+    );
+    if pid.is_none() {
+        why.push_str(&format!(
+            ", run as root, or set {}=1 if no other user's process locks these files",
+            lockutils_core::REMOVE_UNVERIFIED_ENV
+        ));
     }
-    let mut opts = LockOptions::new(name);
-    if let Some(d) = lock_path {
-        opts = opts.lock_path(d);
-    }
-    if dry_run {
-        // Ask the kernel whether a lock would conflict; create nothing.
-        return Ok(match probe_path(path) {
-            Ok(None) => Outcome::WouldRemove,
-            Ok(Some(_)) => Outcome::Held,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Absent,
-            Err(e) => Outcome::Skipped(format!("cannot examine it: {e}")),
-        });
-    }
-    remove_if_free(opts)
+    why
 }

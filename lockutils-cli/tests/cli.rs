@@ -715,7 +715,7 @@ fn remove_in_a_missing_directory_removes_nothing_and_creates_nothing() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("skipped x: no lock file"),
+        stdout(&out).contains("skipped x: nothing to remove"),
         "{}",
         stdout(&out)
     );
@@ -752,7 +752,10 @@ fn remove_skips_a_held_lock_and_removes_free_ones() {
     assert!(dir.join("nova-r").exists());
     assert!(text.contains("removed f"), "{text}");
     assert!(!dir.join("nova-f").exists());
-    assert!(text.contains("skipped missing: no lock file"), "{text}");
+    assert!(
+        text.contains("skipped missing: nothing to remove"),
+        "{text}"
+    );
 
     free_lock(dir, "g");
     let out = lockutils([
@@ -787,7 +790,7 @@ fn zookeeper_backend_is_refused_clearly_in_builds_without_it() {
         let out = lockutils(&args);
         assert_eq!(code(&out), 2, "{args:?}");
         let err = stderr(&out);
-        assert!(err.contains("built without the ZooKeeper backend"), "{err}");
+        assert!(err.contains("built without the zookeeper backend"), "{err}");
         assert!(!err.contains("topsecret"), "{err}");
     }
 }
@@ -800,11 +803,11 @@ fn unknown_backends_are_usage_errors() {
     assert!(err.contains("zookeeper://"), "{err}");
     assert!(err.contains("redis://u:***@x"), "{err}");
     assert!(!err.contains("topsecret"), "{err}");
-    // --force exists for ZooKeeper locks only: held lock files are never removed.
+    // --force needs a backend that can clear a held lock: never lock files.
     let out = lockutils(["remove", "--force", "x"]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("--force is for ZooKeeper locks"),
+        stderr(&out).contains("--force clears a held lock"),
         "{}",
         stderr(&out)
     );

@@ -256,3 +256,59 @@ fn color_follows_the_flag_and_clicolor_force() {
         &[("CLICOLOR_FORCE", "1")]
     )));
 }
+
+/// `hold --file-mode` creates the lock file with those bits (filtered by the
+/// umask, as any new file); a bad mode, or one for a backend without lock
+/// directories, is a usage error.
+#[test]
+fn file_mode_sets_the_mode_of_a_new_lock_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    for (umask, asked, got) in [
+        ("022", "0644", 0o644),
+        ("002", "0664", 0o664),
+        ("027", "0664", 0o640),
+    ] {
+        let name = format!("mode-{asked}-{umask}");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("umask {umask}; exec \"$0\" \"$@\"")])
+            .arg(env!("CARGO_BIN_EXE_lockutils"))
+            .args([
+                "hold",
+                "--lock-path",
+                d,
+                "--file-mode",
+                asked,
+                &name,
+                "--",
+                "true",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let mode = std::fs::metadata(tmp.path().join(&name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, got, "{asked} under umask {umask}");
+    }
+    for bad in ["0x644", "999", "0444", "rw-r--r--", "17777"] {
+        let out = hold(tmp.path(), &["--file-mode", bad, "x", "--", "true"]);
+        assert_eq!(code(&out), 2, "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--file-mode"), "{}", stderr(&out));
+    }
+    let url = format!("file://{d}");
+    let out = lockutils([
+        "hold",
+        "--backend",
+        &url,
+        "--file-mode",
+        "0644",
+        "x",
+        "true",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("?file_mode="), "{}", stderr(&out));
+    assert!(!tmp.path().join("x").exists(), "nothing created");
+}

@@ -10,7 +10,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lockutils_postgres::{Mode, PgCoordinator, PgLockOptions, Wait};
+use lockutils_core::backend::Backend;
+use lockutils_core::{LockGuard, LockOptions, Registry};
+use lockutils_postgres::PgBackend;
 
 mod common;
 use common::*;
@@ -35,11 +37,18 @@ fn hold_list_show_remove_against_the_library() {
     let u = url();
     let name = unique("hold");
     // The library holds: the command cannot take it, and says who holds it.
-    let g = PgLockOptions::new(&name).url(&u).lock().unwrap();
+    let b = PgBackend::new(&u).unwrap();
+    let admin = b.admin().unwrap();
+    let g = LockOptions::new(&name).backend(&b).lock().unwrap();
+    // The server session (its backend pid) holding it, as the admin sees it.
+    let session = admin.inspect(&name).unwrap().holders[0]
+        .session
+        .clone()
+        .expect("the holder's session");
     let out = lockutils(["hold", "--no-wait", "--backend", &u, &name, "--", "true"]);
     assert_eq!(code(&out), 75, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains(&format!("pid {}", g.backend_pid())),
+        stderr(&out).contains(&format!("session {session}")),
         "{}",
         stderr(&out)
     );
@@ -51,34 +60,33 @@ fn hold_list_show_remove_against_the_library() {
         .iter()
         .find(|l| l["name"] == name.as_str())
         .expect("our lock listed");
-    assert_eq!(mine["state"], "held");
-    assert_eq!(mine["holders"][0]["pid"], g.backend_pid());
+    assert_eq!(mine["state"], "held_exclusive");
+    assert_eq!(
+        mine["holders"][0]["session_id"],
+        session.as_str()
+    );
+    assert_eq!(mine["holders"][0]["kind"], "advisory");
     let shown = json(&lockutils(["show", "--json", "--backend", &u, &name]));
     assert_eq!(shown["holders"][0]["mode"], "exclusive");
     assert_eq!(shown["holders"][0]["application_name"], "lockutils");
     // remove skips a held lock.
     let out = lockutils(["remove", "--backend", &u, &name]);
     assert_eq!(code(&out), 75, "{}", stderr(&out));
-    g.unlock().unwrap();
+    LockGuard::unlock(g).unwrap();
     // Free: the command holds it around CMD, excluding the library.
     let mut held = spawn(["hold", "--backend", &u, &name, "--", "sleep", "30"]);
-    let c = PgCoordinator::new(&u).unwrap();
     wait_for("hold took the lock", || {
-        (!c.show(&name).unwrap().is_free()).then_some(())
+        admin.inspect(&name).unwrap().is_held().then_some(())
     });
-    assert!(c.acquire(&name, Mode::Exclusive, Wait::Now).is_err());
+    // Another registry: this process's in-process layer is not what is tested.
+    let other = Registry::new();
+    let library = LockOptions::new(&name).registry(&other).backend(&b);
+    assert!(library.try_lock().is_err());
     // remove --force ends its session: hold sees the loss, stops CMD, exits 69.
     let out = lockutils(["remove", "--force", "--backend", &u, &name]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(held.code(), 69);
-    c.acquire(
-        &name,
-        Mode::Exclusive,
-        Wait::timeout(Duration::from_secs(5)),
-    )
-    .unwrap()
-    .release()
-    .unwrap();
+    LockGuard::unlock(library.timeout(Duration::from_secs(5)).lock().unwrap()).unwrap();
     let out = lockutils(["clean", "--backend", &u]);
     assert_eq!(code(&out), 0);
 }

@@ -44,13 +44,16 @@ use std::pin::Pin;
 use std::time::Instant;
 
 pub use crate::options::{AsBackend, BackendRef};
-pub use admin::{Admin, ContenderInfo, LockInfo, Removal};
+pub use admin::{
+    Admin, CleanOptions, Cleaned, Cleared, ContenderInfo, FileFacts, Listing, LockInfo, LockState,
+    Removal,
+};
 pub use caps::{Capabilities, Capability};
 pub(crate) use file::held_file;
 pub use file::FileBackend;
 pub use url::{
-    backend_for_url, clear_default_url, default_url, register_scheme, scheme_of, set_default_url,
-    BackendFactory, COORDINATION_URL_ENV,
+    backend_for_url, clear_default_url, default_url, register_scheme, registered_schemes,
+    scheme_of, set_default_url, BackendFactory, COORDINATION_URL_ENV,
 };
 pub(crate) use url::{redact, resolve, resolve_default};
 
@@ -158,6 +161,16 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// [`Error::Unsupported`] naming the backend, by default.
     fn admin(&self) -> Result<&dyn Admin> {
         Err(self.unsupported("", Capability::Admin))
+    }
+
+    /// Waits, at most `within`, until what dropped acquisitions left to undo
+    /// on the server (a queued candidate node) is undone, or given up on: for
+    /// a process about to exit after cancelling a wait, so that no waiter of
+    /// its is left queued. Whether everything was undone in time. By default
+    /// there is nothing to wait for.
+    fn settle(&self, within: std::time::Duration) -> bool {
+        let _ = within;
+        true
     }
 
     /// The typed error for a capability this backend lacks.

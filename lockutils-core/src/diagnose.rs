@@ -23,7 +23,8 @@ struct Diagnosed {
 
 impl fmt::Display for Diagnosed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.cause, self.os)
+        // The OS error is the source, not repeated here.
+        f.write_str(&self.cause)
     }
 }
 
@@ -31,6 +32,17 @@ impl std::error::Error for Diagnosed {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.os)
     }
+}
+
+/// `os` with a known cause and fix.
+pub(crate) fn diagnosed(cause: impl Into<String>, os: io::Error) -> io::Error {
+    io::Error::new(
+        os.kind(),
+        Diagnosed {
+            cause: cause.into(),
+            os,
+        },
+    )
 }
 
 /// The fix to print after an error that was not diagnosed: the most common

@@ -81,7 +81,7 @@ pub enum Error {
 
     /// The lock file could not be opened, locked or removed.
     #[error(
-        "cannot {action} lock file {} for lock \"{name}\": {source}{}",
+        "cannot {action} lock file {} for lock \"{name}\"{}",
         path.display(),
         crate::diagnose::generic_fix(source)
     )]
@@ -157,6 +157,18 @@ pub enum Error {
         feature: &'static str,
     },
 
+    /// A coordination URL its engine refuses (a bad port, an unknown option),
+    /// or text that is not a coordination URL at all.
+    #[error("invalid coordination URL {url} for lock \"{name}\": {reason}")]
+    InvalidUrl {
+        /// The lock's name (empty when resolving a URL alone).
+        name: String,
+        /// The URL, without credentials.
+        url: String,
+        /// What is wrong with it and what to write instead.
+        reason: String,
+    },
+
     /// An option combination that cannot work.
     #[error("invalid options for lock \"{name}\": {reason}")]
     InvalidOptions {
@@ -181,13 +193,118 @@ impl Error {
             | Error::InvalidOptions { name, .. }
             | Error::Unsupported { name, .. }
             | Error::UnknownScheme { name, .. }
-            | Error::FeatureDisabled { name, .. } => name,
+            | Error::FeatureDisabled { name, .. }
+            | Error::InvalidUrl { name, .. } => name,
         }
+    }
+
+    /// What kind of failure this is, for callers that act on it (retry,
+    /// exit codes) without matching variants or messages.
+    ///
+    /// ```
+    /// use lockutils_core::ErrorKind;
+    /// let e = lockutils_core::backend::backend_for_url("file://relative").unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidUrl);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::WouldBlock { .. } => ErrorKind::Contention,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::WouldDeadlock { .. } => ErrorKind::WouldDeadlock,
+            Error::InvalidName { .. } => ErrorKind::InvalidName,
+            Error::InvalidOptions { .. } => ErrorKind::InvalidOptions,
+            Error::LockPath { .. } | Error::LockFile { .. } => ErrorKind::Io,
+            Error::Backend { .. } => ErrorKind::Connection,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::UnknownScheme { .. }
+            | Error::FeatureDisabled { .. }
+            | Error::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+        }
+    }
+
+    /// The error and its causes on one line (`Display` leaves the causes to
+    /// [`source`](std::error::Error::source)), for logs and messages:
+    /// `cannot open lock file /srv/locks/x for lock "x": the lock file's name
+    /// is a symbolic link …: Too many levels of symbolic links (os error 40)`.
+    ///
+    /// ```
+    /// let e = lockutils_core::backend::backend_for_url("file://relative").unwrap_err();
+    /// assert!(e.report().to_string().contains("absolute"));
+    /// ```
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
     }
 
     /// Whether this error only means "not now": the lock was busy.
     pub fn is_contention(&self) -> bool {
         matches!(self, Error::WouldBlock { .. } | Error::Timeout { .. })
+    }
+}
+
+/// An [`Error`] with its causes, from [`Error::report`].
+#[derive(Debug)]
+pub struct Report<'a>(&'a Error);
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut source = std::error::Error::source(self.0);
+        while let Some(s) = source {
+            let more = s.to_string();
+            // A cause that wraps another may say the same; say it once.
+            if !more.is_empty() && !shown.contains(&more) {
+                shown.push_str(": ");
+                shown.push_str(&more);
+            }
+            source = s.source();
+        }
+        f.write_str(&shown)
+    }
+}
+
+/// What kind of failure an [`Error`] is: [`Error::kind`]. Grows with the
+/// engines (hence `#[non_exhaustive]`); match the kinds you act on and treat
+/// the rest as failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The lock is held by someone else (a non-blocking acquisition).
+    Contention,
+    /// The lock was still held when the deadline came.
+    Timeout,
+    /// This thread already holds the lock.
+    WouldDeadlock,
+    /// The name cannot be a lock name.
+    InvalidName,
+    /// The options conflict.
+    InvalidOptions,
+    /// The coordination URL is unusable: malformed, an unknown scheme, or an
+    /// engine this build leaves out.
+    InvalidUrl,
+    /// The backend lacks a capability that was asked for.
+    Unsupported,
+    /// A distributed backend failed or could not be reached.
+    Connection,
+    /// A lock directory or lock file could not be used.
+    Io,
+}
+
+impl ErrorKind {
+    /// Whether this kind only means "not now": the lock was busy.
+    pub const fn is_contention(self) -> bool {
+        matches!(self, ErrorKind::Contention | ErrorKind::Timeout)
+    }
+
+    /// Whether this kind is a mistake in what the caller asked for (a name,
+    /// options, a URL, a capability), which retrying cannot fix.
+    pub const fn is_usage(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::InvalidName
+                | ErrorKind::InvalidOptions
+                | ErrorKind::InvalidUrl
+                | ErrorKind::Unsupported
+        )
     }
 }
 
@@ -212,7 +329,8 @@ impl From<Error> for io::Error {
             Error::InvalidName { .. }
             | Error::InvalidOptions { .. }
             | Error::UnknownScheme { .. }
-            | Error::FeatureDisabled { .. } => io::ErrorKind::InvalidInput,
+            | Error::FeatureDisabled { .. }
+            | Error::InvalidUrl { .. } => io::ErrorKind::InvalidInput,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::LockFile { source, .. } => source.kind(),
             Error::LockPath {
@@ -248,6 +366,79 @@ mod tests {
         .into();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(e.to_string().contains("\"x\""), "{e}");
+    }
+
+    #[test]
+    fn display_does_not_repeat_the_source() {
+        use std::error::Error as _;
+        let os = io::Error::from_raw_os_error(libc::EACCES);
+        let os_text = os.to_string();
+        let e = Error::LockFile {
+            name: "az".into(),
+            path: "/srv/locks/az".into(),
+            action: "open",
+            source: os,
+        };
+        let msg = e.to_string();
+        assert!(!msg.contains(&os_text), "{msg}");
+        assert!(
+            msg.contains("/srv/locks/az") && msg.contains("\"az\""),
+            "{msg}"
+        );
+        assert_eq!(e.source().unwrap().to_string(), os_text);
+    }
+
+    #[test]
+    fn every_variant_has_a_kind() {
+        let name = || "x".to_owned();
+        let cases = [
+            (Error::WouldBlock { name: name() }, ErrorKind::Contention),
+            (
+                Error::Timeout {
+                    name: name(),
+                    timeout: Duration::ZERO,
+                },
+                ErrorKind::Timeout,
+            ),
+            (
+                Error::InvalidName {
+                    name: name(),
+                    reason: "r",
+                },
+                ErrorKind::InvalidName,
+            ),
+            (
+                Error::Backend {
+                    name: name(),
+                    backend: "zookeeper://h/".into(),
+                    reason: "refused".into(),
+                    source: None,
+                },
+                ErrorKind::Connection,
+            ),
+            (
+                Error::InvalidUrl {
+                    name: name(),
+                    url: "zookeeper://h:port".into(),
+                    reason: "bad port".into(),
+                },
+                ErrorKind::InvalidUrl,
+            ),
+            (
+                Error::FeatureDisabled {
+                    name: name(),
+                    url: "postgresql://h/db".into(),
+                    feature: "postgresql",
+                },
+                ErrorKind::InvalidUrl,
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+            assert_eq!(e.is_contention(), kind.is_contention());
+        }
+        assert!(ErrorKind::Unsupported.is_usage());
+        assert!(!ErrorKind::Connection.is_usage());
     }
 
     #[test]

@@ -614,7 +614,7 @@ mod tests {
         let err = target(tmp.path(), Mode::Exclusive)
             .acquire(Wait::Never)
             .unwrap_err();
-        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(err.report().to_string().contains("symbolic link"), "{err}");
         assert!(!outside.path().join("victim").exists());
     }
 

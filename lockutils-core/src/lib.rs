@@ -59,7 +59,7 @@ mod slot_map;
 mod timer;
 
 pub use acquire::Acquire;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Report, Result};
 pub use guard::{AsyncLockGuard, LockGuard};
 pub use held::{held_locks, HeldLock};
 pub use in_use::{InUse, REMOVE_UNVERIFIED_ENV};

@@ -248,7 +248,7 @@ fn bad_urls_are_typed_errors_that_name_the_fix() {
     let e = backend_for_url("file://relative/dir").unwrap_err();
     assert!(e.to_string().contains("absolute"), "{e}");
     let e = backend_for_url("not a url").unwrap_err();
-    assert!(matches!(e, Error::Backend { .. }), "{e}");
+    assert!(matches!(e, Error::InvalidUrl { .. }), "{e}");
     // Nothing is waited for when the backend cannot be resolved.
     let _g = LockOptions::new("x").lock().unwrap();
     let e = LockOptions::new("x")

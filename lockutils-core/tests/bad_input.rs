@@ -66,7 +66,7 @@ fn empty_nul_dot_and_dotdot_are_invalid_names() {
             every_acquisition_fails(opts, |e| {
                 assert!(matches!(e, Error::InvalidName { .. }), "{bad:?}: {e:?}");
                 assert_eq!(e.lock_name(), bad);
-                let msg = e.to_string();
+                let msg = e.report().to_string();
                 assert!(msg.contains(&format!("{bad:?}")), "{msg}");
                 // The reason says what to do.
                 assert!(
@@ -196,7 +196,7 @@ fn assert_lock_path_error(e: &Error, name: &str, dir: &Path, reason: &str) {
         other => panic!("expected LockPath, got {other:?}"),
     }
     assert_eq!(e.lock_name(), name);
-    let msg = e.to_string();
+    let msg = e.report().to_string();
     assert!(msg.contains(&format!("\"{name}\"")), "no lock name: {msg}");
     assert!(msg.contains(&*dir.to_string_lossy()), "no path: {msg}");
     assert!(msg.contains(reason), "no reason {reason:?}: {msg}");
@@ -339,7 +339,7 @@ fn a_symlink_in_place_of_the_lock_file_is_refused() {
         .lock_path(&locks);
     every_acquisition_fails(opts, |e| {
         assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
-        let msg = e.to_string();
+        let msg = e.report().to_string();
         assert!(
             msg.contains("bad-link") && msg.contains("symbolic link") && msg.contains("remove"),
             "{msg}"
@@ -367,7 +367,7 @@ fn a_directory_in_place_of_the_lock_file_is_a_lock_file_error() {
         Error::LockFile { path, .. } => assert_eq!(path, &squatter),
         other => panic!("expected LockFile, got {other:?}"),
     }
-    let msg = e.to_string();
+    let msg = e.report().to_string();
     assert!(
         msg.contains("\"bad-dir\"") && msg.contains(&*squatter.to_string_lossy()),
         "{msg}"
@@ -484,7 +484,7 @@ fn lock_error(name: &str, dir: &Path) -> (Error, String) {
         .lock_path(dir)
         .lock()
         .unwrap_err();
-    let msg = e.to_string();
+    let msg = e.report().to_string();
     (e, msg)
 }
 
@@ -592,7 +592,7 @@ fn a_lock_directory_name_too_long_says_so() {
 fn invalid_name_shows_a_bounded_excerpt() {
     let name = format!("{}\0", "n".repeat(1 << 20));
     let e = LockOptions::new(&name).lock().unwrap_err();
-    let msg = e.to_string();
+    let msg = e.report().to_string();
     assert!(matches!(e, Error::InvalidName { .. }), "{e:?}");
     assert!(msg.len() < 300, "{} bytes: {}", msg.len(), &msg[..300]);
     assert!(

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use lockutils_core::backend::{
     self as core_backend, Admin, Backend, BackendHold, BoxHold, Capabilities, Capability,
-    ContenderInfo, HoldFuture, Location, LockInfo, Loss, LossFuture, LossKind, ReleaseFuture,
-    Removal, Request, Wait,
+    CleanOptions, Cleaned, ContenderInfo, HoldFuture, Location, LockInfo, Loss, LossFuture,
+    LossKind, ReleaseFuture, Removal, Request, Wait,
 };
 use lockutils_core::{Error, Result};
 
@@ -150,7 +150,8 @@ impl Backend for PgBackend {
         let url = self.inner.coordinator.url();
         let mut caps = Capabilities::NONE
             .with(Capability::LossNotification)
-            .with(Capability::Admin);
+            .with(Capability::Admin)
+            .with(Capability::Clear);
         if url.layout() == Layout::Native {
             caps = caps.with(Capability::Shared);
         }
@@ -253,9 +254,14 @@ impl BackendHold for PgBackendHold {
 
 fn contender(s: &PgSessionInfo) -> ContenderInfo {
     let mut c = ContenderInfo::new(Some(s.mode));
-    // The server knows the client's address, not its process id.
+    // The server knows the client's address, not its process id: the
+    // session is named by the server process that serves it.
     c.host = s.client_addr.clone();
     c.since = s.since;
+    c.session = Some(s.pid.to_string());
+    c.user = s.user.clone();
+    c.application = Some(s.application_name.clone());
+    c.kind = Some("advisory");
     c.detail = format!(
         "server pid {}, application_name {:?}{}",
         s.pid,
@@ -268,13 +274,16 @@ fn contender(s: &PgSessionInfo) -> ContenderInfo {
     c
 }
 
-/// A lock of the engine's admin view as the core's: locks of other clients
-/// (whose names the server does not know) are identified by their key.
 fn lock_info(info: &PgLockInfo) -> LockInfo {
     let key = info.key.to_string();
-    let mut out = LockInfo::new(info.name.clone().unwrap_or_else(|| key.clone()), key);
+    let mut out = LockInfo::new(
+        info.name.clone().unwrap_or_else(|| key.clone()),
+        key.clone(),
+    );
+    out.key = Some(key);
     out.holders = info.holders.iter().map(contender).collect();
     out.waiters = info.waiters.iter().map(contender).collect();
+    out.settle_state();
     out
 }
 
@@ -299,6 +308,11 @@ impl Admin for PgBackend {
         Ok(lock_info(&self.inner.coordinator.show(identity)?))
     }
 
+    /// The advisory-lock key of the identity in the URL's layout.
+    fn location(&self, identity: &str) -> String {
+        self.inner.coordinator.key(identity).to_string()
+    }
+
     /// Advisory locks leave nothing behind: a free lock is
     /// [`Removal::Absent`], a held one [`Removal::Busy`]; the server is
     /// never changed.
@@ -310,7 +324,14 @@ impl Admin for PgBackend {
     }
 
     /// Nothing to clean: advisory locks leave no state.
-    fn clean(&self) -> Result<Vec<String>> {
+    fn clean_with(&self, options: &CleanOptions) -> Result<Vec<(String, Cleaned)>> {
+        if options.older_than.is_some() {
+            return Err(Error::Unsupported {
+                name: String::new(),
+                backend: self.inner.shown.clone(),
+                capability: Capability::Age,
+            });
+        }
         Ok(Vec::new())
     }
 

@@ -17,7 +17,7 @@ use tokio_postgres::error::SqlState;
 use crate::hold::PgHold;
 use crate::key::{tag, LockKey};
 use crate::runtime;
-use crate::session::{describe, Pool, Session};
+use crate::session::{Pool, Session};
 use crate::url::{Fencing, PgUrl};
 
 /// How long an acquisition may wait on the server.
@@ -271,7 +271,7 @@ impl PgCoordinator {
         Error::Backend {
             name: name.to_owned(),
             backend: self.shown().to_owned(),
-            reason: format!("{doing}: {}{hint}", describe(&e)),
+            reason: format!("{doing}{hint}"),
             source: Some(Box::new(e)),
         }
     }

@@ -292,10 +292,7 @@ impl Keeper {
             Ok(Err(e)) => Err(Error::Backend {
                 name: self.name.clone(),
                 backend: backend(),
-                reason: format!(
-                    "release failed: {}; the session is closed, which releases the lock",
-                    describe(&e)
-                ),
+                reason: "release failed; the session is closed, which releases the lock".to_owned(),
                 source: Some(Box::new(e)),
             }),
             Err(_) => Err(Error::Backend {

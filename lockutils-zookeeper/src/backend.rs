@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lockutils_core::backend::{
-    self as core_backend, Admin, Backend, BackendHold, BoxHold, Capabilities, Capability,
+    self as core_backend, Admin, Backend, BackendHold, BoxHold, Capabilities, Capability, Cleared,
     ContenderInfo as CoreContender, HoldFuture, Location, LockInfo as CoreLockInfo, Loss,
     LossFuture, LossKind, ReleaseFuture, Removal, Request, Wait,
 };
@@ -264,7 +264,8 @@ impl Backend for ZkBackend {
             .with(Capability::FencingTokens)
             .with(Capability::LossNotification)
             .with(Capability::Revocation)
-            .with(Capability::Admin);
+            .with(Capability::Admin)
+            .with(Capability::Clear);
         if self.layout().supports(Mode::Shared) {
             caps.with(Capability::Shared)
         } else {
@@ -286,13 +287,18 @@ impl Backend for ZkBackend {
             let plan = this.plan(&request, wait)?;
             // Dropping this future drops the task, which withdraws the
             // candidate node (see `recipe::acquire`).
-            let got = runtime::spawn(recipe::acquire(plan, wait.deadline())).await;
+            let got = runtime::spawn_tracked(recipe::acquire(plan, wait.deadline())).await;
             this.outcome(got)
         })
     }
 
     fn admin(&self) -> Result<&dyn Admin> {
         Ok(self)
+    }
+
+    /// Waits for the candidate nodes of dropped acquisitions to be deleted.
+    fn settle(&self, within: std::time::Duration) -> bool {
+        runtime::settle(within)
     }
 }
 
@@ -358,23 +364,9 @@ impl BackendHold for ZkHold {
     }
 }
 
-impl Admin for ZkBackend {
-    fn backend(&self) -> Cow<'_, str> {
-        Cow::Borrowed(&self.inner.shown)
-    }
-
-    fn list(&self) -> Result<Vec<CoreLockInfo>> {
-        let names: Vec<String> = self
-            .inner
-            .coordinator
-            .locks()?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        names.iter().map(|n| self.inspect(n)).collect()
-    }
-
-    fn inspect(&self, identity: &str) -> Result<CoreLockInfo> {
+impl ZkBackend {
+    /// The lock's contenders, in the core's shape.
+    fn inspect_node(&self, identity: &str) -> Result<CoreLockInfo> {
         let info = self.inner.coordinator.inspect(identity)?;
         let mut out = CoreLockInfo::new(identity, info.path.clone());
         for c in &info.contenders {
@@ -390,6 +382,12 @@ impl Admin for ZkBackend {
             }
             x.since = Some(c.created);
             x.token = Some(c.fencing_token);
+            x.kind = Some(c.layout.as_str());
+            x.node = Some(c.node.clone());
+            x.sequence = Some(c.sequence);
+            x.session = Some(format!("0x{:x}", c.session as u64));
+            x.data = Some(data.clone().into_owned());
+            x.revoke_requested = Some(c.revoke_requested);
             x.detail = format!("{} {}", c.node, data);
             if c.holder {
                 out.holders.push(x);
@@ -397,7 +395,54 @@ impl Admin for ZkBackend {
                 out.waiters.push(x);
             }
         }
+        out.settle_state();
         Ok(out)
+    }
+}
+
+impl Admin for ZkBackend {
+    fn backend(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.inner.shown)
+    }
+
+    fn list(&self) -> Result<Vec<CoreLockInfo>> {
+        let summaries = self.inner.coordinator.locks()?;
+        Ok(summaries
+            .iter()
+            .map(|s| {
+                // A free lock needs no second look.
+                let mut info = if s.holders == 0 && s.waiters == 0 {
+                    let mut free = CoreLockInfo::new(s.name.clone(), s.path.clone());
+                    free.settle_state();
+                    free
+                } else {
+                    self.inspect_node(&s.name)
+                        .unwrap_or_else(|e| CoreLockInfo::unknown(&s.name, &s.path, e.to_string()))
+                };
+                info.exists = Some(true);
+                info
+            })
+            .collect())
+    }
+
+    fn location(&self, identity: &str) -> String {
+        self.inner.coordinator.lock_path(identity)
+    }
+
+    /// The lock's contenders; a lock without a node is free (`exists` says
+    /// whether its node is there).
+    fn inspect(&self, identity: &str) -> Result<CoreLockInfo> {
+        let mut info = self.inspect_node(identity)?;
+        let exists = info.is_held()
+            || !info.waiters.is_empty()
+            || self
+                .inner
+                .coordinator
+                .locks()?
+                .iter()
+                .any(|s| s.name == identity);
+        info.exists = Some(exists);
+        Ok(info)
     }
 
     fn remove_if_free(&self, identity: &str) -> Result<Removal> {
@@ -432,6 +477,17 @@ impl Admin for ZkBackend {
 
     fn clear(&self, identity: &str) -> Result<usize> {
         self.inner.coordinator.clear(identity)
+    }
+
+    /// In the kazoo layout the lock node stays (kazoo and tooz lock objects
+    /// refer to it); only the candidates go.
+    fn clear_with_report(&self, identity: &str) -> Result<Cleared> {
+        let before = self.inspect(identity)?;
+        let removed = self.clear(identity)?;
+        let kept = self.layout().nests_names().then(|| {
+            "the lock node stays (kazoo layout: kazoo and tooz lock objects refer to it)".to_owned()
+        });
+        Ok(Cleared::new(before, removed, kept))
     }
 
     fn revoke(&self, identity: &str) -> Result<usize> {

@@ -265,7 +265,7 @@ impl Coordinator {
     pub(crate) fn error(&self, lock: &str, doing: &str, err: zk::Error) -> Error {
         let hint = match err {
             zk::Error::NoAuth => {
-                "; the node's ACL does not allow this identity: use the credentials \
+                "; not authorized: the node's ACL does not allow this identity: use the credentials \
                  (USER:PASSWORD@ in the URL) of whoever created the lock"
             }
             zk::Error::SessionExpired | zk::Error::ClientClosed => {
@@ -278,7 +278,7 @@ impl Coordinator {
         Error::Backend {
             name: lock.to_owned(),
             backend: self.inner.shown.clone(),
-            reason: format!("{doing} failed: {err}{hint}"),
+            reason: format!("{doing} failed{hint}"),
             source: Some(Box::new(err)),
         }
     }

@@ -340,7 +340,7 @@ impl Hold {
                     name: shared.name.clone(),
                     backend: shared.backend.clone(),
                     reason: format!(
-                        "releasing: deleting candidate node {} failed: {e}; the session is closed \
+                        "releasing: deleting candidate node {} failed; the session is closed \
                          once no other lock of this process uses it, which removes the node",
                         shared.node
                     ),

@@ -147,7 +147,7 @@ impl Candidate {
     /// Deletes the candidate, waiting for it at most [`WITHDRAW_GRACE`].
     async fn withdraw(&mut self) {
         if let Some(clean_up) = self.clean_up() {
-            let mut task = runtime::spawn(clean_up);
+            let mut task = runtime::spawn_tracked(clean_up);
             if tokio::time::timeout(WITHDRAW_GRACE, &mut task)
                 .await
                 .is_err()
@@ -174,7 +174,7 @@ impl Candidate {
 impl Drop for Candidate {
     fn drop(&mut self) {
         if let Some(clean_up) = self.clean_up() {
-            runtime::spawn(clean_up).detach();
+            runtime::spawn_tracked(clean_up).detach();
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
@@ -31,6 +31,68 @@ where
     F::Output: Send + 'static,
 {
     Task(Some(RUNTIME.spawn(fut)))
+}
+
+/// How many acquisitions, and clean-ups of abandoned ones, are running on
+/// the runtime: what [`settle`] waits for.
+static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
+static SETTLED: Condvar = Condvar::new();
+
+/// Counts one task in [`IN_FLIGHT`] while it lives.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        *IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut n = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            SETTLED.notify_all();
+        }
+    }
+}
+
+/// [`spawn`], counted until the task ends or is dropped: for acquisitions
+/// and their clean-ups. A cancelled acquisition's clean-up is spawned (and
+/// counted) while the acquisition is being dropped, so the count does not
+/// reach zero in between.
+pub(crate) fn spawn_tracked<F>(fut: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    struct Tracked<F> {
+        // Dropped first: its clean-up is counted before this task's count goes.
+        fut: Pin<Box<F>>,
+        _count: InFlight,
+    }
+    impl<F: Future> Future for Tracked<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.fut.as_mut().poll(cx)
+        }
+    }
+    spawn(Tracked {
+        fut: Box::pin(fut),
+        _count: InFlight::enter(),
+    })
+}
+
+/// Waits, at most `within`, until no acquisition runs and every abandoned
+/// acquisition's candidate node is deleted (or given up on); whether that
+/// happened in time.
+pub(crate) fn settle(within: std::time::Duration) -> bool {
+    let n = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    let (n, _) = SETTLED
+        .wait_timeout_while(n, within, |n| *n > 0)
+        .unwrap_or_else(|e| e.into_inner());
+    *n == 0
 }
 
 /// Runs `fut` on the crate's runtime and parks the calling thread until it

@@ -2,7 +2,7 @@
 //! the `lockutils` command) do to locks they do not hold.
 
 use std::borrow::Cow;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::Capability;
 use crate::error::{Error, Result};
@@ -24,6 +24,36 @@ pub struct ContenderInfo {
     pub token: Option<u64>,
     /// Anything else the backend records (a candidate node, a command line).
     pub detail: String,
+    /// The database role it connected as, where known.
+    pub user: Option<String>,
+    /// How it locks, one word: `ofd` or `posix` for lock files, the node
+    /// layout (`native`, `kazoo`, `curator`) on ZooKeeper, `advisory` on
+    /// PostgreSQL.
+    pub kind: Option<&'static str>,
+    /// Its command line, where the backend can see the process.
+    pub command: Option<String>,
+    /// The application name it gave the server (PostgreSQL's
+    /// `application_name`).
+    pub application: Option<String>,
+    /// What it wrote into its own record (a ZooKeeper candidate's data).
+    pub data: Option<String>,
+    /// Its own record on the backend: a candidate node's name.
+    pub node: Option<String>,
+    /// Its place in the backend's queue (a sequence number).
+    pub sequence: Option<i64>,
+    /// The server session it holds or waits through, as the server writes it.
+    pub session: Option<String>,
+    /// Whether someone asked it to release ([`Admin::revoke`]); `None` where
+    /// the backend has no revocation.
+    pub revoke_requested: Option<bool>,
+    /// Its descriptors open on the lock (lock files; empty when not known).
+    pub fds: Vec<i32>,
+    /// When its process started: a bound on how long it has held, where the
+    /// backend records no lock time (lock files).
+    pub process_started: Option<SystemTime>,
+    /// How it was found, where the backend has several ways (`fdinfo`,
+    /// `proc_locks`, `syscall`, `wchan` for lock files).
+    pub evidence: Option<&'static str>,
 }
 
 impl ContenderInfo {
@@ -36,18 +66,92 @@ impl ContenderInfo {
     }
 }
 
-/// One lock as seen by [`Admin::inspect`] or [`Admin::list`].
+/// Whether a lock is held, as one word.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LockState {
+    /// Nobody holds it.
+    #[default]
+    Free,
+    /// One exclusive holder.
+    HeldExclusive,
+    /// One or more shared holders.
+    HeldShared,
+    /// It could not be examined ([`LockInfo::error`] says why).
+    Unknown,
+}
+
+impl LockState {
+    /// `free`, `held_exclusive`, `held_shared`, `unknown`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LockState::Free => "free",
+            LockState::HeldExclusive => "held_exclusive",
+            LockState::HeldShared => "held_shared",
+            LockState::Unknown => "unknown",
+        }
+    }
+}
+
+/// A lock file's metadata, for backends whose locks are files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileFacts {
+    /// Device as the kernel prints it in `/proc/locks` (`MAJOR:MINOR`, hex).
+    pub device: String,
+    /// Inode number.
+    pub inode: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// Size in bytes (lock files are empty).
+    pub size: u64,
+    /// Last modification: for lock files, creation.
+    pub modified: SystemTime,
+}
+
+/// One lock as seen by [`Admin::inspect`] or [`Admin::list`]: the same
+/// shape for every backend, with `None` (or empty) where a backend cannot
+/// tell.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LockInfo {
     /// The lock's identity.
     pub identity: String,
-    /// Where it lives (a path, a node).
+    /// Where it lives (a path, a node, a key).
     pub location: String,
+    /// Whether it is held; [`LockInfo::settle_state`] derives it from the
+    /// holders.
+    pub state: LockState,
     /// Who holds it.
     pub holders: Vec<ContenderInfo>,
     /// Who waits for it (empty where the backend cannot see waiters).
     pub waiters: Vec<ContenderInfo>,
+    /// How many holds the backend counts, where it differs from what can be
+    /// attributed to a holder (lock files: granted `fcntl` locks).
+    pub holder_count: Option<usize>,
+    /// Whether the lock's record (file, node) exists; `None` where locks
+    /// leave none.
+    pub exists: Option<bool>,
+    /// The backend's own key for the lock, where it is not the location (an
+    /// advisory-lock key).
+    pub key: Option<String>,
+    /// Why the lock could not be examined ([`LockState::Unknown`]).
+    pub error: Option<String>,
+    /// Locks on the record that do not exclude this library's (`flock(2)`
+    /// locks on a lock file).
+    pub foreign_locks: Option<usize>,
+    /// Processes whose holds could not be inspected (other users'): holders
+    /// among them appear without a pid.
+    pub hidden_processes: Option<usize>,
+    /// The lock file's metadata, for file backends.
+    pub file: Option<FileFacts>,
+    /// When the lock's record was created, where the backend records it
+    /// (a lock file's modification time, which locking never changes).
+    pub created: Option<SystemTime>,
 }
 
 impl LockInfo {
@@ -64,10 +168,131 @@ impl LockInfo {
     pub fn is_held(&self) -> bool {
         !self.holders.is_empty()
     }
+
+    /// Sets [`state`](Self::state) from the error and the holders' modes
+    /// (a holder of unknown mode counts as exclusive).
+    pub fn settle_state(&mut self) {
+        self.state = if self.error.is_some() {
+            LockState::Unknown
+        } else if self.holders.is_empty() {
+            LockState::Free
+        } else if self.holders.iter().all(|h| h.mode == Some(Mode::Shared)) {
+            LockState::HeldShared
+        } else {
+            LockState::HeldExclusive
+        };
+    }
+
+    /// A lock that could not be examined, and why.
+    pub fn unknown(
+        identity: impl Into<String>,
+        location: impl Into<String>,
+        error: impl Into<String>,
+    ) -> Self {
+        LockInfo {
+            state: LockState::Unknown,
+            error: Some(error.into()),
+            ..LockInfo::new(identity, location)
+        }
+    }
+}
+
+/// What [`Admin::clean_with`] may remove.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CleanOptions {
+    /// Only locks whose record is at least this old (where the backend
+    /// knows its age; elsewhere asking is [`Error::Unsupported`]).
+    pub older_than: Option<Duration>,
+    /// Say what would be removed; remove nothing.
+    pub dry_run: bool,
+}
+
+impl CleanOptions {
+    /// Every free lock, for real.
+    pub const fn new() -> Self {
+        CleanOptions {
+            older_than: None,
+            dry_run: false,
+        }
+    }
+
+    /// Only locks at least `age` old.
+    pub const fn older_than(mut self, age: Option<Duration>) -> Self {
+        self.older_than = age;
+        self
+    }
+
+    /// Remove nothing, report what would go.
+    pub const fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// What became of one entry in [`Admin::clean_with`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cleaned {
+    /// Free, and removed.
+    Removed,
+    /// Free: a dry run would remove it.
+    WouldRemove,
+    /// Held or awaited: kept, with who holds it.
+    Busy(Box<LockInfo>),
+    /// Gone meanwhile.
+    Absent,
+    /// Newer than [`CleanOptions::older_than`]: kept; its age.
+    TooYoung(Duration),
+    /// Not a lock of this backend: kept, and why.
+    Skipped(String),
+    /// Free, but another process has its lock file open (see
+    /// [`Removal::InUse`]): kept.
+    InUse {
+        /// A process that has it open, when one is visible.
+        pid: Option<u32>,
+    },
+}
+
+impl Cleared {
+    /// `removed` records of the lock `before` removed; `kept` says what
+    /// stayed and why.
+    pub fn new(before: LockInfo, removed: usize, kept: Option<String>) -> Self {
+        Cleared {
+            before,
+            removed,
+            kept,
+        }
+    }
+}
+
+/// What [`Admin::list_all`] found: the locks, and the entries of the
+/// backend's namespace that are not locks (files that are not lock files).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Listing {
+    /// The locks, sorted by identity.
+    pub locks: Vec<LockInfo>,
+    /// Other entries and why each is not a lock, sorted by name.
+    pub ignored: Vec<(String, String)>,
+}
+
+/// What [`Admin::clear`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cleared {
+    /// The lock as it was just before: its holders lost it.
+    pub before: LockInfo,
+    /// How many records (candidate nodes, sessions) were removed or ended.
+    pub removed: usize,
+    /// What the backend kept, and why (a kazoo lock node other clients
+    /// refer to), if anything.
+    pub kept: Option<String>,
 }
 
 /// What [`Admin::remove_if_free`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Removal {
     /// The lock was free and is gone.
     Removed,
@@ -97,6 +322,23 @@ pub trait Admin: Send + Sync {
     /// The backend's errors.
     fn list(&self) -> Result<Vec<LockInfo>>;
 
+    /// [`list`](Self::list), plus the entries that are not locks and why.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    fn list_all(&self) -> Result<Listing> {
+        Ok(Listing {
+            locks: self.list()?,
+            ignored: Vec::new(),
+        })
+    }
+
+    /// Where the lock `identity` lives or would live (a path, a node, a
+    /// key), for messages about a lock that may not exist.
+    fn location(&self, identity: &str) -> String {
+        identity.to_owned()
+    }
+
     /// One lock: holders, waiters, pids or hosts, ages, tokens.
     ///
     /// # Errors
@@ -115,13 +357,53 @@ pub trait Admin: Send + Sync {
     /// # Errors
     /// The backend's errors.
     fn clean(&self) -> Result<Vec<String>> {
-        let mut removed = Vec::new();
-        for lock in self.list()? {
-            if self.remove_if_free(&lock.identity)? == Removal::Removed {
-                removed.push(lock.identity);
-            }
+        Ok(self
+            .clean_with(&CleanOptions::new())?
+            .into_iter()
+            .filter(|(_, c)| *c == Cleaned::Removed)
+            .map(|(identity, _)| identity)
+            .collect())
+    }
+
+    /// Removes (or with [`CleanOptions::dry_run`], reports) every free lock,
+    /// saying for each entry of the backend what became of it, sorted by
+    /// identity. By default: [`list`](Self::list), then
+    /// [`remove_if_free`](Self::remove_if_free) for each free lock.
+    ///
+    /// # Errors
+    /// The backend's errors; [`Error::Unsupported`] for an option the
+    /// backend cannot honour (an age where it records none).
+    fn clean_with(&self, options: &CleanOptions) -> Result<Vec<(String, Cleaned)>> {
+        let listing = self.list_all()?;
+        let mut out: Vec<(String, Cleaned)> = listing
+            .ignored
+            .into_iter()
+            .map(|(name, why)| (name, Cleaned::Skipped(why)))
+            .collect();
+        for lock in listing.locks {
+            let age = match (options.older_than, lock.created) {
+                (None, _) => None,
+                (Some(_), Some(t)) => Some(SystemTime::now().duration_since(t).unwrap_or_default()),
+                (Some(_), None) => return Err(unsupported(self, &lock.identity, Capability::Age)),
+            };
+            let outcome = if let Some(age) = age.filter(|a| Some(*a) < options.older_than) {
+                Cleaned::TooYoung(age)
+            } else if lock.is_held() || !lock.waiters.is_empty() {
+                Cleaned::Busy(Box::new(lock.clone()))
+            } else if options.dry_run {
+                Cleaned::WouldRemove
+            } else {
+                match self.remove_if_free(&lock.identity)? {
+                    Removal::Removed => Cleaned::Removed,
+                    Removal::Absent => Cleaned::Absent,
+                    Removal::Busy => Cleaned::Busy(Box::new(self.inspect(&lock.identity)?)),
+                    Removal::InUse { pid } => Cleaned::InUse { pid },
+                }
+            };
+            out.push((lock.identity, outcome));
         }
-        Ok(removed)
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// Forcibly removes every holder and waiter of the lock (they lose it).
@@ -129,7 +411,17 @@ pub trait Admin: Send + Sync {
     /// # Errors
     /// [`Error::Unsupported`] where the backend cannot take a lock away.
     fn clear(&self, identity: &str) -> Result<usize> {
-        Err(unsupported(self, identity, Capability::Revocation))
+        Err(unsupported(self, identity, Capability::Clear))
+    }
+
+    /// [`clear`](Self::clear), saying what the lock was and what was kept.
+    ///
+    /// # Errors
+    /// As [`clear`](Self::clear).
+    fn clear_with_report(&self, identity: &str) -> Result<Cleared> {
+        let before = self.inspect(identity)?;
+        let removed = self.clear(identity)?;
+        Ok(Cleared::new(before, removed, None))
     }
 
     /// Asks the lock's holders to release it.

@@ -16,6 +16,12 @@ pub enum Capability {
     Revocation,
     /// The administration interface ([`Admin`](super::Admin)).
     Admin,
+    /// Taking a held lock away from its holders
+    /// ([`Admin::clear`](super::Admin::clear)).
+    Clear,
+    /// Telling how old a lock's record is (for
+    /// [`CleanOptions::older_than`](super::CleanOptions::older_than)).
+    Age,
 }
 
 impl Capability {
@@ -31,6 +37,8 @@ impl Capability {
             Capability::LossNotification => "loss notification",
             Capability::Revocation => "revocation",
             Capability::Admin => "administration (list, inspect, remove)",
+            Capability::Clear => "clearing a held lock (its holders would lose it)",
+            Capability::Age => "telling how old a lock is",
         }
     }
 }
@@ -75,6 +83,8 @@ impl fmt::Debug for Capabilities {
             Capability::LossNotification,
             Capability::Revocation,
             Capability::Admin,
+            Capability::Clear,
+            Capability::Age,
         ];
         f.debug_set()
             .entries(all.iter().filter(|c| self.has(**c)))

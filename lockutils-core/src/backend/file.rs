@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::{
-    Admin, Backend, BackendHold, BoxHold, Capabilities, Capability, ContenderInfo, HoldFuture,
-    Location, LockInfo, Removal, Request, Wait,
+    Admin, Backend, BackendHold, BoxHold, Capabilities, Capability, ContenderInfo, FileFacts,
+    HoldFuture, Listing, Location, LockInfo, LockState, Removal, Request, Wait,
 };
 use crate::error::{Error, Result};
 use crate::file::{self, AsyncWait, FileLock, Outcome, Step, Target, Unlink, DEFAULT_FILE_MODE};
@@ -141,6 +141,7 @@ impl Backend for FileBackend {
         Capabilities::NONE
             .with(Capability::Shared)
             .with(Capability::Admin)
+            .with(Capability::Age)
     }
 
     fn acquire(&self, request: &Request, wait: Wait) -> Result<Option<BoxHold>> {
@@ -306,10 +307,14 @@ impl FileBackend {
                 crate::procfs::LockMode::Exclusive => Mode::Exclusive,
             }));
             c.pid = o.pid.and_then(|p| u32::try_from(p).ok());
-            c.since = o
+            c.process_started = o
                 .started_unix
                 .and_then(|t| u64::try_from(t).ok())
                 .map(|t| std::time::UNIX_EPOCH + Duration::from_secs(t));
+            c.kind = Some(o.kind.as_str());
+            c.command.clone_from(&o.command);
+            c.fds.clone_from(&o.fds);
+            c.evidence = o.evidence;
             c.detail = format!(
                 "{}{}",
                 o.kind.as_str(),
@@ -324,10 +329,23 @@ impl FileBackend {
             .iter()
             .map(|(identity, path, meta)| {
                 let mut info = LockInfo::new(identity.as_str(), path.display().to_string());
+                info.exists = Some(meta.is_some());
                 if let Some(meta) = meta {
                     let state = snapshot.inspect(path, meta);
                     info.holders = state.holders.iter().map(contender).collect();
                     info.waiters = state.waiters.iter().map(contender).collect();
+                    info.holder_count = state.holder_count;
+                    info.foreign_locks = Some(state.flock_locks);
+                    info.hidden_processes = Some(state.hidden_processes);
+                    info.error = state.error;
+                    info.state = match state.state {
+                        crate::file_inspect::State::Free => LockState::Free,
+                        crate::file_inspect::State::HeldExclusive => LockState::HeldExclusive,
+                        crate::file_inspect::State::HeldShared => LockState::HeldShared,
+                        crate::file_inspect::State::Unknown => LockState::Unknown,
+                    };
+                    info.file = Some(file_facts(meta));
+                    info.created = info.file.as_ref().map(|f| f.modified);
                 }
                 info
             })
@@ -344,9 +362,17 @@ impl FileBackend {
                 let mut info = LockInfo::new(identity.as_str(), path.display().to_string());
                 let f = match file::open_lock_file(&path, false, self.inner.file_mode) {
                     Ok(f) => f,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(info),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        info.exists = Some(false);
+                        return Ok(info);
+                    }
                     Err(e) => return Err(self.lock_error(identity, &path, "open", e)),
                 };
+                info.exists = Some(true);
+                if let Ok(meta) = f.metadata() {
+                    info.file = Some(file_facts(&meta));
+                    info.created = info.file.as_ref().map(|f| f.modified);
+                }
                 if let Some(c) = file::probe(&f, Mode::Exclusive)
                     .map_err(|e| self.lock_error(identity, &path, "inspect", e))?
                 {
@@ -354,6 +380,7 @@ impl FileBackend {
                     holder.pid = u32::try_from(c.pid).ok().filter(|p| *p > 0);
                     info.holders.push(holder);
                 }
+                info.settle_state();
                 Ok(info)
             })
             .collect()
@@ -366,28 +393,70 @@ impl Admin for FileBackend {
     }
 
     fn list(&self) -> Result<Vec<LockInfo>> {
+        Ok(self.list_all()?.locks)
+    }
+
+    /// The lock files of the directory; regular files that are not lock
+    /// files (not empty, or not named as a lock file) and anything that is
+    /// not a regular file are `ignored`, with why. A missing directory has
+    /// no locks.
+    fn list_all(&self) -> Result<Listing> {
         let dir = &self.inner.dir;
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
             Err(e) => return Err(self.lock_error("*", dir, "list", e)),
         };
         let mut names = Vec::new();
+        let mut ignored = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| self.lock_error("*", dir, "list", e))?;
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if let (true, Some(name)) = (is_file, entry.file_name().to_str()) {
-                names.push(name.to_owned());
+            let shown = entry.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+                continue; // removed meanwhile
+            };
+            if !meta.is_file() {
+                ignored.push((shown, "not a regular file, so not a lock file".to_owned()));
+                continue;
+            }
+            match not_a_lock_file(entry.file_name().to_str(), &meta) {
+                None => names.push(shown),
+                Some(why) => ignored.push((shown, why)),
             }
         }
         names.sort();
-        self.inspect_all(&names)
+        ignored.sort();
+        Ok(Listing {
+            locks: self.inspect_all(&names)?,
+            ignored,
+        })
     }
 
+    fn location(&self, identity: &str) -> String {
+        self.inner.dir.join(identity).display().to_string()
+    }
+
+    /// The lock file's holders and waiters; a missing lock file is an
+    /// [`Error::LockFile`] naming its path.
     fn inspect(&self, identity: &str) -> Result<LockInfo> {
         self.check_identity(identity)?;
         let mut all = self.inspect_all(&[identity.to_owned()])?;
-        Ok(all.pop().expect("one lock asked, one answered"))
+        let info = all.pop().expect("one lock asked, one answered");
+        if info.exists == Some(false) {
+            let path = self.inner.dir.join(identity);
+            let os = io::Error::from(io::ErrorKind::NotFound);
+            return Err(self.lock_error(
+                identity,
+                &path,
+                "inspect",
+                crate::diagnose::diagnosed(
+                    "there is no such lock file: check the name, the prefix and the lock \
+                     directory",
+                    os,
+                ),
+            ));
+        }
+        Ok(info)
     }
 
     fn remove_if_free(&self, identity: &str) -> Result<Removal> {
@@ -415,5 +484,40 @@ impl Admin for FileBackend {
             Outcome::Busy => Ok(Removal::Busy),
             Outcome::Absent => Ok(Removal::Absent),
         }
+    }
+}
+
+/// Why the regular file named `name` (`None`: not UTF-8) is not a lock file,
+/// or `None` if it is one. A lock file is empty (no lock implementation
+/// writes to it) and its name is its own lock file name, so the library locks
+/// exactly this file.
+fn not_a_lock_file(name: Option<&str>, meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(name) = name else {
+        return Some("the name is not UTF-8, so not a lock name".into());
+    };
+    if meta.size() > 0 {
+        return Some(format!(
+            "not empty ({} bytes), so not a lock file (lock files are always empty)",
+            meta.size()
+        ));
+    }
+    if crate::name::lock_file_name(name, None).ok().as_deref() != Some(name) {
+        return Some("not a lock file name".into());
+    }
+    None
+}
+
+/// A lock file's metadata.
+fn file_facts(meta: &std::fs::Metadata) -> FileFacts {
+    use std::os::unix::fs::MetadataExt;
+    FileFacts {
+        device: crate::procfs::LockKey::of(meta).device(),
+        inode: meta.ino(),
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        size: meta.size(),
+        modified: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
     }
 }

@@ -64,6 +64,19 @@ pub fn register_scheme(scheme: &'static str, factory: BackendFactory) {
         .insert(scheme, factory);
 }
 
+/// The schemes registered so far (`file` always), sorted: for messages that
+/// list what a URL may be.
+pub fn registered_schemes() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = schemes()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .copied()
+        .collect();
+    all.sort_unstable();
+    all
+}
+
 /// The scheme of a URL (`zookeeper` for `zookeeper://h/`), if it has one.
 pub fn scheme_of(url: &str) -> Option<&str> {
     let (scheme, _) = url.split_once(':')?;
@@ -92,7 +105,7 @@ pub(crate) fn redact(url: &str) -> Cow<'_, str> {
 /// # Errors
 /// - [`Error::UnknownScheme`] for a scheme no engine knows;
 /// - [`Error::FeatureDisabled`] for an engine whose feature is off;
-/// - [`Error::Backend`] for a URL its engine refuses.
+/// - [`Error::InvalidUrl`] for a URL its engine refuses.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
@@ -113,13 +126,12 @@ pub(crate) fn resolve(url: &str, lock: &str) -> Result<Arc<dyn Backend>> {
     }
     let shown = redact(url).into_owned();
     let Some(scheme) = scheme_of(url) else {
-        return Err(Error::Backend {
+        return Err(Error::InvalidUrl {
             name: lock.to_owned(),
-            backend: shown,
+            url: shown,
             reason: "not a coordination URL: expected SCHEME://…, \
                      such as file:///var/lib/app/locks or zookeeper://host:2181/root"
                 .into(),
-            source: None,
         });
     };
     let factory = schemes()
@@ -141,11 +153,10 @@ pub(crate) fn resolve(url: &str, lock: &str) -> Result<Arc<dyn Backend>> {
             },
         });
     };
-    let backend = factory(url).map_err(|reason| Error::Backend {
+    let backend = factory(url).map_err(|reason| Error::InvalidUrl {
         name: lock.to_owned(),
-        backend: shown,
+        url: shown,
         reason,
-        source: None,
     })?;
     Ok(cache()
         .lock()

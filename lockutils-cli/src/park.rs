@@ -1,0 +1,39 @@
+//! Waiting for the library's futures on the calling thread, so that a
+//! forwarded signal can interrupt the wait (the thread is unparked) and the
+//! acquisition be abandoned, which the library cleans up.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+/// Polls `fut` on this thread, parking between polls, until it is ready
+/// (`Ok`) or `interrupted` says to stop (`Err` with its answer).
+pub(crate) fn park_on<F: Future>(
+    fut: F,
+    interrupted: impl Fn() -> Option<libc::c_int>,
+) -> Result<F::Output, libc::c_int> {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Some(sig) = interrupted() {
+            return Err(sig);
+        }
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Ok(v);
+        }
+        // Woken by the future, by the signal thread, or at the latest after
+        // this long (a stop flag set without an unpark).
+        std::thread::park_timeout(Duration::from_millis(500));
+    }
+}
