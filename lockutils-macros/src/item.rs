@@ -30,8 +30,8 @@ pub(crate) enum Body {
     /// `Box::pin(async move { .. })`, what `#[async_trait]` makes of an
     /// `async fn`: the lock belongs inside that future, awaited there.
     AsyncTrait {
-        /// The whole call; [`Func::future_stmts`] reaches into it.
-        call: syn::ExprCall,
+        /// The whole call; [`future_block`] reaches into it.
+        call: Box<syn::ExprCall>,
         /// The future's `Output`, read from the return type
         /// `Pin<Box<dyn Future<Output = T> + Send + '_>>`.
         output: Option<Type>,
@@ -135,7 +135,7 @@ fn async_trait_body(sig: &Signature, stmts: &TokenStream) -> Option<Body> {
         ReturnType::Default => None,
     };
     Some(Body::AsyncTrait {
-        call: call.clone(),
+        call: Box::new(call.clone()),
         output,
     })
 }
