@@ -11,7 +11,8 @@ pub fn reserve(n: u32) -> u32 {
 
 #[synchronized("inventory", extrnal)]
 pub fn release(n: u32) -> u32 {
-    n +
+    let total = n + ;
+    total
 }
 
 fn main() {

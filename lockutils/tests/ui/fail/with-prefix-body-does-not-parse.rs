@@ -1,7 +1,8 @@
 use lockutils::{synchronized, synchronized_with_prefix};
 
-// One function of the block does not parse: that error is the only one
-// reported, and the block's other functions still compile and get the prefix.
+// One function of the block does not parse: that error is reported, and the
+// block's other functions are still expanded (and their own mistakes
+// reported); nothing is reported about the callers.
 #[synchronized_with_prefix("nova")]
 mod compute {
     use super::synchronized;
@@ -12,7 +13,7 @@ mod compute {
         x
     }
 
-    #[synchronized("build", timeout = "1x")]
+    #[synchronized("build", mode = shared)]
     pub fn build() -> u32 {
         1
     }
