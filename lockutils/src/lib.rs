@@ -129,30 +129,11 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
-// The public surface, listed item by item (a glob would also publish
-// whatever lockutils-core makes public for its engines and the command, such
-// as the lock-file internals in `lockutils_core::file`). Listed in the crate
-// docs above, under "What is public"; `tests/public_api.rs` uses each item.
+// The public surface, item by item (a glob would also publish whatever
+// lockutils-core makes public for its engines and the command, such as the
+// lock-file internals in `lockutils_core::file`). Grouped in the crate docs
+// above, under "What is public"; `tests/public_api.rs` uses each item.
 
-// Taking locks.
-pub use lockutils_core::{
-    external_lock, lock, Acquire, AsyncLockGuard, LockGuard, LockOptions, Mode, Registry,
-    StaticAcquire, StaticLock,
-};
-// Reader/writer locks by name (oslo's `ReaderWriterLock`).
-pub use lockutils_core::{ReaderWriterLock, RwAcquire, RwGuard};
-// A project's prefix, and removing lock files (oslo's helpers).
-pub use lockutils_core::{
-    lock_with_prefix, remove_external_lock_file, remove_external_lock_file_with_prefix, Prefix,
-};
-// Lock directories and lock file names.
-pub use lockutils_core::{
-    clear_defaults, lock_file_name, lock_path, set_defaults, user_default_dir, LOCK_PATH_ENV,
-    MAX_FILE_NAME, OSLO_LOCK_PATH_ENV,
-};
-// What this thread holds, errors, durations.
-pub use lockutils_core::{held_locks, parse_duration, DisplayDuration, DurationError, HeldLock};
-pub use lockutils_core::{Error, Result};
 /// Backends behind the in-process lock: the [`Backend`](backend::Backend)
 /// trait an engine implements, the file backend, coordination URLs and the
 /// admin interface.
@@ -160,6 +141,13 @@ pub use lockutils_core::backend;
 /// Metrics (feature `metrics`).
 #[cfg(feature = "metrics")]
 pub use lockutils_core::metrics;
+pub use lockutils_core::{
+    clear_defaults, external_lock, held_locks, lock, lock_file_name, lock_path, lock_with_prefix,
+    parse_duration, remove_external_lock_file, remove_external_lock_file_with_prefix, set_defaults,
+    user_default_dir, Acquire, AsyncLockGuard, DisplayDuration, DurationError, Error, HeldLock,
+    LockGuard, LockOptions, Mode, Prefix, ReaderWriterLock, Registry, Result, RwAcquire, RwGuard,
+    StaticAcquire, StaticLock, LOCK_PATH_ENV, MAX_FILE_NAME, OSLO_LOCK_PATH_ENV,
+};
 
 #[doc = include_str!("synchronized.md")]
 pub use lockutils_macros::synchronized;
