@@ -8,12 +8,12 @@
 //! `#[synchronized]` is one chain, each step reading only what the one before
 //! returned:
 //!
-//! 1. parse: `args` turns the attribute into spanned [`args::RawArgs`] (its
+//! 1. parse: `args` turns the attribute into spanned `RawArgs` (its
 //!    option table is written once), `item` turns the function into an
-//!    [`item::Func`] whose shape (sync, `async fn`, `#[async_trait]` future)
+//!    `Func` whose shape (sync, `async fn`, `#[async_trait]` future)
 //!    is found there, once, and whose body stays as written;
 //! 2. validate: `validate` checks the options against each other and the
-//!    signature and returns the final [`validate::Options`];
+//!    signature and returns the final `Options`;
 //! 3. expand: `expand` turns `Options` and the `Func` into code.
 //!
 //! On an error at any step the function is emitted as written with the
