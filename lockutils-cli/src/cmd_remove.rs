@@ -192,7 +192,11 @@ pub(crate) fn clean(
             }
             Cleaned::InUse { pid } => {
                 skipped += 1;
-                println!("{} {name}: {}", paint.yellow("skipped"), in_use_reason(*pid));
+                println!(
+                    "{} {name}: {}",
+                    paint.yellow("skipped"),
+                    in_use_reason(*pid)
+                );
             }
             _ => {}
         }

@@ -61,10 +61,7 @@ fn hold_list_show_remove_against_the_library() {
         .find(|l| l["name"] == name.as_str())
         .expect("our lock listed");
     assert_eq!(mine["state"], "held_exclusive");
-    assert_eq!(
-        mine["holders"][0]["session_id"],
-        session.as_str()
-    );
+    assert_eq!(mine["holders"][0]["session_id"], session.as_str());
     assert_eq!(mine["holders"][0]["kind"], "advisory");
     let shown = json(&lockutils(["show", "--json", "--backend", &u, &name]));
     assert_eq!(shown["holders"][0]["mode"], "exclusive");

@@ -206,8 +206,7 @@ fn hold_excludes_a_library_holder_both_ways() {
     let zk = Coordinator::new(&url).unwrap();
     // The library holds: --no-wait and --timeout give the conflict code and
     // name the holder; CMD does not run.
-    let guard = lib_lock(&zk, "db", Some("svc"), Some("library-holder"), true)
-        .unwrap();
+    let guard = lib_lock(&zk, "db", Some("svc"), Some("library-holder"), true).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let ran = tmp.path().join("ran");
     let touch = ["--", "touch", ran.to_str().unwrap()];
@@ -240,12 +239,10 @@ fn hold_excludes_a_library_holder_both_ways() {
     // node is gone (deleted before `hold` exits), and the library gets it
     // without waiting.
     let holder = cli_holder(&url, "db", &["--prefix", "svc"], tmp.path());
-    let e = lib_lock(&zk, "db", Some("svc"), None, false)
-        .unwrap_err();
+    let e = lib_lock(&zk, "db", Some("svc"), None, false).unwrap_err();
     assert!(e.is_contention(), "{e}");
     assert_eq!(holder.stop(), 0);
-    let guard = lib_lock(&zk, "db", Some("svc"), None, false)
-        .unwrap();
+    let guard = lib_lock(&zk, "db", Some("svc"), None, false).unwrap();
     LockGuard::unlock(guard).unwrap();
     let out = lockutils(base.iter().chain(&["--no-wait", "--", "true"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -256,8 +253,7 @@ fn hold_excludes_a_library_holder_both_ways() {
 fn a_waiting_hold_says_who_holds_and_withdraws_when_interrupted() {
     let (url, _) = root("hold-wait");
     let zk = Coordinator::new(&url).unwrap();
-    let guard = lib_lock(&zk, "w", None, Some("the-holder"), true)
-        .unwrap();
+    let guard = lib_lock(&zk, "w", None, Some("the-holder"), true).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let err = tmp.path().join("stderr");
     let mut waiter = spawn_to(
@@ -401,7 +397,9 @@ fn list_shows_a_held_lock_with_its_holder_and_waiter() {
     wait_lock(&zk, "busy", "a waiter", |i| waiters(i) == 1);
     // A free lock: a node without contenders.
     lib_lock(&zk, "idle", None, None, true)
-        .map(LockGuard::unlock).unwrap().unwrap();
+        .map(LockGuard::unlock)
+        .unwrap()
+        .unwrap();
 
     let out = lockutils(["list", "--backend", url.as_str()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -445,8 +443,7 @@ fn list_shows_a_held_lock_with_its_holder_and_waiter() {
 fn show_shows_holder_and_waiter_with_modes_and_tokens() {
     let (url, root) = root("show");
     let zk = Coordinator::new(&url).unwrap();
-    let guard = lib_lock(&zk, "instance-1", Some("nova"), Some("writer-1"), true)
-        .unwrap();
+    let guard = lib_lock(&zk, "instance-1", Some("nova"), Some("writer-1"), true).unwrap();
     let _reader = spawn_to(
         [
             "hold",
@@ -485,7 +482,10 @@ fn show_shows_holder_and_waiter_with_modes_and_tokens() {
         .expect(&text);
     assert!(holder.contains("  exclusive  write-"), "{holder}");
     assert!(
-        holder.contains(&format!("  token {}  ", LockGuard::fencing_token(&guard).unwrap())),
+        holder.contains(&format!(
+            "  token {}  ",
+            LockGuard::fencing_token(&guard).unwrap()
+        )),
         "{holder}"
     );
     assert!(holder.contains("  session 0x"), "{holder}");
@@ -511,7 +511,10 @@ fn show_shows_holder_and_waiter_with_modes_and_tokens() {
     assert_eq!(h["mode"], "exclusive");
     assert_eq!(h["kind"], "native");
     assert_eq!(h["data"], "writer-1");
-    assert_eq!(h["fencing_token"], LockGuard::fencing_token(&guard).unwrap());
+    assert_eq!(
+        h["fencing_token"],
+        LockGuard::fencing_token(&guard).unwrap()
+    );
     assert_eq!(h["revoke_requested"], false);
     assert_eq!(w["mode"], "shared");
     assert!(w["fencing_token"].as_u64().unwrap() > LockGuard::fencing_token(&guard).unwrap());
@@ -541,10 +544,11 @@ fn show_shows_holder_and_waiter_with_modes_and_tokens() {
 fn remove_refuses_a_held_lock_and_clears_it_with_force() {
     let (url, root) = root("remove");
     let zk = Coordinator::new(&url).unwrap();
-    let guard = lib_lock(&zk, "stuck", None, Some("stuck-holder"), true)
-        .unwrap();
+    let guard = lib_lock(&zk, "stuck", None, Some("stuck-holder"), true).unwrap();
     lib_lock(&zk, "idle", None, None, true)
-        .map(LockGuard::unlock).unwrap().unwrap();
+        .map(LockGuard::unlock)
+        .unwrap()
+        .unwrap();
 
     let out = lockutils([
         "remove",
@@ -586,10 +590,7 @@ fn remove_refuses_a_held_lock_and_clears_it_with_force() {
     assert!(text.contains("holder  exclusive  write-"), "{text}");
     assert!(text.contains("data \"stuck-holder\""), "{text}");
     // The holder was not asked; its guard reports the loss.
-    assert_eq!(
-        wait_lost(&guard, PATIENCE),
-        Some(LossReason::NodeDeleted)
-    );
+    assert_eq!(wait_lost(&guard, PATIENCE), Some(LossReason::NodeDeleted));
     assert!(zk.locks().unwrap().is_empty());
     drop(guard);
 }
@@ -601,10 +602,11 @@ fn clean_removes_free_lock_nodes_only() {
     let zk = Coordinator::new(&url).unwrap();
     for name in ["a", "b"] {
         lib_lock(&zk, name, None, None, true)
-            .map(LockGuard::unlock).unwrap().unwrap();
+            .map(LockGuard::unlock)
+            .unwrap()
+            .unwrap();
     }
-    let guard = lib_lock(&zk, "held", None, Some("keeper"), true)
-        .unwrap();
+    let guard = lib_lock(&zk, "held", None, Some("keeper"), true).unwrap();
     let out = lockutils(["clean", "--backend", url.as_str(), "--dry-run"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
@@ -638,8 +640,7 @@ fn credentials_are_never_printed() {
     let (_, root) = root("secret");
     let url = format!("zookeeper://svc:topsecret@{}{root}", server());
     let zk = Coordinator::new(&url).unwrap();
-    let guard = lib_lock(&zk, "x", None, Some("other"), true)
-        .unwrap();
+    let guard = lib_lock(&zk, "x", None, Some("other"), true).unwrap();
     let shown = format!("zookeeper://svc@{}{root}", server());
     let mut outputs = vec![
         lockutils(["list", "--backend", url.as_str()]),

@@ -1,5 +1,9 @@
-//! A project's lock-file prefix, declared once: oslo's `lock_with_prefix`,
-//! `synchronized_with_prefix` and `remove_external_lock_file_with_prefix`.
+//! A project's lock-file prefix, declared once: oslo's `lock_with_prefix`
+//! and `remove_external_lock_file_with_prefix`, and [`Prefix::new`].
+//!
+//! oslo's third spelling, `synchronized_with_prefix`, is the attribute of
+//! that name in `lockutils` (on a `mod` or `impl` block); no function here
+//! takes that name, so one path never names both a function and a macro.
 
 use std::path::Path;
 
@@ -7,8 +11,8 @@ use crate::error::Result;
 use crate::guard::LockGuard;
 use crate::options::LockOptions;
 
-/// Locks whose names all carry one prefix. Build it with [`lock_with_prefix`]
-/// (or its aliases) and keep it in a `static`.
+/// Locks whose names all carry one prefix. Build it with [`Prefix::new`] or
+/// [`lock_with_prefix`] and keep it in a `static`.
 ///
 /// ```
 /// use lockutils_core::{lock_with_prefix, LockGuard, Prefix};
@@ -36,16 +40,6 @@ pub const fn lock_with_prefix(prefix: &'static str) -> Prefix {
 /// The same as [`lock_with_prefix`], under oslo's other name.
 ///
 /// ```
-/// static SYNC: lockutils_core::Prefix = lockutils_core::synchronized_with_prefix("nova-");
-/// assert_eq!(SYNC.synchronized("x", || 1).unwrap(), 1);
-/// ```
-pub const fn synchronized_with_prefix(prefix: &'static str) -> Prefix {
-    Prefix { prefix }
-}
-
-/// The same as [`lock_with_prefix`], under oslo's other name.
-///
-/// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// let remove = lockutils_core::remove_external_lock_file_with_prefix("nova-");
 /// assert!(!remove.remove_external_lock_file("x", Some(dir.path())).unwrap());
@@ -55,6 +49,16 @@ pub const fn remove_external_lock_file_with_prefix(prefix: &'static str) -> Pref
 }
 
 impl Prefix {
+    /// Declares a project's lock prefix, as [`lock_with_prefix`] does.
+    ///
+    /// ```
+    /// static SYNC: lockutils_core::Prefix = lockutils_core::Prefix::new("nova-");
+    /// assert_eq!(SYNC.synchronized("x", || 1).unwrap(), 1);
+    /// ```
+    pub const fn new(prefix: &'static str) -> Prefix {
+        Prefix { prefix }
+    }
+
     /// The prefix.
     pub const fn prefix(&self) -> &'static str {
         self.prefix

@@ -1,31 +1,15 @@
-//! Parsing `#[synchronized(...)]` into [`RawArgs`]: every option as written,
-//! with the span of its keyword, so that later checks can point at it.
+//! Parse, step one of `#[synchronized]`: the attribute's tokens into
+//! [`RawArgs`], every option as written with the span of its keyword, so that
+//! validation can point at it. Nothing here looks at the function.
+//!
+//! The options are listed once, in the [`options!`] table below: it declares
+//! the fields of [`RawArgs`], the keyword list that "unknown option" errors
+//! and their "did you mean" hints draw from, and the parser of each value.
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Error, Expr, Ident, LitBool, LitStr, Path, Result, Token};
-
-/// The option keywords.
-pub(crate) mod kw {
-    syn::custom_keyword!(name);
-    syn::custom_keyword!(external);
-    syn::custom_keyword!(prefix);
-    syn::custom_keyword!(lock_path);
-    syn::custom_keyword!(fair);
-    syn::custom_keyword!(blocking);
-    syn::custom_keyword!(timeout);
-    syn::custom_keyword!(semaphores);
-    syn::custom_keyword!(mode);
-    syn::custom_keyword!(read);
-    syn::custom_keyword!(write);
-    syn::custom_keyword!(distributed);
-    syn::custom_keyword!(backend);
-}
-
-/// Every option, for "unknown option" errors.
-pub(crate) const VALID_OPTIONS: &str = "a lock name (`\"mylock\"`), `name`, `external`, `prefix`, \
-     `lock_path`, `fair`, `blocking`, `timeout`, `semaphores`, `mode`, `backend`, `distributed`, `crate`";
 
 /// One option as written: its value, the span of its keyword (or of the
 /// literal, for a positional name) and its position among the options.
@@ -64,27 +48,86 @@ pub(crate) enum DistributedArg {
     Url(Expr),
 }
 
-/// The options of one `#[synchronized(...)]`, unchecked.
-#[derive(Default, Clone)]
-pub(crate) struct RawArgs {
-    pub(crate) name: Option<Opt<NameArg>>,
-    pub(crate) external: Option<Opt<bool>>,
-    pub(crate) prefix: Option<Opt<LitStr>>,
-    pub(crate) lock_path: Option<Opt<Expr>>,
-    pub(crate) fair: Option<Opt<bool>>,
-    pub(crate) blocking: Option<Opt<bool>>,
-    pub(crate) timeout: Option<Opt<LitStr>>,
-    pub(crate) semaphores: Option<Opt<Path>>,
-    pub(crate) mode: Option<Opt<ModeArg>>,
-    pub(crate) distributed: Option<Opt<DistributedArg>>,
-    /// `backend = "scheme://…"` or `backend = <expr>`.
-    pub(crate) backend: Option<Opt<Expr>>,
-    pub(crate) krate: Option<Opt<Path>>,
+/// The option table: `"keyword" => field: Type = parser;`, where the parser
+/// is a `fn(ParseStream, Span) -> Result<Type>` given the input after the
+/// keyword and the keyword's span. Declares [`RawArgs`], [`KEYWORDS`] and the
+/// dispatch from a keyword to its parser.
+macro_rules! options {
+    ($( $(#[$doc:meta])* $key:literal => $field:ident: $ty:ty = $parse:expr; )*) => {
+        /// The options of one `#[synchronized(...)]`, as written, unchecked.
+        #[derive(Default, Clone)]
+        pub(crate) struct RawArgs {
+            $( $(#[$doc])* pub(crate) $field: Option<Opt<$ty>>, )*
+        }
+
+        /// Every option keyword, in table order.
+        pub(crate) const KEYWORDS: &[&str] = &[$($key),*];
+
+        impl RawArgs {
+            /// Parses the value of option `key`, whose keyword (at `span`)
+            /// was just read, and stores it; `None` if `key` is no option.
+            fn parse_value(
+                &mut self,
+                key: &str,
+                span: Span,
+                pos: usize,
+                input: ParseStream<'_>,
+            ) -> Option<Result<()>> {
+                match key {
+                    $($key => {
+                        let parse: fn(ParseStream<'_>, Span) -> Result<$ty> = $parse;
+                        Some(parse(input, span).and_then(|value| {
+                            set_once(&mut self.$field, Opt { value, span, pos }, $key)
+                        }))
+                    })*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-/// Stores an option, failing with "`what` given twice" at the repeat.
-pub(crate) fn set_once<T>(slot: &mut Option<Opt<T>>, opt: Opt<T>, what: &str) -> Result<()> {
+options! {
+    /// `"name"` (positional) or `name = "literal" | <expr>`.
+    "name" => name: NameArg = name_value;
+    "external" => external: bool = |input, _| flag(input, "external");
+    "prefix" => prefix: LitStr = |input, key| {
+        equals(input, key, "prefix", "prefix = \"nova\"")?;
+        input.parse::<LitStr>().map_err(|e| {
+            Error::new(e.span(), "`prefix` takes a string literal, e.g. `prefix = \"nova\"`")
+        })
+    };
+    "lock_path" => lock_path: Expr = |input, key| {
+        equals(input, key, "lock_path", "lock_path = \"/var/lib/nova/tmp\"")?;
+        input.parse()
+    };
+    "fair" => fair: bool = |input, _| flag(input, "fair");
+    "blocking" => blocking: bool = |input, _| flag(input, "blocking");
+    "timeout" => timeout: LitStr = timeout_value;
+    "semaphores" => semaphores: Path = semaphores_value;
+    "mode" => mode: ModeArg = mode_value;
+    "backend" => backend: Expr = |input, key| {
+        equals(input, key, "backend", "backend = \"zookeeper://zk1:2181/lockutils\"")?;
+        input.parse()
+    };
+    "distributed" => distributed: DistributedArg = distributed_value;
+    /// The path of the facade crate (`crate = my::lockutils`).
+    "crate" => krate: Path = crate_value;
+}
+
+/// "Unknown option" errors list these.
+pub(crate) fn valid_options() -> String {
+    let keys: Vec<String> = KEYWORDS.iter().map(|k| format!("`{k}`")).collect();
+    format!("a lock name (`\"mylock\"`), {}", keys.join(", "))
+}
+
+/// Stores an option, failing with "`key` given twice" at the repeat.
+pub(crate) fn set_once<T>(slot: &mut Option<Opt<T>>, opt: Opt<T>, key: &str) -> Result<()> {
     if slot.is_some() {
+        let what = match key {
+            "name" => "the lock name".to_owned(),
+            _ => format!("`{key}`"),
+        };
         return Err(Error::new(
             opt.span,
             format!("{what} given twice; remove one of them"),
@@ -122,160 +165,107 @@ impl RawArgs {
                 value: NameArg::Lit(lit),
                 pos,
             };
-            return set_once(&mut self.name, opt, "the lock name");
+            return set_once(&mut self.name, opt, "name");
         }
-        if input.peek(kw::name) {
-            let span = input.parse::<kw::name>()?.span;
-            equals(
-                input,
-                span,
-                "name",
-                "name = format!(\"instance-{}\", instance.uuid)",
-            )?;
-            let value = match input.parse::<Expr>()? {
-                Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(lit),
-                    attrs,
-                }) if attrs.is_empty() => NameArg::Lit(lit),
-                expr => NameArg::Expr(expr),
-            };
-            return set_once(&mut self.name, Opt { value, span, pos }, "the lock name");
-        }
-        if input.peek(kw::external) {
-            let span = input.parse::<kw::external>()?.span;
-            let value = flag(input, "external")?;
-            return set_once(&mut self.external, Opt { value, span, pos }, "`external`");
-        }
-        if input.peek(kw::fair) {
-            let span = input.parse::<kw::fair>()?.span;
-            let value = flag(input, "fair")?;
-            return set_once(&mut self.fair, Opt { value, span, pos }, "`fair`");
-        }
-        if input.peek(kw::blocking) {
-            let span = input.parse::<kw::blocking>()?.span;
-            let value = flag(input, "blocking")?;
-            return set_once(&mut self.blocking, Opt { value, span, pos }, "`blocking`");
-        }
-        if input.peek(kw::prefix) {
-            let span = input.parse::<kw::prefix>()?.span;
-            equals(input, span, "prefix", "prefix = \"nova\"")?;
-            let value = input.parse::<LitStr>().map_err(|e| {
-                Error::new(
-                    e.span(),
-                    "`prefix` takes a string literal, e.g. `prefix = \"nova\"`",
-                )
-            })?;
-            return set_once(&mut self.prefix, Opt { value, span, pos }, "`prefix`");
-        }
-        if input.peek(kw::lock_path) {
-            let span = input.parse::<kw::lock_path>()?.span;
-            equals(
-                input,
-                span,
-                "lock_path",
-                "lock_path = \"/var/lib/nova/tmp\"",
-            )?;
-            let value = input.parse::<Expr>()?;
-            return set_once(&mut self.lock_path, Opt { value, span, pos }, "`lock_path`");
-        }
-        if input.peek(kw::timeout) {
-            let span = input.parse::<kw::timeout>()?.span;
-            equals(input, span, "timeout", "timeout = \"250ms\"")?;
-            let value = input.parse::<LitStr>().map_err(|e| {
-                Error::new(
-                    e.span(),
-                    format!(
-                        "`timeout` takes a duration string, e.g. `timeout = \"250ms\"`: {}",
-                        lockutils_duration::SYNTAX
-                    ),
-                )
-            })?;
-            return set_once(&mut self.timeout, Opt { value, span, pos }, "`timeout`");
-        }
-        if input.peek(kw::semaphores) {
-            let span = input.parse::<kw::semaphores>()?.span;
-            equals(input, span, "semaphores", "semaphores = crate::MY_LOCKS")?;
-            let value = Path::parse_mod_style(input).map_err(|e| {
-                Error::new(
-                    e.span(),
-                    "`semaphores` takes the path of a `static` `lockutils::Registry`, \
-                     e.g. `semaphores = crate::MY_LOCKS`",
-                )
-            })?;
-            return set_once(
-                &mut self.semaphores,
-                Opt { value, span, pos },
-                "`semaphores`",
-            );
-        }
-        if input.peek(kw::mode) {
-            let span = input.parse::<kw::mode>()?.span;
-            equals(input, span, "mode", "mode = read")?;
-            let value = if input.peek(kw::read) {
-                input.parse::<kw::read>()?;
-                ModeArg::Read
-            } else if input.peek(kw::write) {
-                input.parse::<kw::write>()?;
-                ModeArg::Write
-            } else {
-                return Err(input.error(
-                    "`mode` is `read` (shared with other readers) or `write` (exclusive), \
-                     e.g. `mode = read`",
-                ));
-            };
-            return set_once(&mut self.mode, Opt { value, span, pos }, "`mode`");
-        }
-        if input.peek(kw::distributed) {
-            let span = input.parse::<kw::distributed>()?.span;
-            let value = if !input.peek(Token![=]) {
-                DistributedArg::DefaultUrl
-            } else {
-                input.parse::<Token![=]>()?;
-                if input.peek(LitBool) {
-                    if input.parse::<LitBool>()?.value {
-                        DistributedArg::DefaultUrl
-                    } else {
-                        DistributedArg::Off
-                    }
-                } else {
-                    DistributedArg::Url(input.parse::<Expr>().map_err(|e| {
-                        Error::new(
-                            e.span(),
-                            "`distributed` is a flag (`distributed`: the default coordination \
-                             URL) or takes a coordination URL, e.g. \
-                             `distributed = \"zookeeper://zk1:2181/lockutils\"`",
-                        )
-                    })?)
+        let fork = input.fork();
+        if let Ok(key) = Ident::parse_any(&fork) {
+            let word = key.to_string();
+            if KEYWORDS.contains(&word.as_str()) {
+                Ident::parse_any(input)?;
+                if let Some(done) = self.parse_value(&word, key.span(), pos, input) {
+                    return done;
                 }
-            };
-            return set_once(
-                &mut self.distributed,
-                Opt { value, span, pos },
-                "`distributed`",
-            );
-        }
-        if input.peek(kw::backend) {
-            let span = input.parse::<kw::backend>()?.span;
-            equals(
-                input,
-                span,
-                "backend",
-                "backend = \"zookeeper://zk1:2181/lockutils\"",
-            )?;
-            let value = input.parse::<Expr>()?;
-            return set_once(&mut self.backend, Opt { value, span, pos }, "`backend`");
-        }
-        if input.peek(Token![crate]) {
-            let span = input.parse::<Token![crate]>()?.span;
-            equals(input, span, "crate", "crate = my_crate::lockutils")?;
-            let value = if input.peek(LitStr) {
-                input.parse::<LitStr>()?.parse_with(Path::parse_mod_style)?
-            } else {
-                Path::parse_mod_style(input)?
-            };
-            return set_once(&mut self.krate, Opt { value, span, pos }, "`crate`");
+            }
         }
         unknown(input)
+    }
+}
+
+fn name_value(input: ParseStream<'_>, key: Span) -> Result<NameArg> {
+    equals(
+        input,
+        key,
+        "name",
+        "name = format!(\"instance-{}\", instance.uuid)",
+    )?;
+    Ok(match input.parse::<Expr>()? {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            attrs,
+        }) if attrs.is_empty() => NameArg::Lit(lit),
+        expr => NameArg::Expr(expr),
+    })
+}
+
+fn timeout_value(input: ParseStream<'_>, key: Span) -> Result<LitStr> {
+    equals(input, key, "timeout", "timeout = \"250ms\"")?;
+    input.parse::<LitStr>().map_err(|e| {
+        Error::new(
+            e.span(),
+            format!(
+                "`timeout` takes a duration string, e.g. `timeout = \"250ms\"`: {}",
+                lockutils_duration::SYNTAX
+            ),
+        )
+    })
+}
+
+fn semaphores_value(input: ParseStream<'_>, key: Span) -> Result<Path> {
+    equals(input, key, "semaphores", "semaphores = crate::MY_LOCKS")?;
+    Path::parse_mod_style(input).map_err(|e| {
+        Error::new(
+            e.span(),
+            "`semaphores` takes the path of a `static` `lockutils::Registry`, \
+             e.g. `semaphores = crate::MY_LOCKS`",
+        )
+    })
+}
+
+fn mode_value(input: ParseStream<'_>, key: Span) -> Result<ModeArg> {
+    equals(input, key, "mode", "mode = read")?;
+    let fork = input.fork();
+    let mode = match fork.parse::<Ident>() {
+        Ok(word) if word == "read" => ModeArg::Read,
+        Ok(word) if word == "write" => ModeArg::Write,
+        _ => {
+            return Err(input.error(
+                "`mode` is `read` (shared with other readers) or `write` (exclusive), \
+                 e.g. `mode = read`",
+            ))
+        }
+    };
+    input.parse::<Ident>()?;
+    Ok(mode)
+}
+
+fn distributed_value(input: ParseStream<'_>, _key: Span) -> Result<DistributedArg> {
+    if !input.peek(Token![=]) {
+        return Ok(DistributedArg::DefaultUrl);
+    }
+    input.parse::<Token![=]>()?;
+    if input.peek(LitBool) {
+        return Ok(if input.parse::<LitBool>()?.value {
+            DistributedArg::DefaultUrl
+        } else {
+            DistributedArg::Off
+        });
+    }
+    input.parse::<Expr>().map(DistributedArg::Url).map_err(|e| {
+        Error::new(
+            e.span(),
+            "`distributed` is a flag (`distributed`: the default coordination \
+             URL) or takes a coordination URL, e.g. \
+             `distributed = \"zookeeper://zk1:2181/lockutils\"`",
+        )
+    })
+}
+
+fn crate_value(input: ParseStream<'_>, key: Span) -> Result<Path> {
+    equals(input, key, "crate", "crate = my_crate::lockutils")?;
+    if input.peek(LitStr) {
+        input.parse::<LitStr>()?.parse_with(Path::parse_mod_style)
+    } else {
+        Path::parse_mod_style(input)
     }
 }
 
@@ -309,21 +299,7 @@ fn equals(input: ParseStream<'_>, key: Span, name: &str, example: &str) -> Resul
 /// The option a misspelled word most likely meant: within two edits, and
 /// fewer than a third of its letters.
 fn closest(word: &str) -> Option<&'static str> {
-    const OPTIONS: [&str; 12] = [
-        "name",
-        "external",
-        "prefix",
-        "lock_path",
-        "fair",
-        "blocking",
-        "timeout",
-        "semaphores",
-        "mode",
-        "distributed",
-        "backend",
-        "crate",
-    ];
-    OPTIONS
+    KEYWORDS
         .iter()
         .map(|o| (edit_distance(word, o), *o))
         .filter(|&(d, o)| d > 0 && d <= 2 && d * 3 < o.len())
@@ -352,7 +328,10 @@ fn unknown(input: ParseStream<'_>) -> Result<()> {
     if let Ok(ident) = Ident::parse_any(&fork) {
         let option_like = fork.is_empty() || fork.peek(Token![,]) || fork.peek(Token![=]);
         if option_like {
-            let mut msg = format!("unknown option `{ident}`; expected one of {VALID_OPTIONS}");
+            let mut msg = format!(
+                "unknown option `{ident}`; expected one of {}",
+                valid_options()
+            );
             let word = ident.to_string();
             let hint = match (closest(&word), word.as_str()) {
                 (Some(near), _) => format!("; did you mean `{near}`?"),
@@ -386,4 +365,36 @@ fn unknown(input: ParseStream<'_>) -> Result<()> {
         "the lock name must be a string literal, e.g. `\"mylock\"` or `\"instance-{id}\"`; \
          for a name computed at run time write `name = <expr>`",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{closest, valid_options, RawArgs, KEYWORDS};
+    use quote::quote;
+
+    #[test]
+    fn every_keyword_parses_and_is_listed_once() {
+        let args: RawArgs = syn::parse2(quote!(
+            name = "x",
+            external,
+            prefix = "p",
+            lock_path = "/tmp",
+            fair,
+            blocking = false,
+            timeout = "1s",
+            semaphores = crate::L,
+            mode = read,
+            backend = "file:///tmp",
+            distributed,
+            crate = my::lockutils
+        ))
+        .unwrap();
+        assert!(args.name.is_some() && args.krate.is_some() && args.distributed.is_some());
+        let listed = valid_options();
+        for key in KEYWORDS {
+            assert_eq!(listed.matches(&format!("`{key}`")).count(), 1, "{key}");
+        }
+        assert_eq!(closest("extrnal"), Some("external"));
+        assert_eq!(closest("crat"), Some("crate"));
+    }
 }

@@ -15,82 +15,9 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens, TokenStreamExt};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{AttrStyle, Error, Item, ItemFn};
 
-use crate::args::RawArgs;
+use crate::item::{future_block, Body, Func};
 use crate::validate::{Coordination, LockPath, Name, OnError, Options};
-
-/// `#[synchronized(args)] item`: the expansion, or on any error the item as
-/// written plus the error, so callers of the function see no follow-on errors.
-pub(crate) fn synchronized(args: TokenStream, item: TokenStream) -> TokenStream {
-    let func = match parse_fn(item.clone()) {
-        Ok(func) => func,
-        Err(Some(e)) => return with_error(item, e),
-        // Not valid Rust: re-emit it as is and let the compiler say why.
-        Err(None) => return item,
-    };
-    match syn::parse2::<RawArgs>(args).and_then(|raw| raw.build(&func)) {
-        Ok(opts) => expand(&opts, func),
-        Err(e) => with_error(func.into_token_stream(), e),
-    }
-}
-
-fn with_error(mut item: TokenStream, e: Error) -> TokenStream {
-    item.extend(e.into_compile_error());
-    item
-}
-
-/// The function, or the error to report about a non-function item.
-fn parse_fn(item: TokenStream) -> Result<ItemFn, Option<Error>> {
-    let what = |span: Span, kind: &str| {
-        Some(Error::new(
-            span,
-            format!(
-                "`#[synchronized]` applies to functions, not {kind}; put it on the `fn` that \
-                 needs the lock"
-            ),
-        ))
-    };
-    let prefix_hint = |span: Span, kind: &str| {
-        Some(Error::new(
-            span,
-            format!(
-                "`#[synchronized]` applies to functions, not {kind}; to give every \
-                 `#[synchronized]` function of this block a prefix use \
-                 `#[synchronized_with_prefix(\"...\")]`"
-            ),
-        ))
-    };
-    match syn::parse2::<Item>(item.clone()) {
-        Ok(Item::Fn(f)) => Ok(f),
-        Ok(Item::Struct(s)) => Err(what(s.struct_token.span, "structs")),
-        Ok(Item::Enum(e)) => Err(what(e.enum_token.span, "enums")),
-        Ok(Item::Union(u)) => Err(what(u.union_token.span, "unions")),
-        Ok(Item::Static(s)) => Err(what(s.static_token.span, "statics")),
-        Ok(Item::Const(c)) => Err(what(c.const_token.span, "constants")),
-        Ok(Item::Type(t)) => Err(what(t.type_token.span, "type aliases")),
-        Ok(Item::Mod(m)) => Err(prefix_hint(m.mod_token.span, "modules")),
-        Ok(Item::Impl(i)) => Err(prefix_hint(i.impl_token.span, "impl blocks")),
-        Ok(Item::Trait(t)) => Err(prefix_hint(t.trait_token.span, "traits")),
-        // A method without a body (in a trait) parses as verbatim tokens.
-        Ok(Item::Verbatim(_)) | Err(_) => match syn::parse2::<syn::TraitItemFn>(item) {
-            Ok(f) if f.default.is_none() => Err(Some(Error::new(
-                f.sig.fn_token.span,
-                "`#[synchronized]` needs a function body; put it on the implementations of \
-                 this trait method, or give it a default body",
-            ))),
-            _ => Err(None),
-        },
-        Ok(other) => Err(what(first_span(&other), "this kind of item")),
-    }
-}
-
-fn first_span(t: &impl ToTokens) -> Span {
-    t.to_token_stream()
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |t| t.span())
-}
 
 /// The lints the generated statement could trip in users' crates, kept in
 /// one place (like async-trait's list), one per construct we generate:
@@ -109,44 +36,40 @@ fn allow_lints() -> TokenStream {
     }
 }
 
-/// The function with a guard taken before its body.
-pub(crate) fn expand(opts: &Options, func: ItemFn) -> TokenStream {
-    let ItemFn {
-        attrs,
+/// The function with a guard taken before its body: a pure function of
+/// what validation and parsing returned.
+pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
+    let awaits = func.is_async();
+    let Func {
+        outer_attrs,
         vis,
         sig,
-        block,
+        brace,
+        inner_attrs,
+        body,
     } = func;
-    let (inner, outer): (Vec<_>, Vec<_>) = attrs
-        .into_iter()
-        .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
     let lints = allow_lints();
-    let mut block = block;
-    if sig.asyncness.is_none() {
-        if let Some(future) = async_trait_future(&mut block) {
-            // `#[async_trait]` ran first: the lock belongs in the future it
-            // builds, awaited there, not around building it.
-            let acquire = acquire(opts, &sig, true);
-            let stmts = std::mem::take(&mut future.block.stmts);
-            future.block.stmts = syn::parse_quote! {
-                #lints let __lockutils_guard = #acquire;
-                #(#stmts)*
-            };
-            let stmts = &block.stmts;
-            let mut out = quote!(#(#outer)* #vis #sig);
-            block.brace_token.surround(&mut out, |t| {
-                t.append_all(&inner);
-                t.append_all(stmts);
-            });
-            return out;
+    let acquire = acquire(opts, &sig, awaits);
+    let mut out = quote!(#(#outer_attrs)* #vis #sig);
+    brace.surround(&mut out, |t| {
+        t.append_all(&inner_attrs);
+        match body {
+            Body::Stmts(stmts) => {
+                t.extend(quote!(#lints let __lockutils_guard = #acquire;));
+                body_in_own_braces(stmts, t);
+            }
+            Body::AsyncTrait { mut call, .. } => {
+                // `#[async_trait]` ran first: the lock belongs in the future
+                // it builds, awaited there, not around building it.
+                let block = future_block(&mut call);
+                let stmts = std::mem::take(&mut block.stmts);
+                block.stmts = syn::parse_quote! {
+                    #lints let __lockutils_guard = #acquire;
+                    #(#stmts)*
+                };
+                call.to_tokens(t);
+            }
         }
-    }
-    let acquire = acquire(opts, &sig, sig.asyncness.is_some());
-    let mut out = quote!(#(#outer)* #vis #sig);
-    block.brace_token.surround(&mut out, |t| {
-        t.append_all(&inner);
-        t.extend(quote!(#lints let __lockutils_guard = #acquire;));
-        body_in_own_braces(&block, t);
     });
     out
 }
@@ -155,39 +78,8 @@ pub(crate) fn expand(opts: &Options, func: ItemFn) -> TokenStream {
 /// call: rustc's `unused_braces` (and clippy) leave braces a macro made alone,
 /// while the user's braces around a one-expression body (`{ 1 }`) would be
 /// reported with a fix that is not valid Rust.
-fn body_in_own_braces(block: &syn::Block, t: &mut TokenStream) {
-    syn::token::Brace(Span::call_site()).surround(t, |t| t.append_all(&block.stmts));
-}
-
-/// Whether the body is only `Box::pin(async move { .. })`: what
-/// `#[async_trait]` makes of an `async fn` (the shape tracing checks too).
-pub(crate) fn is_async_trait_body(block: &syn::Block) -> bool {
-    let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = block.stmts.as_slice() else {
-        return false;
-    };
-    let syn::Expr::Path(callee) = &*call.func else {
-        return false;
-    };
-    let mut segs = callee.path.segments.iter().rev();
-    let box_pin = segs.next().is_some_and(|s| s.ident == "pin")
-        && segs.next().is_some_and(|s| s.ident == "Box");
-    box_pin
-        && call.args.len() == 1
-        && matches!(call.args.first(), Some(syn::Expr::Async(a)) if a.capture.is_some())
-}
-
-/// The `async move { .. }` of such a body.
-fn async_trait_future(block: &mut syn::Block) -> Option<&mut syn::ExprAsync> {
-    if !is_async_trait_body(block) {
-        return None;
-    }
-    match block.stmts.first_mut() {
-        Some(syn::Stmt::Expr(syn::Expr::Call(call), None)) => match call.args.first_mut() {
-            Some(syn::Expr::Async(future)) => Some(future),
-            _ => None,
-        },
-        _ => None,
-    }
+fn body_in_own_braces(stmts: TokenStream, t: &mut TokenStream) {
+    syn::token::Brace(Span::call_site()).surround(t, |t| t.extend(stmts));
 }
 
 /// The expression that takes the lock and yields its guard; `awaits` in an
@@ -360,7 +252,7 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
 
 #[cfg(test)]
 mod tests {
-    use super::synchronized;
+    use crate::synchronized2 as synchronized;
     use crate::validate::Features;
     use proc_macro2::TokenStream;
     use quote::quote;
@@ -380,7 +272,7 @@ mod tests {
     /// features this test run has.
     #[track_caller]
     fn check_zk(args: TokenStream, item: TokenStream, expected: TokenStream) {
-        let func: syn::ItemFn = syn::parse2(item).unwrap();
+        let func: crate::item::Func = syn::parse2(item).unwrap();
         let opts = syn::parse2::<crate::args::RawArgs>(args)
             .unwrap()
             .build_for(&func, Features { zookeeper: true })
@@ -391,7 +283,7 @@ mod tests {
     }
 
     fn errors(args: TokenStream, item: TokenStream, zookeeper: bool) -> Vec<String> {
-        let func: syn::ItemFn = syn::parse2(item).unwrap();
+        let func: crate::item::Func = syn::parse2(item).unwrap();
         match syn::parse2::<crate::args::RawArgs>(args)
             .and_then(|raw| raw.build_for(&func, Features { zookeeper }))
         {
@@ -631,6 +523,35 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_does_not_parse_is_still_expanded() {
+        let out = synchronized(
+            quote!("x"),
+            quote!(
+                fn reserve(n: u32) -> u32 { let x = ; n + x }
+            ),
+        )
+        .to_string();
+        assert!(out.starts_with("fn reserve"), "{out}");
+        assert!(out.contains("__LOCKUTILS_LOCK"), "the lock is taken: {out}");
+        assert!(out.contains("let x = ;"), "the body as written: {out}");
+        assert!(
+            !out.contains("compile_error"),
+            "the compiler reports it: {out}"
+        );
+
+        // With a mistake in the options too: the item as written, plus that.
+        let out = synchronized(
+            quote!("x", extrnal),
+            quote!(
+                fn reserve(n: u32) -> u32 { n + }
+            ),
+        )
+        .to_string();
+        assert!(out.starts_with("fn reserve"), "{out}");
+        assert!(out.contains("unknown option `extrnal`"), "{out}");
+    }
+
+    #[test]
     fn distributed_static_name() {
         check_zk(
             quote!("inventory", distributed, prefix = "nova"),
@@ -737,7 +658,7 @@ mod tests {
 
     #[test]
     fn distributed_url_from_env_macro_stays_static() {
-        let func: syn::ItemFn = syn::parse_quote!(
+        let func: crate::item::Func = syn::parse_quote!(
             fn f() {}
         );
         let opts = syn::parse2::<crate::args::RawArgs>(quote!(

@@ -8,80 +8,63 @@
 //! The block's attribute runs before the attributes inside it, so it sees
 //! them unexpanded and can edit their arguments; `#[synchronized]` then
 //! expands each function as usual. Nested blocks are included, except those
-//! with a `#[synchronized_with_prefix]` of their own.
+//! with a `#[synchronized_with_prefix]` of their own; function bodies are
+//! not entered.
+//!
+//! The block is walked as tokens, item by item, never parsed whole: a
+//! function in it whose body does not parse leaves the others prefixed, and
+//! the compiler reports that body's error alone.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::{Attribute, Error, ImplItem, Item, LitStr, Meta, Token, TraitItem};
+use syn::{Error, LitStr, Meta, Token};
 
 use crate::args::RawArgs;
 
 pub(crate) fn synchronized_with_prefix(args: TokenStream, item: TokenStream) -> TokenStream {
     let prefix = match parse_prefix(args) {
         Ok(p) => p,
-        Err(e) => return with_error(item, e),
+        Err(e) => return crate::with_error(item, e),
     };
-    let mut parsed = match syn::parse2::<Item>(item.clone()) {
-        Ok(parsed) => parsed,
-        Err(_) => return item,
-    };
-    let applied = match &mut parsed {
-        Item::Mod(m) => match &mut m.content {
-            Some((_, items)) => {
-                items.iter_mut().for_each(|i| apply_item(i, &prefix));
-                Ok(())
-            }
-            None => Err(Error::new(
-                m.semi.map_or(m.mod_token.span, |s| s.span),
-                "`#[synchronized_with_prefix]` needs the module's items: use it on an inline \
-                 `mod name { ... }`, or on each `impl` block of the module file",
-            )),
-        },
-        Item::Impl(i) => {
-            i.items.iter_mut().for_each(|i| apply_impl_item(i, &prefix));
-            Ok(())
+    let tokens: Vec<TokenTree> = item.clone().into_iter().collect();
+    let head = Head::of(&tokens);
+    let error = match (head.kind, tokens.last()) {
+        (Kind::Block, Some(TokenTree::Group(body))) if body.delimiter() == Delimiter::Brace => {
+            let mut out: TokenStream = tokens[..tokens.len() - 1].iter().cloned().collect();
+            out.extend([TokenTree::Group(regroup(
+                body,
+                apply(body.stream(), &prefix),
+            ))]);
+            return out;
         }
-        Item::Trait(t) => {
-            t.items
-                .iter_mut()
-                .for_each(|i| apply_trait_item(i, &prefix));
-            Ok(())
-        }
-        Item::Fn(f) => Err(Error::new(
-            f.sig.fn_token.span,
+        (Kind::Block, last) => Error::new(
+            last.map_or_else(Span::call_site, TokenTree::span),
+            "`#[synchronized_with_prefix]` needs the module's items: use it on an inline \
+             `mod name { ... }`, or on each `impl` block of the module file",
+        ),
+        (Kind::Fn, _) => Error::new(
+            head.keyword,
             format!(
                 "`#[synchronized_with_prefix]` applies to a `mod`, `impl` or `trait` block; on \
                  one function write `#[synchronized(\"...\", prefix = {})]`",
                 prefix.to_token_stream()
             ),
-        )),
-        other => Err(Error::new(
-            other
-                .to_token_stream()
-                .into_iter()
-                .next()
-                .map_or_else(proc_macro2::Span::call_site, |t| t.span()),
+        ),
+        (Kind::Other, _) => Error::new(
+            tokens.first().map_or_else(Span::call_site, TokenTree::span),
             "`#[synchronized_with_prefix]` applies to a `mod`, `impl` or `trait` block",
-        )),
+        ),
     };
-    match applied {
-        Ok(()) => parsed.into_token_stream(),
-        Err(e) => with_error(item, e),
-    }
-}
-
-fn with_error(mut item: TokenStream, e: Error) -> TokenStream {
-    item.extend(e.into_compile_error());
-    item
+    crate::with_error(item, error)
 }
 
 fn parse_prefix(args: TokenStream) -> syn::Result<LitStr> {
     let missing = "`#[synchronized_with_prefix]` takes the prefix as a string literal, e.g. \
                    `#[synchronized_with_prefix(\"nova\")]`";
     if args.is_empty() {
-        return Err(Error::new(proc_macro2::Span::call_site(), missing));
+        return Err(Error::new(Span::call_site(), missing));
     }
     let lits = Punctuated::<LitStr, Token![,]>::parse_terminated
         .parse2(args)
@@ -89,7 +72,7 @@ fn parse_prefix(args: TokenStream) -> syn::Result<LitStr> {
     let mut lits = lits.into_iter();
     let first = lits
         .next()
-        .ok_or_else(|| Error::new(proc_macro2::Span::call_site(), missing))?;
+        .ok_or_else(|| Error::new(Span::call_site(), missing))?;
     if let Some(extra) = lits.next() {
         return Err(Error::new(
             extra.span(),
@@ -99,37 +82,117 @@ fn parse_prefix(args: TokenStream) -> syn::Result<LitStr> {
     Ok(first)
 }
 
-fn apply_item(item: &mut Item, prefix: &LitStr) {
-    match item {
-        Item::Fn(f) => apply_attrs(&mut f.attrs, prefix),
-        Item::Mod(m) if !has_own_prefix(&m.attrs) => {
-            if let Some((_, items)) = &mut m.content {
-                items.iter_mut().for_each(|i| apply_item(i, prefix));
+/// What an item is, from the keywords before its body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A function: its braces are a body, not entered.
+    Fn,
+    /// A `mod`, `impl` or `trait`: its braces hold items.
+    Block,
+    /// Anything else (`struct`, `const`, `macro_rules!` ...): not entered.
+    Other,
+}
+
+/// The keywords of one item up to its braces (or `;`), outer attributes
+/// skipped.
+struct Head {
+    kind: Kind,
+    /// The span of the keyword that decided the kind.
+    keyword: Span,
+    /// Whether the item has a `#[synchronized_with_prefix]` of its own.
+    own_prefix: bool,
+}
+
+impl Head {
+    fn of(tokens: &[TokenTree]) -> Head {
+        let mut head = Head {
+            kind: Kind::Other,
+            keyword: Span::call_site(),
+            own_prefix: false,
+        };
+        let mut i = 0;
+        while i < tokens.len() {
+            match &tokens[i] {
+                TokenTree::Punct(p) if p.as_char() == '#' => {
+                    if let Some(TokenTree::Group(attr)) = tokens.get(i + 1) {
+                        head.own_prefix |= attr_is(attr, "synchronized_with_prefix");
+                        i += 1;
+                    }
+                }
+                TokenTree::Ident(word) => match word.to_string().as_str() {
+                    "fn" => {
+                        return Head {
+                            kind: Kind::Fn,
+                            keyword: word.span(),
+                            ..head
+                        }
+                    }
+                    "mod" | "impl" | "trait" if head.kind == Kind::Other => {
+                        head.kind = Kind::Block;
+                        head.keyword = word.span();
+                    }
+                    _ => {}
+                },
+                TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => return head,
+                TokenTree::Punct(p) if p.as_char() == ';' => return head,
+                _ => {}
             }
+            i += 1;
         }
-        Item::Impl(i) if !has_own_prefix(&i.attrs) => {
-            i.items.iter_mut().for_each(|i| apply_impl_item(i, prefix));
-        }
-        Item::Trait(t) if !has_own_prefix(&t.attrs) => {
-            t.items.iter_mut().for_each(|i| apply_trait_item(i, prefix));
-        }
-        _ => {}
+        head
     }
 }
 
-fn apply_impl_item(item: &mut ImplItem, prefix: &LitStr) {
-    if let ImplItem::Fn(f) = item {
-        apply_attrs(&mut f.attrs, prefix);
+/// The items of a block, each `#[synchronized(...)]` on them given the
+/// prefix, nested blocks entered.
+fn apply(items: TokenStream, prefix: &LitStr) -> TokenStream {
+    let tokens: Vec<TokenTree> = items.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    // Where the current item starts.
+    let mut start = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i] {
+            TokenTree::Punct(p) if p.as_char() == '#' => {
+                out.push(tokens[i].clone());
+                if let Some(TokenTree::Group(attr)) = tokens.get(i + 1) {
+                    out.push(TokenTree::Group(prefixed_attr(attr, prefix)));
+                    i += 1;
+                }
+            }
+            TokenTree::Punct(p) if p.as_char() == ';' => {
+                out.push(tokens[i].clone());
+                start = i + 1;
+            }
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {
+                let head = Head::of(&tokens[start..=i]);
+                if head.kind == Kind::Block && !head.own_prefix {
+                    out.push(TokenTree::Group(regroup(g, apply(g.stream(), prefix))));
+                } else {
+                    out.push(tokens[i].clone());
+                }
+                start = i + 1;
+            }
+            other => out.push(other.clone()),
+        }
+        i += 1;
     }
+    out.into_iter().collect()
 }
 
-fn apply_trait_item(item: &mut TraitItem, prefix: &LitStr) {
-    if let TraitItem::Fn(f) = item {
-        apply_attrs(&mut f.attrs, prefix);
-    }
+fn regroup(old: &Group, stream: TokenStream) -> Group {
+    let mut new = Group::new(old.delimiter(), stream);
+    new.set_span(old.span());
+    new
 }
 
-/// Whether `path` is `synchronized` or `…::lockutils::synchronized`.
+/// Whether the `[...]` of an attribute is `path` or `…::lockutils::path`.
+fn attr_is(attr: &Group, name: &str) -> bool {
+    attr.delimiter() == Delimiter::Bracket
+        && syn::parse2::<Meta>(attr.stream()).is_ok_and(|meta| is_ours(meta.path(), name))
+}
+
+/// Whether `path` is `name` or `…::lockutils::name`.
 fn is_ours(path: &syn::Path, name: &str) -> bool {
     let segs: Vec<_> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     match segs.as_slice() {
@@ -139,40 +202,92 @@ fn is_ours(path: &syn::Path, name: &str) -> bool {
     }
 }
 
-fn has_own_prefix(attrs: &[Attribute]) -> bool {
-    attrs
-        .iter()
-        .any(|a| is_ours(a.path(), "synchronized_with_prefix"))
+/// The `[...]` of an attribute, with `prefix = ...` added if it is a
+/// `#[synchronized(...)]` with none. Arguments that do not parse are left
+/// alone: `#[synchronized]` reports them.
+fn prefixed_attr(attr: &Group, prefix: &LitStr) -> Group {
+    if attr.delimiter() != Delimiter::Bracket {
+        return attr.clone();
+    }
+    let Ok(meta) = syn::parse2::<Meta>(attr.stream()) else {
+        return attr.clone();
+    };
+    if !is_ours(meta.path(), "synchronized") {
+        return attr.clone();
+    }
+    let tokens = match &meta {
+        Meta::List(list) => list.tokens.clone(),
+        Meta::Path(_) => TokenStream::new(),
+        Meta::NameValue(_) => return attr.clone(),
+    };
+    let Ok(raw) = syn::parse2::<RawArgs>(tokens.clone()) else {
+        return attr.clone();
+    };
+    if raw.prefix.is_some() {
+        return attr.clone();
+    }
+    let trailing_comma = tokens
+        .clone()
+        .into_iter()
+        .last()
+        .is_some_and(|t| matches!(&t, TokenTree::Punct(p) if p.as_char() == ','));
+    let tokens = if tokens.is_empty() || trailing_comma {
+        quote!(#tokens prefix = #prefix)
+    } else {
+        quote!(#tokens, prefix = #prefix)
+    };
+    let path = meta.path();
+    regroup(attr, quote!(#path(#tokens)))
 }
 
-/// Adds `prefix = ...` to each `#[synchronized(...)]` that has none. Arguments
-/// that do not parse are left alone: `#[synchronized]` reports them.
-fn apply_attrs(attrs: &mut [Attribute], prefix: &LitStr) {
-    for attr in attrs {
-        if !is_ours(attr.path(), "synchronized") {
-            continue;
+#[cfg(test)]
+mod tests {
+    use super::synchronized_with_prefix;
+    use quote::quote;
+
+    #[test]
+    fn a_function_that_does_not_parse_leaves_the_others_prefixed() {
+        let out = synchronized_with_prefix(
+            quote!("nova"),
+            quote! {
+                mod compute {
+                    #[synchronized("spawn")]
+                    fn spawn() { let x = ; }
+                    #[lockutils::synchronized("build")]
+                    fn build() {}
+                    #[synchronized("own", prefix = "glance")]
+                    fn own() {}
+                    impl S {
+                        #[synchronized("method")]
+                        fn method(&self) {
+                            #[synchronized("local")]
+                            fn local() {}
+                        }
+                    }
+                    #[lockutils::synchronized_with_prefix("cinder")]
+                    mod other {
+                        #[synchronized("volume")]
+                        fn volume() {}
+                    }
+                }
+            },
+        )
+        .to_string();
+        for prefixed in [
+            "synchronized (\"spawn\" , prefix = \"nova\")",
+            "synchronized (\"build\" , prefix = \"nova\")",
+            "synchronized (\"method\" , prefix = \"nova\")",
+        ] {
+            assert!(out.contains(prefixed), "{prefixed}: {out}");
         }
-        let tokens = match &attr.meta {
-            Meta::List(list) => list.tokens.clone(),
-            Meta::Path(_) => TokenStream::new(),
-            Meta::NameValue(_) => continue,
-        };
-        let Ok(raw) = syn::parse2::<RawArgs>(tokens.clone()) else {
-            continue;
-        };
-        if raw.prefix.is_some() {
-            continue;
+        for alone in [
+            "synchronized (\"own\" , prefix = \"glance\")]",
+            "synchronized (\"local\")]",
+            "synchronized (\"volume\")]",
+        ] {
+            assert!(out.contains(alone), "{alone}: {out}");
         }
-        let trailing_comma =
-            tokens.clone().into_iter().last().is_some_and(
-                |t| matches!(&t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ','),
-            );
-        let tokens = if tokens.is_empty() || trailing_comma {
-            quote!(#tokens prefix = #prefix)
-        } else {
-            quote!(#tokens, prefix = #prefix)
-        };
-        let path = attr.path().clone();
-        attr.meta = syn::parse_quote!(#path(#tokens));
+        assert!(out.contains("let x = ;"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
     }
 }

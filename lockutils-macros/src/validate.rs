@@ -1,11 +1,14 @@
-//! From [`RawArgs`] and the function to the checked [`Options`]: every
-//! cross-check between options, and between options and the signature.
+//! Validate, step two of `#[synchronized]`: from [`RawArgs`] and the parsed
+//! [`Func`] to the checked [`Options`], every cross-check between options and
+//! between options and the signature. Reads the parse step's types only;
+//! expansion reads what this returns.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Error, Expr, FnArg, ItemFn, LitStr, Pat, Path, Result, ReturnType, Type};
+use syn::{Error, Expr, FnArg, LitStr, Pat, Path, Result, ReturnType, Signature, Type};
 
 use crate::args::{DistributedArg, ModeArg, NameArg, Opt, RawArgs};
+use crate::item::Func;
 
 /// What to generate, checked.
 pub(crate) struct Options {
@@ -85,7 +88,7 @@ impl Options {
 impl RawArgs {
     /// Checks the options against each other and against `func`, for the
     /// features this crate was built with (set by the facade's).
-    pub(crate) fn build(self, func: &ItemFn) -> Result<Options> {
+    pub(crate) fn build(self, func: &Func) -> Result<Options> {
         self.build_for(
             func,
             Features {
@@ -95,7 +98,7 @@ impl RawArgs {
     }
 
     /// [`build`](Self::build) for the given features.
-    pub(crate) fn build_for(self, func: &ItemFn, features: Features) -> Result<Options> {
+    pub(crate) fn build_for(self, func: &Func, features: Features) -> Result<Options> {
         let mut errors = Errors::default();
         if let Some(c) = &func.sig.constness {
             errors.push(Error::new(
@@ -117,7 +120,7 @@ impl RawArgs {
             Some(Opt {
                 value: NameArg::Lit(lit),
                 ..
-            }) => errors.check(name_literal(&lit, func)),
+            }) => errors.check(name_literal(&lit, &func.sig)),
             Some(Opt {
                 value: NameArg::Expr(expr),
                 ..
@@ -245,7 +248,7 @@ impl RawArgs {
             .or_else(|| self.timeout.as_ref().map(|o| ("`timeout`", o.span)));
         let on_error = match can_give_up {
             None => OnError::Panic,
-            Some((what, _)) => match &output_type(func) {
+            Some((what, _)) => match &func.output() {
                 ReturnType::Type(_, ty) if returns_result(ty) => OnError::Return(ty.span()),
                 output => {
                     let found = match output {
@@ -313,44 +316,6 @@ impl Errors {
     fn finish(self) -> Result<()> {
         self.0.map_or(Ok(()), Err)
     }
-}
-
-/// The return type, or for a function `#[async_trait]` has rewritten, its
-/// future's `Output`.
-fn output_type(func: &ItemFn) -> ReturnType {
-    if func.sig.asyncness.is_none() && crate::expand::is_async_trait_body(&func.block) {
-        if let ReturnType::Type(arrow, ty) = &func.sig.output {
-            if let Some(out) = future_output(ty) {
-                return ReturnType::Type(*arrow, Box::new(out.clone()));
-            }
-        }
-    }
-    func.sig.output.clone()
-}
-
-/// `T` in `Pin<Box<dyn Future<Output = T> + Send + '_>>`.
-fn future_output(ty: &Type) -> Option<&Type> {
-    match ty {
-        Type::Path(p) => path_output(&p.path),
-        Type::TraitObject(obj) => obj.bounds.iter().find_map(|b| match b {
-            syn::TypeParamBound::Trait(t) => path_output(&t.path),
-            _ => None,
-        }),
-        Type::Group(g) => future_output(&g.elem),
-        Type::Paren(p) => future_output(&p.elem),
-        _ => None,
-    }
-}
-
-fn path_output(path: &Path) -> Option<&Type> {
-    path.segments.iter().find_map(|seg| match &seg.arguments {
-        syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
-            syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
-            syn::GenericArgument::Type(t) => future_output(t),
-            _ => None,
-        }),
-        _ => None,
-    })
 }
 
 /// A return type that can carry the error: a path whose last segment is
@@ -486,8 +451,8 @@ fn lock_path(expr: Expr) -> LockPath {
 
 /// A name literal: fixed, or with `{param}` placeholders that must each name a
 /// parameter of `func`.
-fn name_literal(lit: &LitStr, func: &ItemFn) -> Result<Name> {
-    let params = parameters(func);
+fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
+    let params = parameters(sig);
     let value = lit.value();
     let err = |msg: String| Error::new(lit.span(), msg);
     let mut fixed = String::with_capacity(value.len());
@@ -533,7 +498,7 @@ fn name_literal(lit: &LitStr, func: &ItemFn) -> Result<Name> {
                 }
                 if !params.iter().any(|p| p == arg) {
                     let listed = if params.is_empty() {
-                        format!("`{}` has no parameters", func.sig.ident)
+                        format!("`{}` has no parameters", sig.ident)
                     } else {
                         format!(
                             "its parameters are {}",
@@ -546,7 +511,7 @@ fn name_literal(lit: &LitStr, func: &ItemFn) -> Result<Name> {
                     };
                     return Err(err(format!(
                         "`{{{arg}}}` in the lock name names no parameter of `{}`; {listed}",
-                        func.sig.ident
+                        sig.ident
                     )));
                 }
                 placeholders = true;
@@ -563,9 +528,9 @@ fn name_literal(lit: &LitStr, func: &ItemFn) -> Result<Name> {
 
 /// The names a placeholder can use: `self` and every binding of the
 /// parameter patterns.
-fn parameters(func: &ItemFn) -> Vec<String> {
+fn parameters(sig: &Signature) -> Vec<String> {
     let mut out = Vec::new();
-    for input in &func.sig.inputs {
+    for input in &sig.inputs {
         match input {
             FnArg::Receiver(_) => out.push("self".to_owned()),
             FnArg::Typed(t) => bindings(&t.pat, &mut out),

@@ -24,7 +24,36 @@
 //! [`#[synchronized_with_prefix]`](macro@synchronized_with_prefix).
 //!
 //! Without the macros, the same locks are at hand as values:
-//! [`lock`], [`LockOptions`], [`StaticLock`], [`lock_with_prefix`].
+//! [`lock`], [`LockOptions`], [`StaticLock`], [`Prefix`].
+//!
+//! # What is public
+//!
+//! - the attributes [`#[synchronized]`](macro@synchronized) and
+//!   [`#[synchronized_with_prefix]`](macro@synchronized_with_prefix);
+//! - taking locks: [`lock`], [`external_lock`], [`LockOptions`], its futures
+//!   [`Acquire`] and [`StaticAcquire`], [`StaticLock`], the guards
+//!   [`LockGuard`] and [`AsyncLockGuard`], [`Mode`], [`Registry`];
+//! - reader/writer locks: [`ReaderWriterLock`], [`RwAcquire`], [`RwGuard`];
+//! - a project's prefix and oslo's helpers: [`Prefix`], [`lock_with_prefix`],
+//!   [`remove_external_lock_file`], [`remove_external_lock_file_with_prefix`];
+//! - lock directories and file names: [`lock_path()`], [`set_defaults`],
+//!   [`clear_defaults`], [`user_default_dir`], [`LOCK_PATH_ENV`],
+//!   [`OSLO_LOCK_PATH_ENV`], [`lock_file_name`], [`MAX_FILE_NAME`];
+//! - [`held_locks`] and [`HeldLock`]; [`Error`], [`ErrorKind`], [`Report`] and
+//!   [`Result`]; [`InUse`] and [`REMOVE_UNVERIFIED_ENV`] (lock-file removal); the duration
+//!   syntax: [`parse_duration`], [`DisplayDuration`], [`DurationError`];
+//! - the modules [`backend`] (engines behind one API, coordination URLs,
+//!   admin operations), and with their features `metrics`, `zookeeper`,
+//!   `postgresql`; [`register_backends`].
+//!
+//! Everything else lockutils-core exposes for the engines and the command
+//! (lock-file internals, `/proc` readers) is not part of this crate's API.
+//! oslo's `synchronized_with_prefix` is only the attribute here; as a value,
+//! a prefix is a [`Prefix`] ([`Prefix::new`] or [`lock_with_prefix`]).
+//!
+//! lockutils builds on Unix targets only (its lock files are POSIX
+//! open-file-description locks); elsewhere the build stops with one error
+//! saying so.
 //!
 //! # Features
 //!
@@ -101,7 +130,26 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
-pub use lockutils_core::*;
+// The public surface, item by item (a glob would also publish whatever
+// lockutils-core makes public for its engines and the command, such as the
+// lock-file internals in `lockutils_core::file`). Grouped in the crate docs
+// above, under "What is public"; `tests/public_api.rs` uses each item.
+
+/// Backends behind the in-process lock: the [`Backend`](backend::Backend)
+/// trait an engine implements, the file backend, coordination URLs and the
+/// admin interface.
+pub use lockutils_core::backend;
+/// Metrics (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub use lockutils_core::metrics;
+pub use lockutils_core::{
+    clear_defaults, external_lock, held_locks, lock, lock_file_name, lock_path, lock_with_prefix,
+    parse_duration, remove_external_lock_file, remove_external_lock_file_with_prefix, set_defaults,
+    user_default_dir, Acquire, AsyncLockGuard, DisplayDuration, DurationError, Error, ErrorKind,
+    HeldLock, InUse, LockGuard, LockOptions, Mode, Prefix, ReaderWriterLock, Registry, Report,
+    Result, RwAcquire, RwGuard, StaticAcquire, StaticLock, LOCK_PATH_ENV, MAX_FILE_NAME,
+    OSLO_LOCK_PATH_ENV, REMOVE_UNVERIFIED_ENV,
+};
 
 #[doc = include_str!("synchronized.md")]
 pub use lockutils_macros::synchronized;

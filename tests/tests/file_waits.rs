@@ -13,8 +13,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use lockutils::file::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use lockutils::{Error, LockOptions, Registry};
+use lockutils_core::file::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use lockutils_tests::kernel::blocked_waiters;
 use lockutils_tests::{wait_for_file, wait_until_blocked, Holder, Spawned};
 

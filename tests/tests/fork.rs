@@ -85,8 +85,8 @@ fn a_forked_child_uses_neither_kept_files_nor_waiter_threads_of_its_parent() {
         w.join().unwrap()
     });
     waited.unwrap();
-    assert!(lockutils::file::kept_descriptors() >= 1);
-    assert!(lockutils::file::waiter_threads() >= 1);
+    assert!(lockutils_core::file::kept_descriptors() >= 1);
+    assert!(lockutils_core::file::waiter_threads() >= 1);
 
     let (child_rx, to_child) = pipe();
     let (from_child, child_tx) = pipe();

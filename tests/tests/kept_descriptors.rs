@@ -11,8 +11,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use lockutils::file::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
 use lockutils::{LockGuard, LockOptions};
+use lockutils_core::file::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
 use lockutils_tests::{wait_for_file, Holder, Spawned};
 
 const HOLDER: &str = env!("CARGO_BIN_EXE_lockutils-holder");
