@@ -77,8 +77,9 @@ impl SslMode {
 #[non_exhaustive]
 pub enum Fencing {
     /// No tokens: advisory locks keep no counter, and this engine creates no
-    /// table unless asked. [`PgHold::fencing_token`](crate::PgHold::fencing_token)
-    /// is `None`.
+    /// table unless asked, and a guard's
+    /// [`fencing_token`](lockutils_core::LockGuard::fencing_token) is an
+    /// `Unsupported` error.
     None,
     /// A counter per lock in the table `lockutils_fencing`, created on first
     /// use (the URL's role needs `CREATE` on its schema, or the table created

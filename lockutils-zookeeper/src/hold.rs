@@ -34,7 +34,7 @@ pub enum LossReason {
     /// sent more than 4/5 of the session timeout ago. Reported before the
     /// server can expire the session (it waits the whole timeout after the
     /// last message). Provisional: if the client later learns what happened
-    /// (the session expired, the node was deleted), [`loss`](HoldWatch::loss)
+    /// (the session expired, the node was deleted), a guard's [`loss`](lockutils_core::LockGuard::loss)
     /// says that instead. The session may also have survived; the candidate
     /// node is then deleted when the guard is released.
     ConnectionLost,
