@@ -98,7 +98,11 @@ fn assert_in_use_by(result: lockutils_core::Result<bool>, pid: u32) {
             assert!(
                 matches!(&e, Error::LockFile { source, .. } if source.kind() == io::ErrorKind::ResourceBusy)
             );
-            assert!(e.to_string().contains(&format!("process {pid}")), "{e}");
+            assert!(
+                e.report().to_string().contains(&format!("process {pid}")),
+                "{}",
+                e.report()
+            );
         }
         Ok(removed) => {
             panic!("removal went ahead (removed: {removed}) while pid {pid} has the file open")
