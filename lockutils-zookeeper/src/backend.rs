@@ -199,7 +199,18 @@ impl ZkBackend {
             blocking,
             timeout,
             revoke_blockers: self.inner.revoke_blockers,
+            pending: runtime::Pending::default(),
         })
+    }
+
+    /// How long a dropped acquisition waits for its candidate node's
+    /// deletion before the drop returns: the grace a timed-out one gives its
+    /// withdrawal too ([`recipe::WITHDRAW_GRACE`]), so that a deadline is
+    /// overrun by no more than that. A server that cannot answer that soon
+    /// gets the deletion in the background, and the session's end removes
+    /// the node in any case.
+    fn settle_bound(&self) -> std::time::Duration {
+        recipe::WITHDRAW_GRACE
     }
 
     /// Contention is `Ok(None)`.
@@ -276,7 +287,8 @@ impl Backend for ZkBackend {
     fn acquire(&self, request: &Request, wait: Wait) -> Result<Option<BoxHold>> {
         let plan = self.plan(request, wait)?;
         // The acquisition runs on the crate's runtime thread; this thread
-        // parks until it is done.
+        // parks until it is done (a timed-out one has withdrawn its
+        // candidate, waiting for that at most `WITHDRAW_GRACE`).
         let got = runtime::block_on(recipe::acquire(plan, wait.deadline()));
         self.outcome(got)
     }
@@ -286,8 +298,14 @@ impl Backend for ZkBackend {
         Box::pin(async move {
             let plan = this.plan(&request, wait)?;
             // Dropping this future drops the task, which withdraws the
-            // candidate node (see `recipe::acquire`).
+            // candidate node (see `recipe::acquire`); the drop returns once
+            // that is done (or past the bound).
+            let mut settle = SettleOnDrop {
+                pending: plan.pending.clone(),
+                within: Some(this.settle_bound()),
+            };
             let got = runtime::spawn_tracked(recipe::acquire(plan, wait.deadline())).await;
+            settle.within = None;
             this.outcome(got)
         })
     }
@@ -299,6 +317,28 @@ impl Backend for ZkBackend {
     /// Waits for the candidate nodes of dropped acquisitions to be deleted.
     fn settle(&self, within: std::time::Duration) -> bool {
         runtime::settle(within)
+    }
+}
+
+/// Held by a pending async acquisition: if it is dropped before it ends,
+/// waits (at most `within`) until its candidate node is deleted, so that a
+/// cancelled acquisition leaves nothing behind once the drop returns.
+struct SettleOnDrop {
+    pending: runtime::Pending,
+    /// `None` once the acquisition ended by itself.
+    within: Option<std::time::Duration>,
+}
+
+impl Drop for SettleOnDrop {
+    fn drop(&mut self) {
+        if let Some(within) = self.within {
+            if !self.pending.wait(within) {
+                tracing::warn!(
+                    "a cancelled ZooKeeper acquisition's candidate node was not deleted within \
+                     {within:?}; its deletion goes on in the background"
+                );
+            }
+        }
     }
 }
 

@@ -45,6 +45,8 @@ pub(crate) struct Plan {
     pub(crate) blocking: bool,
     pub(crate) timeout: Option<Duration>,
     pub(crate) revoke_blockers: bool,
+    /// What runs on this acquisition's behalf (see [`runtime::Pending`]).
+    pub(crate) pending: runtime::Pending,
 }
 
 impl Plan {
@@ -120,6 +122,9 @@ struct Candidate {
     node: Option<String>,
     /// Whether a `create` may have been applied without us knowing the name.
     unknown: bool,
+    /// Counts the clean-up while it runs, for whoever waits on the
+    /// acquisition.
+    pending: runtime::Pending,
 }
 
 impl Candidate {
@@ -147,7 +152,7 @@ impl Candidate {
     /// Deletes the candidate, waiting for it at most [`WITHDRAW_GRACE`].
     async fn withdraw(&mut self) {
         if let Some(clean_up) = self.clean_up() {
-            let mut task = runtime::spawn_tracked(clean_up);
+            let mut task = runtime::spawn_tracked(counted(self.pending.enter(), clean_up));
             if tokio::time::timeout(WITHDRAW_GRACE, &mut task)
                 .await
                 .is_err()
@@ -174,7 +179,8 @@ impl Candidate {
 impl Drop for Candidate {
     fn drop(&mut self) {
         if let Some(clean_up) = self.clean_up() {
-            runtime::spawn_tracked(clean_up).detach();
+            // Counted now, before the acquisition's own count goes.
+            runtime::spawn_tracked(counted(self.pending.enter(), clean_up)).detach();
         }
     }
 }
@@ -190,7 +196,15 @@ impl Drop for Candidate {
 /// A session that turns out to have ended (expired while the process was cut
 /// off, say) is replaced once: the acquisition after a session loss starts
 /// clean, on a new session.
+/// `fut`, counted in its acquisition's [`runtime::Pending`] until it ends.
+async fn counted(guard: runtime::PendingGuard, fut: impl Future<Output = ()>) {
+    fut.await;
+    drop(guard);
+}
+
 pub(crate) async fn acquire(plan: Plan, deadline: Option<Instant>) -> Result<Hold> {
+    // Dropped last, after any candidate has counted its clean-up.
+    let _alive = plan.pending.enter();
     let started = Instant::now();
     let deadline = deadline
         .or_else(|| (!plan.blocking).then(|| started + plan.coordinator.url().connect_timeout()));
@@ -203,6 +217,7 @@ pub(crate) async fn acquire(plan: Plan, deadline: Option<Instant>) -> Result<Hol
             prefix: plan.layout.prefix(plan.mode, &uuid::Uuid::new_v4()),
             node: None,
             unknown: false,
+            pending: plan.pending.clone(),
         };
         match acquire_on(&plan, &session, &mut cand, deadline, started).await {
             Ok(hold) => {

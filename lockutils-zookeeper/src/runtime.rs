@@ -84,6 +84,47 @@ where
     })
 }
 
+/// One acquisition's count of what still runs on its behalf: the
+/// acquisition itself and the clean-up of its candidate node. Dropping an
+/// acquisition waits on it, so that the candidate is gone (or given up on)
+/// when the drop returns.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pending(Arc<(Mutex<usize>, Condvar)>);
+
+/// Counts one thing in a [`Pending`] while it lives.
+#[derive(Debug)]
+pub(crate) struct PendingGuard(Pending);
+
+impl Pending {
+    /// Counts one more until the guard drops.
+    pub(crate) fn enter(&self) -> PendingGuard {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        PendingGuard(self.clone())
+    }
+
+    /// Waits, at most `within`, until nothing is counted; whether that
+    /// happened in time.
+    pub(crate) fn wait(&self, within: std::time::Duration) -> bool {
+        let (count, zero) = &*self.0;
+        let n = count.lock().unwrap_or_else(|e| e.into_inner());
+        let (n, _) = zero
+            .wait_timeout_while(n, within, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *n == 0
+    }
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        let (count, zero) = &*self.0 .0;
+        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            zero.notify_all();
+        }
+    }
+}
+
 /// Waits, at most `within`, until no acquisition runs and every abandoned
 /// acquisition's candidate node is deleted (or given up on); whether that
 /// happened in time.

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::{host, registries, url, wait_for, NEEDS_ZK};
@@ -212,4 +213,47 @@ fn curator_layout_refuses_shared_locks_with_a_typed_error() {
         }
         e => panic!("{e}"),
     }
+}
+
+/// Dropping a pending async acquisition deletes its candidate node before
+/// the drop returns: right after it, without waiting or polling, the lock has
+/// only its holder's node (as after a timed acquisition that gave up).
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn a_dropped_async_acquisition_has_withdrawn_its_candidate_when_the_drop_returns() {
+    let (_, a, b) = two_hosts("be-drop", "");
+    b.coordinator().connect().unwrap();
+    let [ra, rb, ..] = registries();
+    let g = LockOptions::new("d")
+        .registry(ra)
+        .backend(&a)
+        .lock()
+        .unwrap();
+    let contenders = |b: &ZkBackend| b.coordinator().inspect("d").unwrap().contenders.len();
+    for round in 0..5 {
+        let mut waiter = Box::pin(LockOptions::new("d").registry(rb).backend(&b).lock_async());
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        // Its candidate is queued behind the holder's.
+        wait_for(b.coordinator(), "d", Duration::from_secs(10), |i| {
+            i.contenders.len() == 2
+        });
+        drop(waiter);
+        assert_eq!(contenders(&a), 1, "round {round}: a candidate was left");
+        // Timed out: likewise withdrawn when the error returns.
+        let e = LockOptions::new("d")
+            .registry(rb)
+            .backend(&b)
+            .timeout(Duration::from_millis(150))
+            .lock()
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert_eq!(
+            contenders(&a),
+            1,
+            "round {round}: a timed-out candidate was left"
+        );
+    }
+    drop(g);
 }
