@@ -40,9 +40,9 @@ fn bad_urls_fail_at_once_with_a_typed_error() {
         "zookeeper://u:secret@",
     ] {
         let e = LockOptions::new("cfg").backend_url(url).lock().unwrap_err();
-        let Error::Backend {
+        let Error::InvalidUrl {
             name,
-            backend,
+            url: shown,
             reason,
             ..
         } = &e
@@ -50,8 +50,9 @@ fn bad_urls_fail_at_once_with_a_typed_error() {
             panic!("{e:?}")
         };
         assert_eq!(name, "cfg");
+        assert_eq!(e.kind(), lockutils_core::ErrorKind::InvalidUrl);
         assert!(
-            !backend.contains("secret") && !reason.contains("secret"),
+            !shown.contains("secret") && !reason.contains("secret"),
             "{e}"
         );
         assert!(reason.contains("invalid coordination URL"), "{e}");
