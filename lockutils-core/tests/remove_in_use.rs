@@ -27,6 +27,16 @@ const OPEN_FILE_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN";
 /// Set with [`OPEN_FILE_ENV`]: the child opens the file as lockutils does.
 const AS_LOCKUTILS_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN_AS_LOCKUTILS";
 
+/// One test at a time in this process: a child forked by one test holds
+/// copies of every descriptor the process has open until it execs, so it
+/// would hold another test's lock (an open file description's lock lives
+/// until its last descriptor closes) or have its file open for a moment,
+/// and that test would see the file busy or in use.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The child's body: opens the file named by [`OPEN_FILE_ENV`] (no lock),
 /// says so on stdout, and keeps it open until its stdin closes.
 #[test]
@@ -112,6 +122,7 @@ fn assert_in_use_by(result: lockutils_core::Result<bool>, pid: u32) {
 
 #[test]
 fn a_file_nobody_else_has_open_is_removed() {
+    let _serial = serial();
     let dir = common::tempdir();
     let reg = Registry::new();
     let path = dir.path().join("nobody");
@@ -166,6 +177,7 @@ fn keep_open(path: &Path, as_lockutils: bool) -> Peer {
 
 #[test]
 fn a_plain_process_with_the_file_open_blocks_removal() {
+    let _serial = serial();
     let dir = common::tempdir();
     let reg = Registry::new();
     let path = dir.path().join("kept-open");
@@ -334,29 +346,34 @@ fn polling_waiter_keeps_the_file(script: &str, order: Order) {
 #[test]
 #[ignore = "needs Python oslo.concurrency; run `bash .ci/run`, or LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh) cargo test -p lockutils-core --test remove_in_use -- --include-ignored"]
 fn an_oslo_polling_waiter_keeps_the_file_release_then_remove() {
+    let _serial = serial();
     polling_waiter_keeps_the_file(OSLO_WAITER, Order::ReleaseThenRemove);
 }
 
 #[test]
 #[ignore = "needs Python oslo.concurrency; run `bash .ci/run`, or LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh) cargo test -p lockutils-core --test remove_in_use -- --include-ignored"]
 fn an_oslo_polling_waiter_keeps_the_file_remove_on_release() {
+    let _serial = serial();
     polling_waiter_keeps_the_file(OSLO_WAITER, Order::RemoveOnRelease);
 }
 
 #[test]
 #[ignore = "needs Python fasteners; run `bash .ci/run`, or LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh) cargo test -p lockutils-core --test remove_in_use -- --include-ignored"]
 fn a_fasteners_polling_waiter_keeps_the_file_release_then_remove() {
+    let _serial = serial();
     polling_waiter_keeps_the_file(FASTENERS_WAITER, Order::ReleaseThenRemove);
 }
 
 #[test]
 #[ignore = "needs Python fasteners; run `bash .ci/run`, or LOCKUTILS_TEST_PYTHON=$(scripts/python-peer.sh) cargo test -p lockutils-core --test remove_in_use -- --include-ignored"]
 fn a_fasteners_polling_waiter_keeps_the_file_remove_on_release() {
+    let _serial = serial();
     polling_waiter_keeps_the_file(FASTENERS_WAITER, Order::RemoveOnRelease);
 }
 
 #[test]
 fn another_lockutils_process_keeping_the_file_open_does_not_block_removal() {
+    let _serial = serial();
     let dir = common::tempdir();
     let reg = Registry::new();
     let path = dir.path().join("kept-by-lockutils");
