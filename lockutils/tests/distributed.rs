@@ -60,6 +60,9 @@ fn default_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         let url = test_url("");
+        // The scheme is known once registered (the macros register it at
+        // their first call, which may come after this).
+        lockutils::register_backends();
         lockutils::backend::set_default_url(&url).unwrap();
         url
     })
