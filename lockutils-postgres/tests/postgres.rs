@@ -522,10 +522,15 @@ fn terminated_session_is_reported_lost() {
     assert_eq!(LockGuard::loss(&hold).unwrap().kind, LossKind::SessionEnded);
     let e = release(hold).unwrap_err();
     assert!(e.to_string().contains("lost"), "{e}");
-    // The lock died with its session.
+    // The lock died with its session (the terminated server process may
+    // still be exiting when the client sees the connection close).
     release(
         coordinator()
-            .acquire(&name, Mode::Exclusive, Wait::Now)
+            .acquire(
+                &name,
+                Mode::Exclusive,
+                Wait::timeout(Duration::from_secs(5)),
+            )
             .unwrap(),
     )
     .unwrap();
