@@ -529,7 +529,7 @@ fn terminated_session_is_reported_lost() {
             .acquire(
                 &name,
                 Mode::Exclusive,
-                Wait::timeout(Duration::from_secs(5)),
+                Wait::Timeout(Duration::from_secs(5)),
             )
             .unwrap(),
     )
