@@ -137,9 +137,14 @@ pub fn probe(file: &File, mode: Mode) -> io::Result<Option<Conflict>> {
 /// part of the open, the mark is there from the descriptor's first moment.
 /// Such an open fails with `EWOULDBLOCK`, instead of waiting, while a
 /// remover holds its lease (for the few microseconds of an `unlink`): it is
-/// then tried again after a short pause.
+/// then tried again after a short pause, for at most [`LEASE_PATIENCE`]. A
+/// lease held longer (a stopped remover, another program's lease) gives the
+/// `EWOULDBLOCK` error rather than stalling a non-blocking or async caller
+/// until the kernel breaks the lease (`/proc/sys/fs/lease-break-time`,
+/// 45 s by default).
 pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<File> {
     let mut pause = Duration::from_micros(50);
+    let mut waited = Duration::ZERO;
     loop {
         match OpenOptions::new()
             .read(true)
@@ -149,14 +154,18 @@ pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<F
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | LOCKUTILS_MARK)
             .open(path)
         {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && waited < LEASE_PATIENCE => {
                 std::thread::sleep(pause);
+                waited += pause;
                 pause = (pause * 2).min(MAX_RETRY);
             }
             opened => return opened,
         }
     }
 }
+
+/// How long [`open_lock_file`] waits for a lease on the file to go.
+pub const LEASE_PATIENCE: Duration = Duration::from_millis(100);
 
 /// The file status flag that marks lockutils' own lock file descriptors.
 pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK;
@@ -527,6 +536,35 @@ pub(crate) enum Step {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A write lease that is not let go (a stopped remover, another
+    /// program) makes opening the file an error after [`LEASE_PATIENCE`],
+    /// not a stall until the kernel breaks the lease (45 s by default).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lease_that_is_not_let_go_gives_an_error_not_a_stall() {
+        use std::os::fd::AsRawFd;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("leased");
+        let holder = File::create(&path).unwrap();
+        // SAFETY: plain fcntls on a descriptor this test owns. The lease
+        // break is signalled as SIGURG (ignored by default), not SIGIO.
+        let leased = unsafe {
+            libc::fcntl(holder.as_raw_fd(), 10 /* F_SETSIG */, libc::SIGURG) == 0
+                && libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) == 0
+        };
+        assert!(leased, "{}", io::Error::last_os_error());
+        let started = std::time::Instant::now();
+        let e = open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+        assert!(took >= LEASE_PATIENCE, "{took:?}");
+        assert!(took < Duration::from_secs(10), "stalled for {took:?}");
+        // Once the lease goes, the file opens.
+        // SAFETY: as above.
+        unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+        open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap();
+    }
 
     fn target<'a>(dir: &'a Path, mode: Mode) -> Target<'a> {
         Target {
