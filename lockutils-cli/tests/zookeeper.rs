@@ -101,28 +101,16 @@ fn lib_lock(
 /// Waits at most `within` for the guard's lock to be lost: the ZooKeeper
 /// reason, or `None` if it was not lost in time.
 fn wait_lost(guard: &LockGuard<'_>, within: Duration) -> Option<LossReason> {
-    let lost = LockGuard::lost(guard).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        struct Unpark(std::thread::Thread);
-        impl std::task::Wake for Unpark {
-            fn wake(self: std::sync::Arc<Self>) {
-                self.0.unpark();
-            }
+    let until = Instant::now() + within;
+    loop {
+        if let Some(loss) = LockGuard::loss(guard) {
+            return Some(LossReason::of(&loss).expect("a ZooKeeper loss"));
         }
-        let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-        let mut cx = std::task::Context::from_waker(&waker);
-        let mut lost = lost;
-        let loss = loop {
-            match std::future::Future::poll(lost.as_mut(), &mut cx) {
-                std::task::Poll::Ready(loss) => break loss,
-                std::task::Poll::Pending => std::thread::park(),
-            }
-        };
-        let _ = tx.send(loss);
-    });
-    let loss = rx.recv_timeout(within).ok().flatten()?;
-    Some(LossReason::of(&loss).expect("a ZooKeeper loss"))
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A `lockutils hold` whose CMD runs until told to stop.
