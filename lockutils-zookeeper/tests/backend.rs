@@ -6,7 +6,7 @@ mod common;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use common::{host, registries, url, wait_for, NEEDS_ZK};
+use common::{host, registries, server, url, wait_for, Proxy, NEEDS_ZK};
 use lockutils_core::backend::{Backend, Capability, Location, LossKind, Removal};
 use lockutils_core::{AsyncLockGuard, Error, LockGuard, LockOptions, StaticLock};
 use lockutils_zookeeper::ZkBackend;
@@ -217,12 +217,23 @@ fn curator_layout_refuses_shared_locks_with_a_typed_error() {
 
 /// Dropping a pending async acquisition deletes its candidate node before
 /// the drop returns: right after it, without waiting or polling, the lock has
-/// only its holder's node (as after a timed acquisition that gave up).
+/// only its holder's node (as after a timed acquisition that gave up). The
+/// dropping host reaches the server through a proxy that holds its answers
+/// back 30 ms, so a drop that did not wait for the deletion's answer would
+/// return while the node is still there for the other host to see.
 #[test]
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn a_dropped_async_acquisition_has_withdrawn_its_candidate_when_the_drop_returns() {
-    let (_, a, b) = two_hosts("be-drop", "");
+    let u = url("be-drop", "");
+    let a = ZkBackend::from_coordinator(host(&u));
+    let proxy = Proxy::start(&server());
+    let b = ZkBackend::from_coordinator(host(&u.replacen(
+        &server(),
+        &format!("127.0.0.1:{}", proxy.port),
+        1,
+    )));
     b.coordinator().connect().unwrap();
+    proxy.slow_down(Duration::from_millis(30));
     let [ra, rb, ..] = registries();
     let g = LockOptions::new("d")
         .registry(ra)

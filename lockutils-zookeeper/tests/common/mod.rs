@@ -131,11 +131,13 @@ pub fn intervals(log: &str) -> Vec<(u32, u128, u128, u64)> {
     out
 }
 
-/// A TCP proxy to the server that the test can cut: a network partition
-/// between one client and the ensemble, on 127.0.0.1.
+/// A TCP proxy to the server that the test can cut (a network partition
+/// between one client and the ensemble, on 127.0.0.1) or slow down.
 pub struct Proxy {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Added before every answer from the server is passed on, in µs.
+    latency: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Proxy {
@@ -147,8 +149,10 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
+        let latency = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let upstream = upstream.to_owned();
         let flag = cut.clone();
+        let slow = latency.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(down) = conn else { continue };
@@ -160,11 +164,12 @@ impl Proxy {
                 let Ok(up) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                for (mut from, mut to) in [
-                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
-                    (up, down),
+                for (mut from, mut to, answers) in [
+                    (down.try_clone().unwrap(), up.try_clone().unwrap(), false),
+                    (up, down, true),
                 ] {
                     let flag = flag.clone();
+                    let slow = slow.clone();
                     from.set_read_timeout(Some(Duration::from_millis(50)))
                         .unwrap();
                     std::thread::spawn(move || {
@@ -175,6 +180,10 @@ impl Proxy {
                                 // Partitioned: bytes are lost, nothing is closed.
                                 Ok(_) if flag.load(Ordering::SeqCst) => {}
                                 Ok(n) => {
+                                    let delay = slow.load(Ordering::SeqCst);
+                                    if answers && delay > 0 {
+                                        std::thread::sleep(Duration::from_micros(delay));
+                                    }
                                     if to.write_all(&buf[..n]).is_err() {
                                         break;
                                     }
@@ -193,11 +202,17 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, cut }
+        Proxy { port, cut, latency }
     }
 
     pub fn partition(&self, cut: bool) {
         self.cut.store(cut, Ordering::SeqCst);
+    }
+
+    /// Holds every answer from the server back by `latency` from now on.
+    pub fn slow_down(&self, latency: Duration) {
+        self.latency
+            .store(latency.as_micros() as u64, Ordering::SeqCst);
     }
 }
 
