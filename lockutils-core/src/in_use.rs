@@ -286,76 +286,35 @@ fn marked(pid: u32, fd: &std::ffi::OsStr) -> Option<bool> {
 /// one: one `stat` per descriptor, stopping at the first found.
 #[cfg(target_os = "linux")]
 fn scan(dev: u64, ino: u64) -> Scan {
-    use std::fs;
-    let me = std::process::id();
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return Scan::Unreadable(1);
-    };
+    use crate::procfs::{other_processes, Descriptors};
+    use std::ops::ControlFlow;
     let mut unreadable = usize::from(hidepid_hides_processes());
     let mut lockutils_seen = false;
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let fd_dir = entry.path().join("fd");
-        let fds = match fs::read_dir(&fd_dir) {
-            Ok(fds) => fds,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // exited
-            Err(_) => {
-                // A zombie has no descriptors, and an exiting process has
-                // closed them: neither can have the file open.
-                if !has_descriptors(pid) {
-                    continue;
-                }
-                unreadable += 1;
-                continue;
-            }
+    let walked = other_processes(|pid, fds| {
+        let Descriptors::Listed(fds) = fds else {
+            unreadable += 1;
+            return ControlFlow::Continue(());
         };
         for fd in fds.flatten() {
             // `stat` through the magic link reaches the open file itself
             // (sockets and pipes answer with their own inodes).
-            if let Ok(meta) = fs::metadata(fd.path()) {
+            if let Ok(meta) = std::fs::metadata(fd.path()) {
                 if meta.ino() == ino && meta.dev() == dev {
                     if marked(pid, &fd.file_name()) == Some(false) {
-                        return Scan::OpenIn(pid);
+                        return ControlFlow::Break(pid);
                     }
                     lockutils_seen = true;
                 }
             }
         }
+        ControlFlow::Continue(())
+    });
+    match walked {
+        None => Scan::Unreadable(1),
+        Some(ControlFlow::Break(pid)) => Scan::OpenIn(pid),
+        Some(ControlFlow::Continue(())) if unreadable > 0 => Scan::Unreadable(unreadable),
+        Some(ControlFlow::Continue(())) => Scan::NotOpen(lockutils_seen),
     }
-    if unreadable > 0 {
-        Scan::Unreadable(unreadable)
-    } else {
-        Scan::NotOpen(lockutils_seen)
-    }
-}
-
-/// Whether process `pid` may still hold descriptors: false for zombies and
-/// kernel threads, which the kernel lets nobody list.
-#[cfg(target_os = "linux")]
-fn has_descriptors(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return true;
-    };
-    let mut fields = rest.split_whitespace();
-    let state = fields.next().unwrap_or("");
-    // Field 9 (flags) is the 7th after the state; PF_KTHREAD is 0x00200000.
-    let kthread = fields
-        .nth(6)
-        .and_then(|f| f.parse::<u64>().ok())
-        .is_some_and(|flags| flags & 0x0020_0000 != 0);
-    !(state == "Z" || state == "X" || kthread)
 }
 
 /// Whether `/proc` is mounted with `hidepid=invisible` (or `2`), which
@@ -418,7 +377,7 @@ mod tests {
 
     #[test]
     fn this_process_is_described_by_its_stat() {
-        assert!(has_descriptors(std::process::id()));
+        assert!(crate::procfs::has_descriptors(std::process::id()));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
+use std::ops::ControlFlow;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -232,6 +233,67 @@ pub struct FdScan {
     pub hidden_processes: usize,
 }
 
+/// Another process's open descriptors, as [`other_processes`] finds them.
+pub(crate) enum Descriptors {
+    /// Its `/proc/PID/fd` listing.
+    Listed(fs::ReadDir),
+    /// Not readable by this process (another user's, without ptrace
+    /// access): whatever it has open is out of sight.
+    Hidden,
+}
+
+/// Visits the descriptors of every live process but this one, until `visit`
+/// breaks; `None` when `/proc` cannot be listed. Processes that exit
+/// meanwhile, zombies and kernel threads (none of which has descriptors) are
+/// skipped.
+pub(crate) fn other_processes<B>(
+    mut visit: impl FnMut(u32, Descriptors) -> ControlFlow<B>,
+) -> Option<ControlFlow<B>> {
+    let me = std::process::id();
+    let procs = fs::read_dir("/proc").ok()?;
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let fds = match fs::read_dir(entry.path().join("fd")) {
+            Ok(fds) => Descriptors::Listed(fds),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // exited
+            Err(_) if !has_descriptors(pid) => continue,
+            Err(_) => Descriptors::Hidden,
+        };
+        if let ControlFlow::Break(b) = visit(pid, fds) {
+            return Some(ControlFlow::Break(b));
+        }
+    }
+    Some(ControlFlow::Continue(()))
+}
+
+/// Whether process `pid` may still hold descriptors: false for zombies and
+/// kernel threads, whose descriptor lists the kernel lets nobody read.
+pub(crate) fn has_descriptors(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return true;
+    };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next().unwrap_or("");
+    // Field 9 (flags) is the 7th after the state; PF_KTHREAD is 0x00200000.
+    let kthread = fields
+        .nth(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|flags| flags & 0x0020_0000 != 0);
+    !(state == "Z" || state == "X" || kthread)
+}
+
 /// Finds every descriptor, in every process but this one, open on one of the
 /// `files` (by `(st_dev, st_ino)`), with the locks owned through it.
 pub fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
@@ -239,30 +301,15 @@ pub fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
     if files.is_empty() {
         return scan;
     }
-    let me = std::process::id() as i32;
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return scan;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let fd_dir = entry.path().join("fd");
-        let fds = match fs::read_dir(&fd_dir) {
-            Ok(fds) => fds,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // exited
-            Err(_) => {
+    other_processes::<()>(|pid, fds| {
+        let fds = match fds {
+            Descriptors::Listed(fds) => fds,
+            Descriptors::Hidden => {
                 scan.hidden_processes += 1;
-                continue;
+                return ControlFlow::Continue(());
             }
         };
+        let pid = pid as i32;
         for fd in fds.flatten() {
             let Some(fd_num) = fd.file_name().to_str().and_then(|s| s.parse().ok()) else {
                 continue;
@@ -294,7 +341,8 @@ pub fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
                 locks,
             });
         }
-    }
+        ControlFlow::Continue(())
+    });
     scan
 }
 
