@@ -29,6 +29,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use lockutils_core::{LockGuard, LockOptions};
 use lockutils_postgres::PgBackend;
 
+#[path = "../tests/support/holder_bin.rs"]
+mod holder_bin;
+use holder_bin::holder_bin;
+
 /// The server, without TLS: the bare loop and tooz talk plaintext, so ours
 /// does too (`uncontended/ours_tls` shows what TLS adds).
 fn url() -> String {
@@ -313,23 +317,3 @@ fn switches_per_cycle(c: &mut Criterion) {
 
 criterion_group!(benches, bench, switches_per_cycle);
 criterion_main!(benches);
-
-/// The `lockutils-pg-holder` example, which `cargo test` builds beside the
-/// test (target/{profile}/examples/).
-fn holder_bin() -> std::path::PathBuf {
-    // target/{profile}/deps/{test}-{hash} -> target/{profile}/examples/
-    let exe = std::env::current_exe().unwrap();
-    let holder = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/lockutils-pg-holder");
-    assert!(
-        holder.is_file(),
-        "{} is missing: run `cargo build -p lockutils-postgres --example lockutils-pg-holder` \
-         (add --release for the bench)",
-        holder.display()
-    );
-    holder
-}

@@ -13,6 +13,10 @@ use lockutils_core::backend::{Admin, Backend, LossKind, Removal};
 use lockutils_core::{AsyncLockGuard, LockGuard, LockOptions, Registry};
 use lockutils_postgres::{Error, Layout, LockKey, Mode, PgBackend, PgUrl};
 
+#[path = "support/holder_bin.rs"]
+mod holder_bin;
+use holder_bin::holder_bin;
+
 fn url() -> String {
     lockutils_postgres::register();
     std::env::var("LOCKUTILS_TEST_POSTGRES_URL").expect(
@@ -923,24 +927,4 @@ fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     );
     assert!(shown.contains("check that the server runs"), "{shown}");
     assert!(!shown.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
-}
-
-/// The `lockutils-pg-holder` example, which `cargo test` builds beside the
-/// test (target/{profile}/examples/).
-fn holder_bin() -> std::path::PathBuf {
-    // target/{profile}/deps/{test}-{hash} -> target/{profile}/examples/
-    let exe = std::env::current_exe().unwrap();
-    let holder = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/lockutils-pg-holder");
-    assert!(
-        holder.is_file(),
-        "{} is missing: run `cargo build -p lockutils-postgres --example lockutils-pg-holder` \
-         (add --release for the bench)",
-        holder.display()
-    );
-    holder
 }
