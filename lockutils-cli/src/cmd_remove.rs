@@ -53,12 +53,8 @@ pub(crate) fn remove(
                 paint.dim("skipped")
             ),
             Ok(Removal::Busy) => held.push((name, identity, place)),
-            Ok(Removal::InUse { pid }) => {
-                println!(
-                    "{} {name}: {} ({place})",
-                    paint.yellow("skipped"),
-                    in_use_reason(pid)
-                );
+            Ok(Removal::InUse(in_use)) => {
+                println!("{} {name}: {in_use} ({place})", paint.yellow("skipped"));
                 if code == exit::OK {
                     code = exit::CONFLICT;
                 }
@@ -190,13 +186,9 @@ pub(crate) fn clean(
                 skipped += 1;
                 println!("{} {name}: {why}", paint.dim("skipped"));
             }
-            Cleaned::InUse { pid } => {
+            Cleaned::InUse(in_use) => {
                 skipped += 1;
-                println!(
-                    "{} {name}: {}",
-                    paint.yellow("skipped"),
-                    in_use_reason(*pid)
-                );
+                println!("{} {name}: {in_use}", paint.yellow("skipped"));
             }
             _ => {}
         }
@@ -204,26 +196,4 @@ pub(crate) fn clean(
     let verb = if dry_run { "would remove" } else { "removed" };
     println!("{verb} {removed}, skipped {skipped} on {}", backend.url());
     Ok(exit::OK)
-}
-
-/// Why a free lock file was kept: another process has it open (the
-/// library's [`Removal::InUse`]).
-fn in_use_reason(pid: Option<u32>) -> String {
-    let who = match pid {
-        Some(pid) => format!("the lock file is open in process {pid}"),
-        None => "the lock file may be open in a process whose descriptors this user cannot \
-                 read"
-            .to_owned(),
-    };
-    let mut why = format!(
-        "{who}; a waiter polling on it would lock the unlinked file while a newcomer locks a \
-         new one, so it was not removed: retry once it is closed"
-    );
-    if pid.is_none() {
-        why.push_str(&format!(
-            ", run as root, or set {}=1 if no other user's process locks these files",
-            lockutils_core::REMOVE_UNVERIFIED_ENV
-        ));
-    }
-    why
 }

@@ -247,11 +247,8 @@ pub enum Cleaned {
     /// Not a lock of this backend: kept, and why.
     Skipped(String),
     /// Free, but another process has its lock file open (see
-    /// [`Removal::InUse`]): kept.
-    InUse {
-        /// A process that has it open, when one is visible.
-        pid: Option<u32>,
-    },
+    /// [`Removal::InUse`]): kept, with who has it and what to do.
+    InUse(crate::InUse),
 }
 
 impl Cleared {
@@ -300,14 +297,11 @@ pub enum Removal {
     Busy,
     /// There was nothing to remove.
     Absent,
-    /// Free, but another process has the lock file open (or might, when
-    /// `pid` is `None`: its descriptors could not be read), so removing it
-    /// could let two processes hold the lock; nothing was removed. See
-    /// [`InUse`](crate::InUse).
-    InUse {
-        /// A process that has it open, when one is visible.
-        pid: Option<u32>,
-    },
+    /// Free, but another process has the lock file open (or might: its
+    /// descriptors could not be read), so removing it could let two
+    /// processes hold the lock; nothing was removed. The
+    /// [`InUse`](crate::InUse) says who, and what to do.
+    InUse(crate::InUse),
 }
 
 /// Operations on locks this process does not hold. Every backend offers
@@ -397,7 +391,7 @@ pub trait Admin: Send + Sync {
                     Removal::Removed => Cleaned::Removed,
                     Removal::Absent => Cleaned::Absent,
                     Removal::Busy => Cleaned::Busy(Box::new(self.inspect(&lock.identity)?)),
-                    Removal::InUse { pid } => Cleaned::InUse { pid },
+                    Removal::InUse(in_use) => Cleaned::InUse(in_use),
                 }
             };
             out.push((lock.identity, outcome));

@@ -478,7 +478,7 @@ impl Admin for FileBackend {
                 {
                     Unlink::Removed => Removal::Removed,
                     Unlink::NotRemoved => Removal::Absent,
-                    Unlink::InUse(in_use) => Removal::InUse { pid: in_use.pid() },
+                    Unlink::InUse(in_use) => Removal::InUse(in_use),
                 },
             ),
             Outcome::Busy => Ok(Removal::Busy),
