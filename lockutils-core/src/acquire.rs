@@ -116,21 +116,18 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     ///     drop(g);
     /// });
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn lock_async(&self) -> Acquire<'a, 'r> {
         self.lock_async_slot(None)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock_async_slot(&self, pinned: Option<&'static Slot>) -> Acquire<'a, 'r> {
         Acquire {
             opts: *self,
             pinned,
-            state: State::Start,
-            deadline: None,
-            sleep: None,
-            started: None,
-            backend: None,
+            machine: None,
+            done: false,
         }
     }
 
@@ -429,6 +426,19 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 pub struct Acquire<'a, 'r> {
     opts: LockOptions<'a, 'r>,
     pinned: Option<&'static Slot>,
+    /// Everything beyond the first compare-and-swap, boxed on the first poll
+    /// that needs it: the uncontended in-process acquisition builds and drops
+    /// nothing but the options (its cost is then that of the sync `lock()`).
+    machine: Option<Box<Machine<'a, 'r>>>,
+    /// Set when the short path returned the guard.
+    done: bool,
+}
+
+/// The acquisition's state machine: queueing, the lock file, a backend, the
+/// deadline. Only waiting, external or backend acquisitions get one.
+struct Machine<'a, 'r> {
+    opts: LockOptions<'a, 'r>,
+    pinned: Option<&'static Slot>,
     state: State<'r>,
     deadline: Option<Instant>,
     /// Wakes the task at the deadline (or at the next file-lock attempt when
@@ -490,7 +500,32 @@ impl Drop for Queued<'_> {
     }
 }
 
-impl<'a, 'r> Acquire<'a, 'r> {
+impl<'r> Acquire<'_, 'r> {
+    /// The uncontended in-process case, as cheap as the sync `lock()`: one
+    /// lookup (none for a pinned call site) and one compare-and-swap, without
+    /// the state machine or the lock directory. `None`: the lock is busy.
+    #[inline(always)]
+    fn in_process_at_once(&mut self) -> Option<Result<AsyncLockGuard<'r>>> {
+        let opts = &self.opts;
+        let slot = match self.pinned {
+            Some(slot) => SlotRef::pinned(slot),
+            None => match opts.file_name() {
+                Ok(key) => opts.registry.checkout(&key),
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        if !slot.lock.try_lock(opts.mode, opts.fair) {
+            // Busy, so in use by someone else: the entry stays for `step`.
+            opts.registry.checkin(slot);
+            return None;
+        }
+        let mut held = opts.held(slot, Duration::ZERO);
+        held.log_acquired();
+        Some(Ok(AsyncLockGuard { held }))
+    }
+}
+
+impl<'a, 'r> Machine<'a, 'r> {
     fn expired(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
@@ -534,29 +569,6 @@ impl<'a, 'r> Acquire<'a, 'r> {
             user_default: resolved.user_default,
             wait: AsyncWait::default(),
         }
-    }
-
-    /// The uncontended in-process case, as cheap as the sync `lock()`: one
-    /// lookup (none for a pinned call site) and one compare-and-swap, without
-    /// the state machine or the lock directory. `None`: the lock is busy.
-    #[inline]
-    fn in_process_at_once(&mut self) -> Option<Result<AsyncLockGuard<'r>>> {
-        let opts = &self.opts;
-        let slot = match self.pinned {
-            Some(slot) => SlotRef::pinned(slot),
-            None => match opts.file_name() {
-                Ok(key) => opts.registry.checkout(&key),
-                Err(e) => return Some(Err(e)),
-            },
-        };
-        if !slot.lock.try_lock(opts.mode, opts.fair) {
-            // Busy, so in use by someone else: the entry stays for `step`.
-            opts.registry.checkin(slot);
-            return None;
-        }
-        let mut held = opts.held(slot, Duration::ZERO);
-        held.log_acquired();
-        Some(Ok(AsyncLockGuard { held }))
     }
 
     #[inline(never)]
@@ -705,33 +717,45 @@ impl<'a, 'r> Acquire<'a, 'r> {
 impl<'r> Future for Acquire<'_, 'r> {
     type Output = Result<AsyncLockGuard<'r>>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // `Acquire` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
-        // In-process only (no lock file, no backend): the short path.
-        if matches!(this.state, State::Start)
-            && !this.opts.external
-            && matches!(this.opts.backend, Selected::None)
-        {
-            if let Some(out) = this.in_process_at_once() {
-                // `Start` owns nothing: overwrite it without a drop call.
-                std::mem::forget(std::mem::replace(&mut this.state, State::Done));
-                return Poll::Ready(out);
+        assert!(!this.done, "lockutils::Acquire polled after completion");
+        let machine = match &mut this.machine {
+            Some(machine) => machine,
+            None => {
+                // In-process only (no lock file, no backend): the short path.
+                if !this.opts.external && matches!(this.opts.backend, Selected::None) {
+                    if let Some(out) = this.in_process_at_once() {
+                        this.done = true;
+                        return Poll::Ready(out);
+                    }
+                }
+                this.machine.insert(Box::new(Machine {
+                    opts: this.opts,
+                    pinned: this.pinned,
+                    state: State::Start,
+                    deadline: None,
+                    sleep: None,
+                    started: None,
+                    backend: None,
+                }))
             }
-        }
-        this.poll_slow(cx)
+        };
+        machine.poll_slow(cx)
     }
 }
 
 impl std::fmt::Debug for Acquire<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match self.state {
-            State::Start => "start",
-            State::Queued(_) => "waiting in-process",
-            State::File { .. } => "waiting for the lock file",
-            State::Backend { .. } => "waiting on the backend",
-            State::Done => "done",
+        let state = match self.machine.as_deref().map(|m| &m.state) {
+            None if self.done => "done",
+            None | Some(State::Start) => "start",
+            Some(State::Queued(_)) => "waiting in-process",
+            Some(State::File { .. }) => "waiting for the lock file",
+            Some(State::Backend { .. }) => "waiting on the backend",
+            Some(State::Done) => "done",
         };
         f.debug_struct("Acquire")
             .field("options", &self.opts)
