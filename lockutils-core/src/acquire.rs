@@ -175,7 +175,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             (true, None) => Wait::Forever,
             (true, Some(d)) => Wait::Until(d),
         };
-        match opts.file_outcome(&target, wait)? {
+        match opts.file_outcome(&target, wait)?.0 {
             Outcome::Locked(file) => {
                 // Unlinked (or not) while both locks are held; closing the
                 // file then dropping `held` releases them in that order.
@@ -365,13 +365,12 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             create: true,
             user_default_dir: resolved.user_default,
         };
-        let started = Instant::now();
         match self.file_outcome(&target, wait)? {
-            Outcome::Locked(file) => {
-                held.attach_file(file, started.elapsed());
+            (Outcome::Locked(file), waited) => {
+                held.attach_file(file, waited);
                 Ok(())
             }
-            Outcome::Busy | Outcome::Absent => Err(self.busy(match wait {
+            (Outcome::Busy | Outcome::Absent, _) => Err(self.busy(match wait {
                 Wait::Until(d) => Some(d),
                 _ => None,
             })),
@@ -381,17 +380,21 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// Takes the file lock, waiting as `wait` says, unless the wait would be
     /// on this thread itself: a lock file it holds through another registry
     /// (or while removing it), which the kernel would let it wait on forever.
-    fn file_outcome(&self, target: &Target<'_>, wait: Wait) -> Result<Outcome> {
+    /// Also says how long it waited: zero, without reading the clock, when
+    /// the first attempt decided.
+    fn file_outcome(&self, target: &Target<'_>, wait: Wait) -> Result<(Outcome, Duration)> {
         let first = target.acquire_outcome(Wait::Never)?;
         if !matches!(first, Outcome::Busy) || matches!(wait, Wait::Never) {
-            return Ok(first);
+            return Ok((first, Duration::ZERO));
         }
         if held::holds_file(&target.dir.join(target.file_name)) {
             return Err(Error::WouldDeadlock {
                 name: self.name.to_owned(),
             });
         }
-        target.acquire_outcome(wait)
+        let started = Instant::now();
+        let outcome = target.acquire_outcome(wait)?;
+        Ok((outcome, started.elapsed()))
     }
 }
 

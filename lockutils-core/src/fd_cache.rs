@@ -34,10 +34,29 @@ pub const MAX_KEPT: usize = 16;
 /// How long a kept lock file stays open unused.
 pub const KEPT_IDLE_CLOSE: Duration = Duration::from_secs(2);
 
+/// Least pause before the next sweep: more than a coarse clock tick.
+const COARSE_SLACK: Duration = Duration::from_millis(20);
+
 struct Kept {
     path: PathBuf,
     file: File,
-    last_used: Instant,
+    /// [`coarse_now`] when it was put back.
+    last_used: Duration,
+}
+
+/// The monotonic clock at its tick resolution (a few milliseconds), which
+/// costs a memory read where the precise clock costs a counter read and its
+/// conversion: the idle limit is seconds, and this is read on every release.
+fn coarse_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
+    // exists on every Linux this crate builds for (2.6.32 and later).
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    debug_assert_eq!(r, 0, "clock_gettime(CLOCK_MONOTONIC_COARSE)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 struct Cache {
@@ -111,7 +130,7 @@ pub(crate) fn put(path: PathBuf, file: File) {
     if !watch_forks() {
         return;
     }
-    let now = Instant::now();
+    let now = coarse_now();
     let mut cache = cache();
     if cache.kept.len() >= MAX_KEPT {
         let oldest = (0..cache.kept.len())
@@ -126,7 +145,7 @@ pub(crate) fn put(path: PathBuf, file: File) {
     });
     if !cache.sweep_scheduled {
         cache.sweep_scheduled = true;
-        timer::run_at(now + KEPT_IDLE_CLOSE, sweep);
+        timer::run_at(Instant::now() + KEPT_IDLE_CLOSE, sweep);
     }
 }
 
@@ -134,17 +153,21 @@ pub(crate) fn put(path: PathBuf, file: File) {
 fn sweep() {
     let mut closed = Vec::new();
     let mut cache = cache();
-    let now = Instant::now();
+    let now = coarse_now();
     let mut i = 0;
     while i < cache.kept.len() {
-        if now.duration_since(cache.kept[i].last_used) >= KEPT_IDLE_CLOSE {
+        if now.saturating_sub(cache.kept[i].last_used) >= KEPT_IDLE_CLOSE {
             closed.push(cache.kept.swap_remove(i));
         } else {
             i += 1;
         }
     }
     match cache.kept.iter().map(|k| k.last_used).min() {
-        Some(oldest) => timer::run_at(oldest + KEPT_IDLE_CLOSE, sweep),
+        Some(oldest) => {
+            let left = (oldest + KEPT_IDLE_CLOSE).saturating_sub(now);
+            // A coarse tick late at worst; never a busy loop of sweeps.
+            timer::run_at(Instant::now() + left.max(COARSE_SLACK), sweep);
+        }
         None => cache.sweep_scheduled = false,
     }
     drop(cache);

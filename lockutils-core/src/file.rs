@@ -425,7 +425,7 @@ impl Target<'_> {
     /// only happens when `create` is off, for example when a concurrent
     /// remover unlinked the file while this caller waited on it).
     pub(crate) fn acquire_outcome(&self, wait: Wait) -> Result<Outcome> {
-        let path = self.dir.join(self.file_name);
+        let path = self.path();
         loop {
             let Some(file) = self.open_kept(&path)? else {
                 return Ok(Outcome::Absent);
@@ -442,17 +442,32 @@ impl Target<'_> {
             let Some(file) = locked else {
                 return Ok(Outcome::Busy);
             };
-            if let Some(held) = self.verified(file, &path)? {
-                return Ok(Outcome::Locked(held));
+            if self.is_current(&file, &path)? {
+                return Ok(Outcome::Locked(FileLock::new(file, path)));
             }
             // Unlinked or replaced by a remover while we waited: try the new file.
         }
     }
 
+    /// The lock file's path, allocated once at its final size.
+    fn path(&self) -> PathBuf {
+        let dir = self.dir.as_os_str();
+        let mut path = PathBuf::with_capacity(dir.len() + 1 + self.file_name.len());
+        path.push(dir);
+        path.push(self.file_name);
+        path
+    }
+
+    /// Whether the locked `file` is still the one linked at `path`.
+    fn is_current(&self, file: &File, path: &Path) -> Result<bool> {
+        is_current(file, path).map_err(|e| self.file_err(path, "inspect", e))
+    }
+
     /// The held lock, if the locked `file` is still the one linked at `path`.
     fn verified(&self, file: File, path: &Path) -> Result<Option<FileLock>> {
-        let current = is_current(&file, path).map_err(|e| self.file_err(path, "inspect", e))?;
-        Ok(current.then(|| FileLock::new(file, path.to_owned())))
+        Ok(self
+            .is_current(&file, path)?
+            .then(|| FileLock::new(file, path.to_owned())))
     }
 
     /// One step of an async acquisition: takes the lock if it is free, else
@@ -463,7 +478,7 @@ impl Target<'_> {
         blocking: bool,
         waker: &Waker,
     ) -> Result<Step> {
-        let path = self.dir.join(self.file_name);
+        let path = self.path();
         loop {
             if let Some(kernel) = &mut wait.kernel {
                 let Some(granted) = kernel.poll(waker) else {

@@ -150,19 +150,26 @@ impl<'r> Held<'r> {
 
     /// Adds the file lock, and the time spent waiting for it.
     pub(crate) fn attach_file(&mut self, file: FileLock, file_wait: Duration) {
+        // A hold with no extras yet gets them, and its clock, right now.
+        let fresh = self.extra.is_none();
         let extra = self.extra_mut();
         extra.file = Some(file);
         extra.waited += file_wait;
-        extra.restart_hold_clock();
+        if !fresh {
+            extra.restart_hold_clock();
+        }
     }
 
     /// Adds the backend's hold.
     pub(crate) fn attach_backend(&mut self, hold: BoxHold, backend_wait: Duration) {
+        let fresh = self.extra.is_none();
         let extra = self.extra_mut();
         extra.contended = hold.contended().map(|c| c || !extra.waited.is_zero());
         extra.waited += backend_wait;
         extra.backend_kind = Some(crate::metrics::backend_of_url(hold.backend()));
-        extra.restart_hold_clock();
+        if !fresh {
+            extra.restart_hold_clock();
+        }
         extra.backend = Some(hold);
     }
 

@@ -275,3 +275,33 @@ fn held_tells_how_long_the_lock_has_been_held() {
         "timed exactly when metrics are compiled in (no subscriber here)"
     );
 }
+
+#[test]
+fn waited_measures_a_wait_for_the_lock_file() {
+    // Two registries: the second one's acquisition gets the in-process lock
+    // at once and waits for the file alone.
+    let dir = tempfile::tempdir().unwrap();
+    let (holder_reg, waiter_reg) = (Registry::new(), Registry::new());
+    let opts = LockOptions::new("gd-file-waited")
+        .external(true)
+        .lock_path(dir.path());
+    let hold = Duration::from_millis(30);
+    let g = opts.registry(&holder_reg).lock().unwrap();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (waited, timed) = thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            tid_tx.send(common::gettid()).unwrap();
+            let g = opts.registry(&waiter_reg).lock().unwrap();
+            (LockGuard::waited(&g), LockGuard::held(&g).is_some())
+        });
+        // Released only once the waiter sleeps on the file.
+        common::wait_until_sleeping(tid_rx.recv().unwrap());
+        thread::sleep(hold);
+        drop(g);
+        waiter.join().unwrap()
+    });
+    assert!(waited >= hold, "waited {waited:?}");
+    assert!(timed, "an external hold is timed");
+    let g = opts.registry(&waiter_reg).lock().unwrap();
+    assert_eq!(LockGuard::waited(&g), Duration::ZERO, "uncontended file");
+}
