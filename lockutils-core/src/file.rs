@@ -176,8 +176,18 @@ pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK;
 /// fasteners alike), never renamed or hard-linked, so a file that still has a
 /// link is still the one at its path: one `fstat`, no path lookup. A lock file
 /// renamed away by hand would go unnoticed; don't do that to lock files.
+///
+/// A plain `fstat`: `File::metadata` asks `statx` with an empty path, which
+/// the kernel copies in and looks up before it finds the descriptor.
 pub fn is_current(file: &File, _path: &Path) -> io::Result<bool> {
-    Ok(file.metadata()?.nlink() != 0)
+    // SAFETY: all-zero bytes are a valid `stat` (integers only).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `file` is an open descriptor for the call, and `st` is a
+    // writable `stat` that outlives it.
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.st_nlink != 0)
 }
 
 /// Whether the open `file` is the file linked at `path` right now, checked by
