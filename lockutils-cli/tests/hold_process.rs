@@ -206,3 +206,47 @@ fn cmd_is_searched_in_path_and_not_found_or_not_executable_are_127_and_126() {
     // Each failure left the lock free.
     assert!(free(tmp.path(), "p"));
 }
+
+/// `lockutils ARGS…` started with `SIGTERM` blocked and already pending, as
+/// if it arrived while a free lock was being taken (or the directory made).
+fn with_sigterm_pending(args: &[&OsStr]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args).stdin(std::process::Stdio::null());
+    // SAFETY: runs in the child between fork and exec and only makes
+    // async-signal-safe calls on a local signal set; the pending signal
+    // survives exec, the mask too.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_signal_pending_before_cmd_starts_keeps_cmd_from_starting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ran = tmp.path().join("ran");
+    let out = with_sigterm_pending(&[
+        "hold".as_ref(),
+        "--lock-path".as_ref(),
+        tmp.path().as_ref(),
+        "pending".as_ref(),
+        "--".as_ref(),
+        "touch".as_ref(),
+        ran.as_ref(),
+    ]);
+    assert_eq!(code(&out), 143, "{}", stderr(&out));
+    assert!(!ran.exists(), "hold started CMD after the signal");
+    assert!(free(tmp.path(), "pending"), "the lock was released");
+
+    let out = with_sigterm_pending(&["run".as_ref(), "touch".as_ref(), ran.as_ref()]);
+    assert_eq!(code(&out), 143, "{}", stderr(&out));
+    assert!(!ran.exists(), "run started CMD after the signal");
+}
