@@ -216,10 +216,6 @@ impl Supervisor {
     }
 
     /// A handle that signals CMD from another thread while it runs.
-    #[cfg_attr(
-        not(any(feature = "zookeeper", feature = "postgresql")),
-        allow(dead_code)
-    )]
     pub(crate) fn child_signaller(&self) -> ChildSignaller {
         ChildSignaller(Arc::clone(&self.shared))
     }
@@ -372,16 +368,8 @@ fn forward(pid: libc::pid_t, sig: libc::c_int, info: &libc::siginfo_t) {
 /// Sends signals to the running CMD from any thread; see
 /// [`Supervisor::child_signaller`].
 #[derive(Clone)]
-#[cfg_attr(
-    not(any(feature = "zookeeper", feature = "postgresql")),
-    allow(dead_code)
-)]
 pub(crate) struct ChildSignaller(Arc<Shared>);
 
-#[cfg_attr(
-    not(any(feature = "zookeeper", feature = "postgresql")),
-    allow(dead_code)
-)]
 impl ChildSignaller {
     /// Sends `sig` to CMD if it runs, returning its pid. CMD is not reaped
     /// while it counts as running, so its pid cannot have been reused.

@@ -117,6 +117,7 @@ impl Prepared {
             envp: envp.as_ptr(),
             shell_argv: shell_argv.as_mut_ptr(),
             mask: start.mask,
+            signals_end: libc::SIGRTMAX() + 1,
             // SAFETY: getpid has no arguments and cannot fail.
             parent: if start.die_with_parent {
                 unsafe { libc::getpid() }
@@ -126,9 +127,11 @@ impl Prepared {
             error: 0,
         };
         // The child's stack: it calls a handful of libc functions, each with
-        // a small frame. 64 KiB, 16-byte aligned at the top.
-        let mut stack = vec![0u128; 64 * 1024 / 16];
-        let top = stack.as_mut_ptr_range().end.cast::<libc::c_void>();
+        // a small frame. 64 KiB, 16-byte aligned at the top, left
+        // uninitialised (the child writes before it reads).
+        let mut stack: Vec<u128> = Vec::with_capacity(CHILD_STACK / 16);
+        // SAFETY: one past the end of the allocation, which is in bounds.
+        let top = unsafe { stack.as_mut_ptr().add(stack.capacity()) }.cast::<libc::c_void>();
 
         // SAFETY: `full` and `old` are signal sets for the calls to fill in.
         // `clone` runs `child` on `stack`, in this memory, with a pointer
@@ -214,14 +217,16 @@ struct Context {
     /// `[/bin/sh, FILE, argv[1..], NULL]`, FILE set by the child.
     shell_argv: *mut *const libc::c_char,
     mask: libc::sigset_t,
+    /// One past the highest signal number.
+    signals_end: libc::c_int,
     /// This process's pid, for `PR_SET_PDEATHSIG`; 0 for none.
     parent: libc::pid_t,
     /// The errno of the last failed `execve`, for the parent.
     error: libc::c_int,
 }
 
-/// Signals numbered from 1 below this (the kernel's `_NSIG`).
-const NSIG: libc::c_int = 65;
+/// The size of the child's stack.
+const CHILD_STACK: usize = 64 * 1024;
 
 /// The child, between `clone` and `execve`: only system calls.
 extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
@@ -236,7 +241,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         // back to the default for each handled signal (ignored ones stay
         // ignored, as across exec), and SIGPIPE, which the Rust runtime
         // ignores, to its default as for any Rust-spawned program.
-        for sig in 1..NSIG {
+        for sig in 1..cx.signals_end {
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
                 continue;

@@ -75,7 +75,11 @@ fn free(dir: &Path, name: &str) -> bool {
 fn signals_are_forwarded_to_cmd_and_its_status_returned() {
     let tmp = tempfile::tempdir().unwrap();
     let pid_file = tmp.path().join("cmd.pid");
-    for (sig, expected) in [(libc::SIGTERM, 143), (libc::SIGINT, 130), (libc::SIGHUP, 129)] {
+    for (sig, expected) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGINT, 130),
+        (libc::SIGHUP, 129),
+    ] {
         let _ = fs::remove_file(&pid_file);
         let (mut hold, cmd) = holder(tmp.path(), "fwd", &pid_file, None);
         hold.signal(sig);
@@ -150,7 +154,11 @@ fn cmd_gets_the_signal_mask_and_sigpipe_lockutils_was_started_with() {
     // The test's child (lockutils) starts with nothing blocked.
     assert_eq!(field("SigBlk:"), 0, "CMD inherited blocked signals");
     let pipe = 1u64 << (libc::SIGPIPE - 1);
-    assert_eq!(field("SigIgn:") & pipe, 0, "CMD inherited an ignored SIGPIPE");
+    assert_eq!(
+        field("SigIgn:") & pipe,
+        0,
+        "CMD inherited an ignored SIGPIPE"
+    );
 }
 
 #[test]
@@ -190,7 +198,11 @@ fn cmd_is_searched_in_path_and_not_found_or_not_executable_are_127_and_126() {
 
     let out = hold_with_path("no-such-command-anywhere");
     assert_eq!(code(&out), 127, "{}", stderr(&out));
-    assert!(stderr(&out).contains("command not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("command not found"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = hold_with_path("not-executable");
     assert_eq!(code(&out), 126, "{}", stderr(&out));
