@@ -47,7 +47,9 @@ pub(crate) fn park_on_or_wait<F: Future>(
         if let Some(f) = before_waiting.take() {
             f();
             // It may have received a signal already: look before parking.
-            continue;
+            if let Some(sig) = interrupted() {
+                return Err(sig);
+            }
         }
         // Woken by the future, by the signal thread, or at the latest after
         // this long (a stop flag set without an unpark).
