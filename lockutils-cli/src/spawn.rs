@@ -159,14 +159,17 @@ impl Prepared {
             pid
         };
         drop(stack);
-        if context.error != 0 {
+        // Written by the child, in this memory, during the clone.
+        // SAFETY: `context` is a live local; a volatile read of an int.
+        let error = unsafe { std::ptr::read_volatile(std::ptr::addr_of!(context.error)) };
+        if error != 0 {
             // The child exited without exec: reap it.
             let mut status = 0;
             // SAFETY: `status` is a valid int; `pid` is our unreaped child.
             while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
                 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
             {}
-            return Err(io::Error::from_raw_os_error(context.error));
+            return Err(io::Error::from_raw_os_error(error));
         }
         Ok(pid)
     }
