@@ -32,7 +32,6 @@ echo "== build (release)"
 cargo bench --no-run -p lockutils-core -p lockutils -p lockutils-zookeeper -p lockutils-postgres \
     --all-features >/dev/null 2>&1
 cargo build --release -p lockutils-postgres --example lockutils-pg-holder >/dev/null 2>&1
-cargo build --release -p lockutils-cli >/dev/null 2>&1
 
 load "in-process and file-lock benches"
 scripts/bench.sh
@@ -45,13 +44,5 @@ load "pg"
 cargo bench -p lockutils-postgres --bench pg -- --warm-up-time 1 --measurement-time 4 2>/dev/null |
     grep -vE '^(Benchmarking|Gnuplot|\s*$)'
 
-load "cli_hold"
-dir="$(mktemp -d)"
-touch "$dir/f"
-cli="$CARGO_TARGET_DIR/release/lockutils"
-hyperfine -N -w 30 -m 600 --export-markdown "$dir/hold.md" \
-    "$cli hold --lock-path $dir x -- true" "flock $dir/f true" \
-    "$cli --version" "flock --version" >/dev/null
-cat "$dir/hold.md"
-rm -rf "$dir"
+scripts/bench-cli-hold.sh
 load "done"

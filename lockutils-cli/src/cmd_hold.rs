@@ -9,8 +9,8 @@
 //! loss API: CMD then gets `SIGTERM` and `hold` exits with [`exit::LOST`],
 //! so a script knows CMD may have overlapped with another holder.
 
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -18,8 +18,8 @@ use std::time::Duration;
 use lockutils_core::backend::{Backend, Capability, Location};
 use lockutils_core::{AsyncLockGuard, LockOptions};
 
-use crate::child::{self, BeforeChild, Spawned, Supervisor};
-use crate::park::park_on;
+use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
+use crate::park::{park_on, park_on_or_wait};
 use crate::report::LockReport;
 use crate::{exit, identity, Failure, HoldArgs};
 
@@ -49,11 +49,8 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
 
     // Before any thread exists (engines start theirs on first use), so that
     // every thread blocks the forwarded signals.
-    let supervisor = Supervisor::start(BeforeChild::Exit(format!(
-        "interrupted before waiting for lock \"{}\" ({place})",
-        args.name
-    )))
-    .map_err(|e| Failure::error(format!("cannot set up signal forwarding: {e}")))?;
+    let supervisor = Supervisor::start(BeforeChild::Defer)
+        .map_err(|e| Failure::error(format!("cannot set up signal forwarding: {e}")))?;
 
     let program = Path::new(&args.command[0])
         .file_name()
@@ -80,11 +77,24 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
     }
 
     // While waiting, a signal wakes this thread, which withdraws from the
-    // queue before exiting.
+    // queue before exiting. A lock taken at once needs neither the thread
+    // that receives signals meanwhile nor the one that says who holds it:
+    // a signal that arrived meanwhile is still pending, and stops CMD from
+    // starting.
     supervisor.set_before_child(BeforeChild::Wake(std::thread::current()));
-    let reporter =
-        (!args.no_wait).then(|| Reporter::start(&backend, &identity, &args.name, &place));
-    let acquired = park_on(opts.lock_async(), || supervisor.pending_signal());
+    let mut reporter = None;
+    let acquired = park_on_or_wait(
+        opts.lock_async(),
+        || supervisor.pending_signal(),
+        || {
+            if let Err(e) = supervisor.receive_in_background() {
+                eprintln!("lockutils: cannot receive signals while waiting: {e}");
+            }
+            if !args.no_wait {
+                reporter = Some(Reporter::start(&backend, &identity, &args.name, &place));
+            }
+        },
+    );
     drop(reporter);
     let guard = match acquired {
         Ok(Ok(g)) => g,
@@ -130,12 +140,15 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         return Ok(exit::LOST);
     }
 
-    let mut cmd = Command::new(&args.command[0]);
-    cmd.args(&args.command[1..]);
-    held_lock_env(&mut cmd, &args.name, &guard, args.shared);
-    kill_with_parent(&mut cmd);
+    let cmd = Cmd {
+        argv: &args.command,
+        env: held_lock_env(&args.name, &guard, args.shared),
+        // The backend releases the lock when this process dies: CMD must not
+        // go on without it.
+        die_with_parent: true,
+    };
     let lost = Arc::new(AtomicBool::new(false));
-    let code = match supervisor.spawn(&mut cmd) {
+    let code = match supervisor.spawn(&cmd) {
         Ok(Spawned::Child(c)) => {
             let watcher = AsyncLockGuard::lost(&guard).ok().map(|loss| {
                 let signaller = supervisor.child_signaller();
@@ -172,7 +185,12 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         Err(e) => child::spawn_failure(&args.command[0], &e),
     };
     let was_lost = lost.load(Ordering::Acquire) || AsyncLockGuard::is_lost(&guard);
-    if let Ok(Err(e)) = park_on(AsyncLockGuard::unlock_async(guard), || None) {
+    if matches!(AsyncLockGuard::location(&guard), Some(Location::Path(_))) {
+        // A lock file's lock goes with this process's last descriptor of it,
+        // as the process exits next: unlocking first would only keep the
+        // descriptor for reuse and start a timer thread to close it later.
+        std::mem::forget(guard);
+    } else if let Ok(Err(e)) = park_on(AsyncLockGuard::unlock_async(guard), || None) {
         if !was_lost {
             eprintln!("lockutils: {}", crate::describe(&e));
         }
@@ -185,59 +203,37 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
 /// (`LOCKUTILS_LOCK_PATH` for a lock file, `LOCKUTILS_LOCK_NODE` for a node,
 /// `LOCKUTILS_LOCK_KEY` otherwise), `LOCKUTILS_LOCK_MODE` (`exclusive` or
 /// `shared`) and, where the backend gives one, `LOCKUTILS_FENCING_TOKEN`.
-fn held_lock_env(cmd: &mut Command, name: &str, guard: &AsyncLockGuard<'_>, shared: bool) {
-    cmd.env("LOCKUTILS_LOCK_NAME", name).env(
-        "LOCKUTILS_LOCK_MODE",
-        if shared { "shared" } else { "exclusive" },
-    );
+fn held_lock_env<'a>(
+    name: &str,
+    guard: &AsyncLockGuard<'_>,
+    shared: bool,
+) -> Vec<(&'a OsStr, OsString)> {
+    let mut env = vec![
+        (OsStr::new("LOCKUTILS_LOCK_NAME"), OsString::from(name)),
+        (
+            OsStr::new("LOCKUTILS_LOCK_MODE"),
+            OsString::from(if shared { "shared" } else { "exclusive" }),
+        ),
+    ];
     match AsyncLockGuard::location(guard) {
-        Some(Location::Path(p)) => {
-            cmd.env("LOCKUTILS_LOCK_PATH", p);
-        }
-        Some(Location::Node(n)) => {
-            cmd.env("LOCKUTILS_LOCK_NODE", n);
-        }
-        Some(other) => {
-            cmd.env("LOCKUTILS_LOCK_KEY", other.to_string());
-        }
+        Some(Location::Path(p)) => env.push((OsStr::new("LOCKUTILS_LOCK_PATH"), p.into())),
+        Some(Location::Node(n)) => env.push((OsStr::new("LOCKUTILS_LOCK_NODE"), n.into())),
+        Some(other) => env.push((OsStr::new("LOCKUTILS_LOCK_KEY"), other.to_string().into())),
         None => {}
     }
     if let Ok(token) = AsyncLockGuard::fencing_token(guard) {
-        cmd.env("LOCKUTILS_FENCING_TOKEN", token.to_string());
+        env.push((
+            OsStr::new("LOCKUTILS_FENCING_TOKEN"),
+            token.to_string().into(),
+        ));
     }
+    env
 }
 
 /// The report on the lock, if the backend can say.
 fn holders_of(backend: &dyn Backend, identity: &str) -> Option<LockReport> {
     let info = backend.admin().ok()?.inspect(identity).ok()?;
     Some(LockReport::new(&info, backend.kind(), &backend.url()))
-}
-
-/// Makes CMD die (SIGKILL) if `hold` dies first, even by SIGKILL: the
-/// backend releases the lock when `hold` dies, and CMD must not go on
-/// without it.
-fn kill_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: the closure runs in the child between fork and exec and
-        // only makes async-signal-safe system calls (prctl, getppid, raise).
-        let parent = unsafe { libc::getpid() };
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() != parent {
-                    libc::raise(libc::SIGKILL);
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
 }
 
 /// Runs `on_loss` if the guard's loss future says the lock was lost; stops

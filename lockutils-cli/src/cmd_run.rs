@@ -5,11 +5,10 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use lockutils_core::{LOCK_PATH_ENV, OSLO_LOCK_PATH_ENV};
 
-use crate::child::{self, BeforeChild, Spawned, Supervisor};
+use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
 use crate::exit;
 
 /// Runs `command` (program and arguments; never empty, clap requires it)
@@ -37,11 +36,16 @@ pub(crate) fn run(command: &[OsString]) -> i32 {
             return exit::FAILURE;
         }
     };
-    let mut cmd = Command::new(&command[0]);
-    cmd.args(&command[1..])
-        .env(LOCK_PATH_ENV, &dir)
-        .env(OSLO_LOCK_PATH_ENV, &dir);
-    let code = match supervisor.spawn(&mut cmd) {
+    let cmd = Cmd {
+        argv: command,
+        env: vec![
+            (LOCK_PATH_ENV.as_ref(), dir.clone().into_os_string()),
+            (OSLO_LOCK_PATH_ENV.as_ref(), dir.clone().into_os_string()),
+        ],
+        // The directory is private to this run: nothing to outlive.
+        die_with_parent: false,
+    };
+    let code = match supervisor.spawn(&cmd) {
         Ok(Spawned::Child(c)) => match supervisor.wait(c) {
             Ok(status) => child::exit_code(status),
             Err(e) => {

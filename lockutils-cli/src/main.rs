@@ -31,6 +31,8 @@ mod logging;
 mod output;
 mod park;
 mod report;
+#[cfg(target_os = "linux")]
+mod spawn;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -13,6 +13,17 @@ pub(crate) fn park_on<F: Future>(
     fut: F,
     interrupted: impl Fn() -> Option<libc::c_int>,
 ) -> Result<F::Output, libc::c_int> {
+    park_on_or_wait(fut, interrupted, || {})
+}
+
+/// As [`park_on`], running `before_waiting` once, the first time `fut` is
+/// not ready at once: what only a real wait needs (a thread to receive
+/// signals, one to say who holds the lock) costs nothing when it is ready.
+pub(crate) fn park_on_or_wait<F: Future>(
+    fut: F,
+    interrupted: impl Fn() -> Option<libc::c_int>,
+    before_waiting: impl FnOnce(),
+) -> Result<F::Output, libc::c_int> {
     struct Unpark(std::thread::Thread);
     impl Wake for Unpark {
         fn wake(self: Arc<Self>) {
@@ -25,12 +36,20 @@ pub(crate) fn park_on<F: Future>(
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut fut = std::pin::pin!(fut);
+    let mut before_waiting = Some(before_waiting);
     loop {
         if let Some(sig) = interrupted() {
             return Err(sig);
         }
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return Ok(v);
+        }
+        if let Some(f) = before_waiting.take() {
+            f();
+            // It may have received a signal already: look before parking.
+            if let Some(sig) = interrupted() {
+                return Err(sig);
+            }
         }
         // Woken by the future, by the signal thread, or at the latest after
         // this long (a stop flag set without an unpark).
