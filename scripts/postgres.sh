@@ -106,12 +106,19 @@ start() {
   [ "$(id -u)" -eq 0 ] && chown "$run_user" "$dir"
   as_server "$bin/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
     -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 || { say "initdb failed:"; cat "$dir/initdb.log" >&2; exit 1; }
-  # A self-signed certificate for localhost / 127.0.0.1, for the TLS tests.
-  as_server openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$data/server.key" -out "$data/server.crt" >/dev/null 2>&1
-  as_server chmod 600 "$data/server.key"
-  cp "$data/server.crt" "$dir/ca.crt"
+  # A throwaway CA and a server certificate it signs, for the TLS tests.
+  # The certificate names localhost only (not 127.0.0.1), so that a test can
+  # tell verify-ca (name not checked) from verify-full (name checked).
+  as_server openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=lockutils test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1
+  as_server openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$data/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+  printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$dir/server.ext"
+  as_server openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 30 -extfile "$dir/server.ext" -out "$data/server.crt" >/dev/null 2>&1 ||
+    { say "cannot make the test server's certificate"; exit 1; }
+  as_server chmod 600 "$data/server.key" "$dir/ca.key"
   chmod 644 "$dir/ca.crt"
   chmod 711 "$dir"
   cat >>"$data/postgresql.conf" <<EOF

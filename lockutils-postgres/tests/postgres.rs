@@ -804,7 +804,13 @@ fn tls_when_the_url_asks() {
         .unwrap();
     assert_eq!(ssl_of(backend_pid(&name)).as_deref(), Some("t"));
     release(h).unwrap();
-    // Without the CA, the self-signed certificate is refused.
+    // verify-full refuses the address the certificate does not name (the
+    // same server and CA that verify-ca accepted above).
+    let e = Host::new(&url_with(&format!("sslmode=verify-full&sslrootcert={ca}")))
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap_err();
+    assert!(matches!(e, Error::Backend { .. }), "{e}");
+    // Without the CA, the test CA's certificate is refused.
     let e = Host::new(&url_with("sslmode=verify-full"))
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap_err();
