@@ -49,6 +49,36 @@ fn ready<F: Future>(f: F) -> F::Output {
     }
 }
 
+// Each measured operation is a function of its own, not inlined into
+// criterion's loop, so that the sync and async forms are compiled alike:
+// inlined, their cost moved by ±40% with where the loop's code happened to
+// land, which is not a property of either form.
+#[inline(never)]
+fn dynamic_sync(name: &str) {
+    drop(LockOptions::new(name).lock().unwrap())
+}
+
+#[inline(never)]
+fn dynamic_async(name: &str) {
+    drop(ready(LockOptions::new(name).lock_async()).unwrap())
+}
+
+#[inline(never)]
+fn static_sync(lock: &StaticLock) {
+    drop(lock.lock().unwrap())
+}
+
+#[inline(never)]
+fn static_async(lock: &StaticLock) {
+    drop(ready(lock.lock_async()).unwrap())
+}
+
+#[inline(never)]
+fn map_lock(map: &DashMap<String, Mutex<()>>, name: &str) {
+    let entry = map.get(name).unwrap();
+    drop(black_box(entry.lock()));
+}
+
 fn configure<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
     let mut g = c.benchmark_group(name);
     g.warm_up_time(Duration::from_secs(1))
@@ -61,34 +91,31 @@ fn one_name(c: &mut Criterion) {
     let mut g = configure(c, "named_lock/one_name");
 
     g.bench_function("lockutils/dynamic", |b| {
-        b.iter(|| drop(LockOptions::new(black_box("bench")).lock().unwrap()))
+        b.iter(|| dynamic_sync(black_box("bench")))
     });
 
     // Pin the entry of "bench-live" for the life of the process.
     drop(PIN_LIVE.lock().unwrap());
     g.bench_function("lockutils/dynamic_live_entry", |b| {
-        b.iter(|| drop(LockOptions::new(black_box("bench-live")).lock().unwrap()))
+        b.iter(|| dynamic_sync(black_box("bench-live")))
     });
 
     g.bench_function("lockutils/static", |b| {
-        b.iter(|| drop(black_box(&STATIC_BENCH).lock().unwrap()))
+        b.iter(|| static_sync(black_box(&STATIC_BENCH)))
     });
 
     g.bench_function("lockutils/dynamic_async", |b| {
-        b.iter(|| drop(ready(LockOptions::new(black_box("bench")).lock_async()).unwrap()))
+        b.iter(|| dynamic_async(black_box("bench")))
     });
 
     g.bench_function("lockutils/static_async", |b| {
-        b.iter(|| drop(ready(black_box(&STATIC_BENCH).lock_async()).unwrap()))
+        b.iter(|| static_async(black_box(&STATIC_BENCH)))
     });
 
     let map: DashMap<String, Mutex<()>> = DashMap::new();
     map.insert("bench".to_owned(), Mutex::new(()));
     g.bench_function("baseline/dashmap_mutex", |b| {
-        b.iter(|| {
-            let entry = map.get(black_box("bench")).unwrap();
-            drop(black_box(entry.lock()));
-        })
+        b.iter(|| map_lock(&map, black_box("bench")))
     });
     g.finish();
 }
@@ -101,7 +128,7 @@ fn many_names(c: &mut Criterion) {
     g.bench_function("lockutils/dynamic", |b| {
         b.iter(|| {
             i = (i + 1) % NAMES;
-            drop(LockOptions::new(black_box(&names[i])).lock().unwrap());
+            dynamic_sync(black_box(&names[i]));
         })
     });
 
@@ -113,8 +140,7 @@ fn many_names(c: &mut Criterion) {
     g.bench_function("baseline/dashmap_mutex", |b| {
         b.iter(|| {
             i = (i + 1) % NAMES;
-            let entry = map.get(black_box(names[i].as_str())).unwrap();
-            drop(black_box(entry.lock()));
+            map_lock(&map, black_box(names[i].as_str()));
         })
     });
     g.finish();
