@@ -16,8 +16,8 @@ use tokio_postgres::error::SqlState;
 
 use crate::hold::PgHold;
 use crate::key::{tag, LockKey};
-use crate::runtime;
-use crate::session::{Pool, Session};
+use crate::{caller, runtime};
+use crate::session::{OpenError, Pool, Session};
 use crate::url::{Fencing, PgUrl};
 
 /// How long an acquisition may wait on the server.
@@ -149,7 +149,7 @@ impl PgCoordinator {
                 Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
                     return Err(timeout_error(deadline.unwrap_or(started)))
                 }
-                Err(e) => return Err(c.error(&name, "cannot open a session", e)),
+                Err(e) => return Err(c.open_error(&name, e)),
             };
             let mut pending = Pending {
                 coordinator: c.clone(),
@@ -256,6 +256,21 @@ impl PgCoordinator {
         );
         let token = session.scalar(&sql).await?;
         Ok(token.and_then(|t| t.parse().ok()).unwrap_or(0))
+    }
+
+    /// The error of a session that could not be opened.
+    pub(crate) fn open_error(&self, name: &str, e: OpenError) -> Error {
+        match e {
+            OpenError::Server(e) => self.error(name, "cannot open a session", e),
+            OpenError::Socket(e) => Error::Backend {
+                name: name.to_owned(),
+                backend: self.shown().to_owned(),
+                reason: "cannot open a session; check that the server runs at the URL's host \
+                         and port and admits this client"
+                    .to_owned(),
+                source: Some(Box::new(e)),
+            },
+        }
     }
 
     pub(crate) fn error(&self, name: &str, doing: &str, e: tokio_postgres::Error) -> Error {
@@ -390,7 +405,7 @@ impl Drop for Pending {
 async fn clean_up(c: &PgCoordinator, session: Session, in_flight: bool) {
     let limit = c.url().check_interval();
     if in_flight
-        && tokio::time::timeout(limit, session.cancel(&c.pool().tls))
+        && tokio::time::timeout(limit, c.pool().cancel(&session))
             .await
             .is_err()
     {
@@ -408,21 +423,25 @@ async fn clean_up(c: &PgCoordinator, session: Session, in_flight: bool) {
     drop(session);
 }
 
-/// Runs the server half of an acquisition on the crate's runtime as a task
-/// that can be cancelled and waited for: dropping the returned
-/// [`AcquireTask`] cancels it and waits until its clean-up is done.
-pub(crate) fn acquire_task(
+/// The server half of an acquisition with its clean-up: the future
+/// resolves once a session the acquisition abandoned (cancelled through the
+/// returned sender, or on an error) has been cleaned up; `None` when
+/// cancelled.
+fn acquisition(
     c: &PgCoordinator,
     name: String,
     identity: String,
     mode: Mode,
     wait: Wait,
-) -> AcquireTask {
+) -> (
+    impl Future<Output = Option<Result<PgHold>>> + Send + 'static,
+    oneshot::Sender<()>,
+) {
     let (cancel, cancelled) = oneshot::channel::<()>();
     let orphan: Orphan = Arc::default();
     let acquiring = c.server_acquire(name, identity, mode, wait, Some(orphan.clone()));
     let coordinator = c.clone();
-    let task = runtime::spawn(async move {
+    let fut = async move {
         let got = tokio::select! {
             biased;
             got = acquiring => Some(got),
@@ -435,12 +454,45 @@ pub(crate) fn acquire_task(
             clean_up(&coordinator, session, in_flight).await;
         }
         got
-    });
+    };
+    (fut, cancel)
+}
+
+/// Runs the server half of an acquisition on the crate's runtime as a task
+/// that can be cancelled and waited for: dropping the returned
+/// [`AcquireTask`] cancels it and waits until its clean-up is done.
+pub(crate) fn acquire_task(
+    c: &PgCoordinator,
+    name: String,
+    identity: String,
+    mode: Mode,
+    wait: Wait,
+) -> AcquireTask {
+    let (fut, cancel) = acquisition(c, name, identity, mode, wait);
     AcquireTask {
-        task: Some(task),
+        task: Some(runtime::spawn(fut)),
         cancel: Some(cancel),
         limit: clean_up_limit(c.url()),
     }
+}
+
+/// Runs the server half of an acquisition, the same future as
+/// [`acquire_task`]'s, on the calling thread, which reads and writes the
+/// session's socket itself (see [`crate::caller`]); on the crate's runtime
+/// thread, on the runtime as [`acquire_task`] does.
+pub(crate) fn acquire_blocking(
+    c: &PgCoordinator,
+    name: String,
+    identity: String,
+    mode: Mode,
+    wait: Wait,
+) -> Result<PgHold> {
+    if !caller::usable() {
+        return runtime::park_on(acquire_task(c, name, identity, mode, wait));
+    }
+    // Nothing cancels a blocking acquisition: the sender lives until it ends.
+    let (fut, _cancel) = acquisition(c, name, identity, mode, wait);
+    caller::block_on(fut).expect("acquisition not cancelled")
 }
 
 /// An acquisition running on the crate's runtime (see [`acquire_task`]).

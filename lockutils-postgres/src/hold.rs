@@ -5,12 +5,15 @@ use std::fmt;
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use lockutils_core::{Error, Mode, Result};
+use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
 use crate::coordinator::PgCoordinator;
 use crate::key::{tag, LockKey};
-use crate::runtime;
+use crate::{caller, runtime};
 use crate::session::{describe, reason_of, Session};
 
 /// Why a held lock was lost. Whatever the reason, the server has released
@@ -44,6 +47,10 @@ impl fmt::Display for LossReason {
 
 type Reply = oneshot::Sender<Result<()>>;
 
+/// A held lock's session, between uses: the keeper task takes it out for a
+/// check, a blocking release for the unlock. Empty once the hold ended.
+type Slot = Arc<Mutex<Option<Session>>>;
+
 /// A lock held on the PostgreSQL server, without the in-process layer (which
 /// the core's guards hold beside it).
 ///
@@ -64,6 +71,8 @@ pub(crate) struct PgHold {
     backend: String,
     status: watch::Receiver<Option<LossReason>>,
     release: Option<oneshot::Sender<Reply>>,
+    coordinator: PgCoordinator,
+    session: Slot,
     /// The acquisition waited for another holder.
     pub(crate) contended: bool,
 }
@@ -80,20 +89,25 @@ impl PgHold {
     ) -> PgHold {
         let (status_tx, status) = watch::channel(None);
         let (release, release_rx) = oneshot::channel();
+        let pid = session.pid;
+        let slot: Slot = Arc::new(Mutex::new(Some(session)));
         let hold = PgHold {
             name,
             key,
             mode,
-            pid: session.pid,
+            pid,
             token,
             backend: coordinator.shown().to_owned(),
             status,
             release: Some(release),
+            coordinator: coordinator.clone(),
+            session: slot.clone(),
             contended: false,
         };
         let keeper = Keeper {
             coordinator,
-            session,
+            session: slot,
+            pid,
             name: hold.name.clone(),
             check_sql: check_statement(identity),
             key,
@@ -139,6 +153,33 @@ impl PgHold {
     /// [`Error::Backend`] if the lock had been lost, or the server did not
     /// confirm the release (the session is then closed, which releases it).
     pub(crate) fn release(mut self) -> Result<()> {
+        if caller::usable() {
+            // Unlocks on this thread, which reads the session's socket
+            // itself, if the keeper task is not using the session (a check)
+            // and it has not ended (the keeper reports that).
+            let taken = {
+                let mut slot = self.session.lock();
+                match slot.take() {
+                    Some(s) if s.is_usable() => Some(s),
+                    other => {
+                        *slot = other;
+                        None
+                    }
+                }
+            };
+            if let Some(session) = taken {
+                // The keeper, woken by the closed channel, finds the slot
+                // empty and ends.
+                self.release_detached();
+                let (c, name) = (self.coordinator.clone(), self.name.clone());
+                let (key, mode) = (self.key, self.mode);
+                let limit = c.url().check_interval();
+                return caller::block_on(async move {
+                    caller::attach(&session.link);
+                    unlock(&c, session, &name, key, mode, limit).await
+                });
+            }
+        }
         let rx = self.ask_release();
         runtime::park_on(rx).unwrap_or(Ok(()))
     }
@@ -196,10 +237,11 @@ fn check_statement(identity: &str) -> String {
     format!("SELECT 1{} since={since} */", &t[..t.len() - 3])
 }
 
-/// The task that owns a held lock's session.
+/// The task that watches a held lock's session.
 struct Keeper {
     coordinator: PgCoordinator,
-    session: Session,
+    session: Slot,
+    pid: i32,
     name: String,
     check_sql: String,
     key: LockKey,
@@ -210,17 +252,29 @@ struct Keeper {
 impl Keeper {
     async fn run(self, mut release: oneshot::Receiver<Reply>) {
         let interval = self.coordinator.url().check_interval();
-        let mut ended = self.session.ended.clone();
+        let Some(mut ended) = self.session.lock().as_ref().map(|s| s.ended.clone()) else {
+            return;
+        };
         loop {
             tokio::select! {
                 reply = &mut release => {
-                    let result = self.unlock(interval).await;
+                    // Empty: a blocking release took the session.
+                    let Some(session) = self.session.lock().take() else {
+                        return;
+                    };
+                    let result = unlock(
+                        &self.coordinator, session, &self.name, self.key, self.mode, interval,
+                    ).await;
                     if let Ok(reply) = reply {
                         let _ = reply.send(result);
                     }
                     return;
                 }
                 _ = ended.changed() => {
+                    if self.session.lock().is_none() {
+                        // Ended during a blocking release, which reports it.
+                        return;
+                    }
                     let (reason, detail) = ended
                         .borrow()
                         .clone()
@@ -229,8 +283,13 @@ impl Keeper {
                     break;
                 }
                 _ = tokio::time::sleep(interval) => {
-                    let check = self.session.client.simple_query(&self.check_sql);
-                    match tokio::time::timeout(interval, check).await {
+                    let Some(session) = self.session.lock().take() else {
+                        return;
+                    };
+                    let check = session.client.simple_query(&self.check_sql);
+                    let checked = tokio::time::timeout(interval, check).await;
+                    *self.session.lock() = Some(session);
+                    match checked {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => {
                             self.lose(reason_of(&e), &describe(&e));
@@ -250,7 +309,7 @@ impl Keeper {
         // Lost: the session is dropped here (which closes it); a later
         // release request learns of the loss.
         let reason = *self.status.borrow();
-        drop(self.session);
+        drop(self.session.lock().take());
         if let Ok(reply) = release.await {
             let _ = reply.send(Err(Error::Backend {
                 name: self.name.clone(),
@@ -269,41 +328,51 @@ impl Keeper {
             target: "lockutils",
             lock = %self.name,
             backend = %self.coordinator.shown(),
-            backend_pid = self.session.pid,
+            backend_pid = self.pid,
             "PostgreSQL lock lost: {reason} ({detail}); another holder may have it now"
         );
         let _ = self.status.send(Some(reason));
     }
 
-    async fn unlock(self, limit: Duration) -> Result<()> {
-        let sql = self.key.call("advisory_unlock", self.mode);
-        let backend = || self.coordinator.shown().to_owned();
-        match tokio::time::timeout(limit, self.session.scalar(&sql)).await {
-            Ok(Ok(Some(t))) if t == "t" => {
-                self.coordinator.pool().checkin(self.session);
-                Ok(())
-            }
-            Ok(Ok(_)) => Err(Error::Backend {
-                name: self.name.clone(),
-                backend: backend(),
-                reason: "the server says this session did not hold the lock at release".to_owned(),
-                source: None,
-            }),
-            Ok(Err(e)) => Err(Error::Backend {
-                name: self.name.clone(),
-                backend: backend(),
-                reason: "release failed; the session is closed, which releases the lock".to_owned(),
-                source: Some(Box::new(e)),
-            }),
-            Err(_) => Err(Error::Backend {
-                name: self.name.clone(),
-                backend: backend(),
-                reason: format!(
-                    "no answer to the release within {limit:?}; the session is closed, \
-                     which releases the lock"
-                ),
-                source: None,
-            }),
+}
+
+/// Unlocks `key` on the lock's session and returns the session to the pool;
+/// on a failure the session is closed, which releases the lock.
+async fn unlock(
+    coordinator: &PgCoordinator,
+    session: Session,
+    name: &str,
+    key: LockKey,
+    mode: Mode,
+    limit: Duration,
+) -> Result<()> {
+    let sql = key.call("advisory_unlock", mode);
+    let backend = || coordinator.shown().to_owned();
+    match tokio::time::timeout(limit, session.scalar(&sql)).await {
+        Ok(Ok(Some(t))) if t == "t" => {
+            coordinator.pool().checkin(session);
+            Ok(())
         }
+        Ok(Ok(_)) => Err(Error::Backend {
+            name: name.to_owned(),
+            backend: backend(),
+            reason: "the server says this session did not hold the lock at release".to_owned(),
+            source: None,
+        }),
+        Ok(Err(e)) => Err(Error::Backend {
+            name: name.to_owned(),
+            backend: backend(),
+            reason: "release failed; the session is closed, which releases the lock".to_owned(),
+            source: Some(Box::new(e)),
+        }),
+        Err(_) => Err(Error::Backend {
+            name: name.to_owned(),
+            backend: backend(),
+            reason: format!(
+                "no answer to the release within {limit:?}; the session is closed, \
+                 which releases the lock"
+            ),
+            source: None,
+        }),
     }
 }

@@ -52,6 +52,7 @@
 
 mod admin;
 mod backend;
+mod caller;
 mod coordinator;
 mod hold;
 mod key;

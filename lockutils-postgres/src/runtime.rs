@@ -25,6 +25,11 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
         .expect("cannot start the lockutils-postgres runtime thread")
 });
 
+/// The crate's runtime, for entering its context.
+pub(crate) fn handle() -> &'static tokio::runtime::Handle {
+    RUNTIME.handle()
+}
+
 /// Runs `fut` on the crate's runtime.
 pub(crate) fn spawn<F>(fut: F) -> Task<F::Output>
 where

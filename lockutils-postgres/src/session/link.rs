@@ -1,0 +1,144 @@
+//! A session's connection (the `tokio_postgres` future that reads and
+//! writes its socket) in a slot that either the crate's runtime or a
+//! blocking caller polls.
+//!
+//! A driver task on the runtime polls it while no blocking caller does:
+//! that is what notices a held lock's session end while the caller does
+//! other work, and what serves async callers. A blocking caller running an
+//! operation on the session [takes it over](Link::take_over): it polls the
+//! connection on its own thread (the socket in caller-driven
+//! [`Mode`]) while the driver task only keeps its waker, and
+//! [hands it back](Link::hand_back) when done, waking the driver task,
+//! which registers the socket with the reactor again. Whoever sees the
+//! connection end tells the session's watchers.
+
+use std::future::Future;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::stream::Mode;
+use super::{describe, reason_of, Ended};
+use crate::hold::LossReason;
+
+type Connection = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
+
+pub(crate) struct Link {
+    state: Mutex<State>,
+    mode: Arc<Mode>,
+    fd: RawFd,
+    ended: watch::Sender<Ended>,
+}
+
+struct State {
+    /// `None` once the connection has ended.
+    connection: Option<Connection>,
+    /// The driver task's waker, kept while callers drive.
+    driver: Option<Waker>,
+}
+
+impl Link {
+    /// Wraps a new connection and starts its driver task on the current
+    /// runtime (the crate's).
+    pub(crate) fn start(
+        connection: Connection,
+        mode: Arc<Mode>,
+        fd: RawFd,
+    ) -> (Arc<Link>, watch::Receiver<Ended>) {
+        let (ended, watch) = watch::channel(None);
+        let link = Arc::new(Link {
+            state: Mutex::new(State {
+                connection: Some(connection),
+                driver: None,
+            }),
+            mode,
+            fd,
+            ended,
+        });
+        let driver = link.clone();
+        tokio::spawn(std::future::poll_fn(move |cx| driver.poll_by_driver(cx)));
+        (link, watch)
+    }
+
+    fn poll_by_driver(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        // Kept whatever the mode, so that a hand-back always finds it: a
+        // caller's polls leave the connection's wakers pointing at the
+        // caller, and only a poll by the driver points them back.
+        if !state.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            state.driver = Some(cx.waker().clone());
+        }
+        if self.mode.caller_driven() {
+            return if state.connection.is_some() {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            };
+        }
+        self.poll_connection(&mut state, cx)
+    }
+
+    /// Polls the connection on the blocking caller's thread; `Ready` once
+    /// it has ended.
+    pub(crate) fn poll_by_caller(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        self.poll_connection(&mut state, cx)
+    }
+
+    fn poll_connection(&self, state: &mut State, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(connection) = state.connection.as_mut() else {
+            return Poll::Ready(());
+        };
+        let Poll::Ready(result) = connection.as_mut().poll(cx) else {
+            return Poll::Pending;
+        };
+        // Dropping the connection closes the socket.
+        state.connection = None;
+        let why = match result {
+            Ok(()) => (
+                LossReason::ConnectionLost,
+                Arc::from("the server closed the connection"),
+            ),
+            Err(e) => (reason_of(&e), Arc::from(describe(&e))),
+        };
+        let _ = self.ended.send(Some(why));
+        Poll::Ready(())
+    }
+
+    /// A blocking caller drives the connection from now on, until
+    /// [`hand_back`](Self::hand_back). `false` (and nothing changes) for a
+    /// TLS session or an ended one, which the runtime keeps driving.
+    pub(crate) fn take_over(&self) -> bool {
+        let state = self.state.lock();
+        if self.mode.is_tls() || state.connection.is_none() {
+            return false;
+        }
+        self.mode.add_caller();
+        true
+    }
+
+    /// Ends a [`take_over`](Self::take_over): the last caller to hand back
+    /// wakes the driver task, which registers the socket with the reactor.
+    pub(crate) fn hand_back(&self) {
+        let state = self.state.lock();
+        if self.mode.remove_caller() {
+            if let Some(driver) = &state.driver {
+                driver.wake_by_ref();
+            }
+        }
+    }
+
+    /// The socket to wait on, while the connection lasts.
+    pub(crate) fn fd(&self) -> Option<RawFd> {
+        self.state.lock().connection.as_ref().map(|_| self.fd)
+    }
+
+    /// A write is waiting for room in the socket buffer.
+    pub(crate) fn want_write(&self) -> bool {
+        self.mode.want_write()
+    }
+}
