@@ -928,3 +928,39 @@ fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     assert!(shown.contains("check that the server runs"), "{shown}");
     assert!(!shown.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
 }
+
+/// Voluntary context switches of the crate's runtime thread so far.
+fn runtime_thread_switches() -> u64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "lockutils-pg" {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+        }
+    }
+    panic!("no lockutils-pg thread");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn blocking_round_trips_run_on_the_calling_thread() {
+    let pg = PgBackend::new(&url_with("sslmode=disable")).unwrap();
+    let name = unique("caller-driven");
+    let opts = LockOptions::new(&name).backend(&pg);
+    for _ in 0..20 {
+        release(opts.lock().unwrap()).unwrap();
+    }
+    let cycles = 300;
+    let before = runtime_thread_switches();
+    for _ in 0..cycles {
+        release(opts.lock().unwrap()).unwrap();
+    }
+    let per_cycle = (runtime_thread_switches() - before) as f64 / f64::from(cycles);
+    eprintln!("runtime thread wake-ups per cycle: {per_cycle}");
+    assert!(per_cycle < 100.0, "{per_cycle}");
+}

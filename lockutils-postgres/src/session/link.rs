@@ -121,13 +121,23 @@ impl Link {
         true
     }
 
-    /// Ends a [`take_over`](Self::take_over): the last caller to hand back
-    /// wakes the driver task, which registers the socket with the reactor.
+    /// Ends a [`take_over`](Self::take_over). The last caller to hand back
+    /// polls the connection once more in the runtime-driven mode on the
+    /// driver task's behalf (with its waker), which registers the socket
+    /// with the reactor and the client's requests for the driver task
+    /// without waking the runtime thread.
     pub(crate) fn hand_back(&self) {
-        let state = self.state.lock();
+        let mut state = self.state.lock();
         if self.mode.remove_caller() {
-            if let Some(driver) = &state.driver {
-                driver.wake_by_ref();
+            // Not polled yet, the driver task registers all on its first poll.
+            if let Some(driver) = state.driver.clone() {
+                if self
+                    .poll_connection(&mut state, &mut Context::from_waker(&driver))
+                    .is_ready()
+                {
+                    // Ended: the driver task sees it and ends too.
+                    driver.wake();
+                }
             }
         }
     }
