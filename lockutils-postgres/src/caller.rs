@@ -82,20 +82,32 @@ fn active() -> bool {
     DRIVEN.with(|d| d.borrow().is_some())
 }
 
-/// Lets this thread's [`block_on`] drive `link`, if one runs here.
-pub(crate) fn attach(link: &Arc<Link>) {
+/// Lets this thread's [`block_on`] drive `link`, if one runs here and the
+/// session can be (see [`Link::take_over`]); whether it does.
+pub(crate) fn attach(link: &Arc<Link>) -> bool {
     DRIVEN.with(|d| {
         let mut driven = d.borrow_mut();
-        if let Some(links) = driven.as_mut() {
-            if !links.iter().any(|l| Arc::ptr_eq(l, link)) && link.take_over() {
-                links.push(link.clone());
-            }
+        let Some(links) = driven.as_mut() else {
+            return false;
+        };
+        if links.iter().any(|l| Arc::ptr_eq(l, link)) {
+            return true;
         }
-    });
+        if !link.take_over() {
+            return false;
+        }
+        links.push(link.clone());
+        drop(driven);
+        // Reads what came while nobody drove it: an end makes the session
+        // unusable before anyone uses it.
+        let _ = link.poll_by_caller(&mut Context::from_waker(Waker::noop()));
+        true
+    })
 }
 
-/// Gives `link` back to the runtime now, if this thread's [`block_on`]
-/// drives it (a session going back to the pool, where anyone may take it).
+/// Parks `link` now (see [`Link::hand_back`]), if this thread's
+/// [`block_on`] drives it: a session going back to the pool, where anyone
+/// may take it.
 pub(crate) fn detach(link: &Arc<Link>) {
     let found = DRIVEN.with(|d| {
         let mut driven = d.borrow_mut();
@@ -104,7 +116,7 @@ pub(crate) fn detach(link: &Arc<Link>) {
         Some(links.swap_remove(at))
     });
     if let Some(link) = found {
-        link.hand_back();
+        link.hand_back(true);
     }
 }
 
@@ -115,7 +127,7 @@ impl Drop for Driving {
     fn drop(&mut self) {
         let links = DRIVEN.with(|d| d.borrow_mut().take()).unwrap_or_default();
         for link in links {
-            link.hand_back();
+            link.hand_back(false);
         }
     }
 }

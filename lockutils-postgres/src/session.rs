@@ -38,6 +38,13 @@ pub(crate) struct Session {
     pub(crate) link: Arc<Link>,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The connection ends once the client is gone, if someone polls it.
+        self.link.unpark();
+    }
+}
+
 impl Session {
     pub(crate) fn is_usable(&self) -> bool {
         self.ended.borrow().is_none() && !self.client.is_closed()
@@ -111,8 +118,11 @@ impl Pool {
             let Some(s) = self.idle.lock().pop() else {
                 break;
             };
+            // Driven by this caller, or else by the runtime.
+            if !crate::caller::attach(&s.link) {
+                s.link.unpark();
+            }
             if s.is_usable() {
-                crate::caller::attach(&s.link);
                 return Ok(s);
             }
         }

@@ -37,8 +37,12 @@ pub(crate) struct Link {
 struct State {
     /// `None` once the connection has ended.
     connection: Option<Connection>,
-    /// The driver task's waker, kept while callers drive.
+    /// The driver task's waker.
     driver: Option<Waker>,
+    /// Handed back idle (into the pool) without registering the socket
+    /// with the reactor: nobody drives the connection until
+    /// [`Link::take_over`] or [`Link::unpark`].
+    parked: bool,
 }
 
 impl Link {
@@ -54,6 +58,7 @@ impl Link {
             state: Mutex::new(State {
                 connection: Some(connection),
                 driver: None,
+                parked: false,
             }),
             mode,
             fd,
@@ -72,7 +77,7 @@ impl Link {
         if !state.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             state.driver = Some(cx.waker().clone());
         }
-        if self.mode.caller_driven() {
+        if self.mode.caller_driven() || state.parked {
             return if state.connection.is_some() {
                 Poll::Pending
             } else {
@@ -113,22 +118,46 @@ impl Link {
     /// [`hand_back`](Self::hand_back). `false` (and nothing changes) for a
     /// TLS session or an ended one, which the runtime keeps driving.
     pub(crate) fn take_over(&self) -> bool {
-        let state = self.state.lock();
+        let mut state = self.state.lock();
         if self.mode.is_tls() || state.connection.is_none() {
             return false;
         }
         self.mode.add_caller();
+        state.parked = false;
         true
+    }
+
+    /// Lets the driver task drive a [parked](Self::hand_back) connection
+    /// again.
+    pub(crate) fn unpark(&self) {
+        let mut state = self.state.lock();
+        if state.parked && !self.mode.caller_driven() {
+            state.parked = false;
+            if let Some(driver) = &state.driver {
+                driver.wake_by_ref();
+            }
+        }
     }
 
     /// Ends a [`take_over`](Self::take_over). The last caller to hand back
     /// polls the connection once more in the runtime-driven mode on the
     /// driver task's behalf (with its waker), which registers the socket
     /// with the reactor and the client's requests for the driver task
-    /// without waking the runtime thread.
-    pub(crate) fn hand_back(&self) {
+    /// (the first registration wakes the runtime thread once).
+    ///
+    /// With `park`, for an idle session going into the pool, it does not:
+    /// the connection stays undriven, its socket out of the reactor, until
+    /// the next caller takes it over (and reads whatever came meanwhile, an
+    /// end included, before using it) or [`unpark`](Self::unpark) hands it
+    /// to the driver task (a checkout on the runtime, or the session
+    /// dropped).
+    pub(crate) fn hand_back(&self, park: bool) {
         let mut state = self.state.lock();
         if self.mode.remove_caller() {
+            if park && state.connection.is_some() {
+                state.parked = true;
+                return;
+            }
             // Not polled yet, the driver task registers all on its first poll.
             if let Some(driver) = state.driver.clone() {
                 if self

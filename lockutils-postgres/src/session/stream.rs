@@ -59,9 +59,45 @@ impl Mode {
     }
 }
 
+/// The socket, registered with the runtime's reactor (while the runtime
+/// drives it) or not (while callers drive it, so that its traffic does not
+/// wake the runtime thread as well).
 enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
+    PlainTcp(std::net::TcpStream),
+    PlainUnix(std::os::unix::net::UnixStream),
+    /// A conversion between the two failed; the connection fails with it.
+    Gone,
+}
+
+impl Socket {
+    /// Out of the reactor, for a caller's plain non-blocking calls.
+    fn unregister(&mut self) -> io::Result<()> {
+        *self = match std::mem::replace(self, Socket::Gone) {
+            Socket::Tcp(s) => Socket::PlainTcp(s.into_std()?),
+            Socket::Unix(s) => Socket::PlainUnix(s.into_std()?),
+            other => other,
+        };
+        Ok(())
+    }
+
+    /// Into the crate runtime's reactor.
+    fn register(&mut self) -> io::Result<()> {
+        if matches!(self, Socket::PlainTcp(_) | Socket::PlainUnix(_)) {
+            let _runtime = crate::runtime::handle().enter();
+            *self = match std::mem::replace(self, Socket::Gone) {
+                Socket::PlainTcp(s) => Socket::Tcp(TcpStream::from_std(s)?),
+                Socket::PlainUnix(s) => Socket::Unix(UnixStream::from_std(s)?),
+                other => other,
+            };
+        }
+        Ok(())
+    }
+
+    fn gone() -> io::Error {
+        io::Error::new(io::ErrorKind::NotConnected, "the session's socket is gone")
+    }
 }
 
 /// A session's socket with its [`Mode`].
@@ -136,6 +172,46 @@ impl SessionStream {
         match &self.socket {
             Socket::Tcp(s) => s.as_fd(),
             Socket::Unix(s) => s.as_fd(),
+            Socket::PlainTcp(s) => s.as_fd(),
+            Socket::PlainUnix(s) => s.as_fd(),
+            Socket::Gone => unreachable!("raw_fd is asked right after connecting"),
+        }
+    }
+
+    /// Prepares the socket for the current mode: a plain one for callers
+    /// (read and written here, with `read`/`write`), else the reactor's.
+    fn plain(&mut self) -> io::Result<Option<PlainRef<'_>>> {
+        if self.mode.caller_driven() {
+            self.socket.unregister()?;
+        } else {
+            self.socket.register()?;
+        }
+        Ok(match &self.socket {
+            Socket::PlainTcp(s) => Some(PlainRef::Tcp(s)),
+            Socket::PlainUnix(s) => Some(PlainRef::Unix(s)),
+            Socket::Gone => return Err(Socket::gone()),
+            _ => None,
+        })
+    }
+}
+
+enum PlainRef<'a> {
+    Tcp(&'a std::net::TcpStream),
+    Unix(&'a std::os::unix::net::UnixStream),
+}
+
+impl PlainRef<'_> {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            PlainRef::Tcp(mut s) => s.read(buf),
+            PlainRef::Unix(mut s) => s.read(buf),
+        }
+    }
+
+    fn write(&self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            PlainRef::Tcp(mut s) => s.write(data),
+            PlainRef::Unix(mut s) => s.write(data),
         }
     }
 }
@@ -159,13 +235,13 @@ impl AsyncRead for SessionStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.mode.caller_driven() {
+        let plain = match this.plain() {
+            Ok(p) => p,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if let Some(sock) = plain {
             // The caller polls the socket itself: nothing to register.
-            // tokio's readiness flags may go stale meanwhile, which only
-            // costs its next read one `WouldBlock`.
-            let fd = this.fd();
-            let sock = SockRef::from(&fd);
-            return match (&*sock).read(buf.initialize_unfilled()) {
+            return match sock.read(buf.initialize_unfilled()) {
                 Ok(n) => {
                     buf.advance(n);
                     Poll::Ready(Ok(()))
@@ -181,6 +257,7 @@ impl AsyncRead for SessionStream {
         match &mut this.socket {
             Socket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Socket::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            _ => Poll::Ready(Err(Socket::gone())),
         }
     }
 }
@@ -192,10 +269,12 @@ impl AsyncWrite for SessionStream {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.mode.caller_driven() {
-            let fd = this.fd();
-            let sock = SockRef::from(&fd);
-            return match (&*sock).write(data) {
+        let plain = match this.plain() {
+            Ok(p) => p,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if let Some(sock) = plain {
+            return match sock.write(data) {
                 Ok(n) => {
                     this.mode.want_write.store(false, Ordering::Release);
                     Poll::Ready(Ok(n))
@@ -214,6 +293,7 @@ impl AsyncWrite for SessionStream {
         match &mut this.socket {
             Socket::Tcp(s) => Pin::new(s).poll_write(cx, data),
             Socket::Unix(s) => Pin::new(s).poll_write(cx, data),
+            _ => Poll::Ready(Err(Socket::gone())),
         }
     }
 
@@ -222,6 +302,7 @@ impl AsyncWrite for SessionStream {
         match &mut self.get_mut().socket {
             Socket::Tcp(s) => Pin::new(s).poll_flush(cx),
             Socket::Unix(s) => Pin::new(s).poll_flush(cx),
+            _ => Poll::Ready(Ok(())),
         }
     }
 
@@ -230,6 +311,9 @@ impl AsyncWrite for SessionStream {
         match &mut self.get_mut().socket {
             Socket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Socket::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::PlainTcp(s) => Poll::Ready(s.shutdown(std::net::Shutdown::Write)),
+            Socket::PlainUnix(s) => Poll::Ready(s.shutdown(std::net::Shutdown::Write)),
+            Socket::Gone => Poll::Ready(Ok(())),
         }
     }
 }
