@@ -2,6 +2,7 @@
 //! them close, and the small pool that reuses idle ones.
 
 mod link;
+mod statements;
 mod stream;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{CancelToken, Client, Config, SimpleQueryMessage};
 
 pub(crate) use link::Link;
+use statements::{Plan, Statements};
 use stream::{Mode, SessionStream};
 
 use crate::hold::LossReason;
@@ -36,6 +38,7 @@ pub(crate) struct Session {
     pub(crate) ended: watch::Receiver<Ended>,
     /// Who drives the connection.
     pub(crate) link: Arc<Link>,
+    statements: Mutex<Statements>,
 }
 
 impl Drop for Session {
@@ -50,9 +53,29 @@ impl Session {
         self.ended.borrow().is_none() && !self.client.is_closed()
     }
 
-    /// Runs one simple-protocol query and returns its first column of its
-    /// first row, as text.
+    /// Runs one statement and returns its first column of its first row,
+    /// as text; prepared the second time the session runs it (see
+    /// [`statements`]).
     pub(crate) async fn scalar(&self, sql: &str) -> Result<Option<String>, tokio_postgres::Error> {
+        let plan = self.statements.lock().plan(sql);
+        let statement = match plan {
+            Plan::Simple => return self.simple_scalar(sql).await,
+            Plan::Run(s) => s,
+            Plan::Prepare => {
+                let s = self.client.prepare(sql).await?;
+                if !self.statements.lock().prepared(sql, &s) {
+                    return self.simple_scalar(sql).await;
+                }
+                s
+            }
+        };
+        match self.client.query(&statement, &[]).await?.first() {
+            Some(row) => statements::text_of(row),
+            None => Ok(None),
+        }
+    }
+
+    async fn simple_scalar(&self, sql: &str) -> Result<Option<String>, tokio_postgres::Error> {
         for m in self.client.simple_query(sql).await? {
             if let SimpleQueryMessage::Row(row) = m {
                 return Ok(row.get(0).map(str::to_owned));
@@ -160,6 +183,7 @@ impl Pool {
             pid: 0,
             ended,
             link,
+            statements: Mutex::default(),
         };
         session.pid = session
             .scalar("SELECT pg_backend_pid()")
