@@ -6,7 +6,7 @@
 //! the server on a round trip.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use std::task::ready;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 /// Who reads and writes a session's socket, shared by its stream (inside
@@ -59,45 +62,126 @@ impl Mode {
     }
 }
 
+/// The plain non-blocking socket.
+enum Plain {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Plain {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Plain::Tcp(s) => (&*s).read(buf),
+            Plain::Unix(s) => (&*s).read(buf),
+        }
+    }
+
+    fn write(&self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Plain::Tcp(s) => (&*s).write(data),
+            Plain::Unix(s) => (&*s).write(data),
+        }
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        match self {
+            Plain::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Plain::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+}
+
+impl AsRawFd for Plain {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Plain::Tcp(s) => s.as_raw_fd(),
+            Plain::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
 /// The socket, registered with the runtime's reactor (while the runtime
 /// drives it) or not (while callers drive it, so that its traffic does not
-/// wake the runtime thread as well).
+/// wake the runtime thread as well). Registered for reading only unless a
+/// write found the buffer full: a socket registered for writing is
+/// reported writable at once, which would wake the runtime thread at every
+/// hand-back.
 enum Socket {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-    PlainTcp(std::net::TcpStream),
-    PlainUnix(std::os::unix::net::UnixStream),
-    /// A conversion between the two failed; the connection fails with it.
+    Reactor { fd: AsyncFd<Plain>, writable: bool },
+    Plain(Plain),
+    /// A registration failed; the connection fails with it.
     Gone,
 }
 
 impl Socket {
     /// Out of the reactor, for a caller's plain non-blocking calls.
-    fn unregister(&mut self) -> io::Result<()> {
-        *self = match std::mem::replace(self, Socket::Gone) {
-            Socket::Tcp(s) => Socket::PlainTcp(s.into_std()?),
-            Socket::Unix(s) => Socket::PlainUnix(s.into_std()?),
-            other => other,
-        };
-        Ok(())
-    }
-
-    /// Into the crate runtime's reactor.
-    fn register(&mut self) -> io::Result<()> {
-        if matches!(self, Socket::PlainTcp(_) | Socket::PlainUnix(_)) {
-            let _runtime = crate::runtime::handle().enter();
-            *self = match std::mem::replace(self, Socket::Gone) {
-                Socket::PlainTcp(s) => Socket::Tcp(TcpStream::from_std(s)?),
-                Socket::PlainUnix(s) => Socket::Unix(UnixStream::from_std(s)?),
-                other => other,
+    fn plain(&mut self) -> io::Result<&Plain> {
+        if let Socket::Reactor { .. } = self {
+            let Socket::Reactor { fd, .. } = std::mem::replace(self, Socket::Gone) else {
+                unreachable!()
             };
+            *self = Socket::Plain(fd.into_inner());
         }
-        Ok(())
+        match self {
+            Socket::Plain(p) => Ok(p),
+            _ => Err(gone()),
+        }
     }
 
-    fn gone() -> io::Error {
-        io::Error::new(io::ErrorKind::NotConnected, "the session's socket is gone")
+    /// Into the crate runtime's reactor, for writing as well if `write`.
+    fn reactor(&mut self, write: bool) -> io::Result<&AsyncFd<Plain>> {
+        let registered = match self {
+            Socket::Reactor { writable, .. } => Some(*writable),
+            _ => None,
+        };
+        if registered.is_none() || (write && registered == Some(false)) {
+            let plain = match std::mem::replace(self, Socket::Gone) {
+                Socket::Reactor { fd, .. } => fd.into_inner(),
+                Socket::Plain(p) => p,
+                Socket::Gone => return Err(gone()),
+            };
+            let interest = if write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _runtime = crate::runtime::handle().enter();
+            // SAFETY: `plain` owns its descriptor (a std socket), which
+            // stays open while the `AsyncFd` owns `plain` (until it is
+            // dropped or `into_inner` hands `plain` back), and
+            // `Plain::as_raw_fd` returns that same descriptor every time;
+            // nothing swaps the socket behind the `AsyncFd` (no `get_mut`).
+            match unsafe { AsyncFd::register_with_interest(plain, interest) } {
+                Ok(fd) => {
+                    *self = Socket::Reactor {
+                        fd,
+                        writable: write,
+                    }
+                }
+                Err(e) => {
+                    let (plain, cause) = e.into_parts();
+                    *self = Socket::Plain(plain);
+                    return Err(cause);
+                }
+            }
+        }
+        match self {
+            Socket::Reactor { fd, .. } => Ok(fd),
+            _ => Err(gone()),
+        }
     }
+
+    fn get(&self) -> Option<&Plain> {
+        match self {
+            Socket::Reactor { fd, .. } => Some(fd.get_ref()),
+            Socket::Plain(p) => Some(p),
+            Socket::Gone => None,
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the session's socket is gone")
 }
 
 /// A session's socket with its [`Mode`].
@@ -118,9 +202,9 @@ impl SessionStream {
         timeout: Duration,
         idle: Duration,
     ) -> io::Result<SessionStream> {
-        let socket = if host.starts_with('/') {
+        let plain = if host.starts_with('/') {
             let path = format!("{host}/.s.PGSQL.{port}");
-            Socket::Unix(within(timeout, UnixStream::connect(path)).await?)
+            Plain::Unix(within(timeout, UnixStream::connect(path)).await?.into_std()?)
         } else {
             let mut last = None;
             let mut found = None;
@@ -152,10 +236,10 @@ impl SessionStream {
                     .with_retries(3),
             )?;
             sock.set_tcp_user_timeout(Some(idle * 2))?;
-            Socket::Tcp(tcp)
+            Plain::Tcp(tcp.into_std()?)
         };
         Ok(SessionStream {
-            socket,
+            socket: Socket::Plain(plain),
             mode: Arc::default(),
         })
     }
@@ -165,54 +249,7 @@ impl SessionStream {
     }
 
     pub(crate) fn raw_fd(&self) -> RawFd {
-        self.fd().as_raw_fd()
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        match &self.socket {
-            Socket::Tcp(s) => s.as_fd(),
-            Socket::Unix(s) => s.as_fd(),
-            Socket::PlainTcp(s) => s.as_fd(),
-            Socket::PlainUnix(s) => s.as_fd(),
-            Socket::Gone => unreachable!("raw_fd is asked right after connecting"),
-        }
-    }
-
-    /// Prepares the socket for the current mode: a plain one for callers
-    /// (read and written here, with `read`/`write`), else the reactor's.
-    fn plain(&mut self) -> io::Result<Option<PlainRef<'_>>> {
-        if self.mode.caller_driven() {
-            self.socket.unregister()?;
-        } else {
-            self.socket.register()?;
-        }
-        Ok(match &self.socket {
-            Socket::PlainTcp(s) => Some(PlainRef::Tcp(s)),
-            Socket::PlainUnix(s) => Some(PlainRef::Unix(s)),
-            Socket::Gone => return Err(Socket::gone()),
-            _ => None,
-        })
-    }
-}
-
-enum PlainRef<'a> {
-    Tcp(&'a std::net::TcpStream),
-    Unix(&'a std::os::unix::net::UnixStream),
-}
-
-impl PlainRef<'_> {
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            PlainRef::Tcp(mut s) => s.read(buf),
-            PlainRef::Unix(mut s) => s.read(buf),
-        }
-    }
-
-    fn write(&self, data: &[u8]) -> io::Result<usize> {
-        match self {
-            PlainRef::Tcp(mut s) => s.write(data),
-            PlainRef::Unix(mut s) => s.write(data),
-        }
+        self.socket.get().map_or(-1, AsRawFd::as_raw_fd)
     }
 }
 
@@ -235,13 +272,13 @@ impl AsyncRead for SessionStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let plain = match this.plain() {
-            Ok(p) => p,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        if let Some(sock) = plain {
+        if this.mode.caller_driven() {
             // The caller polls the socket itself: nothing to register.
-            return match sock.read(buf.initialize_unfilled()) {
+            let plain = match this.socket.plain() {
+                Ok(p) => p,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            return match plain.read(buf.initialize_unfilled()) {
                 Ok(n) => {
                     buf.advance(n);
                     Poll::Ready(Ok(()))
@@ -254,10 +291,18 @@ impl AsyncRead for SessionStream {
                 Err(e) => Poll::Ready(Err(e)),
             };
         }
-        match &mut this.socket {
-            Socket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Socket::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            _ => Poll::Ready(Err(Socket::gone())),
+        let fd = match this.socket.reactor(false) {
+            Ok(fd) => fd,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        loop {
+            let mut ready = ready!(fd.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            if let Ok(result) = ready.try_io(|p| p.get_ref().read(unfilled)) {
+                let n = result?;
+                buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
         }
     }
 }
@@ -269,12 +314,12 @@ impl AsyncWrite for SessionStream {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let plain = match this.plain() {
-            Ok(p) => p,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        if let Some(sock) = plain {
-            return match sock.write(data) {
+        if this.mode.caller_driven() {
+            let plain = match this.socket.plain() {
+                Ok(p) => p,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            return match plain.write(data) {
                 Ok(n) => {
                     this.mode.want_write.store(false, Ordering::Release);
                     Poll::Ready(Ok(n))
@@ -290,30 +335,34 @@ impl AsyncWrite for SessionStream {
                 Err(e) => Poll::Ready(Err(e)),
             };
         }
-        match &mut this.socket {
-            Socket::Tcp(s) => Pin::new(s).poll_write(cx, data),
-            Socket::Unix(s) => Pin::new(s).poll_write(cx, data),
-            _ => Poll::Ready(Err(Socket::gone())),
+        // Most writes fit in the socket buffer: try before registering for
+        // writing.
+        if let Some(p) = this.socket.get() {
+            match p.write(data) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+        let fd = match this.socket.reactor(true) {
+            Ok(fd) => fd,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        loop {
+            let mut ready = ready!(fd.poll_write_ready(cx))?;
+            if let Ok(result) = ready.try_io(|p| p.get_ref().write(data)) {
+                return Poll::Ready(result);
+            }
         }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Sockets keep no user-space buffer: nothing to flush.
-        match &mut self.get_mut().socket {
-            Socket::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Socket::Unix(s) => Pin::new(s).poll_flush(cx),
-            _ => Poll::Ready(Ok(())),
-        }
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         // A `shutdown(2)`, which does not wait.
-        match &mut self.get_mut().socket {
-            Socket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Socket::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Socket::PlainTcp(s) => Poll::Ready(s.shutdown(std::net::Shutdown::Write)),
-            Socket::PlainUnix(s) => Poll::Ready(s.shutdown(std::net::Shutdown::Write)),
-            Socket::Gone => Poll::Ready(Ok(())),
-        }
+        Poll::Ready(self.socket.get().map_or(Ok(()), Plain::shutdown))
     }
 }
