@@ -1,20 +1,18 @@
-//! A lock held on the server: the task that watches its session, reports
-//! its loss, and releases it.
+//! A lock held on the server: its session, watched by the session's driver
+//! (see [`Watch`]), and its release.
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use std::sync::Arc;
-
 use lockutils_core::{Error, Mode, Result};
-use parking_lot::Mutex;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::coordinator::PgCoordinator;
 use crate::key::{tag, LockKey};
+use crate::session::{Session, Watch};
 use crate::{caller, runtime};
-use crate::session::{describe, reason_of, Session};
 
 /// Why a held lock was lost. Whatever the reason, the server has released
 /// the lock (it dies with its session) and another holder may have it.
@@ -45,20 +43,14 @@ impl fmt::Display for LossReason {
     }
 }
 
-type Reply = oneshot::Sender<Result<()>>;
-
-/// A held lock's session, between uses: the keeper task takes it out for a
-/// check, a blocking release for the unlock. Empty once the hold ended.
-type Slot = Arc<Mutex<Option<Session>>>;
-
 /// A lock held on the PostgreSQL server, without the in-process layer (which
 /// the core's guards hold beside it).
 ///
-/// The lock lives in one server session of its own. A task on the crate's
-/// runtime checks that session every `check_interval` and learns at once
-/// when the server closes it; a loss is logged at `ERROR` (target
-/// `lockutils`) and reported by [`is_lost`](Self::is_lost),
-/// [`loss`](Self::loss) and [`lost`](Self::lost).
+/// The lock lives in one server session of its own. The session's driver
+/// on the crate's runtime checks it every `check_interval` and learns at
+/// once when the server closes it; a loss is logged at `ERROR` (target
+/// `lockutils`) and reported by [`loss`](Self::loss) and
+/// [`lost`](Self::lost).
 ///
 /// Dropping the hold releases the lock without waiting for the server's
 /// answer; [`release`](Self::release) waits for it.
@@ -70,9 +62,9 @@ pub(crate) struct PgHold {
     token: Option<u64>,
     backend: String,
     status: watch::Receiver<Option<LossReason>>,
-    release: Option<oneshot::Sender<Reply>>,
     coordinator: PgCoordinator,
-    session: Slot,
+    /// `None` once released.
+    session: Option<Session>,
     /// The acquisition waited for another holder.
     pub(crate) contended: bool,
 }
@@ -88,34 +80,27 @@ impl PgHold {
         token: Option<u64>,
     ) -> PgHold {
         let (status_tx, status) = watch::channel(None);
-        let (release, release_rx) = oneshot::channel();
-        let pid = session.pid;
-        let slot: Slot = Arc::new(Mutex::new(Some(session)));
-        let hold = PgHold {
+        let backend = coordinator.shown().to_owned();
+        session.link.watch(Watch {
+            status: status_tx,
+            client: Arc::downgrade(&session.client),
+            check_sql: Arc::from(check_statement(identity)),
+            name: name.clone(),
+            backend: backend.clone(),
+            pid: session.pid,
+        });
+        PgHold {
             name,
             key,
             mode,
-            pid,
+            pid: session.pid,
             token,
-            backend: coordinator.shown().to_owned(),
+            backend,
             status,
-            release: Some(release),
-            coordinator: coordinator.clone(),
-            session: slot.clone(),
-            contended: false,
-        };
-        let keeper = Keeper {
             coordinator,
-            session: slot,
-            pid,
-            name: hold.name.clone(),
-            check_sql: check_statement(identity),
-            key,
-            mode,
-            status: status_tx,
-        };
-        tokio::spawn(keeper.run(release_rx));
-        hold
+            session: Some(session),
+            contended: false,
+        }
     }
 
     /// The advisory-lock key.
@@ -147,69 +132,77 @@ impl PgHold {
         }
     }
 
-    /// Releases the lock and waits for the server to confirm.
+    /// Releases the lock and waits for the server to confirm: on this
+    /// thread, which reads the session's socket itself (see
+    /// [`crate::caller`]).
     ///
     /// # Errors
     /// [`Error::Backend`] if the lock had been lost, or the server did not
     /// confirm the release (the session is then closed, which releases it).
     pub(crate) fn release(mut self) -> Result<()> {
+        let Some(unlock) = self.unlock() else {
+            return self.lost_error();
+        };
         if caller::usable() {
-            // Unlocks on this thread, which reads the session's socket
-            // itself, if the keeper task is not using the session (a check)
-            // and it has not ended (the keeper reports that).
-            let taken = {
-                let mut slot = self.session.lock();
-                match slot.take() {
-                    Some(s) if s.is_usable() => Some(s),
-                    other => {
-                        *slot = other;
-                        None
-                    }
-                }
-            };
-            if let Some(session) = taken {
-                // The keeper, woken by the closed channel, finds the slot
-                // empty and ends.
-                self.release_detached();
-                let (c, name) = (self.coordinator.clone(), self.name.clone());
-                let (key, mode) = (self.key, self.mode);
-                let limit = c.url().check_interval();
-                return caller::block_on(async move {
-                    caller::attach(&session.link);
-                    unlock(&c, session, &name, key, mode, limit).await
-                });
-            }
+            caller::block_on(unlock)
+        } else {
+            runtime::block_on(unlock)
         }
-        let rx = self.ask_release();
-        runtime::park_on(rx).unwrap_or(Ok(()))
     }
 
-    /// [`release`](Self::release) for async code, on any executor.
+    /// [`release`](Self::release) for async code, on any executor (the
+    /// unlock runs on the crate's runtime).
     ///
     /// # Errors
     /// As [`release`](Self::release).
     pub(crate) async fn release_async(mut self) -> Result<()> {
-        let rx = self.ask_release();
-        rx.await.unwrap_or(Ok(()))
-    }
-
-    /// Releases without waiting (what dropping does).
-    pub(crate) fn release_detached(&mut self) {
-        drop(self.release.take());
-    }
-
-    fn ask_release(&mut self) -> oneshot::Receiver<Result<()>> {
-        let (tx, rx) = oneshot::channel();
-        if let Some(release) = self.release.take() {
-            let _ = release.send(tx);
+        match self.unlock() {
+            Some(unlock) => runtime::spawn(unlock).await,
+            None => self.lost_error(),
         }
-        rx
+    }
+
+    /// Stops the watch and returns the unlock to run, or `None` (the
+    /// session closed) if the lock had been lost.
+    fn unlock(&mut self) -> Option<impl Future<Output = Result<()>> + Send + 'static> {
+        let session = self.session.take()?;
+        // From here on no loss is reported; one reported before shows.
+        session.link.unwatch();
+        if self.loss().is_some() {
+            return None;
+        }
+        let (c, name) = (self.coordinator.clone(), self.name.clone());
+        let (key, mode) = (self.key, self.mode);
+        Some(async move {
+            // Driven by this thread if a blocking caller runs it.
+            caller::attach(&session.link);
+            let limit = c.url().check_interval();
+            unlock(&c, session, &name, key, mode, limit).await
+        })
+    }
+
+    fn lost_error(&self) -> Result<()> {
+        Err(Error::Backend {
+            name: self.name.clone(),
+            backend: self.coordinator.shown().to_owned(),
+            reason: format!(
+                "the lock had been lost before its release: {}",
+                self.loss().unwrap_or(LossReason::ConnectionLost)
+            ),
+            source: None,
+        })
     }
 }
 
 impl Drop for PgHold {
+    /// Releases without waiting: the unlock runs on the crate's runtime.
     fn drop(&mut self) {
-        self.release_detached();
+        if let Some(unlock) = self.unlock() {
+            runtime::spawn(async move {
+                let _ = unlock.await;
+            })
+            .detach();
+        }
     }
 }
 
@@ -235,105 +228,6 @@ fn check_statement(identity: &str) -> String {
         .map_or(0, |d| d.as_millis());
     let t = tag(identity);
     format!("SELECT 1{} since={since} */", &t[..t.len() - 3])
-}
-
-/// The task that watches a held lock's session.
-struct Keeper {
-    coordinator: PgCoordinator,
-    session: Slot,
-    pid: i32,
-    name: String,
-    check_sql: String,
-    key: LockKey,
-    mode: Mode,
-    status: watch::Sender<Option<LossReason>>,
-}
-
-impl Keeper {
-    async fn run(self, mut release: oneshot::Receiver<Reply>) {
-        let interval = self.coordinator.url().check_interval();
-        let Some(mut ended) = self.session.lock().as_ref().map(|s| s.ended.clone()) else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                reply = &mut release => {
-                    // Empty: a blocking release took the session.
-                    let Some(session) = self.session.lock().take() else {
-                        return;
-                    };
-                    let result = unlock(
-                        &self.coordinator, session, &self.name, self.key, self.mode, interval,
-                    ).await;
-                    if let Ok(reply) = reply {
-                        let _ = reply.send(result);
-                    }
-                    return;
-                }
-                _ = ended.changed() => {
-                    if self.session.lock().is_none() {
-                        // Ended during a blocking release, which reports it.
-                        return;
-                    }
-                    let (reason, detail) = ended
-                        .borrow()
-                        .clone()
-                        .unwrap_or((LossReason::ConnectionLost, "closed".into()));
-                    self.lose(reason, &detail);
-                    break;
-                }
-                _ = tokio::time::sleep(interval) => {
-                    let Some(session) = self.session.lock().take() else {
-                        return;
-                    };
-                    let check = session.client.simple_query(&self.check_sql);
-                    let checked = tokio::time::timeout(interval, check).await;
-                    *self.session.lock() = Some(session);
-                    match checked {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            self.lose(reason_of(&e), &describe(&e));
-                            break;
-                        }
-                        Err(_) => {
-                            self.lose(
-                                LossReason::CheckTimedOut,
-                                &format!("no answer within {interval:?}"),
-                            );
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        // Lost: the session is dropped here (which closes it); a later
-        // release request learns of the loss.
-        let reason = *self.status.borrow();
-        drop(self.session.lock().take());
-        if let Ok(reply) = release.await {
-            let _ = reply.send(Err(Error::Backend {
-                name: self.name.clone(),
-                backend: self.coordinator.shown().to_owned(),
-                reason: format!(
-                    "the lock had been lost before its release: {}",
-                    reason.unwrap_or(LossReason::ConnectionLost)
-                ),
-                source: None,
-            }));
-        }
-    }
-
-    fn lose(&self, reason: LossReason, detail: &str) {
-        tracing::error!(
-            target: "lockutils",
-            lock = %self.name,
-            backend = %self.coordinator.shown(),
-            backend_pid = self.pid,
-            "PostgreSQL lock lost: {reason} ({detail}); another holder may have it now"
-        );
-        let _ = self.status.send(Some(reason));
-    }
-
 }
 
 /// Unlocks `key` on the lock's session and returns the session to the pool;

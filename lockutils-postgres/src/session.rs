@@ -16,7 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{CancelToken, Client, Config, SimpleQueryMessage};
 
-pub(crate) use link::Link;
+pub(crate) use link::{Link, Watch};
 use statements::{Plan, Statements};
 use stream::{Mode, SessionStream};
 
@@ -30,7 +30,8 @@ pub(crate) type Ended = Option<(LossReason, Arc<str>)>;
 /// time, so that its loss, its cancellation and `pg_advisory_unlock_all`
 /// concern that lock alone.
 pub(crate) struct Session {
-    pub(crate) client: Client,
+    /// Shared (weakly) with the link's checks while a lock is held.
+    pub(crate) client: Arc<Client>,
     cancel: CancelToken,
     /// The server process serving this session (`pg_backend_pid()`).
     pub(crate) pid: i32,
@@ -174,11 +175,11 @@ impl Pool {
             mode: mode.clone(),
         };
         let (client, connection) = self.config.connect_raw(stream, tls).await?;
-        let (link, ended) = Link::start(Box::pin(connection), mode, fd);
+        let (link, ended) = Link::start(Box::pin(connection), mode, fd, self.check_interval);
         crate::caller::attach(&link);
         let cancel = client.cancel_token();
         let mut session = Session {
-            client,
+            client: Arc::new(client),
             cancel,
             pid: 0,
             ended,

@@ -11,21 +11,55 @@
 //! [hands it back](Link::hand_back) when done, waking the driver task,
 //! which registers the socket with the reactor again. Whoever sees the
 //! connection end tells the session's watchers.
+//!
+//! While the session holds a lock, its [`Watch`] lives here too: the
+//! driver task checks the session every check interval (a timer that runs
+//! for the session's life, so taking and releasing a lock arms nothing on
+//! the runtime) and whoever sees the connection end reports the loss.
 
 use std::future::Future;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_postgres::Client;
 
 use super::stream::Mode;
 use super::{describe, reason_of, Ended};
 use crate::hold::LossReason;
 
 type Connection = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
+type Check = Pin<Box<dyn Future<Output = Result<(), (LossReason, String)>> + Send>>;
+
+/// What a held lock asks of its session's driver: periodic checks, and its
+/// loss reported (logged at `ERROR`, target `lockutils`, and sent to the
+/// hold's status).
+pub(crate) struct Watch {
+    pub(crate) status: watch::Sender<Option<LossReason>>,
+    pub(crate) client: Weak<Client>,
+    pub(crate) check_sql: Arc<str>,
+    pub(crate) name: String,
+    pub(crate) backend: String,
+    pub(crate) pid: i32,
+}
+
+impl Watch {
+    fn lose(&self, reason: LossReason, detail: &str) {
+        tracing::error!(
+            target: "lockutils",
+            lock = %self.name,
+            backend = %self.backend,
+            backend_pid = self.pid,
+            "PostgreSQL lock lost: {reason} ({detail}); another holder may have it now"
+        );
+        let _ = self.status.send(Some(reason));
+    }
+}
 
 pub(crate) struct Link {
     state: Mutex<State>,
@@ -43,6 +77,13 @@ struct State {
     /// with the reactor: nobody drives the connection until
     /// [`Link::take_over`] or [`Link::unpark`].
     parked: bool,
+    /// Ticks every check interval for the session's life.
+    interval: Pin<Box<Interval>>,
+    check_interval: Duration,
+    /// Set while the session holds a lock.
+    watch: Option<Watch>,
+    /// A check running.
+    check: Option<Check>,
 }
 
 impl Link {
@@ -52,13 +93,20 @@ impl Link {
         connection: Connection,
         mode: Arc<Mode>,
         fd: RawFd,
+        check_interval: Duration,
     ) -> (Arc<Link>, watch::Receiver<Ended>) {
         let (ended, watch) = watch::channel(None);
+        let mut interval = tokio::time::interval_at(Instant::now() + check_interval, check_interval);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let link = Arc::new(Link {
             state: Mutex::new(State {
                 connection: Some(connection),
                 driver: None,
                 parked: false,
+                interval: Box::pin(interval),
+                check_interval,
+                watch: None,
+                check: None,
             }),
             mode,
             fd,
@@ -77,14 +125,51 @@ impl Link {
         if !state.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             state.driver = Some(cx.waker().clone());
         }
-        if self.mode.caller_driven() || state.parked {
-            return if state.connection.is_some() {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            };
+        self.poll_driven(&mut state, cx)
+    }
+
+    /// The driver task's work: the checks of a held lock, and the
+    /// connection unless callers drive it or it is parked.
+    fn poll_driven(&self, state: &mut State, cx: &mut Context<'_>) -> Poll<()> {
+        if state.connection.is_none() {
+            return Poll::Ready(());
         }
-        self.poll_connection(&mut state, cx)
+        let tick = state.interval.as_mut().poll_tick(cx).is_ready();
+        if self.mode.caller_driven() || state.parked {
+            return Poll::Pending;
+        }
+        if tick && state.check.is_none() {
+            state.check = state.watch.as_ref().and_then(|w| check(w, state.check_interval));
+        }
+        if let Some(check) = state.check.as_mut() {
+            if let Poll::Ready(result) = check.as_mut().poll(cx) {
+                state.check = None;
+                if let Err((reason, detail)) = result {
+                    if let Some(w) = state.watch.take() {
+                        w.lose(reason, &detail);
+                    }
+                    // Closing the connection ends the session, and the
+                    // lock with it, on the server too.
+                    state.connection = None;
+                    let _ = self.ended.send(Some((reason, Arc::from(detail))));
+                    return Poll::Ready(());
+                }
+            }
+        }
+        self.poll_connection(state, cx)
+    }
+
+    /// Starts watching a held lock's session.
+    pub(crate) fn watch(&self, watch: Watch) {
+        self.state.lock().watch = Some(watch);
+    }
+
+    /// Stops watching (the lock is being released): no loss is reported
+    /// from now on, and a running check is dropped.
+    pub(crate) fn unwatch(&self) {
+        let mut state = self.state.lock();
+        state.watch = None;
+        state.check = None;
     }
 
     /// Polls the connection on the blocking caller's thread; `Ready` once
@@ -103,13 +188,17 @@ impl Link {
         };
         // Dropping the connection closes the socket.
         state.connection = None;
-        let why = match result {
+        let why: (LossReason, Arc<str>) = match result {
             Ok(()) => (
                 LossReason::ConnectionLost,
                 Arc::from("the server closed the connection"),
             ),
             Err(e) => (reason_of(&e), Arc::from(describe(&e))),
         };
+        if let Some(w) = state.watch.take() {
+            w.lose(why.0, &why.1);
+        }
+        state.check = None;
         let _ = self.ended.send(Some(why));
         Poll::Ready(())
     }
@@ -161,7 +250,7 @@ impl Link {
             // Not polled yet, the driver task registers all on its first poll.
             if let Some(driver) = state.driver.clone() {
                 if self
-                    .poll_connection(&mut state, &mut Context::from_waker(&driver))
+                    .poll_driven(&mut state, &mut Context::from_waker(&driver))
                     .is_ready()
                 {
                     // Ended: the driver task sees it and ends too.
@@ -180,4 +269,21 @@ impl Link {
     pub(crate) fn want_write(&self) -> bool {
         self.mode.want_write()
     }
+}
+
+/// A check of a held lock's session: its statement answered within the
+/// check interval. `None` once the client is gone.
+fn check(watch: &Watch, limit: Duration) -> Option<Check> {
+    let client = watch.client.upgrade()?;
+    let sql = watch.check_sql.clone();
+    Some(Box::pin(async move {
+        match tokio::time::timeout(limit, client.simple_query(&sql)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err((reason_of(&e), describe(&e))),
+            Err(_) => Err((
+                LossReason::CheckTimedOut,
+                format!("no answer within {limit:?}"),
+            )),
+        }
+    }))
 }
