@@ -168,6 +168,7 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
             events: libc::POLLIN,
             revents: 0,
         });
+        let mut polled = Vec::with_capacity(links.len());
         for link in &links {
             if let Some(fd) = link.fd() {
                 let write = if link.want_write() { libc::POLLOUT } else { 0 };
@@ -176,6 +177,7 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
                     events: libc::POLLIN | write,
                     revents: 0,
                 });
+                polled.push(link);
             }
         }
         if notifier
@@ -196,6 +198,12 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         notifier.state.store(RUNNING, Ordering::Release);
         if n > 0 && fds[0].revents != 0 {
             notifier.drain();
+        }
+        for (link, fd) in polled.iter().zip(&fds[1..]) {
+            // Readable, or closed or failed (which a read reports).
+            if fd.revents & !libc::POLLOUT != 0 {
+                link.set_readable();
+            }
         }
         for link in &links {
             let _ = link.poll_by_caller(&mut cx);

@@ -265,6 +265,11 @@ impl Link {
         self.state.lock().connection.as_ref().map(|_| self.fd)
     }
 
+    /// The caller's `poll(2)` found the socket readable (or closed).
+    pub(crate) fn set_readable(&self) {
+        self.mode.set_readable();
+    }
+
     /// A write is waiting for room in the socket buffer.
     pub(crate) fn want_write(&self) -> bool {
         self.mode.want_write()

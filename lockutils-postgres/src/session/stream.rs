@@ -30,6 +30,10 @@ pub(crate) struct Mode {
     /// A caller-driven write found the socket buffer full: the caller waits
     /// for `POLLOUT` as well.
     want_write: AtomicBool,
+    /// The socket may have something to read (the caller's `poll(2)` said
+    /// so, or a caller just took it over): caller-driven reads skip the
+    /// `read(2)` that would only say `EAGAIN` otherwise.
+    readable: AtomicBool,
     /// The session runs TLS, whose layer may hold decrypted bytes the
     /// socket no longer shows: only the runtime drives it.
     tls: AtomicBool,
@@ -41,7 +45,12 @@ impl Mode {
     }
 
     pub(crate) fn add_caller(&self) {
+        self.readable.store(true, Ordering::Release);
         self.callers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn set_readable(&self) {
+        self.readable.store(true, Ordering::Release);
     }
 
     /// Whether this was the last caller.
@@ -274,16 +283,28 @@ impl AsyncRead for SessionStream {
         let this = self.get_mut();
         if this.mode.caller_driven() {
             // The caller polls the socket itself: nothing to register.
+            if !this.mode.readable.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
             let plain = match this.socket.plain() {
                 Ok(p) => p,
                 Err(e) => return Poll::Ready(Err(e)),
             };
-            return match plain.read(buf.initialize_unfilled()) {
+            let unfilled = buf.initialize_unfilled();
+            let room = unfilled.len();
+            return match plain.read(unfilled) {
                 Ok(n) => {
+                    if n < room {
+                        // Drained: what comes next, `poll(2)` reports.
+                        this.mode.readable.store(false, Ordering::Release);
+                    }
                     buf.advance(n);
                     Poll::Ready(Ok(()))
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    this.mode.readable.store(false, Ordering::Release);
+                    Poll::Pending
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     cx.waker().wake_by_ref();
                     Poll::Pending
