@@ -386,7 +386,13 @@ fn switches_per_cycle(c: &mut Criterion) {
         caller: None,
     };
     let (o, b, ratio) = interleaved(
-        &mut || pg.acquire(&request, Wait::Forever).unwrap().unwrap().release().unwrap(),
+        &mut || {
+            pg.acquire(&request, Wait::Forever)
+                .unwrap()
+                .unwrap()
+                .release()
+                .unwrap()
+        },
         &mut || bare.cycle(),
     );
     eprintln!("interleaved raw: ours {o:?}, bare {b:?}, ours / bare {ratio:.2}x");

@@ -49,8 +49,10 @@ struct Notifier {
 impl Notifier {
     fn new() -> Notifier {
         let (rx, tx) = UnixStream::pair().expect("cannot create a wake-up socket pair");
-        rx.set_nonblocking(true).expect("non-blocking wake-up socket");
-        tx.set_nonblocking(true).expect("non-blocking wake-up socket");
+        rx.set_nonblocking(true)
+            .expect("non-blocking wake-up socket");
+        tx.set_nonblocking(true)
+            .expect("non-blocking wake-up socket");
         Notifier {
             state: AtomicU8::new(RUNNING),
             rx,

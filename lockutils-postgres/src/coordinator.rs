@@ -16,9 +16,9 @@ use tokio_postgres::error::SqlState;
 
 use crate::hold::PgHold;
 use crate::key::{tag, LockKey};
-use crate::{caller, runtime};
 use crate::session::{OpenError, Pool, Session};
 use crate::url::{Fencing, PgUrl};
+use crate::{caller, runtime};
 
 /// How long an acquisition may wait on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

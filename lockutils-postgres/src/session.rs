@@ -170,8 +170,11 @@ impl Pool {
         let mode = stream.mode();
         let fd = stream.raw_fd();
         let tls = MarkTls {
-            inner: MakeTlsConnect::<SessionStream>::make_tls_connect(&mut self.tls.clone(), &self.host)
-                .map_err(|e| OpenError::Socket(std::io::Error::other(e)))?,
+            inner: MakeTlsConnect::<SessionStream>::make_tls_connect(
+                &mut self.tls.clone(),
+                &self.host,
+            )
+            .map_err(|e| OpenError::Socket(std::io::Error::other(e)))?,
             mode: mode.clone(),
         };
         let (client, connection) = self.config.connect_raw(stream, tls).await?;
@@ -208,7 +211,8 @@ impl Pool {
         else {
             return;
         };
-        let Ok(tls) = MakeTlsConnect::<SessionStream>::make_tls_connect(&mut self.tls.clone(), &self.host)
+        let Ok(tls) =
+            MakeTlsConnect::<SessionStream>::make_tls_connect(&mut self.tls.clone(), &self.host)
         else {
             return;
         };

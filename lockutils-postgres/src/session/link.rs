@@ -96,7 +96,8 @@ impl Link {
         check_interval: Duration,
     ) -> (Arc<Link>, watch::Receiver<Ended>) {
         let (ended, watch) = watch::channel(None);
-        let mut interval = tokio::time::interval_at(Instant::now() + check_interval, check_interval);
+        let mut interval =
+            tokio::time::interval_at(Instant::now() + check_interval, check_interval);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let link = Arc::new(Link {
             state: Mutex::new(State {
@@ -122,7 +123,11 @@ impl Link {
         // Kept whatever the mode, so that a hand-back always finds it: a
         // caller's polls leave the connection's wakers pointing at the
         // caller, and only a poll by the driver points them back.
-        if !state.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !state
+            .driver
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             state.driver = Some(cx.waker().clone());
         }
         self.poll_driven(&mut state, cx)
@@ -139,7 +144,10 @@ impl Link {
             return Poll::Pending;
         }
         if tick && state.check.is_none() {
-            state.check = state.watch.as_ref().and_then(|w| check(w, state.check_interval));
+            state.check = state
+                .watch
+                .as_ref()
+                .and_then(|w| check(w, state.check_interval));
         }
         if let Some(check) = state.check.as_mut() {
             if let Poll::Ready(result) = check.as_mut().poll(cx) {

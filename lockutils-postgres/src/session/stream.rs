@@ -116,7 +116,10 @@ impl AsRawFd for Plain {
 /// reported writable at once, which would wake the runtime thread at every
 /// hand-back.
 enum Socket {
-    Reactor { fd: AsyncFd<Plain>, writable: bool },
+    Reactor {
+        fd: AsyncFd<Plain>,
+        writable: bool,
+    },
     Plain(Plain),
     /// A registration failed; the connection fails with it.
     Gone,
@@ -213,7 +216,11 @@ impl SessionStream {
     ) -> io::Result<SessionStream> {
         let plain = if host.starts_with('/') {
             let path = format!("{host}/.s.PGSQL.{port}");
-            Plain::Unix(within(timeout, UnixStream::connect(path)).await?.into_std()?)
+            Plain::Unix(
+                within(timeout, UnixStream::connect(path))
+                    .await?
+                    .into_std()?,
+            )
         } else {
             let mut last = None;
             let mut found = None;
