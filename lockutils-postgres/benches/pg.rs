@@ -314,7 +314,7 @@ fn runtime_thread_wakeups() -> u64 {
 fn interleaved(a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> (Duration, Duration, f64) {
     const BLOCKS: usize = 101;
     const CYCLES: u32 = 20;
-    let mut block = |f: &mut dyn FnMut()| {
+    let block = |f: &mut dyn FnMut()| {
         let t = std::time::Instant::now();
         for _ in 0..CYCLES {
             f();
