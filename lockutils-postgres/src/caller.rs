@@ -31,6 +31,16 @@ thread_local! {
     /// The sessions driven by this thread's [`block_on`], while one runs.
     static DRIVEN: RefCell<Option<Vec<Arc<Link>>>> = const { RefCell::new(None) };
     static NOTIFIER: Arc<Notifier> = Arc::new(Notifier::new());
+    /// [`block_on`]'s buffers, kept between calls.
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+#[derive(Default)]
+struct Scratch {
+    driven: Vec<Arc<Link>>,
+    links: Vec<Arc<Link>>,
+    fds: Vec<libc::pollfd>,
+    polled: Vec<usize>,
 }
 
 const RUNNING: u8 = 0;
@@ -127,10 +137,14 @@ struct Driving;
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        let links = DRIVEN.with(|d| d.borrow_mut().take()).unwrap_or_default();
-        for link in links {
+        let Some(mut links) = DRIVEN.with(|d| d.borrow_mut().take()) else {
+            return;
+        };
+        for link in links.drain(..) {
             link.hand_back(false);
         }
+        // The buffer for the next call.
+        SCRATCH.with(|s| s.borrow_mut().driven = links);
     }
 }
 
@@ -147,16 +161,30 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     let waker = Waker::from(notifier.clone());
     let mut cx = Context::from_waker(&waker);
     let _runtime = runtime::handle().enter();
-    DRIVEN.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    DRIVEN.with(|d| *d.borrow_mut() = Some(std::mem::take(&mut scratch.driven)));
     let _driving = Driving;
     let mut fut = std::pin::pin!(fut);
-    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let Scratch {
+        mut links,
+        mut fds,
+        mut polled,
+        ..
+    } = scratch;
     loop {
         notifier.state.store(RUNNING, Ordering::Release);
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            links.clear();
+            SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                s.links = links;
+                s.fds = fds;
+                s.polled = polled;
+            });
             return v;
         }
-        let links = DRIVEN.with(|d| d.borrow().clone().unwrap_or_default());
+        links.clear();
+        DRIVEN.with(|d| links.extend(d.borrow().iter().flatten().cloned()));
         // Sends what the operation queued and reads what came.
         for link in &links {
             let _ = link.poll_by_caller(&mut cx);
@@ -170,8 +198,8 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
             events: libc::POLLIN,
             revents: 0,
         });
-        let mut polled = Vec::with_capacity(links.len());
-        for link in &links {
+        polled.clear();
+        for (i, link) in links.iter().enumerate() {
             if let Some(fd) = link.fd() {
                 let write = if link.want_write() { libc::POLLOUT } else { 0 };
                 fds.push(libc::pollfd {
@@ -179,7 +207,7 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
                     events: libc::POLLIN | write,
                     revents: 0,
                 });
-                polled.push(link);
+                polled.push(i);
             }
         }
         if notifier
@@ -201,10 +229,10 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         if n > 0 && fds[0].revents != 0 {
             notifier.drain();
         }
-        for (link, fd) in polled.iter().zip(&fds[1..]) {
+        for (&i, fd) in polled.iter().zip(&fds[1..]) {
             // Readable, or closed or failed (which a read reports).
             if fd.revents & !libc::POLLOUT != 0 {
-                link.set_readable();
+                links[i].set_readable();
             }
         }
         for link in &links {

@@ -222,7 +222,7 @@ impl PgCoordinator {
                     }
                 },
             };
-            let mut hold = PgHold::start(c, session, name, &identity, key, mode, token);
+            let mut hold = PgHold::start(c, session, name, t, key, mode, token);
             hold.contended = contended;
             Ok(hold)
         }

@@ -10,7 +10,7 @@ use lockutils_core::{Error, Mode, Result};
 use tokio::sync::watch;
 
 use crate::coordinator::PgCoordinator;
-use crate::key::{tag, LockKey};
+use crate::key::LockKey;
 use crate::session::{Session, Watch};
 use crate::{caller, runtime};
 
@@ -74,7 +74,7 @@ impl PgHold {
         coordinator: PgCoordinator,
         session: Session,
         name: String,
-        identity: &str,
+        tag: String,
         key: LockKey,
         mode: Mode,
         token: Option<u64>,
@@ -84,7 +84,10 @@ impl PgHold {
         session.link.watch(Watch {
             status: status_tx,
             client: Arc::downgrade(&session.client),
-            check_sql: Arc::from(check_statement(identity)),
+            tag,
+            since: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
             name: name.clone(),
             backend: backend.clone(),
             pid: session.pid,
@@ -220,14 +223,11 @@ impl fmt::Debug for PgHold {
     }
 }
 
-/// The statement of the periodic check. Its comment keeps the lock's name
-/// and the time it was taken in `pg_stat_activity.query` for the admin view.
-fn check_statement(identity: &str) -> String {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let t = tag(identity);
-    format!("SELECT 1{} since={since} */", &t[..t.len() - 3])
+/// The statement of the periodic check, from the lock's [`tag`] and when it
+/// was taken (ms since the epoch). Its comment keeps both in
+/// `pg_stat_activity.query` for the admin view.
+pub(crate) fn check_statement(tag: &str, since: u128) -> String {
+    format!("SELECT 1{} since={since} */", &tag[..tag.len() - 3])
 }
 
 /// Unlocks `key` on the lock's session and returns the session to the pool;

@@ -42,7 +42,10 @@ type Check = Pin<Box<dyn Future<Output = Result<(), (LossReason, String)>> + Sen
 pub(crate) struct Watch {
     pub(crate) status: watch::Sender<Option<LossReason>>,
     pub(crate) client: Weak<Client>,
-    pub(crate) check_sql: Arc<str>,
+    /// The lock's [`tag`](crate::key::tag) and when it was taken, for the
+    /// check's statement.
+    pub(crate) tag: String,
+    pub(crate) since: u128,
     pub(crate) name: String,
     pub(crate) backend: String,
     pub(crate) pid: i32,
@@ -288,7 +291,7 @@ impl Link {
 /// check interval. `None` once the client is gone.
 fn check(watch: &Watch, limit: Duration) -> Option<Check> {
     let client = watch.client.upgrade()?;
-    let sql = watch.check_sql.clone();
+    let sql = crate::hold::check_statement(&watch.tag, watch.since);
     Some(Box::pin(async move {
         match tokio::time::timeout(limit, client.simple_query(&sql)).await {
             Ok(Ok(_)) => Ok(()),

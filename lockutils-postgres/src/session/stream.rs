@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
@@ -264,6 +264,21 @@ impl SessionStream {
         self.mode.clone()
     }
 
+    /// The plain socket for a caller, out of the reactor. Leaving the
+    /// reactor, its readiness tells whether anything came since the last
+    /// read that found nothing: if not, the caller's first read waits for
+    /// `poll(2)` (which sees anything that came since, being
+    /// level-triggered).
+    fn to_plain(&mut self) -> io::Result<&Plain> {
+        if let Socket::Reactor { fd, .. } = &self.socket {
+            let mut noop = Context::from_waker(Waker::noop());
+            if fd.poll_read_ready(&mut noop).is_pending() {
+                self.mode.readable.store(false, Ordering::Release);
+            }
+        }
+        self.socket.plain()
+    }
+
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.socket.get().map_or(-1, AsRawFd::as_raw_fd)
     }
@@ -290,6 +305,9 @@ impl AsyncRead for SessionStream {
         let this = self.get_mut();
         if this.mode.caller_driven() {
             // The caller polls the socket itself: nothing to register.
+            if let Err(e) = this.to_plain() {
+                return Poll::Ready(Err(e));
+            }
             if !this.mode.readable.load(Ordering::Acquire) {
                 return Poll::Pending;
             }
@@ -343,7 +361,7 @@ impl AsyncWrite for SessionStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.mode.caller_driven() {
-            let plain = match this.socket.plain() {
+            let plain = match this.to_plain() {
                 Ok(p) => p,
                 Err(e) => return Poll::Ready(Err(e)),
             };
