@@ -441,7 +441,8 @@ fn acquisition(
     let orphan: Orphan = Arc::default();
     let acquiring = c.server_acquire(name, identity, mode, wait, Some(orphan.clone()));
     let coordinator = c.clone();
-    let fut = async move {
+    // Boxed once here: the future is kilobytes, and moves are copies.
+    let fut = Box::pin(async move {
         let got = tokio::select! {
             biased;
             got = acquiring => Some(got),
@@ -454,7 +455,7 @@ fn acquisition(
             clean_up(&coordinator, session, in_flight).await;
         }
         got
-    };
+    });
     (fut, cancel)
 }
 

@@ -176,12 +176,13 @@ impl PgHold {
         }
         let (c, name) = (self.coordinator.clone(), self.name.clone());
         let (key, mode) = (self.key, self.mode);
-        Some(async move {
+        // Boxed once here: the future is kilobytes, and moves are copies.
+        Some(Box::pin(async move {
             // Driven by this thread if a blocking caller runs it.
             caller::attach(&session.link);
             let limit = c.url().check_interval();
             unlock(&c, session, &name, key, mode, limit).await
-        })
+        }))
     }
 
     fn lost_error(&self) -> Result<()> {

@@ -5,7 +5,7 @@
 //! [`crate::caller`]), so that no second thread sits between the caller and
 //! the server on a round trip.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -78,11 +78,19 @@ enum Plain {
 }
 
 impl Plain {
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Plain::Tcp(s) => (&*s).read(buf),
-            Plain::Unix(s) => (&*s).read(buf),
-        }
+    /// Reads into the unfilled part of `buf` without zeroing it first.
+    fn read_buf(&self, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
+        let sock = match self {
+            Plain::Tcp(s) => SockRef::from(s),
+            Plain::Unix(s) => SockRef::from(s),
+        };
+        // SAFETY: `recv` only writes into the slice (it never reads it nor
+        // de-initialises any of it).
+        let n = sock.recv(unsafe { buf.unfilled_mut() })?;
+        // SAFETY: `recv` wrote the first `n` bytes of the unfilled part.
+        unsafe { buf.assume_init(n) };
+        buf.advance(n);
+        Ok(n)
     }
 
     fn write(&self, data: &[u8]) -> io::Result<usize> {
@@ -315,15 +323,13 @@ impl AsyncRead for SessionStream {
                 Ok(p) => p,
                 Err(e) => return Poll::Ready(Err(e)),
             };
-            let unfilled = buf.initialize_unfilled();
-            let room = unfilled.len();
-            return match plain.read(unfilled) {
+            let room = buf.remaining();
+            return match plain.read_buf(buf) {
                 Ok(n) => {
                     if n < room {
                         // Drained: what comes next, `poll(2)` reports.
                         this.mode.readable.store(false, Ordering::Release);
                     }
-                    buf.advance(n);
                     Poll::Ready(Ok(()))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -343,10 +349,8 @@ impl AsyncRead for SessionStream {
         };
         loop {
             let mut ready = ready!(fd.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            if let Ok(result) = ready.try_io(|p| p.get_ref().read(unfilled)) {
-                let n = result?;
-                buf.advance(n);
+            if let Ok(result) = ready.try_io(|p| p.get_ref().read_buf(buf)) {
+                result?;
                 return Poll::Ready(Ok(()));
             }
         }
