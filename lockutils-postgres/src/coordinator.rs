@@ -197,14 +197,14 @@ impl PgCoordinator {
                     // The client-side bound passed: cancel the wait and
                     // wait for that, so that none is left when this returns.
                     None => {
-                        pending.clean_up().await;
+                        Box::pin(pending.clean_up()).await;
                         return Err(timeout_error(deadline.unwrap_or(started)));
                     }
                     Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                         // The error comes before the server has left the
                         // lock's queue and ended the statement: one more
                         // round trip on the session waits for both.
-                        pending.clean_up().await;
+                        Box::pin(pending.clean_up()).await;
                         return Err(timeout_error(deadline.unwrap_or(started)));
                     }
                     Some(Err(e)) => return Err(c.error(&name, "waiting for the lock failed", e)),
@@ -213,7 +213,7 @@ impl PgCoordinator {
             let session = pending.disarm();
             let token = match c.url().fencing() {
                 Fencing::None => None,
-                Fencing::Table => match c.next_token(&session, key).await {
+                Fencing::Table => match Box::pin(c.next_token(&session, key)).await {
                     Ok(t) => Some(t),
                     Err(e) => {
                         // Release by closing the session.
@@ -441,8 +441,7 @@ fn acquisition(
     let orphan: Orphan = Arc::default();
     let acquiring = c.server_acquire(name, identity, mode, wait, Some(orphan.clone()));
     let coordinator = c.clone();
-    // Boxed once here: the future is kilobytes, and moves are copies.
-    let fut = Box::pin(async move {
+    let fut = async move {
         let got = tokio::select! {
             biased;
             got = acquiring => Some(got),
@@ -452,10 +451,10 @@ fn acquisition(
         // (cancelled, or on an error) is in the orphan slot.
         let left = orphan.lock().take();
         if let Some((session, in_flight)) = left {
-            clean_up(&coordinator, session, in_flight).await;
+            Box::pin(clean_up(&coordinator, session, in_flight)).await;
         }
         got
-    });
+    };
     (fut, cancel)
 }
 

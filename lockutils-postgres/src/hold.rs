@@ -176,13 +176,12 @@ impl PgHold {
         }
         let (c, name) = (self.coordinator.clone(), self.name.clone());
         let (key, mode) = (self.key, self.mode);
-        // Boxed once here: the future is kilobytes, and moves are copies.
-        Some(Box::pin(async move {
+        Some(async move {
             // Driven by this thread if a blocking caller runs it.
             caller::attach(&session.link);
             let limit = c.url().check_interval();
             unlock(&c, session, &name, key, mode, limit).await
-        }))
+        })
     }
 
     fn lost_error(&self) -> Result<()> {

@@ -60,12 +60,14 @@ impl Session {
     pub(crate) async fn scalar(&self, sql: &str) -> Result<Option<String>, tokio_postgres::Error> {
         let plan = self.statements.lock().plan(sql);
         let statement = match plan {
-            Plan::Simple => return self.simple_scalar(sql).await,
+            // Boxed: the prepared path is the one that repeats.
+            Plan::Simple => return Box::pin(self.simple_scalar(sql)).await,
             Plan::Run(s) => s,
             Plan::Prepare => {
-                let s = self.client.prepare(sql).await?;
+                // Boxed: once per statement and session.
+                let s = Box::pin(self.client.prepare(sql)).await?;
                 if !self.statements.lock().prepared(sql, &s) {
-                    return self.simple_scalar(sql).await;
+                    return Box::pin(self.simple_scalar(sql)).await;
                 }
                 s
             }
@@ -150,6 +152,13 @@ impl Pool {
                 return Ok(s);
             }
         }
+        // Boxed: opening a session is rare, and its future is kilobytes,
+        // which every acquisition's future would carry otherwise.
+        Box::pin(self.open(deadline)).await
+    }
+
+    /// A new session, opened before `deadline`.
+    async fn open(&self, deadline: Option<Instant>) -> Result<Session, OpenError> {
         let limit = match deadline {
             Some(d) => self
                 .connect_timeout
