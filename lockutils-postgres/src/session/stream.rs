@@ -277,7 +277,7 @@ impl SessionStream {
     /// read that found nothing: if not, the caller's first read waits for
     /// `poll(2)` (which sees anything that came since, being
     /// level-triggered).
-    fn to_plain(&mut self) -> io::Result<&Plain> {
+    fn plain_for_caller(&mut self) -> io::Result<&Plain> {
         if let Socket::Reactor { fd, .. } = &self.socket {
             let mut noop = Context::from_waker(Waker::noop());
             if fd.poll_read_ready(&mut noop).is_pending() {
@@ -313,7 +313,7 @@ impl AsyncRead for SessionStream {
         let this = self.get_mut();
         if this.mode.caller_driven() {
             // The caller polls the socket itself: nothing to register.
-            if let Err(e) = this.to_plain() {
+            if let Err(e) = this.plain_for_caller() {
                 return Poll::Ready(Err(e));
             }
             if !this.mode.readable.load(Ordering::Acquire) {
@@ -365,7 +365,7 @@ impl AsyncWrite for SessionStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.mode.caller_driven() {
-            let plain = match this.to_plain() {
+            let plain = match this.plain_for_caller() {
                 Ok(p) => p,
                 Err(e) => return Poll::Ready(Err(e)),
             };
