@@ -187,6 +187,24 @@ impl PgCoordinator {
                     None => call.clone(),
                 };
                 let mut result = pending.wait(&first, deadline).await;
+                // The server can deliver a cancel request twice (to the
+                // process and to its group), so one sent for an earlier
+                // wait on this session (see `clean_up`) may end this one
+                // instead: release whatever the statement got and wait
+                // again, once.
+                if matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED))
+                    && Box::pin(pending.reset()).await
+                {
+                    let again = match deadline {
+                        Some(d) => bounded(
+                            d.saturating_duration_since(Instant::now())
+                                .as_millis()
+                                .max(1),
+                        ),
+                        None => call.clone(),
+                    };
+                    result = pending.wait(&again, deadline).await;
+                }
                 if deadline.is_none()
                     && matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
                 {
@@ -361,6 +379,21 @@ impl Pending {
         };
         self.in_flight = out.is_none();
         out
+    }
+
+    /// Releases whatever the session holds, after a statement ended (a
+    /// cancelled one may have taken the lock first); whether it did.
+    async fn reset(&mut self) -> bool {
+        let limit = self.coordinator.url().check_interval();
+        for _ in 0..2 {
+            let unlock = self.session().scalar("SELECT pg_advisory_unlock_all()");
+            match tokio::time::timeout(limit, unlock).await {
+                Ok(Ok(_)) => return true,
+                Ok(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => continue,
+                _ => break,
+            }
+        }
+        false
     }
 
     /// Cancels what the session runs and releases what it holds, waiting
