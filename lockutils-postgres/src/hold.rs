@@ -223,9 +223,9 @@ impl fmt::Debug for PgHold {
     }
 }
 
-/// The statement of the periodic check, from the lock's [`tag`] and when it
-/// was taken (ms since the epoch). Its comment keeps both in
-/// `pg_stat_activity.query` for the admin view.
+/// The statement of the periodic check, from the lock's
+/// [`tag`](crate::key::tag) and when it was taken (ms since the epoch). Its
+/// comment keeps both in `pg_stat_activity.query` for the admin view.
 pub(crate) fn check_statement(tag: &str, since: u128) -> String {
     format!("SELECT 1{} since={since} */", &tag[..tag.len() - 3])
 }

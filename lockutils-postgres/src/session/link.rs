@@ -6,11 +6,12 @@
 //! that is what notices a held lock's session end while the caller does
 //! other work, and what serves async callers. A blocking caller running an
 //! operation on the session [takes it over](Link::take_over): it polls the
-//! connection on its own thread (the socket in caller-driven
-//! [`Mode`]) while the driver task only keeps its waker, and
-//! [hands it back](Link::hand_back) when done, waking the driver task,
-//! which registers the socket with the reactor again. Whoever sees the
-//! connection end tells the session's watchers.
+//! connection on its own thread (the socket in caller-driven [`Mode`], out
+//! of the reactor) while the driver task only keeps its waker, and
+//! [hands it back](Link::hand_back) when done: polling it once on the
+//! driver task's behalf (which puts the socket back in the reactor), or,
+//! for an idle session going into the pool, parking it until its next use.
+//! Whoever sees the connection end tells the session's watchers.
 //!
 //! While the session holds a lock, its [`Watch`] lives here too: the
 //! driver task checks the session every check interval (a timer that runs
