@@ -259,6 +259,7 @@ impl SessionStream {
                     .with_interval(Duration::from_secs(1))
                     .with_retries(3),
             )?;
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             sock.set_tcp_user_timeout(Some(idle * 2))?;
             Plain::Tcp(tcp.into_std()?)
         };
