@@ -13,6 +13,13 @@
 //! itself), `bare_threaded` (the same with the connection on a runtime
 //! thread of its own, as ours runs), `tooz`.
 //!
+//! After the rows it prints, per uncontended cycle: the calling thread's
+//! context switches and CPU time, the crate runtime thread's wake-ups, and
+//! ours beside `bare` run in alternating blocks (the median ratio). On a
+//! machine with few cores the figures move with where the scheduler puts
+//! the server process: on the caller's core (a round trip costs the two
+//! processes' CPU time) or on another (it costs two cross-core wake-ups).
+//!
 //! Needs a server (`scripts/postgres.sh start`; URL from
 //! `LOCKUTILS_TEST_POSTGRES_URL`) and tooz for its rows (`scripts/tooz-peer.sh`;
 //! python from `LOCKUTILS_TEST_TOOZ` or `.venv`).
