@@ -13,6 +13,13 @@
 //! itself), `bare_threaded` (the same with the connection on a runtime
 //! thread of its own, as ours runs), `tooz`.
 //!
+//! After the rows it prints, per uncontended cycle: the calling thread's
+//! context switches and CPU time, the crate runtime thread's wake-ups, and
+//! ours beside `bare` run in alternating blocks (the median ratio). On a
+//! machine with few cores the figures move with where the scheduler puts
+//! the server process: on the caller's core (a round trip costs the two
+//! processes' CPU time) or on another (it costs two cross-core wake-ups).
+//!
 //! Needs a server (`scripts/postgres.sh start`; URL from
 //! `LOCKUTILS_TEST_POSTGRES_URL`) and tooz for its rows (`scripts/tooz-peer.sh`;
 //! python from `LOCKUTILS_TEST_TOOZ` or `.venv`).
@@ -282,6 +289,58 @@ fn switches() -> (u64, u64) {
     )
 }
 
+/// This thread's time on a CPU so far, in nanoseconds
+/// (`/proc/thread-self/schedstat`).
+fn cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    stat.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Voluntary context switches of the crate's runtime thread so far: how
+/// often it woke up.
+fn runtime_thread_wakeups() -> u64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "lockutils-pg" {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+        }
+    }
+    0
+}
+
+/// Wall time per cycle of `a` and `b` run in alternating blocks, so that
+/// both see the same load on a shared machine: the median over the blocks
+/// of each, and the median of the blocks' ratios, which is steadier than
+/// the ratio of two criterion rows measured seconds apart.
+fn interleaved(a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> (Duration, Duration, f64) {
+    const BLOCKS: usize = 101;
+    const CYCLES: u32 = 20;
+    let block = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        for _ in 0..CYCLES {
+            f();
+        }
+        t.elapsed() / CYCLES
+    };
+    let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..BLOCKS {
+        let (x, y) = (block(a), block(b));
+        ta.push(x);
+        tb.push(y);
+        ratios.push(x.as_secs_f64() / y.as_secs_f64());
+    }
+    ta.sort();
+    tb.sort();
+    ratios.sort_by(f64::total_cmp);
+    (ta[BLOCKS / 2], tb[BLOCKS / 2], ratios[BLOCKS / 2])
+}
+
 /// Context switches of the calling thread per uncontended cycle: a measure
 /// of thread hand-overs that the machine's load does not move (each time
 /// the thread sleeps waiting for another thread or the socket is one
@@ -293,14 +352,19 @@ fn switches_per_cycle(c: &mut Criterion) {
     let per_cycle = |f: &mut dyn FnMut()| {
         f();
         let (v0, n0) = switches();
+        let (c0, r0) = (cpu_ns(), runtime_thread_wakeups());
         for _ in 0..CYCLES {
             f();
         }
         let (v1, n1) = switches();
-        (
-            (v1 - v0) as f64 / CYCLES as f64,
-            (n1 - n0) as f64 / CYCLES as f64,
-        )
+        let (c1, r1) = (cpu_ns(), runtime_thread_wakeups());
+        let per = |a: u64, b: u64| (b - a) as f64 / CYCLES as f64;
+        eprintln!(
+            "  CPU of the calling thread {:.1} µs, wake-ups of the crate's runtime thread {:.2}",
+            per(c0, c1) / 1000.0,
+            per(r0, r1)
+        );
+        (per(v0, v1), per(n0, n1))
     };
     let pg = PgBackend::new(&url()).unwrap();
     let opts = LockOptions::new(&name).backend(&pg);
@@ -313,6 +377,32 @@ fn switches_per_cycle(c: &mut Criterion) {
         "context switches per uncontended cycle (voluntary, involuntary): \
          ours {ours:?}, bare {bare_sw:?}, bare_threaded {threaded_sw:?}"
     );
+    let (o, b, ratio) = interleaved(
+        &mut || LockGuard::unlock(opts.lock().unwrap()).unwrap(),
+        &mut || bare.cycle(),
+    );
+    eprintln!(
+        "interleaved uncontended cycle (medians of 101 blocks of 20): ours {o:?}, bare {b:?}, \
+         ours / bare {ratio:.2}x"
+    );
+    use lockutils_core::backend::{Backend, Request, Wait};
+    let request = Request {
+        name: name.clone(),
+        identity: name.clone(),
+        mode: lockutils_core::Mode::Exclusive,
+        caller: None,
+    };
+    let (o, b, ratio) = interleaved(
+        &mut || {
+            pg.acquire(&request, Wait::Forever)
+                .unwrap()
+                .unwrap()
+                .release()
+                .unwrap()
+        },
+        &mut || bare.cycle(),
+    );
+    eprintln!("interleaved raw: ours {o:?}, bare {b:?}, ours / bare {ratio:.2}x");
 }
 
 criterion_group!(benches, bench, switches_per_cycle);

@@ -179,7 +179,7 @@ impl PgCoordinator {
             .pool()
             .checkout(None)
             .await
-            .map_err(|e| self.error(name, "cannot open a session", e))?;
+            .map_err(|e| self.open_error(name, e))?;
         let messages = session
             .client
             .simple_query(sql)

@@ -22,10 +22,11 @@ use lockutils_core::backend::{
 use lockutils_core::{Error, Result};
 
 use crate::admin::{PgLockInfo, PgSessionInfo, RemoveOutcome};
-use crate::coordinator::{acquire_task, AcquireTask, PgCoordinator, Wait as PgWait};
+use crate::coordinator::{
+    acquire_blocking, acquire_task, AcquireTask, PgCoordinator, Wait as PgWait,
+};
 use crate::hold::{LossReason, PgHold};
 use crate::key::Layout;
-use crate::runtime;
 use crate::url::Fencing;
 
 /// A PostgreSQL server (one URL: its database, layout and fencing choice) as
@@ -108,8 +109,7 @@ fn pg_wait(wait: Wait) -> PgWait {
 }
 
 impl Inner {
-    /// The server half of one acquisition, to run on the crate's runtime.
-    fn start(&self, request: &Request, wait: Wait) -> Result<AcquireTask> {
+    fn check(&self, request: &Request) -> Result<()> {
         if !self.coordinator.url().layout().supports(request.mode) {
             // The core checks the capability first; this covers direct calls.
             return Err(Error::Unsupported {
@@ -118,6 +118,12 @@ impl Inner {
                 capability: Capability::Shared,
             });
         }
+        Ok(())
+    }
+
+    /// The server half of one acquisition, to run on the crate's runtime.
+    fn start(&self, request: &Request, wait: Wait) -> Result<AcquireTask> {
+        self.check(request)?;
         Ok(acquire_task(
             &self.coordinator,
             request.name.clone(),
@@ -162,8 +168,15 @@ impl Backend for PgBackend {
     }
 
     fn acquire(&self, request: &Request, wait: Wait) -> Result<Option<BoxHold>> {
-        // Runs on the crate's runtime thread; this thread parks meanwhile.
-        let got = runtime::park_on(self.inner.start(request, wait)?);
+        // Runs on this thread, which reads the session's socket itself.
+        self.inner.check(request)?;
+        let got = acquire_blocking(
+            &self.inner.coordinator,
+            request.name.clone(),
+            request.identity.clone(),
+            request.mode,
+            pg_wait(wait),
+        );
         outcome(got, &self.inner)
     }
 

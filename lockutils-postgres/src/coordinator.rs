@@ -16,9 +16,9 @@ use tokio_postgres::error::SqlState;
 
 use crate::hold::PgHold;
 use crate::key::{tag, LockKey};
-use crate::runtime;
-use crate::session::{Pool, Session};
+use crate::session::{OpenError, Pool, Session};
 use crate::url::{Fencing, PgUrl};
+use crate::{caller, runtime};
 
 /// How long an acquisition may wait on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +149,7 @@ impl PgCoordinator {
                 Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
                     return Err(timeout_error(deadline.unwrap_or(started)))
                 }
-                Err(e) => return Err(c.error(&name, "cannot open a session", e)),
+                Err(e) => return Err(c.open_error(&name, e)),
             };
             let mut pending = Pending {
                 coordinator: c.clone(),
@@ -187,6 +187,24 @@ impl PgCoordinator {
                     None => call.clone(),
                 };
                 let mut result = pending.wait(&first, deadline).await;
+                // The server can deliver a cancel request twice (to the
+                // process and to its group), so one sent for an earlier
+                // wait on this session (see `clean_up`) may end this one
+                // instead: release whatever the statement got and wait
+                // again, once.
+                if matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED))
+                    && Box::pin(pending.reset()).await
+                {
+                    let again = match deadline {
+                        Some(d) => bounded(
+                            d.saturating_duration_since(Instant::now())
+                                .as_millis()
+                                .max(1),
+                        ),
+                        None => call.clone(),
+                    };
+                    result = pending.wait(&again, deadline).await;
+                }
                 if deadline.is_none()
                     && matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
                 {
@@ -197,14 +215,14 @@ impl PgCoordinator {
                     // The client-side bound passed: cancel the wait and
                     // wait for that, so that none is left when this returns.
                     None => {
-                        pending.clean_up().await;
+                        Box::pin(pending.clean_up()).await;
                         return Err(timeout_error(deadline.unwrap_or(started)));
                     }
                     Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                         // The error comes before the server has left the
                         // lock's queue and ended the statement: one more
                         // round trip on the session waits for both.
-                        pending.clean_up().await;
+                        Box::pin(pending.clean_up()).await;
                         return Err(timeout_error(deadline.unwrap_or(started)));
                     }
                     Some(Err(e)) => return Err(c.error(&name, "waiting for the lock failed", e)),
@@ -213,7 +231,7 @@ impl PgCoordinator {
             let session = pending.disarm();
             let token = match c.url().fencing() {
                 Fencing::None => None,
-                Fencing::Table => match c.next_token(&session, key).await {
+                Fencing::Table => match Box::pin(c.next_token(&session, key)).await {
                     Ok(t) => Some(t),
                     Err(e) => {
                         // Release by closing the session.
@@ -222,7 +240,7 @@ impl PgCoordinator {
                     }
                 },
             };
-            let mut hold = PgHold::start(c, session, name, &identity, key, mode, token);
+            let mut hold = PgHold::start(c, session, name, t, key, mode, token);
             hold.contended = contended;
             Ok(hold)
         }
@@ -256,6 +274,21 @@ impl PgCoordinator {
         );
         let token = session.scalar(&sql).await?;
         Ok(token.and_then(|t| t.parse().ok()).unwrap_or(0))
+    }
+
+    /// The error of a session that could not be opened.
+    pub(crate) fn open_error(&self, name: &str, e: OpenError) -> Error {
+        match e {
+            OpenError::Server(e) => self.error(name, "cannot open a session", e),
+            OpenError::Socket(e) => Error::Backend {
+                name: name.to_owned(),
+                backend: self.shown().to_owned(),
+                reason: "cannot open a session; check that the server runs at the URL's host \
+                         and port and admits this client"
+                    .to_owned(),
+                source: Some(Box::new(e)),
+            },
+        }
     }
 
     pub(crate) fn error(&self, name: &str, doing: &str, e: tokio_postgres::Error) -> Error {
@@ -348,6 +381,21 @@ impl Pending {
         out
     }
 
+    /// Releases whatever the session holds, after a statement ended (a
+    /// cancelled one may have taken the lock first); whether it did.
+    async fn reset(&mut self) -> bool {
+        let limit = self.coordinator.url().check_interval();
+        for _ in 0..2 {
+            let unlock = self.session().scalar("SELECT pg_advisory_unlock_all()");
+            match tokio::time::timeout(limit, unlock).await {
+                Ok(Ok(_)) => return true,
+                Ok(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => continue,
+                _ => break,
+            }
+        }
+        false
+    }
+
     /// Cancels what the session runs and releases what it holds, waiting
     /// for both (see [`clean_up`]).
     async fn clean_up(&mut self) {
@@ -390,7 +438,7 @@ impl Drop for Pending {
 async fn clean_up(c: &PgCoordinator, session: Session, in_flight: bool) {
     let limit = c.url().check_interval();
     if in_flight
-        && tokio::time::timeout(limit, session.cancel(&c.pool().tls))
+        && tokio::time::timeout(limit, c.pool().cancel(&session))
             .await
             .is_err()
     {
@@ -408,6 +456,41 @@ async fn clean_up(c: &PgCoordinator, session: Session, in_flight: bool) {
     drop(session);
 }
 
+/// The server half of an acquisition with its clean-up: the future
+/// resolves once a session the acquisition abandoned (cancelled through the
+/// returned sender, or on an error) has been cleaned up; `None` when
+/// cancelled.
+fn acquisition(
+    c: &PgCoordinator,
+    name: String,
+    identity: String,
+    mode: Mode,
+    wait: Wait,
+) -> (
+    impl Future<Output = Option<Result<PgHold>>> + Send + 'static,
+    oneshot::Sender<()>,
+) {
+    let (cancel, cancelled) = oneshot::channel::<()>();
+    let orphan: Orphan = Arc::default();
+    let acquiring = c.server_acquire(name, identity, mode, wait, Some(orphan.clone()));
+    let coordinator = c.clone();
+    let fut = async move {
+        let got = tokio::select! {
+            biased;
+            got = acquiring => Some(got),
+            _ = cancelled => None,
+        };
+        // The acquisition's future is dropped: a session it abandoned
+        // (cancelled, or on an error) is in the orphan slot.
+        let left = orphan.lock().take();
+        if let Some((session, in_flight)) = left {
+            Box::pin(clean_up(&coordinator, session, in_flight)).await;
+        }
+        got
+    };
+    (fut, cancel)
+}
+
 /// Runs the server half of an acquisition on the crate's runtime as a task
 /// that can be cancelled and waited for: dropping the returned
 /// [`AcquireTask`] cancels it and waits until its clean-up is done.
@@ -418,29 +501,31 @@ pub(crate) fn acquire_task(
     mode: Mode,
     wait: Wait,
 ) -> AcquireTask {
-    let (cancel, cancelled) = oneshot::channel::<()>();
-    let orphan: Orphan = Arc::default();
-    let acquiring = c.server_acquire(name, identity, mode, wait, Some(orphan.clone()));
-    let coordinator = c.clone();
-    let task = runtime::spawn(async move {
-        let got = tokio::select! {
-            biased;
-            got = acquiring => Some(got),
-            _ = cancelled => None,
-        };
-        // The acquisition's future is dropped: a session it abandoned
-        // (cancelled, or on an error) is in the orphan slot.
-        let left = orphan.lock().take();
-        if let Some((session, in_flight)) = left {
-            clean_up(&coordinator, session, in_flight).await;
-        }
-        got
-    });
+    let (fut, cancel) = acquisition(c, name, identity, mode, wait);
     AcquireTask {
-        task: Some(task),
+        task: Some(runtime::spawn(fut)),
         cancel: Some(cancel),
         limit: clean_up_limit(c.url()),
     }
+}
+
+/// Runs the server half of an acquisition, the same future as
+/// [`acquire_task`]'s, on the calling thread, which reads and writes the
+/// session's socket itself (see [`crate::caller`]); on the crate's runtime
+/// thread, on the runtime as [`acquire_task`] does.
+pub(crate) fn acquire_blocking(
+    c: &PgCoordinator,
+    name: String,
+    identity: String,
+    mode: Mode,
+    wait: Wait,
+) -> Result<PgHold> {
+    if !caller::usable() {
+        return runtime::park_on(acquire_task(c, name, identity, mode, wait));
+    }
+    // Nothing cancels a blocking acquisition: the sender lives until it ends.
+    let (fut, _cancel) = acquisition(c, name, identity, mode, wait);
+    caller::block_on(fut).expect("acquisition not cancelled")
 }
 
 /// An acquisition running on the crate's runtime (see [`acquire_task`]).

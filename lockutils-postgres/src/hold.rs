@@ -1,17 +1,18 @@
-//! A lock held on the server: the task that watches its session, reports
-//! its loss, and releases it.
+//! A lock held on the server: its session, watched by the session's driver
+//! (see [`Watch`]), and its release.
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lockutils_core::{Error, Mode, Result};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::coordinator::PgCoordinator;
-use crate::key::{tag, LockKey};
-use crate::runtime;
-use crate::session::{describe, reason_of, Session};
+use crate::key::LockKey;
+use crate::session::{Session, Watch};
+use crate::{caller, runtime};
 
 /// Why a held lock was lost. Whatever the reason, the server has released
 /// the lock (it dies with its session) and another holder may have it.
@@ -42,16 +43,14 @@ impl fmt::Display for LossReason {
     }
 }
 
-type Reply = oneshot::Sender<Result<()>>;
-
 /// A lock held on the PostgreSQL server, without the in-process layer (which
 /// the core's guards hold beside it).
 ///
-/// The lock lives in one server session of its own. A task on the crate's
-/// runtime checks that session every `check_interval` and learns at once
-/// when the server closes it; a loss is logged at `ERROR` (target
-/// `lockutils`) and reported by [`is_lost`](Self::is_lost),
-/// [`loss`](Self::loss) and [`lost`](Self::lost).
+/// The lock lives in one server session of its own. The session's driver
+/// on the crate's runtime checks it every `check_interval` and learns at
+/// once when the server closes it; a loss is logged at `ERROR` (target
+/// `lockutils`) and reported by [`loss`](Self::loss) and
+/// [`lost`](Self::lost).
 ///
 /// Dropping the hold releases the lock without waiting for the server's
 /// answer; [`release`](Self::release) waits for it.
@@ -63,7 +62,9 @@ pub(crate) struct PgHold {
     token: Option<u64>,
     backend: String,
     status: watch::Receiver<Option<LossReason>>,
-    release: Option<oneshot::Sender<Reply>>,
+    coordinator: PgCoordinator,
+    /// `None` once released.
+    session: Option<Session>,
     /// The acquisition waited for another holder.
     pub(crate) contended: bool,
 }
@@ -73,35 +74,36 @@ impl PgHold {
         coordinator: PgCoordinator,
         session: Session,
         name: String,
-        identity: &str,
+        tag: String,
         key: LockKey,
         mode: Mode,
         token: Option<u64>,
     ) -> PgHold {
         let (status_tx, status) = watch::channel(None);
-        let (release, release_rx) = oneshot::channel();
-        let hold = PgHold {
+        let backend = coordinator.shown().to_owned();
+        session.link.watch(Watch {
+            status: status_tx,
+            client: Arc::downgrade(&session.client),
+            tag,
+            since: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+            name: name.clone(),
+            backend: backend.clone(),
+            pid: session.pid,
+        });
+        PgHold {
             name,
             key,
             mode,
             pid: session.pid,
             token,
-            backend: coordinator.shown().to_owned(),
+            backend,
             status,
-            release: Some(release),
-            contended: false,
-        };
-        let keeper = Keeper {
             coordinator,
-            session,
-            name: hold.name.clone(),
-            check_sql: check_statement(identity),
-            key,
-            mode,
-            status: status_tx,
-        };
-        tokio::spawn(keeper.run(release_rx));
-        hold
+            session: Some(session),
+            contended: false,
+        }
     }
 
     /// The advisory-lock key.
@@ -133,42 +135,77 @@ impl PgHold {
         }
     }
 
-    /// Releases the lock and waits for the server to confirm.
+    /// Releases the lock and waits for the server to confirm: on this
+    /// thread, which reads the session's socket itself (see
+    /// [`crate::caller`]).
     ///
     /// # Errors
     /// [`Error::Backend`] if the lock had been lost, or the server did not
     /// confirm the release (the session is then closed, which releases it).
     pub(crate) fn release(mut self) -> Result<()> {
-        let rx = self.ask_release();
-        runtime::park_on(rx).unwrap_or(Ok(()))
+        let Some(unlock) = self.unlock() else {
+            return self.lost_error();
+        };
+        if caller::usable() {
+            caller::block_on(unlock)
+        } else {
+            runtime::block_on(unlock)
+        }
     }
 
-    /// [`release`](Self::release) for async code, on any executor.
+    /// [`release`](Self::release) for async code, on any executor (the
+    /// unlock runs on the crate's runtime).
     ///
     /// # Errors
     /// As [`release`](Self::release).
     pub(crate) async fn release_async(mut self) -> Result<()> {
-        let rx = self.ask_release();
-        rx.await.unwrap_or(Ok(()))
-    }
-
-    /// Releases without waiting (what dropping does).
-    pub(crate) fn release_detached(&mut self) {
-        drop(self.release.take());
-    }
-
-    fn ask_release(&mut self) -> oneshot::Receiver<Result<()>> {
-        let (tx, rx) = oneshot::channel();
-        if let Some(release) = self.release.take() {
-            let _ = release.send(tx);
+        match self.unlock() {
+            Some(unlock) => runtime::spawn(unlock).await,
+            None => self.lost_error(),
         }
-        rx
+    }
+
+    /// Stops the watch and returns the unlock to run, or `None` (the
+    /// session closed) if the lock had been lost.
+    fn unlock(&mut self) -> Option<impl Future<Output = Result<()>> + Send + 'static> {
+        let session = self.session.take()?;
+        // From here on no loss is reported; one reported before shows.
+        session.link.unwatch();
+        if self.loss().is_some() {
+            return None;
+        }
+        let (c, name) = (self.coordinator.clone(), self.name.clone());
+        let (key, mode) = (self.key, self.mode);
+        Some(async move {
+            // Driven by this thread if a blocking caller runs it.
+            caller::attach(&session.link);
+            let limit = c.url().check_interval();
+            unlock(&c, session, &name, key, mode, limit).await
+        })
+    }
+
+    fn lost_error(&self) -> Result<()> {
+        Err(Error::Backend {
+            name: self.name.clone(),
+            backend: self.coordinator.shown().to_owned(),
+            reason: format!(
+                "the lock had been lost before its release: {}",
+                self.loss().unwrap_or(LossReason::ConnectionLost)
+            ),
+            source: None,
+        })
     }
 }
 
 impl Drop for PgHold {
+    /// Releases without waiting: the unlock runs on the crate's runtime.
     fn drop(&mut self) {
-        self.release_detached();
+        if let Some(unlock) = self.unlock() {
+            runtime::spawn(async move {
+                let _ = unlock.await;
+            })
+            .detach();
+        }
     }
 }
 
@@ -186,124 +223,50 @@ impl fmt::Debug for PgHold {
     }
 }
 
-/// The statement of the periodic check. Its comment keeps the lock's name
-/// and the time it was taken in `pg_stat_activity.query` for the admin view.
-fn check_statement(identity: &str) -> String {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let t = tag(identity);
-    format!("SELECT 1{} since={since} */", &t[..t.len() - 3])
+/// The statement of the periodic check, from the lock's
+/// [`tag`](crate::key::tag) and when it was taken (ms since the epoch). Its
+/// comment keeps both in `pg_stat_activity.query` for the admin view.
+pub(crate) fn check_statement(tag: &str, since: u128) -> String {
+    format!("SELECT 1{} since={since} */", &tag[..tag.len() - 3])
 }
 
-/// The task that owns a held lock's session.
-struct Keeper {
-    coordinator: PgCoordinator,
+/// Unlocks `key` on the lock's session and returns the session to the pool;
+/// on a failure the session is closed, which releases the lock.
+async fn unlock(
+    coordinator: &PgCoordinator,
     session: Session,
-    name: String,
-    check_sql: String,
+    name: &str,
     key: LockKey,
     mode: Mode,
-    status: watch::Sender<Option<LossReason>>,
-}
-
-impl Keeper {
-    async fn run(self, mut release: oneshot::Receiver<Reply>) {
-        let interval = self.coordinator.url().check_interval();
-        let mut ended = self.session.ended.clone();
-        loop {
-            tokio::select! {
-                reply = &mut release => {
-                    let result = self.unlock(interval).await;
-                    if let Ok(reply) = reply {
-                        let _ = reply.send(result);
-                    }
-                    return;
-                }
-                _ = ended.changed() => {
-                    let (reason, detail) = ended
-                        .borrow()
-                        .clone()
-                        .unwrap_or((LossReason::ConnectionLost, "closed".into()));
-                    self.lose(reason, &detail);
-                    break;
-                }
-                _ = tokio::time::sleep(interval) => {
-                    let check = self.session.client.simple_query(&self.check_sql);
-                    match tokio::time::timeout(interval, check).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            self.lose(reason_of(&e), &describe(&e));
-                            break;
-                        }
-                        Err(_) => {
-                            self.lose(
-                                LossReason::CheckTimedOut,
-                                &format!("no answer within {interval:?}"),
-                            );
-                            break;
-                        }
-                    }
-                }
-            }
+    limit: Duration,
+) -> Result<()> {
+    let sql = key.call("advisory_unlock", mode);
+    let backend = || coordinator.shown().to_owned();
+    match tokio::time::timeout(limit, session.scalar(&sql)).await {
+        Ok(Ok(Some(t))) if t == "t" => {
+            coordinator.pool().checkin(session);
+            Ok(())
         }
-        // Lost: the session is dropped here (which closes it); a later
-        // release request learns of the loss.
-        let reason = *self.status.borrow();
-        drop(self.session);
-        if let Ok(reply) = release.await {
-            let _ = reply.send(Err(Error::Backend {
-                name: self.name.clone(),
-                backend: self.coordinator.shown().to_owned(),
-                reason: format!(
-                    "the lock had been lost before its release: {}",
-                    reason.unwrap_or(LossReason::ConnectionLost)
-                ),
-                source: None,
-            }));
-        }
-    }
-
-    fn lose(&self, reason: LossReason, detail: &str) {
-        tracing::error!(
-            target: "lockutils",
-            lock = %self.name,
-            backend = %self.coordinator.shown(),
-            backend_pid = self.session.pid,
-            "PostgreSQL lock lost: {reason} ({detail}); another holder may have it now"
-        );
-        let _ = self.status.send(Some(reason));
-    }
-
-    async fn unlock(self, limit: Duration) -> Result<()> {
-        let sql = self.key.call("advisory_unlock", self.mode);
-        let backend = || self.coordinator.shown().to_owned();
-        match tokio::time::timeout(limit, self.session.scalar(&sql)).await {
-            Ok(Ok(Some(t))) if t == "t" => {
-                self.coordinator.pool().checkin(self.session);
-                Ok(())
-            }
-            Ok(Ok(_)) => Err(Error::Backend {
-                name: self.name.clone(),
-                backend: backend(),
-                reason: "the server says this session did not hold the lock at release".to_owned(),
-                source: None,
-            }),
-            Ok(Err(e)) => Err(Error::Backend {
-                name: self.name.clone(),
-                backend: backend(),
-                reason: "release failed; the session is closed, which releases the lock".to_owned(),
-                source: Some(Box::new(e)),
-            }),
-            Err(_) => Err(Error::Backend {
-                name: self.name.clone(),
-                backend: backend(),
-                reason: format!(
-                    "no answer to the release within {limit:?}; the session is closed, \
-                     which releases the lock"
-                ),
-                source: None,
-            }),
-        }
+        Ok(Ok(_)) => Err(Error::Backend {
+            name: name.to_owned(),
+            backend: backend(),
+            reason: "the server says this session did not hold the lock at release".to_owned(),
+            source: None,
+        }),
+        Ok(Err(e)) => Err(Error::Backend {
+            name: name.to_owned(),
+            backend: backend(),
+            reason: "release failed; the session is closed, which releases the lock".to_owned(),
+            source: Some(Box::new(e)),
+        }),
+        Err(_) => Err(Error::Backend {
+            name: name.to_owned(),
+            backend: backend(),
+            reason: format!(
+                "no answer to the release within {limit:?}; the session is closed, \
+                 which releases the lock"
+            ),
+            source: None,
+        }),
     }
 }

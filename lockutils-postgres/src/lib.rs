@@ -46,12 +46,17 @@
 //!
 //! # Runtime
 //! Sessions run on one internal tokio thread, so blocking callers need no
-//! runtime and async callers may use any executor.
+//! runtime and async callers may use any executor. A blocking call reads and
+//! writes its (plaintext) session's socket on the calling thread, so its
+//! round trips cost no thread hand-over; the internal thread serves the
+//! session again once the call returns (and a held lock's loss is noticed
+//! there).
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
 mod admin;
 mod backend;
+mod caller;
 mod coordinator;
 mod hold;
 mod key;

@@ -1,10 +1,13 @@
 //! The crate's own executor: one tokio worker thread that runs every
-//! PostgreSQL session, acquisition and held-lock check.
+//! PostgreSQL session no caller drives, async acquisitions and releases,
+//! and held locks' checks.
 //!
-//! Callers never need a runtime of their own: blocking calls wait on a
-//! thread park, async calls await a join handle that works on any executor.
-//! Nothing ever blocks inside the caller's executor, and the sessions keep
-//! running (TLS, keep-alive checks) whatever the caller's threads are doing.
+//! Callers never need a runtime of their own: blocking calls run their
+//! operation on their own thread ([`crate::caller`], inside this runtime's
+//! context) or wait on a thread park, async calls await a join handle that
+//! works on any executor. Nothing ever blocks inside the caller's executor,
+//! and the sessions keep running (TLS, keep-alive checks) whatever the
+//! caller's threads are doing.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +27,11 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
         .build()
         .expect("cannot start the lockutils-postgres runtime thread")
 });
+
+/// The crate's runtime, for entering its context.
+pub(crate) fn handle() -> &'static tokio::runtime::Handle {
+    RUNTIME.handle()
+}
 
 /// Runs `fut` on the crate's runtime.
 pub(crate) fn spawn<F>(fut: F) -> Task<F::Output>

@@ -1,6 +1,10 @@
 //! Server sessions: opening them (credentials, TLS, keep-alive), watching
 //! them close, and the small pool that reuses idle ones.
 
+mod link;
+mod statements;
+mod stream;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +13,12 @@ use parking_lot::Mutex;
 use postgres_native_tls::MakeTlsConnector;
 use tokio::sync::watch;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{CancelToken, Client, Config, SimpleQueryMessage};
+
+pub(crate) use link::{Link, Watch};
+use statements::{Plan, Statements};
+use stream::{Mode, SessionStream};
 
 use crate::hold::LossReason;
 use crate::url::{PgUrl, SslMode};
@@ -21,12 +30,23 @@ pub(crate) type Ended = Option<(LossReason, Arc<str>)>;
 /// time, so that its loss, its cancellation and `pg_advisory_unlock_all`
 /// concern that lock alone.
 pub(crate) struct Session {
-    pub(crate) client: Client,
+    /// Shared (weakly) with the link's checks while a lock is held.
+    pub(crate) client: Arc<Client>,
     cancel: CancelToken,
     /// The server process serving this session (`pg_backend_pid()`).
     pub(crate) pid: i32,
     /// Set once the connection is gone.
     pub(crate) ended: watch::Receiver<Ended>,
+    /// Who drives the connection.
+    pub(crate) link: Arc<Link>,
+    statements: Mutex<Statements>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The connection ends once the client is gone, if someone polls it.
+        self.link.unpark();
+    }
 }
 
 impl Session {
@@ -34,16 +54,31 @@ impl Session {
         self.ended.borrow().is_none() && !self.client.is_closed()
     }
 
-    /// Asks the server to cancel whatever this session is running (a new
-    /// connection carrying the session's secret key). Errors are ignored:
-    /// the caller follows up on the session itself.
-    pub(crate) async fn cancel(&self, tls: &MakeTlsConnector) {
-        let _ = self.cancel.cancel_query(tls.clone()).await;
+    /// Runs one statement and returns its first column of its first row,
+    /// as text; prepared the second time the session runs it (see
+    /// [`statements`]).
+    pub(crate) async fn scalar(&self, sql: &str) -> Result<Option<String>, tokio_postgres::Error> {
+        let plan = self.statements.lock().plan(sql);
+        let statement = match plan {
+            // Boxed: the prepared path is the one that repeats.
+            Plan::Simple => return Box::pin(self.simple_scalar(sql)).await,
+            Plan::Run(s) => s,
+            Plan::Prepare => {
+                // Boxed: once per statement and session.
+                let s = Box::pin(self.client.prepare(sql)).await?;
+                if !self.statements.lock().prepared(sql, &s) {
+                    return Box::pin(self.simple_scalar(sql)).await;
+                }
+                s
+            }
+        };
+        match self.client.query(&statement, &[]).await?.first() {
+            Some(row) => statements::text_of(row),
+            None => Ok(None),
+        }
     }
 
-    /// Runs one simple-protocol query and returns its first column of its
-    /// first row, as text.
-    pub(crate) async fn scalar(&self, sql: &str) -> Result<Option<String>, tokio_postgres::Error> {
+    async fn simple_scalar(&self, sql: &str) -> Result<Option<String>, tokio_postgres::Error> {
         for m in self.client.simple_query(sql).await? {
             if let SimpleQueryMessage::Row(row) = m {
                 return Ok(row.get(0).map(str::to_owned));
@@ -55,7 +90,13 @@ impl Session {
 
 /// What opens sessions for one URL, and the idle ones kept for reuse.
 pub(crate) struct Pool {
+    /// Credentials, database, application name and `sslmode`; the socket
+    /// is opened by [`SessionStream::connect`].
     config: Config,
+    host: String,
+    port: u16,
+    connect_timeout: Duration,
+    check_interval: Duration,
     pub(crate) tls: MakeTlsConnector,
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
@@ -65,19 +106,7 @@ impl Pool {
     pub(crate) fn new(url: &PgUrl) -> Result<Pool, String> {
         let mut config = Config::new();
         config
-            .host(url.host())
-            .port(url.port())
             .application_name(url.application_name())
-            .connect_timeout(url.connect_timeout())
-            // Keep-alive probes after one check interval of silence, then
-            // every second; the kernel gives up after three unanswered ones.
-            .keepalives(true)
-            .keepalives_idle(url.check_interval())
-            .keepalives_interval(Duration::from_secs(1))
-            .keepalives_retries(3)
-            // Data sent but not acknowledged for this long breaks the
-            // connection too (Linux).
-            .tcp_user_timeout(url.check_interval() * 2)
             .ssl_mode(match url.ssl_mode() {
                 SslMode::Disable => tokio_postgres::config::SslMode::Disable,
                 SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -99,6 +128,10 @@ impl Pool {
         }
         Ok(Pool {
             config,
+            host: url.host().to_owned(),
+            port: url.port(),
+            connect_timeout: url.connect_timeout(),
+            check_interval: url.check_interval(),
             tls: tls_connector(url)?,
             idle: Mutex::new(Vec::new()),
             max_idle: url.pool(),
@@ -106,44 +139,64 @@ impl Pool {
     }
 
     /// An idle session, or a new one opened before `deadline`.
-    pub(crate) async fn checkout(
-        &self,
-        deadline: Option<Instant>,
-    ) -> Result<Session, tokio_postgres::Error> {
+    pub(crate) async fn checkout(&self, deadline: Option<Instant>) -> Result<Session, OpenError> {
         loop {
             let Some(s) = self.idle.lock().pop() else {
                 break;
             };
+            // Driven by this caller, or else by the runtime.
+            if !crate::caller::attach(&s.link) {
+                s.link.unpark();
+            }
             if s.is_usable() {
                 return Ok(s);
             }
         }
-        let mut config = self.config.clone();
-        if let Some(d) = deadline {
-            let left = d.saturating_duration_since(Instant::now());
-            let limit = config
-                .get_connect_timeout()
-                .map_or(left, |c| (*c).min(left));
-            config.connect_timeout(limit.max(Duration::from_millis(1)));
-        }
-        let (client, connection) = config.connect(self.tls.clone()).await?;
-        let (tx, ended) = watch::channel(None);
-        tokio::spawn(async move {
-            let why = match connection.await {
-                Ok(()) => (
-                    LossReason::ConnectionLost,
-                    Arc::from("the server closed the connection"),
-                ),
-                Err(e) => (reason_of(&e), Arc::from(describe(&e))),
-            };
-            let _ = tx.send(Some(why));
-        });
+        // Boxed: opening a session is rare, and its future is kilobytes,
+        // which every acquisition's future would carry otherwise.
+        Box::pin(self.open(deadline)).await
+    }
+
+    /// A new session, opened before `deadline`.
+    async fn open(&self, deadline: Option<Instant>) -> Result<Session, OpenError> {
+        let limit = match deadline {
+            Some(d) => self
+                .connect_timeout
+                .min(d.saturating_duration_since(Instant::now())),
+            None => self.connect_timeout,
+        };
+        // Keep-alive probes after one check interval of silence, then every
+        // second; the kernel gives up after three unanswered ones, and data
+        // unacknowledged for two check intervals breaks the connection too.
+        let stream = SessionStream::connect(
+            &self.host,
+            self.port,
+            limit.max(Duration::from_millis(1)),
+            self.check_interval,
+        )
+        .await
+        .map_err(OpenError::Socket)?;
+        let mode = stream.mode();
+        let fd = stream.raw_fd();
+        let tls = MarkTls {
+            inner: MakeTlsConnect::<SessionStream>::make_tls_connect(
+                &mut self.tls.clone(),
+                &self.host,
+            )
+            .map_err(|e| OpenError::Socket(std::io::Error::other(e)))?,
+            mode: mode.clone(),
+        };
+        let (client, connection) = self.config.connect_raw(stream, tls).await?;
+        let (link, ended) = Link::start(Box::pin(connection), mode, fd, self.check_interval);
+        crate::caller::attach(&link);
         let cancel = client.cancel_token();
         let mut session = Session {
-            client,
+            client: Arc::new(client),
             cancel,
             pid: 0,
             ended,
+            link,
+            statements: Mutex::default(),
         };
         session.pid = session
             .scalar("SELECT pg_backend_pid()")
@@ -153,8 +206,32 @@ impl Pool {
         Ok(session)
     }
 
+    /// Asks the server to cancel whatever `session` is running (a new
+    /// connection carrying the session's secret key). Errors are ignored:
+    /// the caller follows up on the session itself.
+    pub(crate) async fn cancel(&self, session: &Session) {
+        let Ok(stream) = SessionStream::connect(
+            &self.host,
+            self.port,
+            self.connect_timeout,
+            self.check_interval,
+        )
+        .await
+        else {
+            return;
+        };
+        let Ok(tls) =
+            MakeTlsConnect::<SessionStream>::make_tls_connect(&mut self.tls.clone(), &self.host)
+        else {
+            return;
+        };
+        let _ = session.cancel.cancel_query_raw(stream, tls).await;
+    }
+
     /// Keeps `session` for reuse if it is healthy and the pool has room.
     pub(crate) fn checkin(&self, session: Session) {
+        // In the pool the runtime drives it, whoever takes it next.
+        crate::caller::detach(&session.link);
         if session.is_usable() {
             let mut idle = self.idle.lock();
             if idle.len() < self.max_idle {
@@ -166,6 +243,21 @@ impl Pool {
     /// Closes the idle sessions.
     pub(crate) fn clear(&self) {
         self.idle.lock().clear();
+    }
+}
+
+/// Why a session could not be opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// No socket to the server (or no TLS set-up for it).
+    Socket(std::io::Error),
+    /// The server refused the session or its first query.
+    Server(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for OpenError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        OpenError::Server(e)
     }
 }
 
@@ -227,4 +319,22 @@ fn tls_connector(url: &PgUrl) -> Result<MakeTlsConnector, String> {
     }
     let connector = b.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
     Ok(MakeTlsConnector::new(connector))
+}
+
+/// The TLS connector, which records in the session's [`Mode`] that the
+/// server agreed to TLS (the runtime then keeps driving the session).
+struct MarkTls<T> {
+    inner: T,
+    mode: Arc<Mode>,
+}
+
+impl<T: TlsConnect<SessionStream>> TlsConnect<SessionStream> for MarkTls<T> {
+    type Stream = T::Stream;
+    type Error = T::Error;
+    type Future = T::Future;
+
+    fn connect(self, stream: SessionStream) -> T::Future {
+        self.mode.set_tls();
+        self.inner.connect(stream)
+    }
 }

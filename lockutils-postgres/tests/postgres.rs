@@ -434,9 +434,9 @@ fn dropped_future_leaves_no_lock_and_no_waiting_query() {
             .is_err());
         // ... and with a timeout, both dropped while waiting on the server.
         let fut = raw.acquire_async(&name, Mode::Shared, Wait::Timeout(Duration::from_secs(60)));
-        assert!(tokio::time::timeout(Duration::from_millis(300), fut)
-            .await
-            .is_err());
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(300), fut).await {
+            panic!("did not wait: {:?}", r.map(drop));
+        }
     });
     // Checked at once: each drop returned after the server ended the wait.
     assert_eq!(waiting_statements_on(key), 0);
@@ -933,4 +933,193 @@ fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     );
     assert!(shown.contains("check that the server runs"), "{shown}");
     assert!(!shown.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
+}
+
+/// Voluntary context switches of the crate's runtime thread so far: how
+/// often it woke up.
+fn runtime_thread_wakeups() -> u64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "lockutils-pg" {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+        }
+    }
+    panic!("no lockutils-pg thread");
+}
+
+/// A host whose sessions are plaintext, which blocking callers drive from
+/// their own threads (TLS sessions stay with the runtime).
+fn plain_host(params: &str) -> Host {
+    Host::new(&url_with(&format!("sslmode=disable{params}")))
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn blocking_round_trips_run_on_the_calling_thread() {
+    let h = plain_host("");
+    let name = unique("caller-driven");
+    for _ in 0..20 {
+        release(h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap()).unwrap();
+    }
+    // Each cycle is two round trips. Served by the runtime thread, each
+    // would wake it at least once (it reads the answer and wakes the
+    // caller); read by the caller, they leave it asleep.
+    let cycles = 300;
+    let before = runtime_thread_wakeups();
+    for _ in 0..cycles {
+        release(h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap()).unwrap();
+    }
+    let per_cycle = (runtime_thread_wakeups() - before) as f64 / f64::from(cycles);
+    assert!(
+        per_cycle < 0.5,
+        "the runtime thread woke {per_cycle} times per lock/unlock cycle"
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_lock_taken_by_a_blocking_caller_reports_its_loss() {
+    let h = plain_host("&check_interval=1");
+    let name = unique("caller-loss");
+    // Twice: the second acquisition reuses the session the first handed
+    // back idle to the pool.
+    release(h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap()).unwrap();
+    let hold = h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap();
+    // Held idle: nobody but the runtime reads the session now.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!LockGuard::is_lost(&hold));
+    let pid = backend_pid(&name);
+    assert_eq!(
+        sql(&format!("SELECT pg_terminate_backend({pid})"))[0][0].as_deref(),
+        Some("t")
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reason = rt
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(3), LockGuard::lost(&hold).unwrap()).await
+        })
+        .expect("loss not reported within 3 s")
+        .expect("a loss, not a release");
+    assert_eq!(reason.kind, LossKind::SessionEnded);
+    let e = release(hold).unwrap_err();
+    assert!(e.to_string().contains("lost"), "{e}");
+    // The pool holds no dead session: the next acquisition works.
+    release(h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap()).unwrap();
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn blocking_and_async_callers_take_turns_on_one_session() {
+    let h = plain_host("&pool=1");
+    let name = unique("turns");
+    let key = h.key(&name);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut pids = Vec::new();
+    for _ in 0..10 {
+        let g = h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap();
+        pids.push(backend_pid(&name));
+        release(g).unwrap();
+        let g = rt
+            .block_on(h.acquire_async(&name, Mode::Exclusive, Wait::Forever))
+            .unwrap();
+        pids.push(backend_pid(&name));
+        rt.block_on(AsyncLockGuard::unlock_async(g)).unwrap();
+        // A blocking try and a timed wait on the same session too.
+        release(h.acquire(&name, Mode::Exclusive, Wait::Now).unwrap()).unwrap();
+        let g = h
+            .acquire(
+                &name,
+                Mode::Exclusive,
+                Wait::Timeout(Duration::from_secs(5)),
+            )
+            .unwrap();
+        release(g).unwrap();
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 1, "one pooled session serves both: {pids:?}");
+    assert_eq!(sessions_on(key), (0, 0));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_blocking_timed_out_or_refused_acquisition_leaves_no_waiting_query() {
+    let holder = coordinator();
+    let name = unique("caller-timeout");
+    let key = Layout::Native.key(&name);
+    let held = holder.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    let h = plain_host("");
+    for _ in 0..3 {
+        let e = h
+            .acquire(
+                &name,
+                Mode::Exclusive,
+                Wait::Timeout(Duration::from_millis(200)),
+            )
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        // Checked at once: the wait ended before the error returned.
+        assert_eq!(waiting_statements_on(key), 0);
+        assert_eq!(sessions_on(key), (1, 0));
+        let e = h.acquire(&name, Mode::Exclusive, Wait::Now).unwrap_err();
+        assert!(matches!(e, Error::WouldBlock { .. }), "{e}");
+        assert_eq!(sessions_on(key), (1, 0));
+    }
+    release(held).unwrap();
+    release(h.acquire(&name, Mode::Exclusive, Wait::Now).unwrap()).unwrap();
+    assert_eq!(sessions_on(key), (0, 0));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_stray_cancel_does_not_end_a_wait() {
+    // The server can deliver a cancel request twice, so the one an earlier
+    // clean-up sent on a session may reach the next wait on it: the wait
+    // goes on.
+    let holder = coordinator();
+    let name = unique("stray-cancel");
+    let key = Layout::Native.key(&name);
+    let held = holder.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    let h = plain_host("");
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let got = h.acquire(&name, Mode::Exclusive, Wait::Forever)?;
+            assert_eq!(sessions_on(key), (1, 0));
+            release(got)
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sessions_on(key) != (1, 1) {
+            assert!(Instant::now() < deadline, "the waiter never waited");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let waiting = sql(&format!(
+            "SELECT pid FROM pg_locks WHERE NOT granted AND {}",
+            pg_locks_where(key)
+        ));
+        let pid = waiting[0][0].as_deref().unwrap();
+        assert_eq!(
+            sql(&format!("SELECT pg_cancel_backend({pid})"))[0][0].as_deref(),
+            Some("t")
+        );
+        // Still waiting (again), with nothing held.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sessions_on(key) != (1, 1) {
+            assert!(Instant::now() < deadline, "the wait ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        release(held).unwrap();
+        waiter.join().unwrap().unwrap();
+    });
+    assert_eq!(sessions_on(key), (0, 0));
 }
