@@ -283,15 +283,27 @@ impl PgCoordinator {
             OpenError::Socket(e) => Error::Backend {
                 name: name.to_owned(),
                 backend: self.shown().to_owned(),
-                reason: "cannot open a session; check that the server runs at the URL's host \
-                         and port and admits this client"
-                    .to_owned(),
+                reason: match crate::tls::failure(&e) {
+                    Some(tls) => format!("cannot open a session: {tls}"),
+                    None => format!(
+                        "cannot open a session: {e}; check that the server runs at the URL's \
+                         host and port and admits this client"
+                    ),
+                },
                 source: Some(Box::new(e)),
             },
         }
     }
 
     pub(crate) fn error(&self, name: &str, doing: &str, e: tokio_postgres::Error) -> Error {
+        if let Some(tls) = crate::tls::failure(&e) {
+            return Error::Backend {
+                name: name.to_owned(),
+                backend: self.shown().to_owned(),
+                reason: format!("{doing}: {tls}"),
+                source: Some(Box::new(e)),
+            };
+        }
         let hint = if e.code() == Some(&SqlState::INVALID_PASSWORD)
             || e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
         {

@@ -63,6 +63,7 @@ mod key;
 mod pgpass;
 mod runtime;
 mod session;
+mod tls;
 mod url;
 
 pub use backend::{register, PgBackend};

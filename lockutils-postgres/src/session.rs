@@ -8,9 +8,7 @@ mod stream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use native_tls::{Certificate, TlsConnector};
 use parking_lot::Mutex;
-use postgres_native_tls::MakeTlsConnector;
 use tokio::sync::watch;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
@@ -97,7 +95,7 @@ pub(crate) struct Pool {
     port: u16,
     connect_timeout: Duration,
     check_interval: Duration,
-    pub(crate) tls: MakeTlsConnector,
+    pub(crate) tls: crate::tls::Connector,
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
 }
@@ -132,7 +130,7 @@ impl Pool {
             port: url.port(),
             connect_timeout: url.connect_timeout(),
             check_interval: url.check_interval(),
-            tls: tls_connector(url)?,
+            tls: crate::tls::connector(url)?,
             idle: Mutex::new(Vec::new()),
             max_idle: url.pool(),
         })
@@ -286,39 +284,6 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
             None => e.to_string(),
         },
     }
-}
-
-fn tls_connector(url: &PgUrl) -> Result<MakeTlsConnector, String> {
-    let mut b = TlsConnector::builder();
-    if let Some(path) = url.ssl_root_cert() {
-        let pem = std::fs::read(path).map_err(|e| {
-            format!(
-                "cannot read sslrootcert {}: {e}; give a readable PEM file",
-                path.display()
-            )
-        })?;
-        let cert = Certificate::from_pem(&pem).map_err(|e| {
-            format!(
-                "sslrootcert {} is not a PEM certificate: {e}",
-                path.display()
-            )
-        })?;
-        b.add_root_certificate(cert);
-    }
-    match url.ssl_mode() {
-        SslMode::Disable | SslMode::Prefer => {
-            b.danger_accept_invalid_certs(true);
-        }
-        SslMode::Require if url.ssl_root_cert().is_none() => {
-            b.danger_accept_invalid_certs(true);
-        }
-        SslMode::Require | SslMode::VerifyCa => {
-            b.danger_accept_invalid_hostnames(true);
-        }
-        _ => {}
-    }
-    let connector = b.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
-    Ok(MakeTlsConnector::new(connector))
 }
 
 /// The TLS connector, which records in the session's [`Mode`] that the

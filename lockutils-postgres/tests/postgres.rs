@@ -810,11 +810,21 @@ fn tls_when_the_url_asks() {
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap_err();
     assert!(matches!(e, Error::Backend { .. }), "{e}");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("TLS handshake failed") && shown.contains("not valid for name"),
+        "{shown}"
+    );
     // Without the CA, the test CA's certificate is refused.
     let e = Host::new(&url_with("sslmode=verify-full"))
         .acquire(&name, Mode::Exclusive, Wait::Now)
         .unwrap_err();
     assert!(matches!(e, Error::Backend { .. }), "{e}");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("TLS handshake failed") && shown.contains("UnknownIssuer"),
+        "{shown}"
+    );
 }
 
 #[test]
