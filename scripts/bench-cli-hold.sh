@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `lockutils hold NAME -- true` as a whole process beside `flock FILE true`,
 # and each program's bare start-up (`--version`), in one run: the default
-# build and a build without the `postgresql` feature (no OpenSSL to load),
+# build (every engine) and a file-only build (`--no-default-features`),
 # perf stat task-clock (when perf is installed) and hyperfine min and median.
 #
 #   scripts/bench-cli-hold.sh          # about 2 minutes after the builds
@@ -9,10 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -p lockutils-cli >/dev/null 2>&1
-cargo build --release -p lockutils-cli --no-default-features --features zookeeper \
-    --target-dir "$target/no-postgresql" >/dev/null 2>&1
+cargo build --release -p lockutils-cli --no-default-features \
+    --target-dir "$target/file-only" >/dev/null 2>&1
 cli="$target/release/lockutils"
-cli_files="$target/no-postgresql/release/lockutils"
+cli_files="$target/file-only/release/lockutils"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 touch "$dir/f"

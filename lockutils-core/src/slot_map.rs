@@ -17,10 +17,33 @@ type Inner = loom::sync::RwLock<std::collections::HashMap<Box<str>, Arc<Slot>>>;
 
 pub(crate) struct SlotMap(Inner);
 
+/// Four shards per CPU this process may run on, as `DashMap`'s default,
+/// but counted with one `sched_getaffinity` call: the default asks
+/// `available_parallelism`, which also reads the cgroup's CPU quota files
+/// (about twenty system calls at every process's first lock).
+#[cfg(not(loom))]
+fn shard_amount() -> usize {
+    // SAFETY: an all-zero `cpu_set_t` is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a writable `cpu_set_t` of the size passed.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    let cpus = if r == 0 {
+        // SAFETY: `set` was filled in by the call above.
+        usize::try_from(unsafe { libc::CPU_COUNT(&set) }).unwrap_or(1)
+    } else {
+        1
+    };
+    // A power of two above one, as `DashMap` requires.
+    (cpus.max(1) * 4).next_power_of_two().clamp(4, 1024)
+}
+
 #[cfg(not(loom))]
 impl SlotMap {
     pub(crate) fn new() -> Self {
-        SlotMap(Inner::default())
+        SlotMap(Inner::with_hasher_and_shard_amount(
+            foldhash::fast::RandomState::default(),
+            shard_amount(),
+        ))
     }
 
     /// Runs `f` on the entry for `key`, if any, under the entry's read lock.
