@@ -32,6 +32,7 @@ echo "== build (release)"
 cargo bench --no-run -p lockutils-core -p lockutils -p lockutils-zookeeper -p lockutils-postgres \
     --all-features >/dev/null 2>&1
 cargo build --release -p lockutils-postgres --example lockutils-pg-holder >/dev/null 2>&1
+cargo build --release -p lockutils-zookeeper --example lockutils-zk-holder >/dev/null 2>&1
 
 load "in-process and file-lock benches"
 scripts/bench.sh
