@@ -36,6 +36,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use lockutils_core::{LockGuard, LockOptions};
 use lockutils_postgres::PgBackend;
 
+#[path = "../tests/support/runtime_thread.rs"]
+mod runtime_thread;
+use runtime_thread::runtime_thread_wakeups;
 #[path = "../tests/support/holder_bin.rs"]
 mod holder_bin;
 use holder_bin::holder_bin;
@@ -294,24 +297,6 @@ fn switches() -> (u64, u64) {
 fn cpu_ns() -> u64 {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
     stat.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-/// Voluntary context switches of the crate's runtime thread so far: how
-/// often it woke up.
-fn runtime_thread_wakeups() -> u64 {
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim() == "lockutils-pg" {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap();
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap();
-        }
-    }
-    0
 }
 
 /// Wall time per cycle of `a` and `b` run in alternating blocks, so that

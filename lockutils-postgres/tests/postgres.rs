@@ -13,6 +13,9 @@ use lockutils_core::backend::{Admin, Backend, LossKind, Removal};
 use lockutils_core::{AsyncLockGuard, LockGuard, LockOptions, Registry};
 use lockutils_postgres::{Error, Layout, LockKey, Mode, PgBackend, PgUrl};
 
+#[path = "support/runtime_thread.rs"]
+mod runtime_thread;
+use runtime_thread::runtime_thread_wakeups;
 #[path = "support/holder_bin.rs"]
 mod holder_bin;
 use holder_bin::holder_bin;
@@ -54,6 +57,18 @@ fn sql(query: &str) -> Vec<Vec<Option<String>>> {
 /// The URL of `lockutils_min`, the role with LOGIN and CONNECT only.
 fn min_url() -> String {
     url().replacen("lockutils:lockutils@", "lockutils_min:lockutils_min@", 1)
+}
+
+/// The loss `hold` reports within `limit`; fails the test if none comes,
+/// or if the hold reports a release instead.
+fn loss_within(hold: &LockGuard<'_>, limit: Duration) -> lockutils_core::backend::Loss {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { tokio::time::timeout(limit, LockGuard::lost(hold).unwrap()).await })
+        .unwrap_or_else(|_| panic!("loss not reported within {limit:?}"))
+        .expect("a loss, not a release")
 }
 
 fn sql_as(url: &str, query: &str) -> Vec<Vec<Option<String>>> {
@@ -510,16 +525,8 @@ fn terminated_session_is_reported_lost() {
     let rows = sql(&format!("SELECT pg_terminate_backend({pid})"));
     assert_eq!(rows[0][0].as_deref(), Some("t"));
     let start = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let reason = rt
-        .block_on(async {
-            tokio::time::timeout(Duration::from_secs(3), LockGuard::lost(&hold).unwrap()).await
-        })
-        .expect("loss not reported within 3 s (bound: 2 × check_interval)")
-        .expect("a loss, not a release");
+    // Bound: 2 × check_interval.
+    let reason = loss_within(&hold, Duration::from_secs(3));
     assert_eq!(reason.kind, LossKind::SessionEnded);
     assert!(start.elapsed() < Duration::from_secs(3));
     assert!(LockGuard::is_lost(&hold));
@@ -945,24 +952,6 @@ fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     assert!(!shown.contains("hunter2") && !format!("{e:?}").contains("hunter2"));
 }
 
-/// Voluntary context switches of the crate's runtime thread so far: how
-/// often it woke up.
-fn runtime_thread_wakeups() -> u64 {
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim() == "lockutils-pg" {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap();
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap();
-        }
-    }
-    panic!("no lockutils-pg thread");
-}
-
 /// A host whose sessions are plaintext, which blocking callers drive from
 /// their own threads (TLS sessions stay with the runtime).
 fn plain_host(params: &str) -> Host {
@@ -1009,16 +998,7 @@ fn a_lock_taken_by_a_blocking_caller_reports_its_loss() {
         sql(&format!("SELECT pg_terminate_backend({pid})"))[0][0].as_deref(),
         Some("t")
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let reason = rt
-        .block_on(async {
-            tokio::time::timeout(Duration::from_secs(3), LockGuard::lost(&hold).unwrap()).await
-        })
-        .expect("loss not reported within 3 s")
-        .expect("a loss, not a release");
+    let reason = loss_within(&hold, Duration::from_secs(3));
     assert_eq!(reason.kind, LossKind::SessionEnded);
     let e = release(hold).unwrap_err();
     assert!(e.to_string().contains("lost"), "{e}");
