@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lockutils_core::{Error, LockOptions, Mode};
+use lockutils_core::{Error, InUse, LockOptions, Mode};
 
 const MEM_NAMES: usize = 4;
 const EXT_NAMES: usize = 2;
@@ -60,6 +60,8 @@ struct Stats {
     cancelled: AtomicU64,
     panics: AtomicU64,
     removed: AtomicU64,
+    /// Removals refused because another process had the file open (or might).
+    removal_refused: AtomicU64,
     kills: AtomicU64,
     stale_markers: AtomicU64,
     violations: AtomicU64,
@@ -187,7 +189,17 @@ impl World {
         match e {
             Error::Timeout { .. } => self.stats.timeouts.fetch_add(1, SeqCst),
             Error::WouldBlock { .. } => self.stats.busy.fetch_add(1, SeqCst),
-            other => panic!("unexpected error: {other}"),
+            // Another process has the file open: the removal is refused, as
+            // documented (other processes keep their lock files open between
+            // acquisitions, so this is common here).
+            other if InUse::of(other).is_some() => {
+                let before = self.stats.removal_refused.fetch_add(1, SeqCst);
+                if before == 0 {
+                    eprintln!("soak: first refused removal: {}", other.report());
+                }
+                before
+            }
+            other => panic!("unexpected error: {}", other.report()),
         };
     }
 
@@ -509,12 +521,13 @@ fn main() {
         in_parent + finished_children
     );
     println!(
-        "timeouts {} busy {} cancelled futures {} panics {} lock files removed {} processes killed {} stale markers taken over {}",
+        "timeouts {} busy {} cancelled futures {} panics {} lock files removed {} (refused while open elsewhere {}) processes killed {} stale markers taken over {}",
         s.timeouts.load(SeqCst),
         s.busy.load(SeqCst),
         s.cancelled.load(SeqCst),
         s.panics.load(SeqCst),
         s.removed.load(SeqCst),
+        s.removal_refused.load(SeqCst),
         s.kills.load(SeqCst),
         s.stale_markers.load(SeqCst),
     );
