@@ -5,10 +5,14 @@
 //! - `uncontended`: one acquire + release cycle, nobody else contending;
 //! - `handoff`: a second process acquires and releases the same lock in a
 //!   loop (the same client kind), so acquisitions here wait for it and
-//!   releases hand the lock over.
+//!   releases hand the lock over. Every release, here and in the peer,
+//!   waits for the server's answer (`LockGuard::unlock` for ours), as the
+//!   bare loop's does.
 //!
 //! Rows: `ours` (`LockOptions::backend(&PgBackend)`: in-process + server),
-//! `ours_tls` (`ours` over TLS),
+//! `ours_tls` (`ours` over TLS), `ours_peer_drops` (hand-off only: the
+//! peer releases by dropping its guard, which sends the unlock from the
+//! crate's runtime without waiting for it),
 //! `bare` (prepared statements on one connection driven by the bench thread
 //! itself), `bare_threaded` (the same with the connection on a runtime
 //! thread of its own, as ours runs), `tooz`.
@@ -109,6 +113,22 @@ impl Peer {
         let mut cmd = Command::new(holder_bin());
         cmd.args(["contend", &url(), name, which]);
         Peer::spawn(cmd)
+    }
+
+    /// Stops a `contend` holder after its next release.
+    fn pause(&mut self) {
+        writeln!(self.stdin.as_mut().unwrap(), "pause").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "paused", "peer did not pause");
+    }
+
+    /// Lets a paused `contend` holder go on.
+    fn resume(&mut self) {
+        writeln!(self.stdin.as_mut().unwrap(), "go").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "going", "peer did not resume");
     }
 
     fn time(&mut self, iters: u64) -> Duration {
@@ -259,6 +279,14 @@ fn bench(c: &mut Criterion) {
         });
     }
     {
+        let name = format!("bench-ho-drop-{pid}");
+        let _other = Peer::holder(&name, "ours-drop");
+        let opts = LockOptions::new(&name).backend(&pg);
+        g.bench_function("ours_peer_drops", |b| {
+            b.iter(|| LockGuard::unlock(opts.lock().unwrap()).unwrap())
+        });
+    }
+    {
         let name = format!("bench-ho-bare-{pid}");
         let _other = Peer::holder(&name, "bare");
         let bare = Bare::new(&name);
@@ -304,18 +332,31 @@ fn cpu_ns() -> u64 {
 /// of each, and the median of the blocks' ratios, which is steadier than
 /// the ratio of two criterion rows measured seconds apart.
 fn interleaved(a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> (Duration, Duration, f64) {
+    interleaved_with(a, b, &mut |_, _| {})
+}
+
+/// [`interleaved`], calling `around(side, true)` before each block of side
+/// `0` (`a`) or `1` (`b`) and `around(side, false)` after it (untimed).
+fn interleaved_with(
+    a: &mut dyn FnMut(),
+    b: &mut dyn FnMut(),
+    around: &mut dyn FnMut(usize, bool),
+) -> (Duration, Duration, f64) {
     const BLOCKS: usize = 101;
     const CYCLES: u32 = 20;
-    let block = |f: &mut dyn FnMut()| {
+    let mut block = |side: usize, f: &mut dyn FnMut()| {
+        around(side, true);
         let t = std::time::Instant::now();
         for _ in 0..CYCLES {
             f();
         }
-        t.elapsed() / CYCLES
+        let per_cycle = t.elapsed() / CYCLES;
+        around(side, false);
+        per_cycle
     };
     let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..BLOCKS {
-        let (x, y) = (block(a), block(b));
+        let (x, y) = (block(0, a), block(1, b));
         ta.push(x);
         tb.push(y);
         ratios.push(x.as_secs_f64() / y.as_secs_f64());
@@ -390,5 +431,41 @@ fn switches_per_cycle(c: &mut Criterion) {
     eprintln!("interleaved raw: ours {o:?}, bare {b:?}, ours / bare {ratio:.2}x");
 }
 
-criterion_group!(benches, bench, switches_per_cycle);
+/// The two-process hand-off, ours beside the bare loop in alternating
+/// blocks: each side's peer contends only during that side's blocks (the
+/// other is paused after a release), so both see the same load.
+fn handoff_interleaved(c: &mut Criterion) {
+    let _ = c;
+    let pid = std::process::id();
+    let (ours_name, bare_name) = (
+        format!("bench-hi-ours-{pid}"),
+        format!("bench-hi-bare-{pid}"),
+    );
+    let mut ours_peer = Peer::holder(&ours_name, "ours");
+    ours_peer.pause();
+    let mut bare_peer = Peer::holder(&bare_name, "bare");
+    bare_peer.pause();
+    let pg = PgBackend::new(&url()).unwrap();
+    let opts = LockOptions::new(&ours_name).backend(&pg);
+    let bare = Bare::new(&bare_name);
+    let peers = std::cell::RefCell::new([ours_peer, bare_peer]);
+    let (o, b, ratio) = interleaved_with(
+        &mut || LockGuard::unlock(opts.lock().unwrap()).unwrap(),
+        &mut || bare.cycle(),
+        &mut |side, starts| {
+            let peer = &mut peers.borrow_mut()[side];
+            if starts {
+                peer.resume()
+            } else {
+                peer.pause()
+            }
+        },
+    );
+    eprintln!(
+        "interleaved two-process hand-off (medians of 101 blocks of 20): ours {o:?}, \
+         bare {b:?}, ours / bare {ratio:.2}x"
+    );
+}
+
+criterion_group!(benches, bench, switches_per_cycle, handoff_interleaved);
 criterion_main!(benches);

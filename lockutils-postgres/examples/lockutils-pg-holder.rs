@@ -3,11 +3,13 @@
 //!     lockutils-pg-holder hold URL NAME [--shared]
 //!         acquire (blocking), print `held KEY` on stdout, then hold
 //!         until stdin closes (or the process is killed), and release
-//!     lockutils-pg-holder contend URL NAME ours|bare
+//!     lockutils-pg-holder contend URL NAME ours|ours-drop|bare
 //!         acquire and release in a loop until stdin closes, printing
-//!         `ready` first (for the hand-off benchmark)
+//!         `ready` first (for the hand-off benchmark); a `pause` line on
+//!         stdin stops it after a release (it prints `paused`), `go`
+//!         resumes it (it prints `going`)
 use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, LazyLock, Mutex};
 
 use lockutils_core::{LockGuard, LockOptions, Mode};
 use lockutils_postgres::PgUrl;
@@ -50,20 +52,70 @@ fn hold(url: &str, name: &str, shared: bool) {
     LockGuard::unlock(guard).unwrap();
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// The contending loop's controls, from stdin: `pause` (the loop stops
+/// after its next release and prints `paused`), `go` (it resumes), end of
+/// input (it ends). Each is acknowledged before the next is sent, so none
+/// overtakes another.
+#[derive(Default)]
+struct Control {
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+static CONTROL: LazyLock<Control> = LazyLock::new(Control::default);
+
+impl Control {
+    fn read_stdin(&self) {
+        for line in std::io::stdin().lock().lines() {
+            let mut state = self.state.lock().unwrap();
+            match line.as_deref().map(str::trim) {
+                Ok("pause") => state.0 = true,
+                Ok("go") => state.0 = false,
+                _ => break,
+            }
+            self.changed.notify_all();
+        }
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether to go on with another cycle; waits while paused.
+    fn go_on(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.0 && !state.1 {
+            println!("paused");
+            std::io::stdout().flush().unwrap();
+            while state.0 && !state.1 {
+                state = self.changed.wait(state).unwrap();
+            }
+            println!("going");
+            std::io::stdout().flush().unwrap();
+        }
+        !state.1
+    }
+}
 
 fn contend(url: &str, name: &str, which: &str) {
-    std::thread::spawn(|| {
-        let mut sink = String::new();
-        let _ = std::io::stdin().read_line(&mut sink);
-        STOP.store(true, Ordering::SeqCst);
-    });
+    std::thread::spawn(|| CONTROL.read_stdin());
     match which {
         "ours" => {
+            // Each release waits for the server's answer, as the bare
+            // loop's does (dropping the guard would release on the
+            // crate's runtime without waiting).
+            let opts = LockOptions::new(name).backend_url(url);
+            LockGuard::unlock(opts.lock().unwrap()).unwrap();
+            println!("ready");
+            while CONTROL.go_on() {
+                LockGuard::unlock(opts.lock().unwrap()).unwrap();
+            }
+        }
+        "ours-drop" => {
+            // Releases by dropping the guard: the unlock runs on the
+            // crate's runtime and the loop goes on without its answer.
             let opts = LockOptions::new(name).backend_url(url);
             drop(opts.lock().unwrap());
             println!("ready");
-            while !STOP.load(Ordering::SeqCst) {
+            while CONTROL.go_on() {
                 drop(opts.lock().unwrap());
             }
         }
@@ -92,7 +144,7 @@ fn contend(url: &str, name: &str, which: &str) {
                 client.query(&lock, &[&key]).await.unwrap();
                 client.query(&unlock, &[&key]).await.unwrap();
                 println!("ready");
-                while !STOP.load(Ordering::SeqCst) {
+                while CONTROL.go_on() {
                     client.query(&lock, &[&key]).await.unwrap();
                     client.query(&unlock, &[&key]).await.unwrap();
                 }

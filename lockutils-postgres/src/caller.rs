@@ -100,6 +100,9 @@ pub(crate) fn attach(link: &Arc<Link>) -> bool {
     DRIVEN.with(|d| {
         let mut driven = d.borrow_mut();
         let Some(links) = driven.as_mut() else {
+            // Driven by the runtime from now on, if it was deferred.
+            drop(driven);
+            link.unpark();
             return false;
         };
         if links.iter().any(|l| Arc::ptr_eq(l, link)) {
@@ -140,8 +143,10 @@ impl Drop for Driving {
         let Some(mut links) = DRIVEN.with(|d| d.borrow_mut().take()) else {
             return;
         };
+        // A session still driven here holds a lock (the others went back to
+        // the pool): handed back a little later (see `session::deferred`).
         for link in links.drain(..) {
-            link.hand_back(false);
+            link.hand_back_held();
         }
         // The buffer for the next call.
         SCRATCH.with(|s| s.borrow_mut().driven = links);

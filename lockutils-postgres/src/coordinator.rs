@@ -15,7 +15,8 @@ use tokio::sync::{oneshot, OnceCell};
 use tokio_postgres::error::SqlState;
 
 use crate::hold::PgHold;
-use crate::key::{tag, LockKey};
+use crate::key::LockKey;
+use crate::names::Names;
 use crate::session::{OpenError, Pool, Session};
 use crate::url::{Fencing, PgUrl};
 use crate::{caller, runtime};
@@ -45,6 +46,7 @@ struct Inner {
     url: PgUrl,
     shown: String,
     pool: Pool,
+    names: Names,
     fencing_table: OnceCell<()>,
 }
 
@@ -65,6 +67,7 @@ impl PgCoordinator {
             source: None,
         })?;
         Ok(PgCoordinator(Arc::new(Inner {
+            names: Names::new(url.layout()),
             url,
             shown,
             pool,
@@ -106,7 +109,7 @@ impl PgCoordinator {
 
     /// The advisory-lock key of a lock identity, in this URL's layout.
     pub(crate) fn key(&self, identity: &str) -> LockKey {
-        self.0.url.layout().key(identity)
+        self.0.names.get(identity).key
     }
 
     /// Closes the idle sessions (held locks keep theirs).
@@ -134,7 +137,8 @@ impl PgCoordinator {
                              use layout=native for shared locks",
                 });
             }
-            let key = layout.key(&identity);
+            let sql = c.0.names.get(&identity);
+            let key = sql.key;
             let timeout_error = |deadline: Instant| Error::Timeout {
                 name: name.clone(),
                 timeout: deadline.saturating_duration_since(started),
@@ -157,14 +161,12 @@ impl PgCoordinator {
                 in_flight: false,
                 orphan: orphan.clone(),
             };
-            let t = tag(&identity);
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let mut contended = false;
             if wait == Wait::Now || left.is_some_and(|l| l.is_zero()) {
-                let try_sql = format!("{}{t}", key.call("try_advisory_lock", mode));
                 let got = pending
                     .session()
-                    .scalar(&try_sql)
+                    .scalar(sql.try_lock(mode))
                     .await
                     .map_err(|e| c.error(&name, "cannot try the lock", e))?;
                 if got.as_deref() != Some("t") {
@@ -180,13 +182,12 @@ impl PgCoordinator {
                 // this wait only, ended by the server itself; without, the
                 // plain call, and the bounded form with no bound if the
                 // role's own `lock_timeout` ended it.
-                let call = format!("{}{t}", key.wait_call(mode));
+                let call = sql.wait(mode);
                 let bounded = |ms: u128| format!("SET LOCAL lock_timeout = {ms}; {call}");
-                let first = match left {
-                    Some(l) => bounded(l.as_millis().max(1)),
-                    None => call.clone(),
-                };
-                let mut result = pending.wait(&first, deadline).await;
+                let first = left.map(|l| bounded(l.as_millis().max(1)));
+                let mut result = pending
+                    .wait(first.as_deref().unwrap_or(call), deadline)
+                    .await;
                 // The server can deliver a cancel request twice (to the
                 // process and to its group), so one sent for an earlier
                 // wait on this session (see `clean_up`) may end this one
@@ -195,15 +196,16 @@ impl PgCoordinator {
                 if matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED))
                     && Box::pin(pending.reset()).await
                 {
-                    let again = match deadline {
-                        Some(d) => bounded(
+                    let again = deadline.map(|d| {
+                        bounded(
                             d.saturating_duration_since(Instant::now())
                                 .as_millis()
                                 .max(1),
-                        ),
-                        None => call.clone(),
-                    };
-                    result = pending.wait(&again, deadline).await;
+                        )
+                    });
+                    result = pending
+                        .wait(again.as_deref().unwrap_or(call), deadline)
+                        .await;
                 }
                 if deadline.is_none()
                     && matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
@@ -240,7 +242,7 @@ impl PgCoordinator {
                     }
                 },
             };
-            let mut hold = PgHold::start(c, session, name, t, key, mode, token);
+            let mut hold = PgHold::start(c, session, name, sql, mode, token);
             hold.contended = contended;
             Ok(hold)
         }

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::coordinator::PgCoordinator;
 use crate::key::LockKey;
+use crate::names::NameSql;
 use crate::session::{Session, Watch};
 use crate::{caller, runtime};
 
@@ -55,12 +56,12 @@ impl fmt::Display for LossReason {
 /// Dropping the hold releases the lock without waiting for the server's
 /// answer; [`release`](Self::release) waits for it.
 pub(crate) struct PgHold {
-    name: String,
-    key: LockKey,
+    name: Arc<str>,
+    /// The name's key and statements.
+    sql: Arc<NameSql>,
     mode: Mode,
     pid: i32,
     token: Option<u64>,
-    backend: String,
     status: watch::Receiver<Option<LossReason>>,
     coordinator: PgCoordinator,
     /// `None` once released.
@@ -74,31 +75,29 @@ impl PgHold {
         coordinator: PgCoordinator,
         session: Session,
         name: String,
-        tag: String,
-        key: LockKey,
+        sql: Arc<NameSql>,
         mode: Mode,
         token: Option<u64>,
     ) -> PgHold {
         let (status_tx, status) = watch::channel(None);
-        let backend = coordinator.shown().to_owned();
+        let name: Arc<str> = name.into();
         session.link.watch(Watch {
             status: status_tx,
             client: Arc::downgrade(&session.client),
-            tag,
+            tag: sql.tag.clone(),
             since: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis()),
             name: name.clone(),
-            backend: backend.clone(),
+            backend: coordinator.clone(),
             pid: session.pid,
         });
         PgHold {
             name,
-            key,
+            sql,
             mode,
             pid: session.pid,
             token,
-            backend,
             status,
             coordinator,
             session: Some(session),
@@ -108,7 +107,7 @@ impl PgHold {
 
     /// The advisory-lock key.
     pub(crate) fn key(&self) -> LockKey {
-        self.key
+        self.sql.key
     }
 
     /// The fencing token: larger for every successive holder of the name.
@@ -175,18 +174,18 @@ impl PgHold {
             return None;
         }
         let (c, name) = (self.coordinator.clone(), self.name.clone());
-        let (key, mode) = (self.key, self.mode);
+        let (sql, mode) = (self.sql.clone(), self.mode);
         Some(async move {
             // Driven by this thread if a blocking caller runs it.
             caller::attach(&session.link);
             let limit = c.url().check_interval();
-            unlock(&c, session, &name, key, mode, limit).await
+            unlock(&c, session, &name, sql.unlock(mode), limit).await
         })
     }
 
     fn lost_error(&self) -> Result<()> {
         Err(Error::Backend {
-            name: self.name.clone(),
+            name: self.name.to_string(),
             backend: self.coordinator.shown().to_owned(),
             reason: format!(
                 "the lock had been lost before its release: {}",
@@ -213,9 +212,9 @@ impl fmt::Debug for PgHold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgHold")
             .field("name", &self.name)
-            .field("key", &self.key)
+            .field("key", &self.sql.key)
             .field("mode", &self.mode)
-            .field("backend", &self.backend)
+            .field("backend", &self.coordinator.shown())
             .field("backend_pid", &self.pid)
             .field("fencing_token", &self.token)
             .field("lost", &self.loss())
@@ -236,13 +235,11 @@ async fn unlock(
     coordinator: &PgCoordinator,
     session: Session,
     name: &str,
-    key: LockKey,
-    mode: Mode,
+    sql: &str,
     limit: Duration,
 ) -> Result<()> {
-    let sql = key.call("advisory_unlock", mode);
     let backend = || coordinator.shown().to_owned();
-    match tokio::time::timeout(limit, session.scalar(&sql)).await {
+    match tokio::time::timeout(limit, session.scalar(sql)).await {
         Ok(Ok(Some(t))) if t == "t" => {
             coordinator.pool().checkin(session);
             Ok(())

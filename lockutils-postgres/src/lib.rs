@@ -60,6 +60,7 @@ mod caller;
 mod coordinator;
 mod hold;
 mod key;
+mod names;
 mod pgpass;
 mod runtime;
 mod session;

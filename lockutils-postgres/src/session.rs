@@ -1,6 +1,7 @@
 //! Server sessions: opening them (credentials, TLS, keep-alive), watching
 //! them close, and the small pool that reuses idle ones.
 
+mod deferred;
 mod link;
 mod statements;
 mod stream;

@@ -1008,6 +1008,67 @@ fn a_lock_taken_by_a_blocking_caller_reports_its_loss() {
 
 #[test]
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_session_ended_just_after_a_blocking_acquisition_is_reported_lost_at_once() {
+    // The default check interval (5 s): only the session's own end, seen
+    // once its deferred hand-back to the runtime is done (milliseconds),
+    // can report the loss within the bound below.
+    let h = plain_host("");
+    let name = unique("deferred-loss");
+    for _ in 0..3 {
+        let hold = h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap();
+        let pid = backend_pid(&name);
+        assert_eq!(
+            sql(&format!("SELECT pg_terminate_backend({pid})"))[0][0].as_deref(),
+            Some("t")
+        );
+        let reason = loss_within(&hold, Duration::from_secs(1));
+        assert_eq!(reason.kind, LossKind::SessionEnded);
+        assert!(release(hold).is_err());
+    }
+    release(h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap()).unwrap();
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_blocking_acquisition_released_by_drop_unlocks_on_the_server() {
+    let h = plain_host("&pool=1");
+    let name = unique("deferred-release");
+    let key = h.key(&name);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..20 {
+        let g = h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap();
+        assert_eq!(sessions_on(key), (1, 0));
+        if round % 2 == 0 {
+            // Released by the crate's runtime, which must drive the
+            // session at once rather than after the deferral.
+            drop(g);
+            wait_until("dropped guard unlocks", Duration::from_secs(2), || {
+                sessions_on(key) == (0, 0)
+            });
+        } else {
+            release(g).unwrap();
+            assert_eq!(sessions_on(key), (0, 0));
+        }
+        // An async acquisition on the session the blocking caller used.
+        let g = rt
+            .block_on(h.acquire_async(&name, Mode::Exclusive, Wait::Forever))
+            .unwrap();
+        rt.block_on(AsyncLockGuard::unlock_async(g)).unwrap();
+        // Another thread takes the same session over from the pool.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                release(h.acquire(&name, Mode::Exclusive, Wait::Now).unwrap()).unwrap();
+            });
+        });
+    }
+    assert_eq!(sessions_on(key), (0, 0));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn blocking_and_async_callers_take_turns_on_one_session() {
     let h = plain_host("&pool=1");
     let name = unique("turns");

@@ -32,6 +32,7 @@ use tokio_postgres::Client;
 
 use super::stream::Mode;
 use super::{describe, reason_of, Ended};
+use crate::coordinator::PgCoordinator;
 use crate::hold::LossReason;
 
 type Connection = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
@@ -45,10 +46,11 @@ pub(crate) struct Watch {
     pub(crate) client: Weak<Client>,
     /// The lock's [`tag`](crate::key::tag) and when it was taken, for the
     /// check's statement.
-    pub(crate) tag: String,
+    pub(crate) tag: Arc<str>,
     pub(crate) since: u128,
-    pub(crate) name: String,
-    pub(crate) backend: String,
+    pub(crate) name: Arc<str>,
+    /// For the URL shown in the log.
+    pub(crate) backend: PgCoordinator,
     pub(crate) pid: i32,
 }
 
@@ -57,7 +59,7 @@ impl Watch {
         tracing::error!(
             target: "lockutils",
             lock = %self.name,
-            backend = %self.backend,
+            backend = %self.backend.shown(),
             backend_pid = self.pid,
             "PostgreSQL lock lost: {reason} ({detail}); another holder may have it now"
         );
@@ -86,6 +88,10 @@ struct State {
     check_interval: Duration,
     /// Set while the session holds a lock.
     watch: Option<Watch>,
+    /// Left caller-driven after a blocking caller's acquisition, until this
+    /// deferral ends (see [`deferred`](super::deferred)); it keeps that
+    /// caller's place in the mode's count.
+    deferred: Option<u64>,
     /// A check running.
     check: Option<Check>,
 }
@@ -111,6 +117,7 @@ impl Link {
                 interval: Box::pin(interval),
                 check_interval,
                 watch: None,
+                deferred: None,
                 check: None,
             }),
             mode,
@@ -220,6 +227,10 @@ impl Link {
     /// TLS session or an ended one, which the runtime keeps driving.
     pub(crate) fn take_over(&self) -> bool {
         let mut state = self.state.lock();
+        if state.deferred.take().is_some() {
+            // The deferred caller's place passes to this one.
+            return true;
+        }
         if self.mode.is_tls() || state.connection.is_none() {
             return false;
         }
@@ -232,6 +243,10 @@ impl Link {
     /// again.
     pub(crate) fn unpark(&self) {
         let mut state = self.state.lock();
+        if state.deferred.take().is_some() {
+            self.caller_leaves(&mut state);
+            return;
+        }
         if state.parked && !self.mode.caller_driven() {
             state.parked = false;
             if let Some(driver) = &state.driver {
@@ -254,20 +269,62 @@ impl Link {
     /// dropped).
     pub(crate) fn hand_back(&self, park: bool) {
         let mut state = self.state.lock();
+        if !self.mode.remove_caller() {
+            return;
+        }
+        if park && state.connection.is_some() {
+            state.parked = true;
+            return;
+        }
+        self.driver_takes_over(&mut state);
+    }
+
+    /// A blocking caller's acquisition ends with the lock held: like
+    /// [`hand_back`](Self::hand_back), but [deferred](super::deferred) so
+    /// that a short hold costs the reactor nothing. Sessions holding no lock
+    /// are handed back at once.
+    pub(crate) fn hand_back_held(self: &Arc<Self>) {
+        let mut state = self.state.lock();
+        if state.watch.is_none() || state.connection.is_none() || state.deferred.is_some() {
+            self.caller_leaves(&mut state);
+            return;
+        }
+        let deferral = super::deferred::next_deferral();
+        state.deferred = Some(deferral);
+        drop(state);
+        super::deferred::list(self.clone(), deferral);
+    }
+
+    /// Ends a deferral (the ticker's), unless a caller took the session over
+    /// or a later deferral replaced it.
+    pub(crate) fn end_deferral(&self, deferral: u64) {
+        let mut state = self.state.lock();
+        if state.deferred == Some(deferral) {
+            state.deferred = None;
+            self.caller_leaves(&mut state);
+        }
+    }
+
+    /// A caller stops driving the connection; the last one to leave polls
+    /// it once on the driver task's behalf (see [`hand_back`](Self::hand_back)).
+    fn caller_leaves(&self, state: &mut State) {
         if self.mode.remove_caller() {
-            if park && state.connection.is_some() {
-                state.parked = true;
-                return;
-            }
-            // Not polled yet, the driver task registers all on its first poll.
-            if let Some(driver) = state.driver.clone() {
-                if self
-                    .poll_driven(&mut state, &mut Context::from_waker(&driver))
-                    .is_ready()
-                {
-                    // Ended: the driver task sees it and ends too.
-                    driver.wake();
-                }
+            self.driver_takes_over(state);
+        }
+    }
+
+    /// Polls the connection once in the runtime-driven mode on the driver
+    /// task's behalf, which registers the socket and the client's requests
+    /// for the driver task.
+    fn driver_takes_over(&self, state: &mut State) {
+        // Not polled yet, the driver task registers all on its first poll.
+        if let Some(driver) = state.driver.clone() {
+            if self
+                .poll_driven(state, &mut Context::from_waker(&driver))
+                .is_ready()
+            {
+                // Ended: the driver task sees it and ends too.
+                driver.wake();
             }
         }
     }
