@@ -319,6 +319,13 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     ) -> Result<Held<'r>> {
         let slot = match pinned {
             Some(slot) => SlotRef::pinned(slot),
+            // Taken during the lookup when free: no user count to touch.
+            None if self.mode == Mode::Exclusive => {
+                match self.registry.checkout_exclusive(&self.file_name()?, self.fair) {
+                    Ok(held) => return Ok(self.held(held, Duration::ZERO)),
+                    Err(counted) => counted,
+                }
+            }
             None => self.registry.checkout(&self.file_name()?),
         };
         // A thread that holds the lock exclusively always fails `try_lock` and

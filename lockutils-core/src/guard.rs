@@ -284,14 +284,22 @@ impl Drop for Held<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         let slot = self.slot;
+        // SAFETY (all three): `Held` is only built after the in-process lock
+        // was acquired in this mode (exclusive for an uncounted hold), and
+        // this is the one place that releases it.
         match self.extra.take() {
-            // SAFETY: `Held` is only built after the in-process lock was
-            // acquired in this mode, and this is the one place that
-            // releases it.
-            None => unsafe { slot.lock.unlock(slot.mode()) },
-            Some(mut extra) => release_with_extra(&slot, slot.mode(), &mut extra),
+            None if slot.is_held() => unsafe { slot.unlock_held() },
+            None => {
+                unsafe { slot.lock.unlock(slot.mode()) };
+                slot.release();
+            }
+            Some(mut extra) => {
+                // Its release reads the slot after unlocking (logs, metrics).
+                let slot = slot.counted_while_held();
+                release_with_extra(&slot, slot.mode(), &mut extra);
+                slot.release();
+            }
         }
-        slot.release();
     }
 }
 

@@ -293,6 +293,98 @@ fn loom_collection_racing_lookup() {
     });
 }
 
+/// Exclusive holds taken during the lookup (uncounted: the held lock keeps
+/// the slot) race a sweep, and one user waits in the queue so that the
+/// uncounted holder's release takes the slow path: a sweep never collects a
+/// slot that is held or awaited (else a later lookup would make a second
+/// slot and a second holder), and the registry ends empty.
+#[test]
+fn loom_uncounted_holds_racing_collection() {
+    use crate::registry::Registry;
+
+    model(|| {
+        let r = Arc::new(Registry::new());
+        r.checkin(r.checkout("k"));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let users: Vec<_> = (0..2)
+            .map(|_| {
+                let (r, inside) = (r.clone(), inside.clone());
+                thread::spawn(move || {
+                    let enter = || {
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    };
+                    match r.checkout_exclusive("k", false) {
+                        Ok(held) => {
+                            enter();
+                            // SAFETY: an uncounted exclusive hold, released once.
+                            unsafe { held.unlock_held() };
+                        }
+                        Err(slot) => {
+                            if !slot.lock.try_lock(Mode::Exclusive, false) {
+                                if let Some(w) = slot.lock.enqueue(Mode::Exclusive, false, false) {
+                                    assert!(slot.lock.wait_thread(&w, None));
+                                }
+                            }
+                            enter();
+                            // SAFETY: taken just above.
+                            unsafe { slot.lock.unlock(Mode::Exclusive) };
+                            r.checkin(slot);
+                        }
+                    }
+                })
+            })
+            .collect();
+        r.collect();
+        for u in users {
+            u.join().unwrap();
+        }
+        assert!(r.is_empty());
+        r.collect();
+        assert_eq!(r.entries(), 0);
+    });
+}
+
+/// An uncounted holder releases while a queued waiter gives up and a sweep
+/// runs: the waiter's leaving can drop the user count to zero in the middle
+/// of the holder's slow unlock, which must therefore count itself first, or
+/// the sweep frees the slot under it.
+#[test]
+fn loom_uncounted_slow_release_racing_a_leaving_waiter_and_collection() {
+    use crate::registry::Registry;
+
+    model(|| {
+        let r = Arc::new(Registry::new());
+        r.checkin(r.checkout("k"));
+        let Ok(held) = r.checkout_exclusive("k", false) else {
+            panic!("an idle name is taken during its lookup");
+        };
+        let waiter = {
+            let r = r.clone();
+            thread::spawn(move || {
+                let slot = r.checkout("k");
+                if let Some(w) = slot.lock.enqueue(Mode::Exclusive, false, true) {
+                    slot.lock.abandon(&w);
+                } else {
+                    // SAFETY: `enqueue` returned `None`: taken.
+                    unsafe { slot.lock.unlock(Mode::Exclusive) };
+                }
+                r.checkin(slot);
+            })
+        };
+        let holder = thread::spawn(move || {
+            // SAFETY: an uncounted exclusive hold, released once.
+            unsafe { held.unlock_held() };
+        });
+        r.collect();
+        waiter.join().unwrap();
+        holder.join().unwrap();
+        assert!(r.is_empty());
+        r.collect();
+        assert_eq!(r.entries(), 0);
+    });
+}
+
 /// An unfair thread spins for the lock while the holder releases and takes
 /// it back at once (a barging newcomer): whichever way the spin, the queue
 /// and the wake-up interleave, both get in exactly once and nobody is left

@@ -259,6 +259,23 @@ impl RawRwLock {
         }
     }
 
+    /// Releases an exclusive hold if nobody is queued, and says whether it
+    /// did; otherwise leaves it held (release it with [`unlock`](Self::unlock)).
+    /// On success this is the hold's last touch of the lock.
+    #[inline]
+    pub(crate) fn try_unlock_exclusive(&self) -> bool {
+        self.state
+            .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Whether anyone holds the lock or is queued for it. Acquire: a holder
+    /// that counted itself elsewhere before releasing shows there too.
+    #[inline]
+    pub(crate) fn is_busy(&self) -> bool {
+        self.state.load(Ordering::Acquire) != 0
+    }
+
     #[cold]
     fn unlock_slow(&self, mode: Mode) {
         let mut queue = self.queue.lock();

@@ -24,12 +24,16 @@ const SWEEP_DELAY: Duration = Duration::from_millis(100);
 /// New names inserted between two inline sweeps, beyond the live ones.
 const SWEEP_SLACK: usize = 1024;
 
-/// One named in-process lock, shared by everyone using the name.
+/// One named in-process lock, shared by everyone using the name. Aligned to
+/// 16 so a [`SlotRef`] has four tag bits.
+#[repr(align(16))]
 pub(crate) struct Slot {
     pub(crate) key: Box<str>,
     pub(crate) lock: RawRwLock,
-    /// Holders, waiters and pinned call sites. Only ever incremented while
-    /// the map's shard lock is held, which is what makes collection safe.
+    /// Holders, waiters and pinned call sites, except the exclusive holders
+    /// that took the lock during their lookup (see [`SlotRef`]): a held lock
+    /// keeps its slot by itself. Only ever incremented while the map's shard
+    /// lock is held or the lock is held, which is what makes collection safe.
     users: sync::AtomicUsize,
     /// The registry map owning this slot (it outlives the slot).
     inner: *const Inner,
@@ -45,6 +49,15 @@ unsafe impl Send for Slot {}
 // SAFETY: as above.
 unsafe impl Sync for Slot {}
 
+impl Slot {
+    /// Held, awaited, or counted. The lock's state is read first: a holder
+    /// that counts itself before unlocking (see [`SlotRef::unlock_held`])
+    /// shows in one or the other.
+    fn in_use(&self) -> bool {
+        self.lock.is_busy() || self.users.load(sync::Ordering::Acquire) != 0
+    }
+}
+
 impl fmt::Debug for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slot")
@@ -55,13 +68,18 @@ impl fmt::Debug for Slot {
     }
 }
 
-/// A use of a slot: counted (released through [`Registry::checkin`]) or
-/// pinned by a call site for the life of the process. One word: a pointer to
-/// the slot whose low bit says "counted".
+/// A use of a slot: counted (released through [`Registry::checkin`]),
+/// held (an exclusive hold taken during the lookup), or pinned by a call
+/// site for the life of the process. One word: a pointer to the slot whose
+/// low bits say which.
 ///
 /// A counted use is a plain pointer: the slot cannot be collected while its
 /// user count is non-zero, and the registry outlives every use (guards borrow
-/// it), so no reference count is touched per acquisition.
+/// it), so no reference count is touched per acquisition. A held use is not
+/// even counted: the lock was taken under the map's shard lock, and a sweep
+/// keeps every slot whose lock is held or awaited, so the hold keeps the slot
+/// until its release, whose last touch of the slot is the unlocking
+/// `compare_exchange` (see [`SlotRef::unlock_held`]).
 #[derive(Clone, Copy)]
 pub(crate) struct SlotRef(NonNull<Slot>);
 
@@ -70,13 +88,21 @@ const COUNTED: usize = 1;
 const OWNED: usize = 2;
 /// Tag: the hold is shared (only meaningful in a guard's `SlotRef`).
 const SHARED: usize = 4;
-const TAGS: usize = COUNTED | OWNED | SHARED;
+/// Tag: an exclusive hold taken during the lookup, not counted.
+const HELD: usize = 8;
+const TAGS: usize = COUNTED | OWNED | SHARED | HELD;
 
 impl SlotRef {
     fn counted(slot: NonNull<Slot>) -> Self {
         const { assert!(std::mem::align_of::<Slot>() > TAGS) };
         // SAFETY: one byte past an aligned slot is still inside it: non-null.
         SlotRef(unsafe { NonNull::new_unchecked(slot.as_ptr().wrapping_byte_add(COUNTED)) })
+    }
+
+    /// An exclusive hold taken during the lookup (see the type docs).
+    fn held(slot: NonNull<Slot>) -> Self {
+        // SAFETY: eight bytes past a 16-aligned slot is still inside it.
+        SlotRef(unsafe { NonNull::new_unchecked(slot.as_ptr().wrapping_byte_add(HELD)) })
     }
 
     #[inline]
@@ -97,7 +123,7 @@ impl SlotRef {
     #[inline]
     pub(crate) fn with_mode(self, mode: Mode) -> Self {
         let shared = if mode == Mode::Shared { SHARED } else { 0 };
-        let tags = (self.0.as_ptr() as usize & (COUNTED | OWNED)) | shared;
+        let tags = (self.0.as_ptr() as usize & (COUNTED | OWNED | HELD)) | shared;
         let base = self
             .0
             .as_ptr()
@@ -135,6 +161,57 @@ impl SlotRef {
     #[inline]
     fn is_counted(self) -> bool {
         self.0.as_ptr() as usize & COUNTED != 0
+    }
+
+    /// Whether this is an uncounted hold taken during the lookup.
+    #[inline]
+    pub(crate) fn is_held(self) -> bool {
+        self.0.as_ptr() as usize & HELD != 0
+    }
+
+    /// The same hold, counted from now on, for a release that reads the slot
+    /// after unlocking it (logs, metrics). Counting outside the shard lock is
+    /// safe here because the lock is held: a sweep sees the lock busy, or,
+    /// reading the lock's state before the count, sees the count.
+    #[inline]
+    pub(crate) fn counted_while_held(self) -> Self {
+        if !self.is_held() {
+            return self;
+        }
+        self.users.fetch_add(1, sync::Ordering::Relaxed);
+        let base = self.0.as_ptr().wrapping_byte_sub(self.0.as_ptr() as usize & TAGS);
+        // SAFETY: one byte past an aligned slot is still inside it.
+        SlotRef(unsafe { NonNull::new_unchecked(base.wrapping_byte_add(COUNTED)) })
+    }
+
+    /// Releases an uncounted exclusive hold ([`is_held`](Self::is_held)) and
+    /// schedules its registry's sweep. Uncontended, the unlocking
+    /// `compare_exchange` is the last touch of the slot, which a sweep may
+    /// free right after; otherwise the hold is counted first (as
+    /// [`counted_while_held`](Self::counted_while_held)), so the slow
+    /// unlock's queue work runs on a slot nobody can collect.
+    ///
+    /// # Safety
+    /// `self` must be an uncounted exclusive hold, released only here.
+    #[inline]
+    pub(crate) unsafe fn unlock_held(self) {
+        debug_assert!(self.is_held());
+        // Read before the unlock: from then on a sweep may free the slot.
+        let inner = self.inner;
+        // The hold keeps the slot until this atomic operation, its last
+        // touch of the slot when it succeeds (as `Arc`'s drop, whose last
+        // touch is the count's `fetch_sub`).
+        if self.lock.try_unlock_exclusive() {
+            // SAFETY: every use of a slot borrows its registry, which keeps
+            // `Inner` alive (a registry drops its map only when dropped).
+            unsafe { (*inner).schedule_sweep() }
+            return;
+        }
+        let counted = self.counted_while_held();
+        // SAFETY: this hold is exclusive and not released yet; the count
+        // keeps the slot through the slow unlock.
+        unsafe { counted.lock.unlock(Mode::Exclusive) };
+        counted.release();
     }
 
     #[inline]
@@ -185,7 +262,7 @@ impl Drop for Inner {
     /// hold (see [`held`](crate::held)) can never dangle.
     fn drop(&mut self) {
         self.map.for_each(|slot| {
-            if slot.users.load(sync::Ordering::Acquire) != 0 {
+            if slot.in_use() {
                 std::mem::forget(Arc::clone(slot));
             }
         });
@@ -223,10 +300,11 @@ impl Inner {
         let counted = self.inserted.load(Ordering::Relaxed);
         let (mut removed, mut live) = (0, 0);
         // Runs under each shard's write lock; users are only added under a
-        // shard lock, so an entry seen unused here has no holder or waiter and
-        // nobody can be about to start using it.
+        // shard lock or by a holder, and locks are only taken under a shard
+        // lock or by counted users, so an entry seen unused here has no
+        // holder or waiter and nobody can be about to start using it.
         self.map.retain(|slot| {
-            let keep = slot.users.load(sync::Ordering::Acquire) != 0;
+            let keep = slot.in_use();
             if keep {
                 live += 1;
             } else {
@@ -257,9 +335,10 @@ impl Inner {
 /// 1024 + (entries in use) new names, an inline sweep collects the idle ones.
 /// [`collect`](Self::collect) removes idle entries at once.
 ///
-/// Collection never races lookups: users are counted while the map's shard
-/// lock is held, and an entry is removed only under that shard's write lock
-/// after seeing zero users — so a lookup finds either the live entry or,
+/// Collection never races lookups: users are counted (or the lock taken)
+/// while the map's shard lock is held, and an entry is removed only under
+/// that shard's write lock after seeing it unheld and unused — so a lookup
+/// finds either the live entry or,
 /// once it was removed, creates a fresh one, and two holders can never be
 /// split across two entries for one name.
 ///
@@ -323,7 +402,7 @@ impl Registry {
         self.inner.get().map_or(0, |i| {
             let mut n = 0;
             i.map.for_each(|slot| {
-                n += usize::from(slot.users.load(sync::Ordering::Relaxed) != 0);
+                n += usize::from(slot.in_use());
             });
             n
         })
@@ -364,7 +443,7 @@ impl Registry {
     pub fn contains(&self, key: &str) -> bool {
         self.inner.get().is_some_and(|i| {
             i.map
-                .with(key, |s| s.users.load(sync::Ordering::Relaxed) != 0)
+                .with(key, |s| s.in_use())
                 .unwrap_or(false)
         })
     }
@@ -383,7 +462,7 @@ impl Registry {
             .map(|i| {
                 let mut names = Vec::new();
                 i.map.for_each(|slot| {
-                    if slot.users.load(sync::Ordering::Relaxed) != 0 {
+                    if slot.in_use() {
                         names.push(slot.key.to_string());
                     }
                 });
@@ -417,6 +496,29 @@ impl Registry {
         match found {
             Some(slot) => SlotRef::counted(slot),
             None => self.insert(inner, key),
+        }
+    }
+
+    /// Finds the lock for `key` and takes it exclusively if that needs no
+    /// waiting, during the lookup: `Ok` with an uncounted hold (see
+    /// [`SlotRef`]). Otherwise (busy, or a new name) `Err` with a counted use,
+    /// as [`checkout`](Self::checkout).
+    #[inline]
+    pub(crate) fn checkout_exclusive(&self, key: &str, fair: bool) -> Result<SlotRef, SlotRef> {
+        let inner = self.inner();
+        // Taken or counted while the shard's read lock is held.
+        let found = inner.map.with(key, |slot| {
+            let at = NonNull::from(&**slot);
+            if slot.lock.try_lock(Mode::Exclusive, fair) {
+                return Ok(at);
+            }
+            slot.users.fetch_add(1, sync::Ordering::Relaxed);
+            Err(at)
+        });
+        match found {
+            Some(Ok(slot)) => Ok(SlotRef::held(slot)),
+            Some(Err(slot)) => Err(SlotRef::counted(slot)),
+            None => Err(self.insert(inner, key)),
         }
     }
 
@@ -557,6 +659,79 @@ mod tests {
                             inside[k].fetch_sub(1, Ordering::SeqCst);
                             unsafe { slot.lock.unlock(Mode::Exclusive) };
                             r.checkin(slot);
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        assert!(!bad.load(Ordering::SeqCst), "two holders of one name");
+        assert!(r.is_empty(), "left in use: {:?}", r.names());
+        r.collect();
+        assert_eq!(r.entries(), 0);
+    }
+
+    /// As above, with holds taken during the lookup (uncounted) beside
+    /// counted ones and waiters that give up at random: a waiter leaving can
+    /// drop the user count to zero while an uncounted holder's slow release
+    /// still works on the slot. Run under AddressSanitizer and valgrind in CI
+    /// (scripts/ci-engine.sh), where a slot freed under a holder is an error.
+    #[test]
+    fn uncounted_holds_racing_leaving_waiters_and_collection() {
+        let r = Registry::new();
+        let inside: Vec<AtomicUsize> = (0..2).map(|_| AtomicUsize::new(0)).collect();
+        let bad = AtomicBool::new(false);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    r.collect();
+                }
+            });
+            let workers: Vec<_> = (0..6)
+                .map(|t| {
+                    let (r, inside, bad) = (&r, &inside, &bad);
+                    s.spawn(move || {
+                        // Inside long enough for a sweep (or another
+                        // holder) to come by.
+                        let enter = |k: usize| {
+                            if inside[k].fetch_add(1, Ordering::SeqCst) != 0 {
+                                bad.store(true, Ordering::SeqCst);
+                            }
+                            std::thread::yield_now();
+                            inside[k].fetch_sub(1, Ordering::SeqCst);
+                        };
+                        for i in 0..20_000usize {
+                            let k = (i * 7 + t) % 2;
+                            let key = format!("name-{k}");
+                            match r.checkout_exclusive(&key, false) {
+                                Ok(held) => {
+                                    enter(k);
+                                    unsafe { held.unlock_held() };
+                                }
+                                Err(slot) => {
+                                    let got = slot.lock.try_lock(Mode::Exclusive, false)
+                                        || match slot.lock.enqueue(Mode::Exclusive, false, true) {
+                                            None => true,
+                                            // Gives up at once, or after a short wait.
+                                            Some(w) if i % 2 == 0 => {
+                                                slot.lock.wait_thread(
+                                                    &w,
+                                                    Some(std::time::Instant::now() + Duration::from_micros(50)),
+                                                )
+                                            }
+                                            Some(w) => slot.lock.cancel(&w),
+                                        };
+                                    if got {
+                                        enter(k);
+                                        unsafe { slot.lock.unlock(Mode::Exclusive) };
+                                    }
+                                    r.checkin(slot);
+                                }
+                            }
                         }
                     })
                 })
