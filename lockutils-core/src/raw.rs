@@ -70,6 +70,10 @@ const READERS_MASK: usize = !(WRITER | QUEUED);
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
 const NOTIFIED: u8 = 2;
+/// A queued thread that has stopped spinning and parks (or is about to):
+/// the only state in which a release must unpark it. A spinning thread sees
+/// its new status without a wake-up.
+const PARKED: u8 = 3;
 
 /// Whether a holder in `mode` can enter given state `s` (ignoring the queue).
 #[inline]
@@ -98,6 +102,9 @@ enum Wake {
 pub(crate) struct Waiter {
     mode: Mode,
     fair: bool,
+    /// Lined up first (nobody queued ahead): the next one served, so it
+    /// spins longer on its place before parking.
+    head: bool,
     status: AtomicU8,
     wake: Wake,
 }
@@ -122,27 +129,31 @@ impl Waiter {
 /// a reference keeps each waiter alive until it has been woken, and the last
 /// reference to a waiter (and so its waker) is never dropped under the mutex.
 #[must_use = "waiters must be woken after the queue is unlocked"]
+/// Each with whether it needs waking: a thread that was still spinning on
+/// its status (not [`PARKED`]) sees it change by itself.
 #[derive(Default)]
 pub(crate) struct Wakeups {
-    first: Option<Arc<Waiter>>,
-    rest: Vec<Arc<Waiter>>,
+    first: Option<(Arc<Waiter>, bool)>,
+    rest: Vec<(Arc<Waiter>, bool)>,
 }
 
 impl Wakeups {
-    fn push(&mut self, w: Arc<Waiter>) {
+    /// Sets a dequeued waiter's new status and keeps it for waking.
+    fn push(&mut self, w: Arc<Waiter>, status: u8) {
+        let was = w.status.swap(status, Ordering::AcqRel);
+        let wake = was == PARKED || matches!(w.wake, Wake::Task(_));
         match self.first {
-            None => self.first = Some(w),
-            Some(_) => self.rest.push(w),
+            None => self.first = Some((w, wake)),
+            Some(_) => self.rest.push((w, wake)),
         }
     }
 
-    /// Wakes everyone collected. Call with no engine lock held.
+    /// Wakes everyone collected who needs it. Call with no engine lock held.
     fn wake_all(self) {
-        if let Some(w) = self.first {
-            w.wake();
-        }
-        for w in self.rest {
-            w.wake();
+        for (w, wake) in self.first.into_iter().chain(self.rest) {
+            if wake {
+                w.wake();
+            }
         }
     }
 }
@@ -355,6 +366,7 @@ impl RawRwLock {
         let waiter = Arc::new(Waiter {
             mode,
             fair,
+            head: queue.is_empty(),
             status: AtomicU8::new(WAITING),
             wake: if task {
                 Wake::Task(Mutex::new(None))
@@ -439,10 +451,10 @@ impl RawRwLock {
     /// wake-up. A notified waiter spins for the lock itself
     /// ([`Self::retry_notified`]).
     pub(crate) fn wait_thread(&self, waiter: &Arc<Waiter>, deadline: Option<Instant>) -> bool {
-        let mut on_status = if waiter.fair {
-            Backoff::new(sync::SPIN_IN_LINE)
-        } else {
-            Backoff::spent()
+        let mut on_status = match (waiter.fair, waiter.head) {
+            (false, _) => Backoff::spent(),
+            (true, false) => Backoff::new(sync::SPIN_IN_LINE),
+            (true, true) => Backoff::new(sync::SPIN_AT_HEAD),
         };
         loop {
             if let Poll::Acquired = self.poll(waiter, Backoff::new(sync::SPIN_FOR_LOCK)) {
@@ -450,6 +462,17 @@ impl RawRwLock {
             }
             if on_status.snooze() {
                 continue;
+            }
+            // Says it sleeps, so that a release unparks it; a status that
+            // changed meanwhile is polled again instead.
+            match waiter.status.compare_exchange(
+                WAITING,
+                PARKED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) | Err(PARKED) => {}
+                Err(_) => continue,
             }
             match deadline {
                 None => sync::park(),
@@ -537,9 +560,8 @@ impl RawRwLock {
                     break;
                 }
                 let w = queue.pop_front().expect("head present");
-                w.status.store(GRANTED, Ordering::Release);
                 let exclusive = w.mode == Mode::Exclusive;
-                wakeups.push(w);
+                wakeups.push(w, GRANTED);
                 if exclusive {
                     break;
                 }
@@ -548,9 +570,8 @@ impl RawRwLock {
                     break;
                 }
                 let w = queue.pop_front().expect("head present");
-                w.status.store(NOTIFIED, Ordering::Release);
                 let exclusive = w.mode == Mode::Exclusive;
-                wakeups.push(w);
+                wakeups.push(w, NOTIFIED);
                 notified_any = true;
                 if exclusive {
                     break;

@@ -34,6 +34,14 @@ pub(crate) const SPIN_IN_LINE: u32 = 100;
 #[cfg(loom)]
 pub(crate) const SPIN_IN_LINE: u32 = 1;
 
+/// The same for a fair waiter first in line, the next one served: longer,
+/// since a release hands it the lock without a wake-up while it spins, and
+/// only one waiter per lock spins this long.
+#[cfg(not(loom))]
+pub(crate) const SPIN_AT_HEAD: u32 = 1000;
+#[cfg(loom)]
+pub(crate) const SPIN_AT_HEAD: u32 = 1;
+
 /// Backs off once before checking again.
 #[cfg(not(loom))]
 #[inline]
