@@ -25,8 +25,10 @@
 //! - A fair thread lines up at once, then spins on its place in line before
 //!   parking. A release hands the lock to the head of the queue whether it
 //!   spins or sleeps (strict FIFO among all queued waiters), and one that is
-//!   still spinning takes it with no wake-up (unparking a thread that is not
-//!   parked makes no system call).
+//!   still spinning takes it with no wake-up: a thread marks itself
+//!   `PARKED` before it parks, and a release unparks only such a thread. The
+//!   waiter first in line spins ten times longer than the others, since it is
+//!   the one served next.
 //! - Tasks never spin: a poll that cannot enter returns `Pending` at once.
 //!
 //! **No waker runs under a lock.** A task's waker is foreign code: waking it
