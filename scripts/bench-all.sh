@@ -42,8 +42,9 @@ cargo bench -p lockutils-zookeeper --bench zk -- --warm-up-time 1 --measurement-
     grep -vE '^(Benchmarking|Gnuplot|\s*$)'
 
 load "pg"
-cargo bench -p lockutils-postgres --bench pg -- --warm-up-time 1 --measurement-time 4 2>/dev/null |
-    grep -vE '^(Benchmarking|Gnuplot|\s*$)'
+# Its per-cycle counts and interleaved ratios go to stderr.
+cargo bench -p lockutils-postgres --bench pg -- --warm-up-time 1 --measurement-time 4 2>&1 |
+    grep -vE '^(Benchmarking|Gnuplot|\s*$|\s*(Compiling|Finished|Running))'
 
 scripts/bench-cli-hold.sh
 load "done"
