@@ -25,8 +25,10 @@ const SWEEP_DELAY: Duration = Duration::from_millis(100);
 const SWEEP_SLACK: usize = 1024;
 
 /// One named in-process lock, shared by everyone using the name. Aligned to
-/// 16 so a [`SlotRef`] has four tag bits.
-#[repr(align(16))]
+/// a cache line, so that the locks of different names never share one
+/// (threads on different names would otherwise slow each other down), which
+/// also leaves a [`SlotRef`] its four tag bits.
+#[repr(align(64))]
 pub(crate) struct Slot {
     pub(crate) key: Box<str>,
     pub(crate) lock: RawRwLock,
@@ -101,7 +103,7 @@ impl SlotRef {
 
     /// An exclusive hold taken during the lookup (see the type docs).
     fn held(slot: NonNull<Slot>) -> Self {
-        // SAFETY: eight bytes past a 16-aligned slot is still inside it.
+        // SAFETY: eight bytes past a 64-aligned slot is still inside it.
         SlotRef(unsafe { NonNull::new_unchecked(slot.as_ptr().wrapping_byte_add(HELD)) })
     }
 
