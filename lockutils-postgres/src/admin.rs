@@ -129,7 +129,7 @@ impl PgCoordinator {
 
     /// Ends the sessions holding `identity` (`pg_terminate_backend`), which
     /// frees the lock and makes the holders' guards report
-    /// [`LossReason::Terminated`](crate::LossReason::Terminated). Returns the
+    /// [`LossReason::Terminated`](crate::hold::LossReason::Terminated). Returns the
     /// pids ended. Needs the holders' role, or `pg_signal_backend`.
     ///
     /// # Errors
