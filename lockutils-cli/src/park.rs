@@ -5,10 +5,10 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
 
 /// Polls `fut` on this thread, parking between polls, until it is ready
-/// (`Ok`) or `interrupted` says to stop (`Err` with its answer).
+/// (`Ok`) or `interrupted` says to stop (`Err` with its answer). Whatever
+/// makes `interrupted` answer must unpark this thread after it changes.
 pub(crate) fn park_on<F: Future>(
     fut: F,
     interrupted: impl Fn() -> Option<libc::c_int>,
@@ -51,8 +51,10 @@ pub(crate) fn park_on_or_wait<F: Future>(
                 return Err(sig);
             }
         }
-        // Woken by the future, by the signal thread, or at the latest after
-        // this long (a stop flag set without an unpark).
-        std::thread::park_timeout(Duration::from_millis(500));
+        // Woken by the future, or by whoever sets what `interrupted` reads:
+        // the signal thread, or a stop flag's setter, each of which unparks
+        // this thread after setting it (a token left by an unpark that came
+        // before this park makes it return at once).
+        std::thread::park();
     }
 }
