@@ -256,106 +256,101 @@ fn loom_writer_waits_for_all_readers() {
     });
 }
 
+/// A registry with one entry, `k`, idle: collectable as users arrive.
+fn registry_with_idle_entry() -> Arc<crate::registry::Registry> {
+    let r = Arc::new(crate::registry::Registry::new());
+    r.checkin(r.checkout("k"));
+    r
+}
+
+/// Nothing is left in use, and a sweep empties the registry.
+fn assert_collected(r: &crate::registry::Registry) {
+    assert!(r.is_empty());
+    r.collect();
+    assert_eq!(r.entries(), 0);
+}
+
+/// Two users run `user(registry, enter)` on the name `k` while a sweep runs;
+/// a user calls `enter` while it holds the lock, which fails on a second
+/// holder. Afterwards the registry is collected.
+fn two_users_racing_a_sweep(user: fn(&crate::registry::Registry, &dyn Fn())) {
+    model(move || {
+        let r = registry_with_idle_entry();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let users: Vec<_> = (0..2)
+            .map(|_| {
+                let (r, inside) = (r.clone(), inside.clone());
+                thread::spawn(move || {
+                    user(&r, &|| {
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    })
+                })
+            })
+            .collect();
+        r.collect();
+        for u in users {
+            u.join().unwrap();
+        }
+        assert_collected(&r);
+    });
+}
+
 /// Two users look up one name and take its lock while a sweep runs: they
 /// always get the same slot (never one each of an old and a new entry), so
 /// they exclude each other, and the registry ends empty.
 #[test]
 fn loom_collection_racing_lookup() {
-    use crate::registry::Registry;
-
-    model(|| {
-        let r = Arc::new(Registry::new());
-        // One entry, idle: collectable as the users arrive.
-        r.checkin(r.checkout("k"));
-        let inside = Arc::new(AtomicUsize::new(0));
-        let users: Vec<_> = (0..2)
-            .map(|_| {
-                let (r, inside) = (r.clone(), inside.clone());
-                thread::spawn(move || {
-                    let slot = r.checkout("k");
-                    if slot.lock.try_lock(Mode::Exclusive, false) {
-                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
-                        inside.fetch_sub(1, Ordering::SeqCst);
-                        // SAFETY: taken just above.
-                        unsafe { slot.lock.unlock(Mode::Exclusive) };
-                    }
-                    r.checkin(slot);
-                })
-            })
-            .collect();
-        r.collect();
-        for u in users {
-            u.join().unwrap();
+    two_users_racing_a_sweep(|r, enter| {
+        let slot = r.checkout("k");
+        if slot.lock.try_lock(Mode::Exclusive, false) {
+            enter();
+            // SAFETY: taken just above.
+            unsafe { slot.lock.unlock(Mode::Exclusive) };
         }
-        assert!(r.is_empty());
-        r.collect();
-        assert_eq!(r.entries(), 0);
+        r.checkin(slot);
     });
 }
 
 /// Exclusive holds taken during the lookup (uncounted: the held lock keeps
-/// the slot) race a sweep, and one user waits in the queue so that the
-/// uncounted holder's release takes the slow path: a sweep never collects a
-/// slot that is held or awaited (else a later lookup would make a second
-/// slot and a second holder), and the registry ends empty.
+/// the slot) race a sweep, and a user that finds the lock held waits in the
+/// queue, so that the uncounted holder's release takes the slow path: a
+/// sweep never collects a slot that is held or awaited (else a later lookup
+/// would make a second slot and a second holder), and the registry ends
+/// empty.
 #[test]
 fn loom_uncounted_holds_racing_collection() {
-    use crate::registry::Registry;
-
-    model(|| {
-        let r = Arc::new(Registry::new());
-        r.checkin(r.checkout("k"));
-        let inside = Arc::new(AtomicUsize::new(0));
-        let users: Vec<_> = (0..2)
-            .map(|_| {
-                let (r, inside) = (r.clone(), inside.clone());
-                thread::spawn(move || {
-                    let enter = || {
-                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
-                        inside.fetch_sub(1, Ordering::SeqCst);
-                    };
-                    match r.checkout_exclusive("k", false) {
-                        Ok(held) => {
-                            enter();
-                            // SAFETY: an uncounted exclusive hold, released once.
-                            unsafe { held.unlock_held() };
-                        }
-                        Err(slot) => {
-                            if !slot.lock.try_lock(Mode::Exclusive, false) {
-                                if let Some(w) = slot.lock.enqueue(Mode::Exclusive, false, false) {
-                                    assert!(slot.lock.wait_thread(&w, None));
-                                }
-                            }
-                            enter();
-                            // SAFETY: taken just above.
-                            unsafe { slot.lock.unlock(Mode::Exclusive) };
-                            r.checkin(slot);
-                        }
-                    }
-                })
-            })
-            .collect();
-        r.collect();
-        for u in users {
-            u.join().unwrap();
+    two_users_racing_a_sweep(|r, enter| match r.checkout_exclusive("k", false) {
+        Ok(held) => {
+            enter();
+            // SAFETY: an uncounted exclusive hold, released once.
+            unsafe { held.unlock_held() };
         }
-        assert!(r.is_empty());
-        r.collect();
-        assert_eq!(r.entries(), 0);
+        Err(slot) => {
+            if !slot.lock.try_lock(Mode::Exclusive, false) {
+                if let Some(w) = slot.lock.enqueue(Mode::Exclusive, false, false) {
+                    assert!(slot.lock.wait_thread(&w, None));
+                }
+            }
+            enter();
+            // SAFETY: taken just above.
+            unsafe { slot.lock.unlock(Mode::Exclusive) };
+            r.checkin(slot);
+        }
     });
 }
 
 /// An uncounted holder releases while a queued waiter gives up and a sweep
-/// runs: the waiter's leaving can drop the user count to zero in the middle
-/// of the holder's slow unlock, which must therefore count itself first, or
-/// the sweep frees the slot under it.
+/// runs: every interleaving ends with nothing held or queued and the
+/// registry collected. (The waiter's leaving can drop the user count to zero
+/// in the middle of the holder's slow unlock, which is why that unlock
+/// counts itself first; loom does not flag the use of a freed mutex that
+/// would follow otherwise, so that part rests on the argument in
+/// `SlotRef::unlock_held`.)
 #[test]
 fn loom_uncounted_slow_release_racing_a_leaving_waiter_and_collection() {
-    use crate::registry::Registry;
-
     model(|| {
-        let r = Arc::new(Registry::new());
-        r.checkin(r.checkout("k"));
+        let r = registry_with_idle_entry();
         let Ok(held) = r.checkout_exclusive("k", false) else {
             panic!("an idle name is taken during its lookup");
         };
@@ -379,9 +374,7 @@ fn loom_uncounted_slow_release_racing_a_leaving_waiter_and_collection() {
         r.collect();
         waiter.join().unwrap();
         holder.join().unwrap();
-        assert!(r.is_empty());
-        r.collect();
-        assert_eq!(r.entries(), 0);
+        assert_collected(&r);
     });
 }
 

@@ -628,14 +628,19 @@ mod tests {
         }
     }
 
-    /// Many threads repeatedly check out, lock, unlock and check in a few
-    /// names while sweeps run, racing collection against new lookups. If a
-    /// lookup could ever get a slot that is being (or was) removed while
-    /// another thread used a fresh one, two holders would overlap.
-    #[test]
-    fn collection_racing_lookup_never_admits_two_holders() {
+    /// Runs `user(registry, round, key, enter)` for 20,000 rounds on each of
+    /// `threads` threads, over `names` names, while another thread sweeps
+    /// without pause. A user calls `enter` while it holds the lock of `key`;
+    /// `enter` stays inside long enough for a sweep or another holder to
+    /// come by, and notes two holders of one name at once. Afterwards:
+    /// nobody overlapped, and the registry ends empty.
+    fn race_with_collection(
+        names: usize,
+        threads: usize,
+        user: impl Fn(&Registry, usize, &str, &dyn Fn()) + Sync,
+    ) {
         let r = Registry::new();
-        let inside: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+        let inside: Vec<AtomicUsize> = (0..names).map(|_| AtomicUsize::new(0)).collect();
         let bad = AtomicBool::new(false);
         let done = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -644,23 +649,20 @@ mod tests {
                     r.collect();
                 }
             });
-            let workers: Vec<_> = (0..8)
+            let workers: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (r, inside, bad) = (&r, &inside, &bad);
+                    let (r, inside, bad, user) = (&r, &inside, &bad, &user);
                     s.spawn(move || {
                         for i in 0..20_000usize {
-                            let k = (i * 7 + t) % 4;
-                            let slot = r.checkout(&format!("name-{k}"));
-                            if !slot.lock.try_lock(Mode::Exclusive, false) {
-                                r.checkin(slot);
-                                continue;
-                            }
-                            if inside[k].fetch_add(1, Ordering::SeqCst) != 0 {
-                                bad.store(true, Ordering::SeqCst);
-                            }
-                            inside[k].fetch_sub(1, Ordering::SeqCst);
-                            unsafe { slot.lock.unlock(Mode::Exclusive) };
-                            r.checkin(slot);
+                            let k = (i * 7 + t) % names;
+                            let enter = || {
+                                if inside[k].fetch_add(1, Ordering::SeqCst) != 0 {
+                                    bad.store(true, Ordering::SeqCst);
+                                }
+                                std::thread::yield_now();
+                                inside[k].fetch_sub(1, Ordering::SeqCst);
+                            };
+                            user(r, i, &format!("name-{k}"), &enter);
                         }
                     })
                 })
@@ -676,76 +678,56 @@ mod tests {
         assert_eq!(r.entries(), 0);
     }
 
+    /// Many threads repeatedly check out, lock, unlock and check in a few
+    /// names while sweeps run, racing collection against new lookups. If a
+    /// lookup could ever get a slot that is being (or was) removed while
+    /// another thread used a fresh one, two holders would overlap.
+    #[test]
+    fn collection_racing_lookup_never_admits_two_holders() {
+        race_with_collection(4, 8, |r, _, key, enter| {
+            let slot = r.checkout(key);
+            if slot.lock.try_lock(Mode::Exclusive, false) {
+                enter();
+                // SAFETY: taken just above.
+                unsafe { slot.lock.unlock(Mode::Exclusive) };
+            }
+            r.checkin(slot);
+        });
+    }
+
     /// As above, with holds taken during the lookup (uncounted) beside
-    /// counted ones and waiters that give up at random: a waiter leaving can
-    /// drop the user count to zero while an uncounted holder's slow release
-    /// still works on the slot. Run under AddressSanitizer and valgrind in CI
+    /// counted ones and waiters that give up: a waiter leaving can drop the
+    /// user count to zero while an uncounted holder's slow release still
+    /// works on the slot. Run under AddressSanitizer and valgrind in CI
     /// (scripts/ci-engine.sh), where a slot freed under a holder is an error.
     #[test]
     fn uncounted_holds_racing_leaving_waiters_and_collection() {
-        let r = Registry::new();
-        let inside: Vec<AtomicUsize> = (0..2).map(|_| AtomicUsize::new(0)).collect();
-        let bad = AtomicBool::new(false);
-        let done = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
-                    r.collect();
+        race_with_collection(2, 6, |r, i, key, enter| {
+            let slot = match r.checkout_exclusive(key, false) {
+                Ok(held) => {
+                    enter();
+                    // SAFETY: an uncounted exclusive hold, released once.
+                    unsafe { held.unlock_held() };
+                    return;
                 }
-            });
-            let workers: Vec<_> = (0..6)
-                .map(|t| {
-                    let (r, inside, bad) = (&r, &inside, &bad);
-                    s.spawn(move || {
-                        // Inside long enough for a sweep (or another
-                        // holder) to come by.
-                        let enter = |k: usize| {
-                            if inside[k].fetch_add(1, Ordering::SeqCst) != 0 {
-                                bad.store(true, Ordering::SeqCst);
-                            }
-                            std::thread::yield_now();
-                            inside[k].fetch_sub(1, Ordering::SeqCst);
-                        };
-                        for i in 0..20_000usize {
-                            let k = (i * 7 + t) % 2;
-                            let key = format!("name-{k}");
-                            match r.checkout_exclusive(&key, false) {
-                                Ok(held) => {
-                                    enter(k);
-                                    unsafe { held.unlock_held() };
-                                }
-                                Err(slot) => {
-                                    let got = slot.lock.try_lock(Mode::Exclusive, false)
-                                        || match slot.lock.enqueue(Mode::Exclusive, false, true) {
-                                            None => true,
-                                            // Gives up at once, or after a short wait.
-                                            Some(w) if i % 2 == 0 => {
-                                                slot.lock.wait_thread(
-                                                    &w,
-                                                    Some(std::time::Instant::now() + Duration::from_micros(50)),
-                                                )
-                                            }
-                                            Some(w) => slot.lock.cancel(&w),
-                                        };
-                                    if got {
-                                        enter(k);
-                                        unsafe { slot.lock.unlock(Mode::Exclusive) };
-                                    }
-                                    r.checkin(slot);
-                                }
-                            }
-                        }
-                    })
-                })
-                .collect();
-            for w in workers {
-                w.join().unwrap();
+                Err(slot) => slot,
+            };
+            // Busy: wait a moment as a thread, or queue as a task and give
+            // up at once.
+            let got = slot.lock.try_lock(Mode::Exclusive, false)
+                || match slot.lock.enqueue(Mode::Exclusive, false, i % 2 == 1) {
+                    None => true,
+                    Some(w) if i % 2 == 0 => slot
+                        .lock
+                        .wait_thread(&w, Some(Instant::now() + Duration::from_micros(50))),
+                    Some(w) => slot.lock.cancel(&w),
+                };
+            if got {
+                enter();
+                // SAFETY: taken just above.
+                unsafe { slot.lock.unlock(Mode::Exclusive) };
             }
-            done.store(true, Ordering::Relaxed);
+            r.checkin(slot);
         });
-        assert!(!bad.load(Ordering::SeqCst), "two holders of one name");
-        assert!(r.is_empty(), "left in use: {:?}", r.names());
-        r.collect();
-        assert_eq!(r.entries(), 0);
     }
 }
