@@ -17,7 +17,6 @@
 //! only while holds are deferred, and stops after [`IDLE_TICKS`] ticks with
 //! none.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,24 +31,28 @@ pub(crate) const TICK: Duration = Duration::from_millis(5);
 /// Ticks without a deferred hold before the ticker stops.
 const IDLE_TICKS: u32 = 200;
 
-/// Deferred holds: each session with the number of its deferral.
+/// Deferred holds: each session with the number of its deferral (see
+/// [`Link::hand_back_held`]).
 type Deferrals = Vec<(Arc<Link>, u64)>;
 
-/// Deferred holds, by the tick they were deferred in: `[fresh, aged]`.
-static DEFERRED: Mutex<[Deferrals; 2]> = Mutex::new([Vec::new(), Vec::new()]);
-static TICKING: AtomicBool = AtomicBool::new(false);
-static SEQUENCE: AtomicU64 = AtomicU64::new(1);
-
-/// A number for a new deferral, so that the ticker never ends a later
-/// deferral of the same session early.
-pub(super) fn next_deferral() -> u64 {
-    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+struct Deferred {
+    /// By the tick they were deferred in: `[fresh, aged]`.
+    lists: [Deferrals; 2],
+    /// Whether the ticker runs.
+    ticking: bool,
 }
+
+static DEFERRED: Mutex<Deferred> = Mutex::new(Deferred {
+    lists: [Vec::new(), Vec::new()],
+    ticking: false,
+});
 
 /// Lists a deferral for the ticker, and starts it if it is not running.
 pub(super) fn list(link: Arc<Link>, deferral: u64) {
-    DEFERRED.lock()[0].push((link, deferral));
-    if !TICKING.swap(true, Ordering::AcqRel) {
+    let mut deferred = DEFERRED.lock();
+    deferred.lists[0].push((link, deferral));
+    if !std::mem::replace(&mut deferred.ticking, true) {
+        drop(deferred);
         runtime::spawn(ticker()).detach();
     }
 }
@@ -62,16 +65,15 @@ async fn ticker() {
     loop {
         interval.tick().await;
         {
-            let mut lists = DEFERRED.lock();
-            let [fresh, aged] = &mut *lists;
+            let mut deferred = DEFERRED.lock();
+            let [fresh, aged] = &mut deferred.lists;
             std::mem::swap(&mut due, aged);
             std::mem::swap(aged, fresh);
             if due.is_empty() && aged.is_empty() {
                 idle += 1;
                 if idle >= IDLE_TICKS {
-                    // Under the lock: a deferral listed after this sees
-                    // the ticker stopped and starts another.
-                    TICKING.store(false, Ordering::Release);
+                    // A deferral listed after this starts another ticker.
+                    deferred.ticking = false;
                     return;
                 }
             } else {

@@ -92,6 +92,9 @@ struct State {
     /// deferral ends (see [`deferred`](super::deferred)); it keeps that
     /// caller's place in the mode's count.
     deferred: Option<u64>,
+    /// The number of the last deferral, so that the ticker never ends a
+    /// later deferral of this session early.
+    deferrals: u64,
     /// A check running.
     check: Option<Check>,
 }
@@ -118,6 +121,7 @@ impl Link {
                 check_interval,
                 watch: None,
                 deferred: None,
+                deferrals: 0,
                 check: None,
             }),
             mode,
@@ -289,7 +293,8 @@ impl Link {
             self.caller_leaves(&mut state);
             return;
         }
-        let deferral = super::deferred::next_deferral();
+        state.deferrals += 1;
+        let deferral = state.deferrals;
         state.deferred = Some(deferral);
         drop(state);
         super::deferred::list(self.clone(), deferral);
