@@ -1031,7 +1031,9 @@ fn a_session_ended_just_after_a_blocking_acquisition_is_reported_lost_at_once() 
 #[test]
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn a_blocking_acquisition_released_by_drop_unlocks_on_the_server() {
-    let h = plain_host("&pool=1");
+    // A pool of its own (its own URL): `blocking_and_async_callers_take_turns_on_one_session`
+    // counts the sessions of its one-session pool.
+    let h = plain_host("&pool=1&application_name=lockutils-drop-release");
     let name = unique("deferred-release");
     let key = h.key(&name);
     let rt = tokio::runtime::Builder::new_current_thread()
