@@ -228,6 +228,13 @@ fn backend_pid(name: &str) -> i32 {
     pids[0]
 }
 
+/// Ends the server session holding `name` (`pg_terminate_backend`).
+fn terminate_session_of(name: &str) {
+    let pid = backend_pid(name);
+    let rows = sql(&format!("SELECT pg_terminate_backend({pid})"));
+    assert_eq!(rows[0][0].as_deref(), Some("t"), "session {pid} not ended");
+}
+
 fn release(g: LockGuard<'_>) -> Result<(), Error> {
     LockGuard::unlock(g)
 }
@@ -521,9 +528,7 @@ fn terminated_session_is_reported_lost() {
     let name = unique("loss");
     let hold = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
     assert!(!LockGuard::is_lost(&hold));
-    let pid = backend_pid(&name);
-    let rows = sql(&format!("SELECT pg_terminate_backend({pid})"));
-    assert_eq!(rows[0][0].as_deref(), Some("t"));
+    terminate_session_of(&name);
     let start = Instant::now();
     // Bound: 2 × check_interval.
     let reason = loss_within(&hold, Duration::from_secs(3));
@@ -993,11 +998,7 @@ fn a_lock_taken_by_a_blocking_caller_reports_its_loss() {
     // Held idle: nobody but the runtime reads the session now.
     std::thread::sleep(Duration::from_millis(100));
     assert!(!LockGuard::is_lost(&hold));
-    let pid = backend_pid(&name);
-    assert_eq!(
-        sql(&format!("SELECT pg_terminate_backend({pid})"))[0][0].as_deref(),
-        Some("t")
-    );
+    terminate_session_of(&name);
     let reason = loss_within(&hold, Duration::from_secs(3));
     assert_eq!(reason.kind, LossKind::SessionEnded);
     let e = release(hold).unwrap_err();
@@ -1016,11 +1017,7 @@ fn a_session_ended_just_after_a_blocking_acquisition_is_reported_lost_at_once() 
     let name = unique("deferred-loss");
     for _ in 0..3 {
         let hold = h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap();
-        let pid = backend_pid(&name);
-        assert_eq!(
-            sql(&format!("SELECT pg_terminate_backend({pid})"))[0][0].as_deref(),
-            Some("t")
-        );
+        terminate_session_of(&name);
         let reason = loss_within(&hold, Duration::from_secs(1));
         assert_eq!(reason.kind, LossKind::SessionEnded);
         assert!(release(hold).is_err());
