@@ -95,14 +95,13 @@ fn active() -> bool {
 }
 
 /// Lets this thread's [`block_on`] drive `link`, if one runs here and the
-/// session can be (see [`Link::take_over`]); whether it does.
+/// session can be (see [`Link::take_over`]); whether it does. If not, the
+/// runtime drives it from now on ([`Link::unpark`]: a session parked in the
+/// pool or deferred after an acquisition).
 pub(crate) fn attach(link: &Arc<Link>) -> bool {
-    DRIVEN.with(|d| {
+    let attached = DRIVEN.with(|d| {
         let mut driven = d.borrow_mut();
         let Some(links) = driven.as_mut() else {
-            // Driven by the runtime from now on, if it was deferred.
-            drop(driven);
-            link.unpark();
             return false;
         };
         if links.iter().any(|l| Arc::ptr_eq(l, link)) {
@@ -117,7 +116,11 @@ pub(crate) fn attach(link: &Arc<Link>) -> bool {
         // unusable before anyone uses it.
         let _ = link.poll_by_caller(&mut Context::from_waker(Waker::noop()));
         true
-    })
+    });
+    if !attached {
+        link.unpark();
+    }
+    attached
 }
 
 /// Parks `link` now (see [`Link::hand_back`]), if this thread's

@@ -144,9 +144,7 @@ impl Pool {
                 break;
             };
             // Driven by this caller, or else by the runtime.
-            if !crate::caller::attach(&s.link) {
-                s.link.unpark();
-            }
+            crate::caller::attach(&s.link);
             if s.is_usable() {
                 return Ok(s);
             }
