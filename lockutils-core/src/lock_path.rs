@@ -113,15 +113,17 @@ pub(crate) fn ensure_dir(name: &str, dir: &Path) -> Result<()> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(err("it exists and is not a directory".into(), None)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if fs::symlink_metadata(dir).is_ok() {
-                return Err(err(
-                    "it is a symbolic link to a missing target; point it at a directory or remove it"
-                        .into(),
-                    None,
-                ));
-            }
+            // Creating succeeds too when another process created the
+            // directory meanwhile (several starting at once).
             let mode = if is_user_default { 0o700 } else { 0o755 };
             if let Err(e) = DirBuilder::new().recursive(true).mode(mode).create(dir) {
+                if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(err(
+                        "it is a symbolic link to a missing target; point it at a directory or remove it"
+                            .into(),
+                        None,
+                    ));
+                }
                 let why = diagnose::dir_failure(dir, &e).unwrap_or_else(|| e.to_string());
                 return Err(err(
                     format!("it is missing and cannot be created ({why})"),

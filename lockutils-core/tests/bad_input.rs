@@ -607,3 +607,36 @@ fn invalid_name_shows_a_bounded_excerpt() {
         "short names are quoted whole: {short}"
     );
 }
+
+/// Several processes starting at once create the same missing lock
+/// directory: each acquisition succeeds, whichever creates it. (Seeing the
+/// directory missing and then, a moment later, present used to be reported
+/// as "a symbolic link to a missing target".)
+#[test]
+fn a_lock_directory_created_by_several_at_once_is_no_error() {
+    const THREADS: usize = 8;
+    for round in 0..100 {
+        let root = common::tempdir();
+        let dir = root.path().join("fresh").join("locks");
+        let start = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (dir, start) = (&dir, &start);
+                s.spawn(move || {
+                    // A registry each: the threads meet in the file system
+                    // only, as processes do.
+                    let registry = Registry::new();
+                    start.wait();
+                    let got = LockOptions::new(&format!("n{t}"))
+                        .external(true)
+                        .lock_path(dir)
+                        .registry(&registry)
+                        .lock();
+                    if let Err(e) = got {
+                        panic!("round {round}, thread {t}: {}", e.report());
+                    }
+                });
+            }
+        });
+    }
+}
