@@ -244,7 +244,9 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     }
 
     /// Strict FIFO among waiters: the lock is handed to the longest waiter and
-    /// never taken by a newcomer while others wait.
+    /// never taken by a newcomer while others wait. (A thread that finds the
+    /// lock held checks it again for about a tenth of a microsecond before it
+    /// lines up, and may take it then only if nobody is in line.)
     ///
     /// ```
     /// let g = lockutils_core::LockOptions::new("x").fair(true).lock().unwrap();

@@ -22,13 +22,16 @@
 //! - A notified waiter leaves the queue when it is notified, so once it holds
 //!   the lock a release with nobody else queued stays on the fast path. If a
 //!   newcomer beat it to the lock, it lines up again at the head.
-//! - A fair thread lines up at once, then spins on its place in line before
+//! - A fair thread spins the same moment, but takes the lock only while
+//!   nobody is queued; then it lines up and spins on its place in line before
 //!   parking. A release hands the lock to the head of the queue whether it
-//!   spins or sleeps (strict FIFO among all queued waiters), and one that is
-//!   still spinning takes it with no wake-up: a thread marks itself
-//!   `PARKED` before it parks, and a release unparks only such a thread. The
-//!   waiter first in line spins ten times longer than the others, since it is
-//!   the one served next.
+//!   spins or sleeps (strict FIFO among all queued waiters, which is stronger
+//!   than parking_lot's FIFO among parked ones), and one that is still
+//!   spinning takes it with no wake-up: a thread marks itself `PARKED` before
+//!   it parks, and a release unparks only such a thread. The waiter first in
+//!   line spins ten times longer than the others, since it is the one served
+//!   next. Two fair threads passing a free lock back and forth thus often do
+//!   it with no queue at all.
 //! - Tasks never spin: a poll that cannot enter returns `Pending` at once.
 //!
 //! **No waker runs under a lock.** A task's waker is foreign code: waking it
@@ -311,12 +314,15 @@ impl RawRwLock {
     /// held and nobody is queued: a queued waiter means the holders stay long
     /// or the lock is oversubscribed, and spinning then only burns a core
     /// (parking_lot's rule). A `notified` waiter was already in line, so it
-    /// may enter past the queue; a shared newcomer may not.
-    fn spin_acquire(&self, mode: Mode, notified: bool, mut backoff: Backoff) -> bool {
+    /// may enter past the queue; a fair or shared newcomer may not.
+    fn spin_acquire(&self, mode: Mode, fair: bool, notified: bool, mut backoff: Backoff) -> bool {
+        // Who may enter past a queue: a waiter already in line, or an unfair
+        // writer (which barges by design). A fair or shared newcomer may not.
+        let passes_queue = notified || (mode == Mode::Exclusive && !fair);
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             let queued = s & QUEUED != 0;
-            if available(mode, s) && (notified || !(queued && mode == Mode::Shared)) {
+            if available(mode, s) && (passes_queue || !queued) {
                 match self.state.compare_exchange_weak(
                     s,
                     entered(mode, s),
@@ -338,12 +344,13 @@ impl RawRwLock {
     }
 
     /// Joins the queue, unless the lock can be taken at once (then `None`).
-    /// An unfair thread first spins a little for the lock (see
-    /// [`Self::spin_acquire`]); a fair one lines up at once and spins on its
-    /// place instead (see [`Self::wait_thread`]).
+    /// A thread first spins a little for the lock (see
+    /// [`Self::spin_acquire`]; a fair one only while nobody is queued), then
+    /// lines up; a fair one then spins on its place (see
+    /// [`Self::wait_thread`]).
     #[cold]
     pub(crate) fn enqueue(&self, mode: Mode, fair: bool, task: bool) -> Option<Arc<Waiter>> {
-        if !task && !fair && self.spin_acquire(mode, false, Backoff::new(sync::SPIN_FOR_LOCK)) {
+        if !task && self.spin_acquire(mode, fair, false, Backoff::new(sync::SPIN_FOR_LOCK)) {
             return None;
         }
         let mut queue = self.queue.lock();
@@ -402,7 +409,7 @@ impl RawRwLock {
     /// seniority, and is the next one notified.
     #[cold]
     fn retry_notified(&self, waiter: &Arc<Waiter>, backoff: Backoff) -> Poll {
-        if self.spin_acquire(waiter.mode, true, backoff) {
+        if self.spin_acquire(waiter.mode, waiter.fair, true, backoff) {
             return Poll::Acquired;
         }
         let mut queue = self.queue.lock();
@@ -627,6 +634,27 @@ mod tests {
         assert!(!l.try_lock(Mode::Exclusive, false));
         unsafe { l.unlock(Mode::Exclusive) };
         assert!(l.is_idle());
+    }
+
+    #[test]
+    fn a_spinning_newcomer_passes_the_queue_only_if_unfair_and_exclusive() {
+        // Free, with someone in line: the state a release can leave for a
+        // moment before the queued waiter takes the lock.
+        let l = RawRwLock::new();
+        let spin = || Backoff::new(1);
+        l.state.store(QUEUED, Ordering::Relaxed);
+        assert!(!l.spin_acquire(Mode::Exclusive, true, false, spin()));
+        assert!(!l.spin_acquire(Mode::Shared, true, false, spin()));
+        assert!(!l.spin_acquire(Mode::Shared, false, false, spin()));
+        assert_eq!(l.state.load(Ordering::Relaxed), QUEUED, "nobody entered");
+        assert!(l.spin_acquire(Mode::Exclusive, false, false, spin()));
+        assert_eq!(l.state.load(Ordering::Relaxed), QUEUED | WRITER);
+        // A waiter that was notified out of the line may enter past it.
+        l.state.store(QUEUED, Ordering::Relaxed);
+        assert!(l.spin_acquire(Mode::Exclusive, true, true, spin()));
+        // With nobody in line, a fair newcomer takes a free lock.
+        l.state.store(0, Ordering::Relaxed);
+        assert!(l.spin_acquire(Mode::Exclusive, true, false, spin()));
     }
 
     #[test]
