@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `lockutils hold NAME -- true` as a whole process beside `flock FILE true`,
 # and each program's bare start-up (`--version`), in one run: the default
-# build (every engine) and a file-only build (`--no-default-features`),
+# build (lock files only) and a build with every engine
+# (`--features zookeeper,postgresql`),
 # perf stat task-clock (when perf is installed) and hyperfine min and median.
 #
 #   scripts/bench-cli-hold.sh          # about 2 minutes after the builds
@@ -9,19 +10,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -p lockutils-cli >/dev/null 2>&1
-cargo build --release -p lockutils-cli --no-default-features \
-    --target-dir "$target/file-only" >/dev/null 2>&1
+cargo build --release -p lockutils-cli --features zookeeper,postgresql \
+    --target-dir "$target/engines" >/dev/null 2>&1
 cli="$target/release/lockutils"
-cli_files="$target/file-only/release/lockutils"
+cli_engines="$target/engines/release/lockutils"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 touch "$dir/f"
 cmds=(
     "$cli hold --lock-path $dir x -- true"
-    "$cli_files hold --lock-path $dir x -- true"
+    "$cli_engines hold --lock-path $dir x -- true"
     "flock $dir/f true"
     "$cli --version"
-    "$cli_files --version"
+    "$cli_engines --version"
     "flock --version"
 )
 echo "-- cli_hold (load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%H:%M:%SZ))"

@@ -38,5 +38,5 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   cd "$__pg_root"
   cargo test -p lockutils-postgres -- --include-ignored
   cargo test -p lockutils --features postgresql,metrics --test postgresql --test postgresql_backend -- --include-ignored
-  cargo test -p lockutils-cli --test postgres -- --include-ignored
+  cargo test -p lockutils-cli --features postgresql --test postgres -- --include-ignored
 fi

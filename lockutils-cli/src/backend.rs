@@ -176,9 +176,22 @@ fn unknown(text: &str) -> String {
     } else {
         format!("{}, `file:///DIR`", schemes.join(", "))
     };
+    let missing = core_backend::engines_not_registered();
+    let not_built = if missing.is_empty() {
+        String::new()
+    } else {
+        let urls: Vec<String> = missing.iter().map(|(s, _)| format!("`{s}://…`")).collect();
+        let features: Vec<&str> = missing.iter().map(|(_, f)| *f).collect();
+        let verb = if urls.len() == 1 { "needs" } else { "need" };
+        format!(
+            "; {} {verb} this command built with `--features {}`",
+            urls.join(" and "),
+            features.join(",")
+        )
+    };
     format!(
         "unknown backend `{}`: expected `file` (lock files, the default), a coordination \
-         URL ({urls}), or a scheme word such as `zookeeper` for the URL in {URL_ENV}",
+         URL ({urls}), or a scheme word such as `zookeeper` for the URL in {URL_ENV}{not_built}",
         redact(text)
     )
 }

@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 pub(crate) fn init(verbose: u8) {
     let default = match verbose {
         0 => "warn",
-        1 => "warn,lockutils=debug,lockutils_core=debug,lockutils_zookeeper=debug",
-        _ => "warn,lockutils=trace,lockutils_core=trace,lockutils_zookeeper=trace",
+        1 => "warn,lockutils=debug,lockutils_core=debug,lockutils_zookeeper=debug,lockutils_postgres=debug",
+        _ => "warn,lockutils=trace,lockutils_core=trace,lockutils_zookeeper=trace,lockutils_postgres=trace",
     };
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),

@@ -12,7 +12,7 @@
 //! The command is one driver over the library: `--backend` picks a backend
 //! through the library's URL scheme registry (`file`, or any registered
 //! coordination URL: `zookeeper://…` and `postgresql://…` with the features
-//! of those names, on by default), `hold` takes the lock with the library's
+//! of those names, off by default), `hold` takes the lock with the library's
 //! `LockOptions` and guards, and `list`, `show`, `remove` and `clean` are the
 //! backend's `Admin` interface, printed by one reporter in one JSON schema.
 //! No module here knows an engine.

@@ -800,7 +800,15 @@ fn unknown_backends_are_usage_errors() {
     let out = lockutils(["list", "--backend", "redis://u:topsecret@x"]);
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
-    assert!(err.contains("zookeeper://"), "{err}");
+    // Every engine is listed: as a URL it takes, or as a feature to build with.
+    assert!(err.contains("`zookeeper://…`"), "{err}");
+    assert!(err.contains("`postgresql://…`"), "{err}");
+    if cfg!(not(any(feature = "zookeeper", feature = "postgresql"))) {
+        assert!(
+            err.contains("need this command built with `--features postgresql,zookeeper`"),
+            "{err}"
+        );
+    }
     assert!(err.contains("redis://u:***@x"), "{err}");
     assert!(!err.contains("topsecret"), "{err}");
     // --force needs a backend that can clear a held lock: never lock files.

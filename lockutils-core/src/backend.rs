@@ -52,7 +52,8 @@ pub use caps::{Capabilities, Capability};
 pub(crate) use file::held_file;
 pub use file::FileBackend;
 pub use url::{
-    backend_for_url, clear_default_url, default_url, register_scheme, registered_schemes,
+    backend_for_url, clear_default_url, default_url, engines_not_registered, register_scheme,
+    registered_schemes,
     scheme_of, set_default_url, BackendFactory, COORDINATION_URL_ENV,
 };
 pub(crate) use url::{redact, resolve, resolve_default};

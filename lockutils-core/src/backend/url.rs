@@ -77,6 +77,25 @@ pub fn registered_schemes() -> Vec<&'static str> {
     all
 }
 
+/// The engines this crate knows of whose scheme nobody has registered, as
+/// `(scheme, feature)` (one entry per engine, sorted): what a build without
+/// those features lacks, for messages that say how to get it.
+///
+/// ```
+/// let missing = lockutils_core::backend::engines_not_registered();
+/// assert!(missing.contains(&("zookeeper", "zookeeper")), "{missing:?}");
+/// ```
+pub fn engines_not_registered() -> Vec<(&'static str, &'static str)> {
+    let registered = registered_schemes();
+    let mut missing: Vec<(&'static str, &'static str)> = KNOWN_ENGINES
+        .iter()
+        .copied()
+        .filter(|(scheme, feature)| scheme == feature && !registered.contains(scheme))
+        .collect();
+    missing.sort_unstable();
+    missing
+}
+
 /// The scheme of a URL (`zookeeper` for `zookeeper://h/`), if it has one.
 pub fn scheme_of(url: &str) -> Option<&str> {
     let (scheme, _) = url.split_once(':')?;
