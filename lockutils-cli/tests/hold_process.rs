@@ -262,3 +262,30 @@ fn a_signal_pending_before_cmd_starts_keeps_cmd_from_starting() {
     assert_eq!(code(&out), 143, "{}", stderr(&out));
     assert!(!ran.exists(), "run started CMD after the signal");
 }
+
+/// The command loads no unwinder library (`libgcc_s.so`) of its own:
+/// `build.rs` links the C compiler's static one in, which spares every run
+/// a library to map and its constructor's `cpuid` probe. Only where that
+/// archive exists (a native GNU/Linux build with GCC's runtime installed).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_command_does_not_load_the_shared_unwinder() {
+    let archive = std::process::Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .expect("a C compiler (cargo links with it)");
+    let archive = String::from_utf8_lossy(&archive.stdout).trim().to_owned();
+    if !std::path::Path::new(&archive).is_absolute() {
+        eprintln!("no libgcc_eh.a here ({archive}): the shared unwinder is the only one");
+        return;
+    }
+    // The dynamic loader lists what it would load, and stops.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lockutils"))
+        .arg("--version")
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("libc.so"), "{listed}");
+    assert!(!listed.contains("libgcc_s"), "{listed}");
+}
