@@ -151,32 +151,40 @@ impl Drop for SoleOpener<'_> {
 pub(crate) fn sole_opener(file: &File) -> io::Result<Result<SoleOpener<'_>, InUse>> {
     #[cfg(target_os = "linux")]
     {
-        let lease = take_lease(file);
-        if lease == Lease::Granted {
-            return Ok(Ok(SoleOpener { leased: Some(file) }));
-        }
         let meta = file.metadata()?;
         let (dev, ino) = (meta.dev(), meta.ino());
         let in_use = |pid, unreadable| Ok(Err(InUse { pid, unreadable }));
-        let lockutils_seen = match scan(dev, ino) {
-            Scan::OpenIn(pid) => return in_use(Some(pid), 0),
-            Scan::Unreadable(n) if !allow_unverified() => return in_use(None, n),
-            Scan::Unreadable(_) => true,
-            Scan::NotOpen(seen) => seen,
-        };
-        // The lease was refused because the file is open elsewhere, yet no
-        // other visible process has it but lockutils: unless it is this
-        // process's own (a kept descriptor, a waiter thread; lockutils
-        // re-checks those), the opener is out of sight (another PID
-        // namespace).
-        if lease == Lease::OpenElsewhere
-            && !lockutils_seen
-            && !open_here_twice(dev, ino, file.as_raw_fd())
-            && !allow_unverified()
-        {
-            return in_use(None, 0);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let lease = take_lease(file);
+            if lease == Lease::Granted {
+                return Ok(Ok(SoleOpener { leased: Some(file) }));
+            }
+            let lockutils_seen = match scan(dev, ino) {
+                Scan::OpenIn(pid) => return in_use(Some(pid), 0),
+                Scan::Unreadable(n) if !allow_unverified() => return in_use(None, n),
+                Scan::Unreadable(_) => true,
+                Scan::NotOpen(seen) => seen,
+            };
+            // The lease was refused because the file is open elsewhere, yet
+            // no other visible process has it but lockutils: unless it is
+            // this process's own (a kept descriptor, a waiter thread;
+            // lockutils re-checks those), the opener is out of sight
+            // (another PID namespace), or it closed the file after the
+            // lease was refused. Asking again tells these apart: an opener
+            // that has gone lets the lease through.
+            let out_of_sight = lease == Lease::OpenElsewhere
+                && !lockutils_seen
+                && !open_here_twice(dev, ino, file.as_raw_fd())
+                && !allow_unverified();
+            if !out_of_sight {
+                return Ok(Ok(SoleOpener { leased: None }));
+            }
+            if attempts == OUT_OF_SIGHT_ATTEMPTS {
+                return in_use(None, 0);
+            }
         }
-        Ok(Ok(SoleOpener { leased: None }))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -191,6 +199,13 @@ pub(crate) fn sole_opener(file: &File) -> io::Result<Result<SoleOpener<'_>, InUs
         })
     }
 }
+
+/// How many times a refused lease with no opener in sight is asked again
+/// before the file counts as open out of sight: an opener that closed the
+/// file between the refusal and the scan (a thread of this process, a
+/// waiter that gave up) is gone by then.
+#[cfg(target_os = "linux")]
+const OUT_OF_SIGHT_ATTEMPTS: u32 = 4;
 
 fn allow_unverified() -> bool {
     std::env::var_os(REMOVE_UNVERIFIED_ENV).is_some_and(|v| v == "1")
