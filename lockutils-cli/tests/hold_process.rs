@@ -270,7 +270,9 @@ fn a_signal_pending_before_cmd_starts_keeps_cmd_from_starting() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn the_command_does_not_load_the_shared_unwinder() {
-    let archive = std::process::Command::new("cc")
+    // The compiler build.rs asks.
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let archive = std::process::Command::new(cc)
         .arg("-print-file-name=libgcc_eh.a")
         .output()
         .expect("a C compiler (cargo links with it)");

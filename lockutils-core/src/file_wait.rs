@@ -283,18 +283,13 @@ fn spawn_worker() -> bool {
 /// A waiter thread: takes waits from the queue until idle for
 /// [`WAITER_IDLE_EXIT`].
 fn worker() {
-    let allowed = near::allowed_cpus();
     let mut queue = lock_queue();
     loop {
         if let Some((file, shared, cpu)) = queue.jobs.pop_front() {
             drop(queue);
-            let pinned = cpu.is_some_and(|cpu| allowed.as_ref().is_some_and(|a| near::pin(a, cpu)));
+            let pinned = cpu.and_then(near::Pinned::to);
             run(file, &shared);
-            if pinned {
-                if let Some(a) = &allowed {
-                    near::unpin(a);
-                }
-            }
+            drop(pinned);
             queue = lock_queue();
             continue;
         }
@@ -362,37 +357,42 @@ mod near {
         usize::try_from(unsafe { libc::sched_getcpu() }).ok()
     }
 
-    /// The calling thread's CPU set.
-    pub(super) fn allowed_cpus() -> Option<libc::cpu_set_t> {
-        // SAFETY: an all-zero `cpu_set_t` is the empty set.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is a writable `cpu_set_t` of the size passed.
-        let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
-        (r == 0).then_some(set)
+    /// The calling thread runs on one CPU only until this is dropped, which
+    /// gives it back the set it had just before (read then, so a set the
+    /// process changed meanwhile is not undone).
+    pub(super) struct Pinned(libc::cpu_set_t);
+
+    impl Pinned {
+        /// Runs the calling thread on `cpu` only, if its set has it and more
+        /// than one CPU to choose from.
+        pub(super) fn to(cpu: usize) -> Option<Pinned> {
+            if cpu >= libc::CPU_SETSIZE as usize {
+                return None;
+            }
+            // SAFETY: an all-zero `cpu_set_t` is the empty set.
+            let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `allowed` is a writable `cpu_set_t` of the size passed.
+            let r = unsafe {
+                libc::sched_getaffinity(0, std::mem::size_of_val(&allowed), &mut allowed)
+            };
+            // SAFETY: `allowed` is a set filled in by `sched_getaffinity`,
+            // and `cpu` is below `CPU_SETSIZE`.
+            if r != 0 || unsafe { !libc::CPU_ISSET(cpu, &allowed) || libc::CPU_COUNT(&allowed) < 2 }
+            {
+                return None;
+            }
+            // SAFETY: an all-zero `cpu_set_t` is the empty set.
+            let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `cpu` is below `CPU_SETSIZE`.
+            unsafe { libc::CPU_SET(cpu, &mut one) };
+            set(&one).then_some(Pinned(allowed))
+        }
     }
 
-    /// Runs the calling thread on `cpu` only, if `allowed` has it and there is
-    /// more than one CPU to choose from; whether it did.
-    pub(super) fn pin(allowed: &libc::cpu_set_t, cpu: usize) -> bool {
-        if cpu >= libc::CPU_SETSIZE as usize {
-            return false;
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            set(&self.0);
         }
-        // SAFETY: `allowed` is a set filled in by `sched_getaffinity`, and
-        // `cpu` is below `CPU_SETSIZE`.
-        let (has, count) = unsafe { (libc::CPU_ISSET(cpu, allowed), libc::CPU_COUNT(allowed)) };
-        if !has || count < 2 {
-            return false;
-        }
-        // SAFETY: an all-zero `cpu_set_t` is the empty set.
-        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `cpu` is below `CPU_SETSIZE`.
-        unsafe { libc::CPU_SET(cpu, &mut one) };
-        set(&one)
-    }
-
-    /// Gives the calling thread its CPU set back.
-    pub(super) fn unpin(allowed: &libc::cpu_set_t) {
-        set(allowed);
     }
 
     fn set(cpus: &libc::cpu_set_t) -> bool {
@@ -404,19 +404,15 @@ mod near {
 /// Elsewhere waiter threads are not pinned.
 #[cfg(not(target_os = "linux"))]
 mod near {
-    pub(super) struct Cpus;
+    pub(super) struct Pinned;
+
+    impl Pinned {
+        pub(super) fn to(_: usize) -> Option<Pinned> {
+            None
+        }
+    }
 
     pub(super) fn caller_cpu() -> Option<usize> {
         None
     }
-
-    pub(super) fn allowed_cpus() -> Option<Cpus> {
-        None
-    }
-
-    pub(super) fn pin(_: &Cpus, _: usize) -> bool {
-        false
-    }
-
-    pub(super) fn unpin(_: &Cpus) {}
 }

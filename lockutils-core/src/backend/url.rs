@@ -79,7 +79,8 @@ pub fn registered_schemes() -> Vec<&'static str> {
 
 /// The engines this crate knows of whose scheme nobody has registered, as
 /// `(scheme, feature)` (one entry per engine, sorted): what a build without
-/// those features lacks, for messages that say how to get it.
+/// those features lacks, for messages that say how to get it. An engine's
+/// own scheme is its feature's name; aliases (`postgres`) are left out.
 ///
 /// ```
 /// let missing = lockutils_core::backend::engines_not_registered();
