@@ -21,6 +21,7 @@
 //!   each is closed after [`KEPT_IDLE_CLOSE`] unused.
 
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
@@ -121,8 +122,56 @@ pub fn kept_descriptors() -> usize {
 /// Takes the kept open file of `path`, if there is one.
 pub(crate) fn take(path: &Path) -> Option<File> {
     let mut cache = cache();
-    let i = cache.kept.iter().rposition(|k| k.path == path)?;
+    let i = cache
+        .kept
+        .iter()
+        .rposition(|k| k.path.as_os_str() == path.as_os_str())?;
     Some(cache.kept.swap_remove(i).file)
+}
+
+/// Takes the kept open file of lock file `file_name` in `dir`, with its path
+/// (as [`join`] spells it), without building that path first: this is every
+/// uncontended acquisition's lookup.
+pub(crate) fn take_in(dir: &Path, file_name: &str) -> Option<(PathBuf, File)> {
+    let mut cache = cache();
+    let i = cache
+        .kept
+        .iter()
+        .rposition(|k| is_join(&k.path, dir, file_name))?;
+    let kept = cache.kept.swap_remove(i);
+    Some((kept.path, kept.file))
+}
+
+/// The path of lock file `file_name` in `dir`: as `dir.join(file_name)` for
+/// a plain file name, built in one allocation of its final size. Kept files
+/// are keyed by this spelling.
+pub(crate) fn join(dir: &Path, file_name: &str) -> PathBuf {
+    let dir = dir.as_os_str();
+    let mut path = std::ffi::OsString::with_capacity(dir.len() + 1 + file_name.len());
+    path.push(dir);
+    if needs_separator(dir.as_bytes()) {
+        path.push("/");
+    }
+    path.push(file_name);
+    PathBuf::from(path)
+}
+
+fn needs_separator(dir: &[u8]) -> bool {
+    !dir.is_empty() && !dir.ends_with(b"/")
+}
+
+/// Whether `path` is [`join`]`(dir, file_name)`, byte for byte.
+fn is_join(path: &Path, dir: &Path, file_name: &str) -> bool {
+    let (path, dir, name) = (
+        path.as_os_str().as_bytes(),
+        dir.as_os_str().as_bytes(),
+        file_name.as_bytes(),
+    );
+    let sep = usize::from(needs_separator(dir));
+    path.len() == dir.len() + sep + name.len()
+        && path.ends_with(name)
+        && path.starts_with(dir)
+        && (sep == 0 || path[dir.len()] == b'/')
 }
 
 /// Keeps `file`, unlocked, open at `path` for the next acquisition.
@@ -191,5 +240,32 @@ mod tests {
         // What the fork hook does in a child.
         forked_child();
         assert!(take(&path).is_none());
+    }
+
+    #[test]
+    fn join_spells_paths_as_path_join_and_is_join_matches_only_them() {
+        for (dir, name) in [("/run/lock", "a"), ("/run/lock/", "a"), ("rel", "x-y"), ("", "a")] {
+            let joined = join(Path::new(dir), name);
+            assert_eq!(joined, Path::new(dir).join(name));
+            assert!(is_join(&joined, Path::new(dir), name), "{dir:?} {name:?}");
+        }
+        let path = join(Path::new("/run/lock"), "ab");
+        for (dir, name) in [
+            ("/run/lock", "a"),
+            ("/run/lock", "b"),
+            ("/run/loc", "kab"),
+            ("/run/lock/a", "b"),
+            ("/run/lockx", "ab"),
+            ("/run", "lock/ab"),
+        ] {
+            assert_eq!(
+                is_join(&path, Path::new(dir), name),
+                Path::new(dir).join(name).as_os_str() == path.as_os_str(),
+                "{dir:?} {name:?}"
+            );
+        }
+        assert!(!is_join(&path, Path::new("/run/lock"), "a"));
+        assert!(!is_join(&path, Path::new("/run/lockx"), "ab"));
+        assert!(!is_join(Path::new("/run/lockxab"), Path::new("/run/lock"), "ab"));
     }
 }

@@ -402,17 +402,18 @@ impl Target<'_> {
         }
     }
 
-    /// The file kept open from an earlier acquisition of `path` if there is
-    /// one (its identity is checked once locked, like any other), else
-    /// [`open`](Self::open).
-    fn open_kept(&self, path: &Path) -> Result<Option<File>> {
+    /// The file kept open from an earlier acquisition if there is one (its
+    /// identity is checked once locked, like any other), else
+    /// [`open`](Self::open); with its path.
+    fn open_kept(&self) -> Result<Option<(PathBuf, File)>> {
         if self.user_default_dir {
             lock_path::verify_user_default(self.name, self.dir)?;
         }
-        match fd_cache::take(path) {
-            Some(file) => Ok(Some(file)),
-            None => self.open(path),
+        if let Some(kept) = fd_cache::take_in(self.dir, self.file_name) {
+            return Ok(Some(kept));
         }
+        let path = self.path();
+        Ok(self.open(&path)?.map(|file| (path, file)))
     }
 
     fn dir_err(&self, e: io::Error) -> Error {
@@ -435,9 +436,8 @@ impl Target<'_> {
     /// only happens when `create` is off, for example when a concurrent
     /// remover unlinked the file while this caller waited on it).
     pub(crate) fn acquire_outcome(&self, wait: Wait) -> Result<Outcome> {
-        let path = self.path();
         loop {
-            let Some(file) = self.open_kept(&path)? else {
+            let Some((path, file)) = self.open_kept()? else {
                 return Ok(Outcome::Absent);
             };
             let l_type = lock_type(self.mode);
@@ -459,13 +459,9 @@ impl Target<'_> {
         }
     }
 
-    /// The lock file's path, allocated once at its final size.
+    /// The lock file's path.
     fn path(&self) -> PathBuf {
-        let dir = self.dir.as_os_str();
-        let mut path = PathBuf::with_capacity(dir.len() + 1 + self.file_name.len());
-        path.push(dir);
-        path.push(self.file_name);
-        path
+        fd_cache::join(self.dir, self.file_name)
     }
 
     /// Whether the locked `file` is still the one linked at `path`.
@@ -474,10 +470,10 @@ impl Target<'_> {
     }
 
     /// The held lock, if the locked `file` is still the one linked at `path`.
-    fn verified(&self, file: File, path: &Path) -> Result<Option<FileLock>> {
+    fn verified(&self, file: File, path: PathBuf) -> Result<Option<FileLock>> {
         Ok(self
-            .is_current(&file, path)?
-            .then(|| FileLock::new(file, path.to_owned())))
+            .is_current(&file, &path)?
+            .then(|| FileLock::new(file, path)))
     }
 
     /// One step of an async acquisition: takes the lock if it is free, else
@@ -488,26 +484,26 @@ impl Target<'_> {
         blocking: bool,
         waker: &Waker,
     ) -> Result<Step> {
-        let path = self.path();
         loop {
             if let Some(kernel) = &mut wait.kernel {
                 let Some(granted) = kernel.poll(waker) else {
                     return Ok(Step::Pending { retry_at: None });
                 };
                 wait.kernel = None;
+                let path = self.path();
                 let file = granted.map_err(|e| self.file_err(&path, "lock", e))?;
-                match self.verified(file, &path)? {
+                match self.verified(file, path)? {
                     Some(held) => return Ok(Step::Ready(Outcome::Locked(held))),
                     None => continue,
                 }
             }
-            let Some(file) = self.open_kept(&path)? else {
+            let Some((path, file)) = self.open_kept()? else {
                 return Ok(Step::Ready(Outcome::Absent));
             };
             let got = fcntl_lock(&file, lock_type(self.mode), false)
                 .map_err(|e| self.file_err(&path, "lock", e))?;
             if got {
-                match self.verified(file, &path)? {
+                match self.verified(file, path)? {
                     Some(held) => return Ok(Step::Ready(Outcome::Locked(held))),
                     None => continue,
                 }
