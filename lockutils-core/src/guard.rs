@@ -1,6 +1,7 @@
 //! Guards: a held lock, released when the guard drops (also on panic and when
 //! a future holding it is dropped).
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
@@ -61,7 +62,7 @@ impl<'r> Held<'r> {
         // debug logs or metrics; else only when the hold has extras anyway.
         let timed = tracing::level_enabled!(tracing::Level::DEBUG) || crate::metrics::ENABLED;
         let extra = (timed || !waited.is_zero() || remove_on_release).then(|| {
-            Box::new(Extra {
+            boxed(Extra {
                 file: None,
                 backend: None,
                 backend_kind: None,
@@ -116,7 +117,7 @@ impl<'r> Held<'r> {
 
     fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(|| {
-            Box::new(Extra {
+            boxed(Extra {
                 file: None,
                 backend: None,
                 backend_kind: None,
@@ -298,9 +299,38 @@ impl Drop for Held<'_> {
                 let slot = slot.counted_while_held();
                 release_with_extra(&slot, slot.mode(), &mut extra);
                 slot.release();
+                keep_spare(extra);
             }
         }
     }
+}
+
+thread_local! {
+    /// The extras of this thread's last released hold, emptied, for its next
+    /// hold that needs some: an external lock cycle then allocates nothing.
+    static SPARE: Cell<Option<Box<Extra>>> = const { Cell::new(None) };
+}
+
+/// `extra` in a box: the thread's spare one if it has it.
+#[inline]
+fn boxed(extra: Extra) -> Box<Extra> {
+    match SPARE.try_with(Cell::take) {
+        Ok(Some(mut spare)) => {
+            *spare = extra;
+            spare
+        }
+        _ => Box::new(extra),
+    }
+}
+
+/// Keeps a released hold's emptied extras as the thread's spare box. Called
+/// where the box would be freed, so a record never outlives what it points
+/// to any longer than before (see [`held`]).
+#[inline]
+fn keep_spare(extra: Box<Extra>) {
+    debug_assert!(extra.file.is_none() && extra.backend.is_none());
+    // In a thread's teardown the box is simply freed.
+    let _ = SPARE.try_with(move |spare| spare.set(Some(extra)));
 }
 
 /// Releases a hold that has extras: the file first (closing it releases the
