@@ -9,9 +9,16 @@
 //!   file is still linked at its path; a kept file that a remover (in any
 //!   process) unlinked fails the check and is closed, and the acquisition
 //!   opens the file now at the path.
-//! - Kept files are keyed by their full path, so changing the lock directory
-//!   (`set_defaults`, `lock_path`, the environment) never reuses a file of the
-//!   old directory.
+//! - Kept files are keyed by their absolute path, byte for byte as
+//!   [`join`] spells it, so changing the lock directory (`set_defaults`,
+//!   `lock_path`, the environment) never reuses a file of the old
+//!   directory. A file reached through a relative lock directory is not
+//!   kept: after a change of working directory its path names another file.
+//!   Two spellings of one directory keep two open files: their OFD locks
+//!   exclude each other like any two, and a removal closes every kept file
+//!   of the file it removes, whatever its spelling.
+//! - Only on Linux, where locks belong to the open file: elsewhere closing
+//!   any descriptor of a file releases the process's locks on it.
 //! - They are opened `O_CLOEXEC` like every lock file: no command started by
 //!   the process inherits them. A child forked without `exec` does inherit
 //!   them, sharing their open files (and so their OFD locks) with the parent;
@@ -20,8 +27,10 @@
 //! - At most [`MAX_KEPT`] descriptors are kept (least recently used evicted);
 //!   each is closed after [`KEPT_IDLE_CLOSE`] unused.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
@@ -104,14 +113,20 @@ pub(crate) fn generation() -> u64 {
 
 fn cache() -> MutexGuard<'static, Cache> {
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let generation = FORKS.load(Ordering::Relaxed);
-    if cache.generation != generation {
-        // Inherited from the parent: its open files are not ours to lock.
-        // Closing our copies leaves the parent's locks alone.
-        cache.kept.clear();
-        cache.generation = generation;
-    }
+    cache.enter(FORKS.load(Ordering::Relaxed));
     cache
+}
+
+impl Cache {
+    /// Readies the cache for use in fork generation `generation`.
+    fn enter(&mut self, generation: u64) {
+        if self.generation != generation {
+            // Inherited from the parent: its open files are not ours to
+            // lock. Closing our copies leaves the parent's locks alone.
+            self.kept.clear();
+            self.generation = generation;
+        }
+    }
 }
 
 /// How many lock files this process keeps open between acquisitions.
@@ -119,14 +134,43 @@ pub fn kept_descriptors() -> usize {
     cache().kept.len()
 }
 
-/// Takes the kept open file of `path`, if there is one.
-pub(crate) fn take(path: &Path) -> Option<File> {
-    let mut cache = cache();
-    let i = cache
-        .kept
-        .iter()
-        .rposition(|k| k.path.as_os_str() == path.as_os_str())?;
-    Some(cache.kept.swap_remove(i).file)
+/// Closes every kept open file of the same file as `held` (a removal is
+/// about to ask whether anyone else has it open), whatever spelling of its
+/// path it was kept under: one `fstat` per kept file, on a cold path.
+pub(crate) fn close_same_file(held: &File) -> io::Result<()> {
+    let held = held.metadata()?;
+    let closed = drain(&mut cache().kept, same_file_as(&held));
+    // Closed outside the lock.
+    drop(closed);
+    Ok(())
+}
+
+/// Picks the kept files of the file `held` describes.
+fn same_file_as(held: &Metadata) -> impl Fn(&Kept) -> bool + '_ {
+    |k| {
+        k.file
+            .metadata()
+            .is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino())
+    }
+}
+
+/// Takes out of `kept` every file that `pick` picks.
+fn drain(kept: &mut Vec<Kept>, mut pick: impl FnMut(&Kept) -> bool) -> Vec<Kept> {
+    let mut picked = Vec::new();
+    let mut i = 0;
+    while i < kept.len() {
+        if pick(&kept[i]) {
+            picked.push(kept.swap_remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    picked
+}
+
+/// Whether a file opened at `path` may be kept open (see [`put`]).
+fn may_keep(path: &Path) -> bool {
+    path.is_absolute() && cfg!(target_os = "linux")
 }
 
 /// Takes the kept open file of lock file `file_name` in `dir`, with its path
@@ -174,9 +218,16 @@ fn is_join(path: &Path, dir: &Path, file_name: &str) -> bool {
         && (sep == 0 || path[dir.len()] == b'/')
 }
 
-/// Keeps `file`, unlocked, open at `path` for the next acquisition.
+/// Keeps `file`, unlocked, open at `path` for the next acquisition; or
+/// closes it where keeping it would not be safe:
+/// - a relative `path` names another file once the process changes its
+///   working directory, and the kept one would still pass the link check;
+/// - outside Linux, locks are the process's, not the open file's, and
+///   closing any descriptor of a file (a kept one swept while another of
+///   the same file is locked) releases them all;
+/// - with no fork hook, a forked child could use the parent's open files.
 pub(crate) fn put(path: PathBuf, file: File) {
-    if !watch_forks() {
+    if !may_keep(&path) || !watch_forks() {
         return;
     }
     let now = coarse_now();
@@ -200,17 +251,11 @@ pub(crate) fn put(path: PathBuf, file: File) {
 
 /// Closes the files unused for [`KEPT_IDLE_CLOSE`]; runs on the timer thread.
 fn sweep() {
-    let mut closed = Vec::new();
     let mut cache = cache();
     let now = coarse_now();
-    let mut i = 0;
-    while i < cache.kept.len() {
-        if now.saturating_sub(cache.kept[i].last_used) >= KEPT_IDLE_CLOSE {
-            closed.push(cache.kept.swap_remove(i));
-        } else {
-            i += 1;
-        }
-    }
+    let closed = drain(&mut cache.kept, |k| {
+        now.saturating_sub(k.last_used) >= KEPT_IDLE_CLOSE
+    });
     match cache.kept.iter().map(|k| k.last_used).min() {
         Some(oldest) => {
             let left = (oldest + KEPT_IDLE_CLOSE).saturating_sub(now);
@@ -229,24 +274,61 @@ mod tests {
     use super::*;
     use crate::file::{open_lock_file, DEFAULT_FILE_MODE};
 
+    fn kept(path: &Path) -> Kept {
+        Kept {
+            path: path.to_owned(),
+            file: open_lock_file(path, true, DEFAULT_FILE_MODE).unwrap(),
+            last_used: coarse_now(),
+        }
+    }
+
+    // On a cache of its own: the process's cache is shared with the tests
+    // running beside this one.
     #[test]
     fn a_forked_child_forgets_the_parents_kept_files() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("forked");
-        put(
-            path.clone(),
-            open_lock_file(&path, true, DEFAULT_FILE_MODE).unwrap(),
-        );
-        // What the fork hook does in a child.
-        forked_child();
-        assert!(take(&path).is_none());
+        let mut cache = Cache {
+            kept: vec![kept(&tmp.path().join("forked"))],
+            generation: 0,
+            sweep_scheduled: false,
+        };
+        cache.enter(0);
+        assert_eq!(cache.kept.len(), 1, "same process: kept");
+        // What the fork hook makes a child's generation.
+        cache.enter(1);
+        assert!(cache.kept.is_empty(), "a forked child kept its parent's files");
+    }
+
+    #[test]
+    fn a_removal_closes_the_kept_files_of_its_file_under_every_spelling() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        let mut kept_files = vec![
+            kept(&join(dir, "a")),
+            kept(&join(&dir.join("."), "a")),
+            kept(&join(&dir.join("sub").join(".."), "a")),
+            kept(&join(dir, "b")),
+        ];
+        let held = open_lock_file(&join(dir, "a"), false, DEFAULT_FILE_MODE).unwrap();
+        let closed = drain(&mut kept_files, same_file_as(&held.metadata().unwrap()));
+        assert_eq!(closed.len(), 3, "every spelling of `a` is closed");
+        assert_eq!(kept_files.len(), 1);
+        assert!(is_join(&kept_files[0].path, dir, "b"), "`b` stays kept");
+    }
+
+    #[test]
+    fn only_absolute_paths_are_kept() {
+        assert!(may_keep(Path::new("/run/lock/a")) == cfg!(target_os = "linux"));
+        assert!(!may_keep(Path::new("locks/a")));
+        assert!(!may_keep(Path::new("a")));
     }
 
     #[test]
     fn join_spells_paths_as_path_join_and_is_join_matches_only_them() {
         for (dir, name) in [("/run/lock", "a"), ("/run/lock/", "a"), ("rel", "x-y"), ("", "a")] {
             let joined = join(Path::new(dir), name);
-            assert_eq!(joined, Path::new(dir).join(name));
+            assert_eq!(joined.as_os_str(), Path::new(dir).join(name).as_os_str());
             assert!(is_join(&joined, Path::new(dir), name), "{dir:?} {name:?}");
         }
         let path = join(Path::new("/run/lock"), "ab");

@@ -245,7 +245,7 @@ impl FileLock {
         }
         // This process's own idle descriptors of the file would only make
         // the check below look further.
-        while fd_cache::take(&self.path).is_some() {}
+        fd_cache::close_same_file(self.file())?;
         let sole = match in_use::sole_opener(self.file())? {
             Ok(sole) => sole,
             Err(in_use) => return Ok(Unlink::InUse(in_use)),

@@ -294,13 +294,7 @@ impl Drop for Held<'_> {
                 unsafe { slot.lock.unlock(slot.mode()) };
                 slot.release();
             }
-            Some(mut extra) => {
-                // Its release reads the slot after unlocking (logs, metrics).
-                let slot = slot.counted_while_held();
-                release_with_extra(&slot, slot.mode(), &mut extra);
-                slot.release();
-                keep_spare(extra);
-            }
+            Some(extra) => release_and_keep_spare(slot, extra),
         }
     }
 }
@@ -311,8 +305,22 @@ thread_local! {
     static SPARE: Cell<Option<Box<Extra>>> = const { Cell::new(None) };
 }
 
-/// `extra` in a box: the thread's spare one if it has it.
-#[inline]
+/// Releases a hold that has extras, then keeps the emptied box as the
+/// thread's spare: out of line, so the plain holds' inlined release stays
+/// small.
+#[cold]
+#[inline(never)]
+fn release_and_keep_spare(slot: SlotRef, mut extra: Box<Extra>) {
+    // Its release reads the slot after unlocking (logs, metrics).
+    let slot = slot.counted_while_held();
+    release_with_extra(&slot, slot.mode(), &mut extra);
+    slot.release();
+    keep_spare(extra);
+}
+
+/// `extra` in a box: the thread's spare one if it has it. Out of line, like
+/// every path that needs extras.
+#[inline(never)]
 fn boxed(extra: Extra) -> Box<Extra> {
     match SPARE.try_with(Cell::take) {
         Ok(Some(mut spare)) => {
@@ -335,8 +343,7 @@ fn keep_spare(extra: Box<Extra>) {
 
 /// Releases a hold that has extras: the file first (closing it releases the
 /// inter-process lock), then the in-process lock, then the log line.
-#[cold]
-#[inline(never)]
+#[inline]
 fn release_with_extra(slot: &Slot, mode: Mode, extra: &mut Extra) {
     let backend = crate::metrics::backend_label(extra.file.is_some(), extra.backend_kind);
     // Dropping a backend hold releases the lock on the backend.

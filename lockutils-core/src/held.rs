@@ -93,7 +93,8 @@ impl Record {
     /// As [`Record::slot`].
     unsafe fn file<'a>(self) -> Option<&'a FileLock> {
         // SAFETY: a listed record's file lives in its guard's boxed extras,
-        // which are freed only after the record is erased (module docs).
+        // which are emptied (and the box freed or kept as the thread's spare)
+        // only after the record is erased (module docs).
         (self.file != 0).then(|| unsafe { &*(self.file as *const FileLock) })
     }
 }
