@@ -247,7 +247,12 @@ impl Drop for KernelWait {
 }
 
 /// Takes over an orphaned wait on `path` in `mode`, if one is still blocked.
+/// Never for a relative `path`: after a change of working directory it names
+/// another file, and the orphan's file would still pass the link check.
 fn adopt(path: &Path, mode: Mode) -> Option<Arc<Shared>> {
+    if !path.is_absolute() {
+        return None;
+    }
     let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
     while let Some(i) = orphans
         .iter()
