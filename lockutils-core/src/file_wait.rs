@@ -20,7 +20,9 @@
 //! next one, or exits after [`WAITER_IDLE_EXIT`] idle. They are bounded by
 //! [`MAX_WAITERS`] per process (busy, orphaned and idle together, see
 //! [`waiter_threads`] and [`kernel_waits`]). Past the bound, or if a thread
-//! cannot be started, a wait falls back to non-blocking attempts with backoff.
+//! cannot be started, a wait falls back to non-blocking attempts with backoff;
+//! so do all waits outside Linux, where a lock belongs to the process rather
+//! than to the open file the waiter thread waits on.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -155,7 +157,11 @@ impl KernelWait {
     /// wait, or a new thread, will take it: no queued wait ever sits behind a
     /// thread still blocked in the kernel.
     pub(crate) fn start(file: File, path: &Path, mode: Mode) -> Result<KernelWait, File> {
-        if !fd_cache::watch_forks() {
+        // Outside Linux, locks belong to the process, not the open file: a
+        // waiter thread's lock would not be its caller's alone, and an
+        // orphan closing its file would release the process's lock that
+        // another thread holds through another descriptor. Those waits retry.
+        if !cfg!(target_os = "linux") || !fd_cache::watch_forks() {
             return Err(file);
         }
         // (In a forked child, this first forgets the parent's waits.)
