@@ -100,6 +100,9 @@ fn the_url_comes_from_the_api_the_environment_or_the_call() {
 
 #[test]
 fn an_unreachable_server_fails_within_the_connect_timeout() {
+    // Registered here too: tests run in any order, and the scheme is unknown
+    // until something registers it (CI once ran this one first).
+    lockutils_zookeeper::register();
     // A closed port (refused at once) and a port that accepts but never
     // answers (the client must give up on its own).
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
