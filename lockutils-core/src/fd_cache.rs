@@ -139,7 +139,8 @@ pub fn kept_descriptors() -> usize {
 /// path it was kept under: one `fstat` per kept file, on a cold path.
 pub(crate) fn close_same_file(held: &File) -> io::Result<()> {
     let held = held.metadata()?;
-    let closed = drain(&mut cache().kept, same_file_as(&held));
+    let same = same_file_as(&held);
+    let closed: Vec<Kept> = cache().kept.extract_if(.., |k| same(k)).collect();
     // Closed outside the lock.
     drop(closed);
     Ok(())
@@ -152,20 +153,6 @@ fn same_file_as(held: &Metadata) -> impl Fn(&Kept) -> bool + '_ {
             .metadata()
             .is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino())
     }
-}
-
-/// Takes out of `kept` every file that `pick` picks.
-fn drain(kept: &mut Vec<Kept>, mut pick: impl FnMut(&Kept) -> bool) -> Vec<Kept> {
-    let mut picked = Vec::new();
-    let mut i = 0;
-    while i < kept.len() {
-        if pick(&kept[i]) {
-            picked.push(kept.swap_remove(i));
-        } else {
-            i += 1;
-        }
-    }
-    picked
 }
 
 /// Whether a file opened at `path` may be kept open (see [`put`]).
@@ -253,9 +240,10 @@ pub(crate) fn put(path: PathBuf, file: File) {
 fn sweep() {
     let mut cache = cache();
     let now = coarse_now();
-    let closed = drain(&mut cache.kept, |k| {
-        now.saturating_sub(k.last_used) >= KEPT_IDLE_CLOSE
-    });
+    let closed: Vec<Kept> = cache
+        .kept
+        .extract_if(.., |k| now.saturating_sub(k.last_used) >= KEPT_IDLE_CLOSE)
+        .collect();
     match cache.kept.iter().map(|k| k.last_used).min() {
         Some(oldest) => {
             let left = (oldest + KEPT_IDLE_CLOSE).saturating_sub(now);
@@ -311,7 +299,9 @@ mod tests {
             kept(&join(dir, "b")),
         ];
         let held = open_lock_file(&join(dir, "a"), false, DEFAULT_FILE_MODE).unwrap();
-        let closed = drain(&mut kept_files, same_file_as(&held.metadata().unwrap()));
+        let held = held.metadata().unwrap();
+        let same = same_file_as(&held);
+        let closed: Vec<Kept> = kept_files.extract_if(.., |k| same(k)).collect();
         assert_eq!(closed.len(), 3, "every spelling of `a` is closed");
         assert_eq!(kept_files.len(), 1);
         assert!(is_join(&kept_files[0].path, dir, "b"), "`b` stays kept");

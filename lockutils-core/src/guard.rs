@@ -61,19 +61,8 @@ impl<'r> Held<'r> {
         // Timed (a boxed `Extra` with the clock read) when someone listens:
         // debug logs or metrics; else only when the hold has extras anyway.
         let timed = tracing::level_enabled!(tracing::Level::DEBUG) || crate::metrics::ENABLED;
-        let extra = (timed || !waited.is_zero() || remove_on_release).then(|| {
-            boxed(Extra {
-                file: None,
-                backend: None,
-                backend_kind: None,
-                acquired: false,
-                waited,
-                contended: None,
-                acquired_at: Some(Instant::now()),
-                caller,
-                remove_on_release,
-            })
-        });
+        let extra = (timed || !waited.is_zero() || remove_on_release)
+            .then(|| new_extra(waited, caller, remove_on_release));
         Held {
             slot,
             extra,
@@ -116,19 +105,8 @@ impl<'r> Held<'r> {
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(|| {
-            boxed(Extra {
-                file: None,
-                backend: None,
-                backend_kind: None,
-                acquired: false,
-                waited: Duration::ZERO,
-                contended: None,
-                acquired_at: Some(Instant::now()),
-                caller: None,
-                remove_on_release: false,
-            })
-        })
+        self.extra
+            .get_or_insert_with(|| new_extra(Duration::ZERO, None, false))
     }
 
     /// This hold as a thread-local record, with its lock file: the
@@ -318,10 +296,21 @@ fn release_and_keep_spare(slot: SlotRef, mut extra: Box<Extra>) {
     keep_spare(extra);
 }
 
-/// `extra` in a box: the thread's spare one if it has it. Out of line, like
-/// every path that needs extras.
+/// A new hold's extras, timed from now, in a box: the thread's spare one if
+/// it has it. Out of line, like every path that needs extras.
 #[inline(never)]
-fn boxed(extra: Extra) -> Box<Extra> {
+fn new_extra(waited: Duration, caller: Option<&'static str>, remove_on_release: bool) -> Box<Extra> {
+    let extra = Extra {
+        file: None,
+        backend: None,
+        backend_kind: None,
+        acquired: false,
+        waited,
+        contended: None,
+        acquired_at: Some(Instant::now()),
+        caller,
+        remove_on_release,
+    };
     match SPARE.try_with(Cell::take) {
         Ok(Some(mut spare)) => {
             *spare = extra;
