@@ -11,7 +11,7 @@
 //! in our statements' comments) and times of other roles' sessions are then
 //! unknown, though their pids, modes and application names are shown.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lockutils_core::{Error, Mode, Result};
 use tokio_postgres::SimpleQueryMessage;
@@ -19,6 +19,10 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::coordinator::PgCoordinator;
 use crate::key::{untag, Layout, LockKey};
 use crate::runtime;
+
+/// How long [`PgCoordinator::terminate_holders`] waits for ended sessions to
+/// release the lock.
+const TERMINATION_WAIT: Duration = Duration::from_secs(10);
 
 /// A lock with holders or waiters on the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,11 +134,18 @@ impl PgCoordinator {
     /// Ends the sessions holding `identity` (`pg_terminate_backend`), which
     /// frees the lock and makes the holders' guards report
     /// [`LossReason::Terminated`](crate::hold::LossReason::Terminated). Returns the
-    /// pids ended. Needs the holders' role, or `pg_signal_backend`.
+    /// pids ended, once none of them holds the lock any longer. Needs the
+    /// holders' role, or `pg_signal_backend`.
+    ///
+    /// `pg_terminate_backend` only signals: the server process sends its
+    /// client the end of the session and releases its locks after that,
+    /// while it exits. Returning before the release would let a caller that
+    /// clears and then tries the lock find it still held.
     ///
     /// # Errors
     /// As [`list`](Self::list); [`Error::Backend`] naming the pids the
-    /// server refused to end.
+    /// server refused to end, or that still held the lock after
+    /// [`TERMINATION_WAIT`].
     pub(crate) fn terminate_holders(&self, identity: &str) -> Result<Vec<i32>> {
         let info = self.show(identity)?;
         let pids: Vec<i32> = info.holders.iter().map(|h| h.pid).collect();
@@ -165,7 +176,46 @@ impl PgCoordinator {
                 source: None,
             });
         }
+        self.await_release_by(identity, &pids)?;
         Ok(pids)
+    }
+
+    /// Waits until none of `pids` holds `identity`: the ended sessions'
+    /// server processes release their locks as they exit.
+    fn await_release_by(&self, identity: &str, pids: &[i32]) -> Result<()> {
+        let deadline = Instant::now() + TERMINATION_WAIT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let still: Vec<i32> = self
+                .show(identity)?
+                .holders
+                .iter()
+                .map(|h| h.pid)
+                .filter(|p| pids.contains(p))
+                .collect();
+            if still.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Backend {
+                    name: identity.to_owned(),
+                    backend: self.shown().to_owned(),
+                    reason: format!(
+                        "sessions {} were told to end but still held the lock after {} s; \
+                         the server may be overloaded: try again, or look at them in pg_stat_activity",
+                        still
+                            .iter()
+                            .map(i32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        TERMINATION_WAIT.as_secs()
+                    ),
+                    source: None,
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 
     fn query_rows(&self, name: &str, sql: String) -> Result<Vec<Vec<Option<String>>>> {

@@ -350,7 +350,8 @@ impl Admin for PgBackend {
 
     /// Ends the holders' sessions (`pg_terminate_backend`), which frees the
     /// lock and makes their guards report the loss; waiters keep waiting,
-    /// and the first of them gets the lock. Returns how many sessions ended.
+    /// and the first of them gets the lock. Returns how many sessions ended,
+    /// once their server processes have released the lock.
     fn clear(&self, identity: &str) -> Result<usize> {
         Ok(self.inner.coordinator.terminate_holders(identity)?.len())
     }

@@ -543,6 +543,10 @@ fn admin_lists_inspects_and_clears_through_the_backend() {
     // Clearing ends the holder's session: its guard reports the loss.
     let lost = LockGuard::lost(&g).unwrap();
     assert_eq!(admin.clear(&name).unwrap(), 1);
+    // `clear` returns once the ended session's server process has released
+    // the lock, not when it was only told to end.
+    let after = admin.inspect(&name).unwrap();
+    assert!(after.holders.is_empty(), "{after:?}");
     let loss = runtime()
         .block_on(async { tokio::time::timeout(Duration::from_secs(10), lost).await })
         .expect("loss reported within 10 s")
