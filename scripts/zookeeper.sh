@@ -25,9 +25,14 @@
 #                      which keeps the crash-release tests quick)
 #   ZK_START_TIMEOUT   seconds to wait for the server to serve (default 60)
 #   ZK_HEAP            JVM heap limit (default 256m)
-#   ZK_JAVA_OPTS       extra JVM options for the server, space-separated (say,
-#                      -Dznode.container.checkIntervalMs=200 to reap empty
-#                      container nodes within a second instead of a minute)
+#   ZK_JAVA_OPTS       extra JVM options for the server, space-separated.
+#                      Unset: -Dznode.container.checkIntervalMs=3600000, so
+#                      the server reaps empty container nodes (unheld lock
+#                      nodes) hourly instead of every minute: a test that
+#                      has just released a lock still finds its node. Set
+#                      (even empty) it replaces that; say,
+#                      -Dznode.container.checkIntervalMs=200 reaps them
+#                      within a second.
 #
 # The server is the package's own jar run by `java` directly (no systemd, no
 # init script). Every action reaches the server only through the pid recorded
@@ -39,7 +44,7 @@ dir="${ZK_DIR:-${TMPDIR:-/tmp}/lockutils-zookeeper-$(id -u)-$port}"
 tick="${ZK_TICK_MS:-500}"
 start_timeout="${ZK_START_TIMEOUT:-60}"
 heap="${ZK_HEAP:-256m}"
-read -r -a java_opts <<<"${ZK_JAVA_OPTS:-}"
+read -r -a java_opts <<<"${ZK_JAVA_OPTS--Dznode.container.checkIntervalMs=3600000}"
 pidfile="$dir/zookeeper.pid"
 cfg="$dir/zoo.cfg"
 log="$dir/zookeeper.log"

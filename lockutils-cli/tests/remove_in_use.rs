@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{
     assert_no_overlap, code, lockutils, log_cmd, spawn, stdout, wait_for, Proc, CONFLICT,
@@ -143,8 +144,24 @@ fn polled_round() -> usize {
     };
     let log_text = || fs::read_to_string(&log).unwrap_or_default();
 
-    // Long enough for the Python waiter to start and poll behind it.
-    let mut first = hold("3");
+    // Holds until told to let go, once the Python waiter polls behind it.
+    let go = dir.join("go");
+    let mut first = spawn(vec![
+        "hold".to_owned(),
+        "--lock-path".to_owned(),
+        lock_path.clone(),
+        name.to_owned(),
+        "--".to_owned(),
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "echo \"enter $(date +%s%N)\" >> \"$1\"; i=0; \
+         while [ ! -e \"$2\" ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i+1)); done; \
+         echo \"exit $(date +%s%N)\" >> \"$1\""
+            .to_owned(),
+        "sh".to_owned(),
+        log.display().to_string(),
+        go.display().to_string(),
+    ]);
     wait_for("the first holder", || {
         log_text().contains("enter").then_some(())
     });
@@ -174,6 +191,10 @@ fn polled_round() -> usize {
         1,
         "the first holder let go before the oslo waiter started polling"
     );
+    // oslo's retries back off towards 0.1 s apart: a removal lands in the
+    // gap after the release more often once they have.
+    std::thread::sleep(Duration::from_secs(1));
+    fs::write(&go, b"").unwrap();
     let mut in_use_reports = 0;
     while log_text().matches("enter").count() < 2 {
         let out = remove(dir, name);

@@ -2,6 +2,8 @@
 //! and `StaticLock` over `FileBackend` and `file://` URLs, capability
 //! errors, URL errors and the file admin interface.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use lockutils_core::backend::{
@@ -109,7 +111,13 @@ fn async_acquisition_on_a_backend_waits_then_acquires() {
             .lock_async(),
     )
     .unwrap();
+    let file = dir.path().join("w");
     let releaser = std::thread::spawn(move || {
+        // Released 50 ms after the waiter queued in the kernel, however
+        // late it started.
+        common::wait_until("a kernel waiter on w", Duration::from_secs(10), || {
+            common::kernel_waiters_on(&file) > 0
+        });
         std::thread::sleep(Duration::from_millis(50));
         drop(g);
     });
@@ -121,7 +129,7 @@ fn async_acquisition_on_a_backend_waits_then_acquires() {
             .lock_async(),
     )
     .unwrap();
-    assert!(AsyncLockGuard::waited(&got) >= Duration::from_millis(20));
+    assert!(AsyncLockGuard::waited(&got) >= Duration::from_millis(50));
     assert_eq!(
         AsyncLockGuard::path(&got),
         Some(dir.path().join("w").as_path())

@@ -134,13 +134,17 @@ fn wait_hold_contention_and_timeouts_are_recorded_with_bounded_labels() {
     );
     assert_eq!(counter(&all, &series("lockutils_timeouts_total", MEM_X)), 1);
 
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let all = std::thread::scope(|s| {
         let waiter = s.spawn(|| {
+            tid_tx.send(common::gettid()).unwrap();
             recorded(|| {
                 let g = LockOptions::new("m-busy").registry(&reg).lock().unwrap();
-                assert!(LockGuard::waited(&g) >= Duration::from_millis(40));
+                assert!(LockGuard::waited(&g) >= Duration::from_millis(50));
             })
         });
+        // Released 50 ms after the waiter parked, however late it started.
+        common::wait_until_sleeping(tid_rx.recv().unwrap());
         std::thread::sleep(Duration::from_millis(50));
         drop(holder);
         waiter.join().unwrap()
@@ -150,7 +154,7 @@ fn wait_hold_contention_and_timeouts_are_recorded_with_bounded_labels() {
         1
     );
     let waited = histogram(&all, &series("lockutils_wait_seconds", MEM_X));
-    assert!(waited.len() == 1 && waited[0] >= 0.040, "{waited:?}");
+    assert!(waited.len() == 1 && waited[0] >= 0.050, "{waited:?}");
 
     // Asked for: a `lock` label with the identity.
     lockutils_core::metrics::label_lock_names(true);

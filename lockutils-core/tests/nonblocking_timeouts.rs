@@ -197,14 +197,15 @@ fn one_timeout_bounds_the_whole_acquisition() {
     let (a, b) = (Registry::new(), Registry::new());
     let name = "to-whole";
     let external = LockOptions::new(name).external(true).lock_path(dir.path());
-    let timeout = Duration::from_millis(300);
-    let in_process_hold = Duration::from_millis(200);
+    // A fresh timeout for the file wait would end at 400 + 600 = 1000 ms.
+    let timeout = Duration::from_millis(600);
+    let in_process_hold = Duration::from_millis(400);
     // Registry b holds the lock file for the whole test, on another thread.
     thread::scope(|outer| {
         let _file_holder = hold_elsewhere(outer, external.registry(&b));
         for asynchronous in [false, true] {
             thread::scope(|s| {
-                // Registry a's in-process lock is held (without a file) for 200 ms.
+                // Registry a's in-process lock is held (without a file) for 400 ms.
                 let release = hold_elsewhere(s, LockOptions::new(name).registry(&a));
                 s.spawn(move || {
                     thread::sleep(in_process_hold);
@@ -221,7 +222,7 @@ fn one_timeout_bounds_the_whole_acquisition() {
                 assert_timeout(r, name, timeout);
                 assert!(elapsed >= timeout, "async={asynchronous}: {elapsed:?}");
                 assert!(
-                    elapsed < timeout + Duration::from_millis(180),
+                    elapsed < timeout + Duration::from_millis(300),
                     "async={asynchronous}: the file wait got a fresh timeout: {elapsed:?}"
                 );
             });

@@ -13,9 +13,6 @@ use lockutils_core::backend::{Admin, Backend, LossKind, Removal};
 use lockutils_core::{AsyncLockGuard, LockGuard, LockOptions, Registry};
 use lockutils_postgres::{Error, Layout, LockKey, Mode, PgBackend, PgUrl};
 
-#[path = "support/runtime_thread.rs"]
-mod runtime_thread;
-use runtime_thread::runtime_thread_wakeups;
 #[path = "support/holder_bin.rs"]
 mod holder_bin;
 use holder_bin::holder_bin;
@@ -482,10 +479,20 @@ fn async_wait_does_not_block_the_executor() {
     let name = unique("async");
     let (held_tx, held_rx) = std::sync::mpsc::channel();
     let n = name.clone();
+    // Ticks of a task on the waiter's one executor thread. The main task
+    // runs the acquisition as soon as the ticker is spawned, so every tick
+    // ran while the acquisition was pending.
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let seen = ticks.clone();
     let releaser = std::thread::spawn(move || {
         let held = holder.acquire(&n, Mode::Exclusive, Wait::Now).unwrap();
         held_tx.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(500));
+        // Released once the executor has ticked 10 times, or after 10 s:
+        // an acquisition that blocked the executor would see no ticks.
+        let start = Instant::now();
+        while seen.load(Ordering::SeqCst) < 10 && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         release(held).unwrap();
     });
     held_rx.recv().unwrap();
@@ -495,7 +502,6 @@ fn async_wait_does_not_block_the_executor() {
         .unwrap();
     let u = url();
     let ticks = rt.block_on(async {
-        let ticks = Arc::new(AtomicUsize::new(0));
         let t = ticks.clone();
         let ticker = tokio::spawn(async move {
             loop {
@@ -517,7 +523,7 @@ fn async_wait_does_not_block_the_executor() {
     // The single executor thread kept running the ticker during the wait.
     assert!(
         ticks >= 10,
-        "ticker ran only {ticks} times during a 500 ms wait"
+        "ticker ran only {ticks} times while the acquisition waited"
     );
 }
 
@@ -961,29 +967,6 @@ fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
 /// their own threads (TLS sessions stay with the runtime).
 fn plain_host(params: &str) -> Host {
     Host::new(&url_with(&format!("sslmode=disable{params}")))
-}
-
-#[test]
-#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
-fn blocking_round_trips_run_on_the_calling_thread() {
-    let h = plain_host("");
-    let name = unique("caller-driven");
-    for _ in 0..20 {
-        release(h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap()).unwrap();
-    }
-    // Each cycle is two round trips. Served by the runtime thread, each
-    // would wake it at least once (it reads the answer and wakes the
-    // caller); read by the caller, they leave it asleep.
-    let cycles = 300;
-    let before = runtime_thread_wakeups();
-    for _ in 0..cycles {
-        release(h.acquire(&name, Mode::Exclusive, Wait::Forever).unwrap()).unwrap();
-    }
-    let per_cycle = (runtime_thread_wakeups() - before) as f64 / f64::from(cycles);
-    assert!(
-        per_cycle < 0.5,
-        "the runtime thread woke {per_cycle} times per lock/unlock cycle"
-    );
 }
 
 #[test]

@@ -70,6 +70,16 @@ impl MemoryBackend {
         }
     }
 
+    /// Async acquisitions parked on this lock space now (each until the
+    /// next release wakes it): lets a test release only once one waits.
+    pub fn async_waiters(&self) -> usize {
+        self.inner
+            .wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// Registers the `memory` scheme with lockutils.
     pub fn register() {
         register_scheme("memory", |url| {

@@ -97,7 +97,17 @@ fn an_async_waiter_on_the_engine_is_woken_by_a_release_elsewhere() {
             .lock_async(),
     )
     .unwrap();
+    let watched = mem.clone();
     let releaser = std::thread::spawn(move || {
+        // Released 30 ms after the waiter parked, however late it started.
+        let start = std::time::Instant::now();
+        while watched.async_waiters() == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no waiter parked"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(30));
         drop(g);
     });
@@ -109,7 +119,7 @@ fn an_async_waiter_on_the_engine_is_woken_by_a_release_elsewhere() {
             .lock_async(),
     )
     .unwrap();
-    assert!(AsyncLockGuard::waited(&got) >= Duration::from_millis(10));
+    assert!(AsyncLockGuard::waited(&got) >= Duration::from_millis(30));
     releaser.join().unwrap();
 }
 
