@@ -125,6 +125,9 @@ impl Cache {
             // lock. Closing our copies leaves the parent's locks alone.
             self.kept.clear();
             self.generation = generation;
+            // The parent's sweep was due on its timer thread; this process
+            // schedules its own (and starts its own timer thread).
+            self.sweep_scheduled = false;
         }
     }
 }
@@ -278,13 +281,17 @@ mod tests {
         let mut cache = Cache {
             kept: vec![kept(&tmp.path().join("forked"))],
             generation: 0,
-            sweep_scheduled: false,
+            sweep_scheduled: true,
         };
         cache.enter(0);
         assert_eq!(cache.kept.len(), 1, "same process: kept");
         // What the fork hook makes a child's generation.
         cache.enter(1);
         assert!(cache.kept.is_empty(), "a forked child kept its parent's files");
+        assert!(
+            !cache.sweep_scheduled,
+            "a forked child counted on its parent's sweep"
+        );
     }
 
     #[test]

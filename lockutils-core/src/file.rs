@@ -216,16 +216,36 @@ pub(crate) struct FileLock {
     keep: AtomicBool,
     /// The fork generation the lock was taken in.
     generation: u64,
+    /// The process that took it, where fork generations cannot be told
+    /// apart (no fork hook); else 0.
+    pid: u32,
 }
 
 impl FileLock {
     fn new(file: File, path: PathBuf) -> FileLock {
+        // The fork hook is registered before the generation is read: a child
+        // forked from now on sees another generation, and so never unlocks
+        // (or removes) this lock, which its copy of the file shares with us.
+        let pid = if fd_cache::watch_forks() {
+            0
+        } else {
+            std::process::id()
+        };
         FileLock {
             file: Some(file),
             path,
             keep: AtomicBool::new(true),
             generation: fd_cache::generation(),
+            pid,
         }
+    }
+
+    /// Whether this process took the lock: false in a child forked while it
+    /// was held, where the open file (and its lock) is shared with the
+    /// parent, so that only closing the child's copy is safe.
+    fn taken_here(&self) -> bool {
+        self.generation == fd_cache::generation()
+            && (self.pid == 0 || self.pid == std::process::id())
     }
 
     pub(crate) fn file(&self) -> &File {
@@ -236,6 +256,10 @@ impl FileLock {
     /// no other holder shares it, and no other process has it open (see
     /// [`in_use`](crate::in_use)).
     pub(crate) fn remove_while_held(&self, mode: Mode) -> io::Result<Unlink> {
+        if !self.taken_here() {
+            // A forked child's copy: the lock (and the file) are the parent's.
+            return Ok(Unlink::NotRemoved);
+        }
         self.keep.store(false, Ordering::Relaxed);
         if mode == Mode::Shared && !fcntl_lock(self.file(), libc::F_WRLCK, false)? {
             return Ok(Unlink::NotRemoved);
@@ -278,12 +302,16 @@ impl Drop for FileLock {
         };
         // In a child forked while this was held, the open file (and its lock)
         // is shared with the parent: only closing our copy is safe there.
-        if !*self.keep.get_mut() || self.generation != fd_cache::generation() {
+        if !self.taken_here() {
             return;
         }
-        // Unlock, and keep the file open; if unlocking fails, closing it
-        // releases the lock.
-        if fcntl_lock(&file, libc::F_UNLCK, false).unwrap_or(false) {
+        // Unlocked explicitly even when the file is then closed: a child
+        // forked while it was open shares the open file, and closing ours
+        // alone would leave the lock held until that child exits. Kept open
+        // for the next acquisition unless a removal was attempted; if
+        // unlocking fails, closing it releases the lock.
+        let unlocked = fcntl_lock(&file, libc::F_UNLCK, false).unwrap_or(false);
+        if unlocked && *self.keep.get_mut() {
             fd_cache::put(std::mem::take(&mut self.path), file);
         }
     }
@@ -293,6 +321,16 @@ impl Drop for FileLock {
 pub(crate) const FIRST_RETRY: Duration = Duration::from_micros(200);
 /// Longest pause between attempts of a timed wait without a waiter thread.
 pub(crate) const MAX_RETRY: Duration = Duration::from_millis(10);
+
+/// Releases a lock nobody will use and closes its file. Unlocked explicitly:
+/// a child forked while the file was open shares it, and closing our copy
+/// alone would leave the lock held until that child exits. Only for a lock
+/// this process took (not in a forked child, whose copy shares the parent's
+/// lock).
+pub(crate) fn unlock_and_close(file: File) {
+    // Closing releases it anyway if unlocking fails.
+    let _ = fcntl_lock(&file, libc::F_UNLCK, false);
+}
 
 /// Sleeps in the kernel until `file` is locked in `mode`.
 pub(crate) fn wait_in_kernel(file: &File, mode: Mode) -> io::Result<()> {

@@ -123,6 +123,9 @@ struct Shared {
     done: Condvar,
     path: PathBuf,
     mode: Mode,
+    /// The fork generation the wait was started in: a child forked since
+    /// shares its file, and must not unlock it.
+    generation: u64,
 }
 
 impl Shared {
@@ -174,6 +177,7 @@ impl KernelWait {
             done: Condvar::new(),
             path: path.to_owned(),
             mode,
+            generation: fd_cache::generation(),
         });
         let mut queue = lock_queue();
         if queue.idle <= queue.jobs.len() && !spawn_worker() {
@@ -245,8 +249,16 @@ impl Drop for KernelWait {
                 *state = State::Orphaned;
                 orphans.push(Arc::clone(&self.shared));
             }
-            // Granted but never taken: closing the file releases the lock.
-            State::Granted(_) | State::Failed(_) => *state = State::Taken,
+            // Granted but never taken: released now (in a forked child, the
+            // copy of the parent's file is only closed).
+            State::Granted(_) => {
+                if let State::Granted(file) = std::mem::replace(&mut *state, State::Taken) {
+                    if self.shared.generation == fd_cache::generation() {
+                        crate::file::unlock_and_close(file);
+                    }
+                }
+            }
+            State::Failed(_) => *state = State::Taken,
             State::Orphaned | State::Taken => {}
         }
     }
@@ -337,8 +349,13 @@ fn run(file: File, shared: &Arc<Shared>) {
         }
         State::Orphaned => {
             drop(state);
-            // Granted to nobody: closing the file releases the lock now.
-            drop(file);
+            // Granted to nobody: released now. (Waiter threads run only in
+            // the process that started them, never in a forked child.)
+            if got.is_ok() {
+                crate::file::unlock_and_close(file);
+            } else {
+                drop(file);
+            }
             WAITS.fetch_sub(1, Ordering::AcqRel);
             ORPHANS
                 .lock()

@@ -163,6 +163,15 @@ pub(crate) fn sole_opener(file: &File) -> io::Result<Result<SoleOpener<'_>, InUs
             }
             let lockutils_seen = match scan(dev, ino) {
                 Scan::OpenIn(pid) => return in_use(Some(pid), 0),
+                Scan::Failed(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot tell whether another process has the lock file open: \
+                             listing /proc failed ({e}); nothing was removed, retry"
+                        ),
+                    ))
+                }
                 Scan::Unreadable(n) if !allow_unverified() => return in_use(None, n),
                 Scan::Unreadable(_) => true,
                 Scan::NotOpen(seen) => seen,
@@ -266,7 +275,7 @@ fn open_here_twice(dev: u64, ino: u64, own_fd: i32) -> bool {
 
 /// What a scan of every process's descriptors found.
 #[cfg(target_os = "linux")]
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Scan {
     /// Open in this other process, not by lockutils.
     OpenIn(u32),
@@ -276,6 +285,10 @@ enum Scan {
     /// Not open in any other process but by lockutils (`true` if some other
     /// lockutils process has it open), and every process was read.
     NotOpen(bool),
+    /// The walk failed for a reason that may pass (out of descriptors or
+    /// memory): nothing is known, and nothing may be removed, whatever
+    /// [`REMOVE_UNVERIFIED_ENV`] says.
+    Failed(io::Error),
 }
 
 /// Whether descriptor `fd` of process `pid` carries lockutils' mark (see
@@ -325,10 +338,11 @@ fn scan(dev: u64, ino: u64) -> Scan {
         ControlFlow::Continue(())
     });
     match walked {
-        None => Scan::Unreadable(1),
-        Some(ControlFlow::Break(pid)) => Scan::OpenIn(pid),
-        Some(ControlFlow::Continue(())) if unreadable > 0 => Scan::Unreadable(unreadable),
-        Some(ControlFlow::Continue(())) => Scan::NotOpen(lockutils_seen),
+        Err(e) => Scan::Failed(e),
+        Ok(None) => Scan::Unreadable(1),
+        Ok(Some(ControlFlow::Break(pid))) => Scan::OpenIn(pid),
+        Ok(Some(ControlFlow::Continue(()))) if unreadable > 0 => Scan::Unreadable(unreadable),
+        Ok(Some(ControlFlow::Continue(()))) => Scan::NotOpen(lockutils_seen),
     }
 }
 

@@ -243,14 +243,22 @@ pub(crate) enum Descriptors {
 }
 
 /// Visits the descriptors of every live process but this one, until `visit`
-/// breaks; `None` when `/proc` cannot be listed. Processes that exit
-/// meanwhile, zombies and kernel threads (none of which has descriptors) are
-/// skipped.
+/// breaks. Processes that exit meanwhile, zombies and kernel threads (none of
+/// which has descriptors) are skipped.
+///
+/// `Ok(None)`: `/proc` cannot be listed (not mounted, or not readable).
+/// `Err`: the walk failed for a reason that may pass (out of descriptors or
+/// memory): unlike a process this user may not read, that says nothing about
+/// who has what open, so callers must not take it as "out of sight".
 pub(crate) fn other_processes<B>(
     mut visit: impl FnMut(u32, Descriptors) -> ControlFlow<B>,
-) -> Option<ControlFlow<B>> {
+) -> io::Result<Option<ControlFlow<B>>> {
     let me = std::process::id();
-    let procs = fs::read_dir("/proc").ok()?;
+    let procs = match fs::read_dir("/proc") {
+        Ok(procs) => procs,
+        Err(e) if is_out_of_sight(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     for entry in procs.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -265,14 +273,24 @@ pub(crate) fn other_processes<B>(
         let fds = match fs::read_dir(entry.path().join("fd")) {
             Ok(fds) => Descriptors::Listed(fds),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // exited
+            Err(e) if !is_out_of_sight(&e) => return Err(e),
             Err(_) if !has_descriptors(pid) => continue,
             Err(_) => Descriptors::Hidden,
         };
         if let ControlFlow::Break(b) = visit(pid, fds) {
-            return Some(ControlFlow::Break(b));
+            return Ok(Some(ControlFlow::Break(b)));
         }
     }
-    Some(ControlFlow::Continue(()))
+    Ok(Some(ControlFlow::Continue(())))
+}
+
+/// Whether `e` means "not this user's to read" (or not there at all), as
+/// opposed to a failure that may pass.
+fn is_out_of_sight(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::EPERM | libc::ENOENT | libc::ESRCH)
+    )
 }
 
 /// Whether process `pid` may still hold descriptors: false for zombies and
@@ -301,7 +319,7 @@ pub fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
     if files.is_empty() {
         return scan;
     }
-    other_processes::<()>(|pid, fds| {
+    let walked = other_processes::<()>(|pid, fds| {
         let fds = match fds {
             Descriptors::Listed(fds) => fds,
             Descriptors::Hidden => {
@@ -343,6 +361,10 @@ pub fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
         }
         ControlFlow::Continue(())
     });
+    if !matches!(walked, Ok(Some(_))) {
+        // Some processes went unread: say that holders may be out of sight.
+        scan.hidden_processes += 1;
+    }
     scan
 }
 

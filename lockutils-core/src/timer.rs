@@ -12,6 +12,8 @@ use std::sync::{Condvar, LazyLock, Mutex};
 use std::task::Waker;
 use std::time::Instant;
 
+use crate::fd_cache;
+
 /// What to do when a deadline passes.
 enum Action {
     Wake(Waker),
@@ -32,20 +34,49 @@ struct Timers {
     due: Mutex<BTreeMap<(Instant, u64), Action>>,
     changed: Condvar,
     next_id: AtomicU64,
+    /// The fork generation (see [`fd_cache::generation`]) the timer thread
+    /// runs in: a child forked without `exec` has none of its parent's
+    /// threads, and starts its own on first use.
+    thread_generation: AtomicU64,
 }
 
 static TIMERS: LazyLock<&'static Timers> = LazyLock::new(|| {
+    // Registered first, so that a child forked from now on sees another
+    // generation and starts a timer thread of its own.
+    fd_cache::watch_forks();
     let timers: &'static Timers = Box::leak(Box::new(Timers {
         due: Mutex::new(BTreeMap::new()),
         changed: Condvar::new(),
         next_id: AtomicU64::new(0),
+        thread_generation: AtomicU64::new(fd_cache::generation()),
     }));
+    start_thread(timers);
+    timers
+});
+
+fn start_thread(timers: &'static Timers) {
     std::thread::Builder::new()
         .name("lockutils-timer".into())
         .spawn(move || run(timers))
         .expect("cannot start the lockutils timer thread");
+}
+
+/// The timers, with a thread running them in this process.
+fn timers() -> &'static Timers {
+    let timers = *TIMERS;
+    let generation = fd_cache::generation();
+    let running = timers.thread_generation.load(Ordering::Acquire);
+    if running != generation
+        && timers
+            .thread_generation
+            .compare_exchange(running, generation, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        // A forked child: the parent's timer thread does not exist here.
+        start_thread(timers);
+    }
     timers
-});
+}
 
 fn run(timers: &'static Timers) {
     let mut due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
@@ -81,7 +112,7 @@ pub(crate) struct Sleep {
 }
 
 fn schedule(at: Instant, action: Action) -> (Instant, u64) {
-    let timers = *TIMERS;
+    let timers = timers();
     let key = (at, timers.next_id.fetch_add(1, Ordering::Relaxed));
     let mut due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
     let earliest = due.keys().next().is_none_or(|k| key < *k);
