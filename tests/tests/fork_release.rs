@@ -1,7 +1,8 @@
 //! A child forked without `exec` shares its parent's open lock files, and
 //! with them their OFD locks. Whatever the child does with its copies (drop
 //! a guard, remove the file, live on), the parent's lock stays the parent's,
-//! and a lock the parent releases is released.
+//! and a lock the parent releases is released; the child's own async
+//! deadlines fire.
 //!
 //! One test in its own binary, run in order: its first lock must be the
 //! process's first (no lock file kept open yet, no kernel wait started), and
@@ -58,7 +59,7 @@ fn assert_still_held(opts: &LockOptions<'_, '_>, what: &str) {
 }
 
 #[test]
-fn a_forked_child_neither_releases_nor_removes_its_parents_lock_nor_keeps_one_released() {
+fn a_forked_child_leaves_its_parents_locks_alone_and_runs_its_own_timers() {
     let dir = tempfile::tempdir().unwrap();
     let opts = LockOptions::new("forked")
         .external(true)
@@ -156,4 +157,71 @@ fn a_forked_child_neither_releases_nor_removes_its_parents_lock_nor_keeps_one_re
         freed,
         "the orphaned wait's lock stayed held while a forked child lived"
     );
+
+    // 4. A forked child's async deadline fires: the child runs a timer
+    // thread of its own (the parent's, started below, does not exist there).
+    let h = opts.registry(&holder).lock().unwrap();
+    let r = block_on(
+        opts.registry(&waiter)
+            .timeout(Duration::from_millis(50))
+            .lock_async(),
+    );
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    drop(r);
+    let timed_out_in_child = || {
+        let r = block_on(
+            opts.registry(&waiter)
+                .timeout(Duration::from_millis(200))
+                .lock_async(),
+        );
+        i32::from(!matches!(r, Err(Error::Timeout { .. })))
+    };
+    // SAFETY: the other threads are lockutils' idle waiter and timer
+    // threads; the child takes only its own locks.
+    let child = unsafe { fork_running(timed_out_in_child) };
+    let start = Instant::now();
+    let code = loop {
+        let mut status = 0;
+        // SAFETY: polls our own child.
+        let r = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
+        if r == child {
+            break Some(libc::WEXITSTATUS(status));
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            // SAFETY: our own child, by its pid, then reaped.
+            unsafe {
+                libc::kill(child, libc::SIGKILL);
+                libc::waitpid(child, std::ptr::null_mut(), 0);
+            }
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    drop(h);
+    assert_eq!(
+        code,
+        Some(0),
+        "the child's 200 ms async deadline did not fire within 10 s"
+    );
+}
+
+/// Polls `fut` on this thread, parking between polls.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }
