@@ -766,4 +766,32 @@ fn main() {
             poll.median / s.median
         );
     }
+    // Like with like: the scheduler, not the bench, places the two
+    // processes, and a hand-off between processes on one CPU costs a
+    // fraction of one across CPUs. A run whose floor lands mostly on one CPU
+    // moves the ratios above; these lines compare each placement alone
+    // (informational: the targets are on all hand-offs).
+    for (label, same) in [("same_cpu", true), ("other_cpu", false)] {
+        let class = |samples: &[Sample]| {
+            stats(samples, |x| x.same_cpu == same).filter(|s| s.n >= MIN_PLACEMENT_SAMPLES)
+        };
+        let Some(raw) = class(&samples[0]) else {
+            continue;
+        };
+        for (backend, samples) in KERNEL.iter().zip(&samples).skip(1) {
+            if let Some(s) = class(samples) {
+                println!(
+                    "handoff/ratio {}/raw_ofd {label}: median {:.2}x, p99 {:.2}x ({} and {} hand-offs)",
+                    backend.name(),
+                    s.median / raw.median,
+                    s.p99 / raw.p99,
+                    s.n,
+                    raw.n
+                );
+            }
+        }
+    }
 }
+
+/// Hand-offs a placement needs, on both sides, for its own ratio line.
+const MIN_PLACEMENT_SAMPLES: usize = 100;
