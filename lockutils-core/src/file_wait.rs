@@ -218,12 +218,14 @@ impl KernelWait {
         if let Some(out) = take(&mut state) {
             return Some(out);
         }
-        if let State::Waiting(n) = &mut *state {
-            match n {
-                Notify::Task(w) if w.will_wake(waker) => {}
-                _ => *n = Notify::Task(waker.clone()),
-            }
-        }
+        let replaced = match &mut *state {
+            State::Waiting(Notify::Task(w)) if w.will_wake(waker) => None,
+            State::Waiting(n) => Some(std::mem::replace(n, Notify::Task(waker.clone()))),
+            _ => None,
+        };
+        drop(state);
+        // A task's waker is foreign code: dropped with no lock held.
+        drop(replaced);
         None
     }
 }
@@ -244,22 +246,22 @@ impl Drop for KernelWait {
         // Lock order: ORPHANS, then a wait's state.
         let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = self.shared.lock();
-        match &*state {
-            State::Waiting(_) => {
-                *state = State::Orphaned;
-                orphans.push(Arc::clone(&self.shared));
+        let was = std::mem::replace(&mut *state, State::Taken);
+        if matches!(was, State::Waiting(_) | State::Orphaned) {
+            *state = State::Orphaned;
+        }
+        if matches!(was, State::Waiting(_)) {
+            orphans.push(Arc::clone(&self.shared));
+        }
+        drop(state);
+        drop(orphans);
+        // Outside the locks: releasing is a system call, and a task's waker
+        // (in `was`) is foreign code. Granted but never taken: released now
+        // (in a forked child, the copy of the parent's file is only closed).
+        if let State::Granted(file) = was {
+            if self.shared.generation == fd_cache::generation() {
+                crate::file::unlock_and_close(file);
             }
-            // Granted but never taken: released now (in a forked child, the
-            // copy of the parent's file is only closed).
-            State::Granted(_) => {
-                if let State::Granted(file) = std::mem::replace(&mut *state, State::Taken) {
-                    if self.shared.generation == fd_cache::generation() {
-                        crate::file::unlock_and_close(file);
-                    }
-                }
-            }
-            State::Failed(_) => *state = State::Taken,
-            State::Orphaned | State::Taken => {}
         }
     }
 }
@@ -349,13 +351,10 @@ fn run(file: File, shared: &Arc<Shared>) {
         }
         State::Orphaned => {
             drop(state);
-            // Granted to nobody: released now. (Waiter threads run only in
-            // the process that started them, never in a forked child.)
-            if got.is_ok() {
-                crate::file::unlock_and_close(file);
-            } else {
-                drop(file);
-            }
+            // Granted to nobody (or failed): released now. (Waiter threads
+            // run only in the process that started them, never in a forked
+            // child.)
+            crate::file::unlock_and_close(file);
             WAITS.fetch_sub(1, Ordering::AcqRel);
             ORPHANS
                 .lock()

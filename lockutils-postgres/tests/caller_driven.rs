@@ -3,7 +3,6 @@
 //! thread, which every other test's sessions would add to. Run against a
 //! real server as `postgres.rs` says (scripts/ci-postgres.sh does it).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lockutils_core::{LockGuard, LockOptions, Registry};
@@ -12,32 +11,14 @@ use lockutils_postgres::PgBackend;
 #[path = "support/runtime_thread.rs"]
 mod runtime_thread;
 use runtime_thread::runtime_thread_wakeups;
+#[path = "support/server.rs"]
+mod server;
+use server::{unique, url};
 
 /// The period of the runtime's ticker that hands deferred holds back
 /// (`session::deferred::TICK`): it runs while blocking holds come and go,
 /// and wakes the runtime thread once a tick whoever drives the sessions.
 const TICK: Duration = Duration::from_millis(5);
-
-fn url() -> String {
-    std::env::var("LOCKUTILS_TEST_POSTGRES_URL").expect(
-        "LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start and export \
-         LOCKUTILS_TEST_POSTGRES_URL=$(scripts/postgres.sh url)",
-    )
-}
-
-/// A name no other test (or earlier run) uses.
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{what}-{}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
 
 #[test]
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]

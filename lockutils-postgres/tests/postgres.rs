@@ -13,37 +13,18 @@ use lockutils_core::backend::{Admin, Backend, LossKind, Removal};
 use lockutils_core::{AsyncLockGuard, LockGuard, LockOptions, Registry};
 use lockutils_postgres::{Error, Layout, LockKey, Mode, PgBackend, PgUrl};
 
+#[path = "support/server.rs"]
+mod server;
+use server::{unique, url};
 #[path = "support/holder_bin.rs"]
 mod holder_bin;
 use holder_bin::holder_bin;
-
-fn url() -> String {
-    lockutils_postgres::register();
-    std::env::var("LOCKUTILS_TEST_POSTGRES_URL").expect(
-        "LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start and export \
-         LOCKUTILS_TEST_POSTGRES_URL=$(scripts/postgres.sh url)",
-    )
-}
 
 /// The URL with extra parameters.
 fn url_with(params: &str) -> String {
     let u = url();
     let sep = if u.contains('?') { '&' } else { '?' };
     format!("{u}{sep}{params}")
-}
-
-/// A name no other test (or earlier run) uses.
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{what}-{}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
 }
 
 /// Runs SQL on a plain session of its own; rows as text.

@@ -8,6 +8,7 @@
 //!   them with a bound.
 //! - [`kernel`]: what the kernel says about a lock file, from `/proc/locks`
 //!   (whether some process is blocked waiting for it).
+//! - [`executor`]: [`block_on`], a future run on the calling thread.
 //! - [`memory`]: a toy in-memory lock engine written against the public
 //!   backend API, used through every generic part of lockutils.
 //! - [`python`]: the Python interpreter with oslo.concurrency, for the
@@ -23,6 +24,7 @@
 )))]
 
 pub mod events;
+pub mod executor;
 pub mod kernel;
 pub mod memory;
 pub mod process;
@@ -30,6 +32,7 @@ pub mod python;
 
 pub use events::{assert_no_overlap, assert_rounds, by_pid, read_intervals, read_log, unix_micros};
 pub use events::{Event, EventLog, Interval, Record};
+pub use executor::block_on;
 pub use kernel::wait_until_blocked;
 pub use process::{wait_for_file, Exit, Holder, Spawned};
 pub use python::peer_python;

@@ -8,15 +8,14 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
+use std::sync::Mutex;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use lockutils::{Error, LockOptions, Registry};
 use lockutils_core::file::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use lockutils_tests::kernel::blocked_waiters;
-use lockutils_tests::{wait_for_file, wait_until_blocked, Holder, Spawned};
+use lockutils_tests::{block_on, wait_for_file, wait_until_blocked, Holder, Spawned};
 
 const HOLDER: &str = env!("CARGO_BIN_EXE_lockutils-holder");
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -36,28 +35,6 @@ fn hold_in_child(name: &str, dir: &Path) -> Spawned {
         .spawn();
     wait_for_file(&ready, &mut child, PATIENCE);
     child
-}
-
-struct Unpark(Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs `fut` to completion on this thread, parking between polls (so
-/// nothing but a real wake-up makes progress).
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use lockutils::{Error, LockOptions, Registry};
+use lockutils_tests::block_on;
 use lockutils_tests::kernel::blocked_waiters;
 use lockutils_tests::wait_until_blocked;
 
@@ -140,25 +141,4 @@ fn a_forked_child_uses_neither_kept_files_nor_waiter_threads_of_its_parent() {
     drop(g);
     assert_eq!(recv(from_child), b'd');
     assert_eq!(reap(child), 0);
-}
-
-/// Polls `fut` on this thread, parking between polls.
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }

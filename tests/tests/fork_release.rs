@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use lockutils::{Error, LockGuard, LockOptions, Registry};
 use lockutils_core::file::{kept_descriptors, kernel_waits, waiter_threads};
+use lockutils_tests::block_on;
 
 /// Forks; the child runs `child` and exits with its code, without running
 /// the parent's destructors. Returns the child's pid.
@@ -203,25 +204,4 @@ fn a_forked_child_leaves_its_parents_locks_alone_and_runs_its_own_timers() {
         Some(0),
         "the child's 200 ms async deadline did not fire within 10 s"
     );
-}
-
-/// Polls `fut` on this thread, parking between polls.
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }

@@ -4,32 +4,15 @@
 //! `#[synchronized]` (by URL and by expression) and the admin interface.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use lockutils::backend::{backend_for_url, Backend, Capability, Location, LossKind, Removal};
 use lockutils::{
     synchronized, AsyncLockGuard, Error, LockGuard, LockOptions, Registry, StaticLock,
 };
+use lockutils_tests::block_on;
 use lockutils_tests::memory::MemoryBackend;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
 
 static R1: Registry = Registry::new();
 static R2: Registry = Registry::new();
