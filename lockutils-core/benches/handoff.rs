@@ -31,11 +31,19 @@
 //!   on a waiter thread; this thread sleeps on a condition variable);
 //! - `lockutils_async`: `.lock_async()` driven by a minimal executor that
 //!   parks the thread between polls (woken by the waiter thread's waker);
+//! - `lockutils_timed_signal`: the same, in a process that gave lockutils a
+//!   signal to interrupt timed waits (`interrupt_timed_waits_with(SIGRTMIN +
+//!   1)`): the caller itself sleeps in `F_OFD_SETLKW`, and a per-wait timer
+//!   would interrupt it at the deadline. (Both processes opt in once; the
+//!   threads of the other backends block the signal, which gives them
+//!   waiter-thread waits, as in a process that did not opt in.)
 //! - `lockutils_macro`: a `#[synchronized("handoff-macro", external,
 //!   timeout = "10s")]` function, whose body is the hold: it reports the
 //!   acquisition, waits for the peer to block, reads the release time and
 //!   returns (the guard drops on return). The first hold of the parent is
 //!   taken through another registry, outside the macro;
+//! - `lockutils_macro_signal`: the macro backend with the signal, as
+//!   `lockutils_timed_signal`;
 //! - `raw_ofd` (baseline): one descriptor per process, `F_OFD_SETLKW` /
 //!   `F_UNLCK` straight through libc;
 //! - `polling_10ms` (baseline imitating oslo.concurrency / fasteners): the
@@ -196,18 +204,22 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 enum Backend {
     Lockutils,
     Timed,
+    TimedSignal,
     Async,
     Macro,
+    MacroSignal,
     RawOfd,
     Polling,
 }
 
 impl Backend {
-    const ALL: [Backend; 6] = [
+    const ALL: [Backend; 8] = [
         Backend::Lockutils,
         Backend::Timed,
+        Backend::TimedSignal,
         Backend::Async,
         Backend::Macro,
+        Backend::MacroSignal,
         Backend::RawOfd,
         Backend::Polling,
     ];
@@ -216,18 +228,27 @@ impl Backend {
         match self {
             Backend::Lockutils => "lockutils",
             Backend::Timed => "lockutils_timed",
+            Backend::TimedSignal => "lockutils_timed_signal",
             Backend::Async => "lockutils_async",
             Backend::Macro => "lockutils_macro",
+            Backend::MacroSignal => "lockutils_macro_signal",
             Backend::RawOfd => "raw_ofd",
             Backend::Polling => "polling_10ms",
         }
     }
 
     fn is_lockutils(self) -> bool {
-        matches!(
-            self,
-            Backend::Lockutils | Backend::Timed | Backend::Async | Backend::Macro
-        )
+        !matches!(self, Backend::RawOfd | Backend::Polling)
+    }
+
+    fn is_macro(self) -> bool {
+        matches!(self, Backend::Macro | Backend::MacroSignal)
+    }
+
+    /// Whether its timed waits are interrupted by [`WAIT_SIGNAL`] (on the
+    /// caller's thread) rather than run on a waiter thread.
+    fn interrupted(self) -> bool {
+        matches!(self, Backend::TimedSignal | Backend::MacroSignal)
     }
 
     fn from_name(s: &str) -> Backend {
@@ -241,8 +262,10 @@ impl Backend {
         match self {
             Backend::Lockutils => "handoff",
             Backend::Timed => "handoff-timed",
+            Backend::TimedSignal => "handoff-timed-signal",
             Backend::Async => "handoff-async",
             Backend::Macro => "handoff-macro",
+            Backend::MacroSignal => "handoff-macro-signal",
             Backend::RawOfd => "handoff-raw",
             Backend::Polling => "handoff-poll",
         }
@@ -276,6 +299,39 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 fn macro_hold(body: &mut dyn FnMut()) -> Result<(), lockutils::Error> {
     body();
     Ok(())
+}
+
+/// The same, for the backend whose timed waits are interrupted by a signal.
+#[synchronized("handoff-macro-signal", external, timeout = "10s")]
+fn macro_hold_signal(body: &mut dyn FnMut()) -> Result<(), lockutils::Error> {
+    body();
+    Ok(())
+}
+
+/// The signal both processes give lockutils for timed waits
+/// ([`lockutils_core::interrupt_timed_waits_with`]): `SIGRTMIN + 1`.
+fn wait_signal() -> libc::c_int {
+    libc::SIGRTMIN() + 1
+}
+
+/// Opts the process in, and lets the signal reach this thread only when
+/// `backend` measures signal-interrupted waits: a thread that blocks it gets
+/// waiter-thread waits, as a process that never opted in does.
+fn set_wait_signal(backend: Backend) {
+    lockutils_core::interrupt_timed_waits_with(wait_signal()).expect("opt in");
+    // SAFETY: a zeroed sigset is valid before `sigemptyset`; only this
+    // thread's mask changes.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, wait_signal());
+        let how = if backend.interrupted() {
+            libc::SIG_UNBLOCK
+        } else {
+            libc::SIG_BLOCK
+        };
+        assert_eq!(libc::pthread_sigmask(how, &set, std::ptr::null_mut()), 0);
+    }
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process.
@@ -358,6 +414,7 @@ struct Side {
 
 impl Side {
     fn new(backend: Backend, dir: &Path) -> Side {
+        set_wait_signal(backend);
         let path = dir.join(backend.file_name());
         let file = File::options()
             .read(true)
@@ -396,7 +453,9 @@ impl Side {
             .lock_path(&self.dir);
         match self.backend {
             Backend::Lockutils => self.guard = Some(opts.lock().expect("lock")),
-            Backend::Timed => self.guard = Some(opts.timeout(TIMEOUT).lock().expect("timed lock")),
+            Backend::Timed | Backend::TimedSignal => {
+                self.guard = Some(opts.timeout(TIMEOUT).lock().expect("timed lock"))
+            }
             Backend::Async => {
                 self.async_guard = Some(block_on(opts.lock_async()).expect("lock_async"));
             }
@@ -408,8 +467,12 @@ impl Side {
     /// first refused try.
     fn acquire(&mut self, tx: &mut impl Write) {
         match self.backend {
-            Backend::Lockutils | Backend::Timed | Backend::Async => self.lockutils_lock(),
-            Backend::Macro => unreachable!("the macro backend plays in play_macro"),
+            Backend::Lockutils | Backend::Timed | Backend::TimedSignal | Backend::Async => {
+                self.lockutils_lock()
+            }
+            Backend::Macro | Backend::MacroSignal => {
+                unreachable!("the macro backend plays in play_macro")
+            }
             Backend::RawOfd => {
                 let fd = self.fd.as_ref().unwrap();
                 assert!(fcntl(fd, libc::F_OFD_SETLKW, libc::F_WRLCK).expect("F_OFD_SETLKW"));
@@ -431,8 +494,10 @@ impl Side {
     /// The first acquisition, before the peer exists: never contended.
     fn acquire_first(&mut self) {
         match self.backend {
-            Backend::Lockutils | Backend::Timed | Backend::Async => self.lockutils_lock(),
-            Backend::Macro => {
+            Backend::Lockutils | Backend::Timed | Backend::TimedSignal | Backend::Async => {
+                self.lockutils_lock()
+            }
+            Backend::Macro | Backend::MacroSignal => {
                 // Outside the macro's registry, so the macro's first call in
                 // this process waits on the file like every later one.
                 let other: &'static Registry = Box::leak(Box::new(Registry::new()));
@@ -458,9 +523,11 @@ impl Side {
     fn release(&mut self) {
         match self.backend {
             Backend::Async => drop(self.async_guard.take().expect("held")),
-            Backend::Lockutils | Backend::Timed | Backend::Macro => {
-                drop(self.guard.take().expect("held"))
-            }
+            Backend::Lockutils
+            | Backend::Timed
+            | Backend::TimedSignal
+            | Backend::Macro
+            | Backend::MacroSignal => drop(self.guard.take().expect("held")),
             Backend::RawOfd => {
                 fcntl(self.fd.as_ref().unwrap(), libc::F_OFD_SETLK, libc::F_UNLCK).unwrap();
             }
@@ -534,6 +601,12 @@ fn play_macro(
             same_cpu: my_cpu == their_cpu,
         }
     };
+    let hold: fn(&mut dyn FnMut()) -> Result<(), lockutils::Error> =
+        if side.backend == Backend::MacroSignal {
+            macro_hold_signal
+        } else {
+            macro_hold
+        };
     let mut steps = 2 * rounds;
     if starts_holding {
         side.wait_for_waiter(rx);
@@ -547,7 +620,7 @@ fn play_macro(
         // left to play, hold and release inside the same call.
         let mut released = None;
         let hold_too = steps >= 2;
-        macro_hold(&mut || {
+        hold(&mut || {
             send(tx, now_ns());
             send(tx, cpu());
             if hold_too {
@@ -609,7 +682,7 @@ fn child_main(backend: &str) {
     let mut side = Side::new(backend, &dir);
     let mut rx = BufReader::new(std::io::stdin().lock());
     let mut tx = BufWriter::new(std::io::stdout().lock());
-    let samples = if backend == Backend::Macro {
+    let samples = if backend.is_macro() {
         lockutils_core::set_defaults(&dir);
         play_macro(&mut side, false, rounds, &mut rx, &mut tx)
     } else {
@@ -664,7 +737,7 @@ fn run(backend: Backend, dir: &Path, rounds: usize) -> Vec<Sample> {
         .expect("spawn child");
     let mut tx = BufWriter::new(child.stdin.take().unwrap());
     let mut rx = BufReader::new(child.stdout.take().unwrap());
-    let mut samples = if backend == Backend::Macro {
+    let mut samples = if backend.is_macro() {
         lockutils_core::set_defaults(dir);
         play_macro(&mut side, true, rounds, &mut rx, &mut tx)
     } else {
@@ -676,7 +749,7 @@ fn run(backend: Backend, dir: &Path, rounds: usize) -> Vec<Sample> {
         let same_cpu = recv(&mut rx) != 0;
         samples.push(Sample { ns, same_cpu });
     }
-    if backend != Backend::Macro {
+    if !backend.is_macro() {
         // (The macro side's last hold ended with its call.)
         side.release();
     }
@@ -713,12 +786,14 @@ fn main() {
     // The kernel-waiting backends run interleaved in chunks, so that
     // background load and scheduler placement weigh on all alike.
     let (chunks, chunk_rounds, poll_rounds) = if full { (10, 100, 50) } else { (2, 10, 3) };
-    const KERNEL: [Backend; 5] = [
+    const KERNEL: [Backend; 7] = [
         Backend::RawOfd,
         Backend::Lockutils,
         Backend::Timed,
+        Backend::TimedSignal,
         Backend::Async,
         Backend::Macro,
+        Backend::MacroSignal,
     ];
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); KERNEL.len()];
     for _ in 0..chunks {

@@ -355,11 +355,21 @@ fn retry_until(file: &File, l_type: libc::c_int, deadline: Instant) -> io::Resul
     }
 }
 
-/// A timed wait: in the kernel, on a waiter thread, while this thread sleeps
-/// until the deadline; by retrying if no waiter thread can be had. Returns the
+/// A timed wait: in the kernel on this thread if the program gave a signal
+/// to interrupt it (see [`wait_signal`](crate::wait_signal)); else on a waiter
+/// thread, while this thread sleeps until the deadline; by retrying if no
+/// waiter thread can be had. Returns the
 /// locked file (which may be another open file of the same path, adopted from
 /// an earlier wait), or `None` at the deadline.
 fn wait_until(file: File, path: &Path, mode: Mode, deadline: Instant) -> io::Result<Option<File>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsFd;
+        let request = whole_file(lock_type(mode));
+        if let Some(got) = crate::wait_signal::lock_until(file.as_fd(), &request, deadline) {
+            return Ok(got?.then_some(file));
+        }
+    }
     match KernelWait::start(file, path, mode) {
         Ok(mut wait) => wait.wait_until(deadline).transpose(),
         Err(file) => Ok(retry_until(&file, lock_type(mode), deadline)?.then_some(file)),

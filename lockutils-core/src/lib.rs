@@ -77,6 +77,8 @@ unix_only! {
     mod rwlock;
     mod slot_map;
     mod timer;
+    #[cfg(target_os = "linux")]
+    mod wait_signal;
 
     pub use acquire::Acquire;
     pub use error::{Error, ErrorKind, Report, Result};
@@ -97,6 +99,8 @@ unix_only! {
     };
     pub use raw::Mode;
     pub use registry::Registry;
+    #[cfg(target_os = "linux")]
+    pub use wait_signal::{interrupt_timed_waits_with, timed_wait_signal, WaitSignalError};
     pub use rwlock::{ReaderWriterLock, RwAcquire, RwGuard};
 
     /// Takes the in-process lock `name` from the global registry, blocking while

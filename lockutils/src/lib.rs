@@ -150,6 +150,9 @@ pub use lockutils_core::{
     Result, RwAcquire, RwGuard, StaticAcquire, StaticLock, LOCK_PATH_ENV, MAX_FILE_NAME,
     OSLO_LOCK_PATH_ENV, REMOVE_UNVERIFIED_ENV,
 };
+/// Opt-in signal interruption of timed file waits (Linux).
+#[cfg(target_os = "linux")]
+pub use lockutils_core::{interrupt_timed_waits_with, timed_wait_signal, WaitSignalError};
 
 #[doc = include_str!("synchronized.md")]
 pub use lockutils_macros::synchronized;
