@@ -138,14 +138,26 @@ impl List {
     fn get(&self, i: usize) -> Record {
         match self.inline.get(i) {
             Some(c) => c.get(),
-            None => SPILL.with(|s| s.borrow()[i - INLINE]),
+            // During thread-local destruction `SPILL` may be gone (it has a
+            // destructor, `HELD` has none): its records read as vacant.
+            None => SPILL
+                .try_with(|s| s.borrow().get(i - INLINE).copied())
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         }
     }
 
     fn set(&self, i: usize, r: Record) {
         match self.inline.get(i) {
             Some(c) => c.set(r),
-            None => SPILL.with(|s| s.borrow_mut()[i - INLINE] = r),
+            None => {
+                let _ = SPILL.try_with(|s| {
+                    if let Some(slot) = s.borrow_mut().get_mut(i - INLINE) {
+                        *slot = r;
+                    }
+                });
+            }
         }
     }
 
@@ -174,7 +186,8 @@ pub(crate) fn push(record: Record) -> usize {
 #[cold]
 #[inline(never)]
 fn push_spill(record: Record) {
-    SPILL.with(|s| s.borrow_mut().push(record));
+    // Gone during thread-local destruction: the record reads as vacant.
+    let _ = SPILL.try_with(|s| s.borrow_mut().push(record));
 }
 
 /// Erases the record at `index`, as returned by [`push`] for `record`.
@@ -236,7 +249,11 @@ static PINNED: parking_lot::Mutex<Vec<&'static Slot>> = parking_lot::Mutex::new(
 
 /// Makes short-path holds of a newly pinned slot visible to [`held_locks`].
 pub(crate) fn register_pinned(slot: &'static Slot) {
-    PINNED.lock().push(slot);
+    // Every call site pinning one name pins the same slot: list it once.
+    let mut pinned = PINNED.lock();
+    if !pinned.iter().any(|s| std::ptr::eq(*s, slot)) {
+        pinned.push(slot);
+    }
 }
 
 /// A lock held by the current thread, as listed by [`held_locks`].

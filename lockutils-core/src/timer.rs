@@ -139,22 +139,35 @@ impl Sleep {
     }
 
     /// Replaces the waker to wake (tasks may move between wakers).
+    ///
+    /// Wakers are cloned and dropped outside `due`: the last reference to a
+    /// task can drop its future, whose own `Sleep` then locks `due` again
+    /// on this thread.
     pub(crate) fn update(&self, waker: &Waker) {
-        let mut due = TIMERS.due.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(Action::Wake(w)) = due.get_mut(&self.key) {
-            if !w.will_wake(waker) {
-                *w = waker.clone();
-            }
+        let due = TIMERS.due.lock().unwrap_or_else(|e| e.into_inner());
+        match due.get(&self.key) {
+            Some(Action::Wake(w)) if !w.will_wake(waker) => {}
+            _ => return,
         }
+        drop(due);
+        let new = waker.clone();
+        let mut due = TIMERS.due.lock().unwrap_or_else(|e| e.into_inner());
+        let old = match due.get_mut(&self.key) {
+            Some(Action::Wake(w)) => Some(std::mem::replace(w, new)),
+            // Fired or removed meanwhile: nothing to replace.
+            _ => None,
+        };
+        drop(due);
+        drop(old);
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        TIMERS
-            .due
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+        let mut due = TIMERS.due.lock().unwrap_or_else(|e| e.into_inner());
+        let removed = due.remove(&self.key);
+        // Its waker may be the last reference to a task (see `update`).
+        drop(due);
+        drop(removed);
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use lockutils_core::{
     held_locks, remove_external_lock_file, AsyncLockGuard, Error, LockOptions, Mode, Registry,
+    StaticLock,
 };
 
 /// Runs `f` on its own thread and returns its result, or panics if it has not
@@ -360,4 +361,19 @@ fn out_of_order_releases_keep_the_held_list_exact() {
             .lock();
         assert!(again.is_ok());
     }
+}
+
+/// Every call site of a name pins the same slot: a hold through either is
+/// listed once by `held_locks`, like any other hold.
+#[test]
+fn a_name_pinned_at_two_call_sites_is_listed_once_while_held() {
+    static FIRST: StaticLock = StaticLock::new(LockOptions::new("pinned-twice"));
+    static SECOND: StaticLock = StaticLock::new(LockOptions::new("pinned-twice"));
+    // The first call of each pins it; later calls take the short path.
+    drop(FIRST.lock().unwrap());
+    drop(SECOND.lock().unwrap());
+    let g = SECOND.lock().unwrap();
+    let names: Vec<_> = held_locks().into_iter().map(|h| h.name).collect();
+    assert_eq!(names, ["pinned-twice"]);
+    drop(g);
 }

@@ -117,12 +117,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         }
     })?;
     let int: u128 = int.parse().map_err(|_| DurationError::TooLong)?;
-    // Digits past the nanosecond add nothing; 30 keeps 10^n in a u128.
-    let frac = &frac[..frac.len().min(30)];
+    // Digits past the nanosecond add nothing (14 reach it for days); 20
+    // keep the fraction times the largest unit (8.64e13 ns) in a u128.
+    let frac = &frac[..frac.len().min(20)];
     let frac_nanos = if frac.is_empty() {
         0
     } else {
-        let scale = 10u128.pow(u32::try_from(frac.len()).unwrap_or(30));
+        let scale = 10u128.pow(u32::try_from(frac.len()).unwrap_or(20));
         frac.parse::<u128>().map_err(|_| DurationError::TooLong)? * per_unit / scale
     };
     let nanos = int
@@ -168,6 +169,37 @@ mod tests {
         ok("0.001ms", 1_000);
         ok("0s", 0);
         ok("1.0000000001s", 1_000_000_000);
+    }
+
+    /// However long the fraction, it is exact to the nanosecond (digits
+    /// past it truncate) and never overflows the arithmetic.
+    #[test]
+    fn long_fractions_truncate_to_the_nanosecond() {
+        for (unit, per_unit) in [
+            ("d", 86_400_000_000_000u64),
+            ("h", 3_600_000_000_000),
+            ("m", 60_000_000_000),
+            ("s", 1_000_000_000),
+            ("ms", 1_000_000),
+            ("us", 1_000),
+        ] {
+            for digits in [9, 14, 20, 21, 25, 30, 31, 40, 200] {
+                let text = format!("0.{}{unit}", "9".repeat(digits));
+                let exact = per_unit as u128 * (10u128.pow(digits.min(20) as u32) - 1)
+                    / 10u128.pow(digits.min(20) as u32);
+                assert_eq!(
+                    parse_duration(&text).map(|d| d.as_nanos()),
+                    Ok(exact),
+                    "{text}"
+                );
+            }
+            assert_eq!(
+                parse_duration(&format!("1.{}{unit}", "5".repeat(30))).map(|d| d.as_nanos()),
+                Ok(u128::from(per_unit)
+                    + u128::from(per_unit) * 55_555_555_555_555_555_555 / 10u128.pow(20)),
+                "1.555…{unit}"
+            );
+        }
     }
 
     #[test]
