@@ -235,20 +235,18 @@ fn regroup(old: &Group, stream: TokenStream) -> Group {
     new
 }
 
-/// Whether the `[...]` of an attribute is `path` or `…::lockutils::path`.
+/// Whether the `[...]` of an attribute is a path ending in `name`.
 fn attr_is(attr: &Group, name: &str) -> bool {
     attr.delimiter() == Delimiter::Bracket
         && syn::parse2::<Meta>(attr.stream()).is_ok_and(|meta| is_ours(meta.path(), name))
 }
 
-/// Whether `path` is `name` or `…::lockutils::name`.
-fn is_ours(path: &syn::Path, name: &str) -> bool {
-    let segs: Vec<_> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-    match segs.as_slice() {
-        [only] => only == name,
-        [.., krate, last] => last == name && krate == "lockutils",
-        [] => false,
-    }
+/// Whether `path` ends in `name`: `name`, `lockutils::name`, or a re-export
+/// of the facade such as `my_framework::locks::name` (what `crate = path`
+/// is for). A macro cannot tell where a path leads, so the last segment is
+/// what counts, as it is for `#[synchronized]` stacked on one function.
+pub(crate) fn is_ours(path: &syn::Path, name: &str) -> bool {
+    path.segments.last().is_some_and(|last| last.ident == name)
 }
 
 /// The `[...]` of an attribute, with `prefix = ...` added if it is a

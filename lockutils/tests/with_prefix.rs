@@ -245,3 +245,43 @@ fn braced_const_arguments_do_not_hide_the_body() {
     const { assert!(braced_generics::LESS) };
     assert_eq!(braced_generics::after_operator(), "nova-after-operator");
 }
+
+/// The facade re-exported under another path, the case `crate = path` is
+/// for.
+pub mod my_framework {
+    pub mod locks {
+        pub use lockutils::*;
+    }
+}
+
+#[synchronized_with_prefix("nova")]
+mod reexported {
+    pub struct Service;
+
+    impl Service {
+        #[crate::my_framework::locks::synchronized("reexport", crate = crate::my_framework::locks)]
+        pub fn method(&self) -> String {
+            crate::held()
+        }
+    }
+
+    #[crate::my_framework::locks::synchronized_with_prefix("glance")]
+    pub mod images {
+        use crate::my_framework::locks::synchronized;
+
+        #[synchronized("reexport-image")]
+        pub fn cache() -> String {
+            crate::held()
+        }
+    }
+}
+
+#[test]
+fn synchronized_through_a_reexport_gets_the_prefix() {
+    assert_eq!(reexported::Service.method(), "nova-reexport");
+}
+
+#[test]
+fn own_prefix_through_a_reexport_wins() {
+    assert_eq!(reexported::images::cache(), "glance-reexport-image");
+}
