@@ -18,8 +18,9 @@
 //!
 //! On an error at any step the function is emitted as written with the
 //! error beside it, so its callers see that one error and no follow-on ones.
-//! `prefix` applies `#[synchronized_with_prefix]` to the functions of a
-//! module or impl block.
+//! `stacked` nests several `#[synchronized]` on one function in the order
+//! written, and `prefix` applies `#[synchronized_with_prefix]` to the
+//! functions of a module or impl block.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -27,6 +28,7 @@ mod args;
 mod expand;
 mod item;
 mod prefix;
+mod stacked;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -61,9 +63,15 @@ fn synchronized2(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
             }
         }
     };
+    stacked::expand(args, func)
+}
+
+/// One `#[synchronized(args)]` on `func`: validate → expand, or on an error
+/// the function as written plus the error.
+fn expand_one(args: TokenStream2, func: item::Func) -> Result<TokenStream2, TokenStream2> {
     match syn::parse2::<args::RawArgs>(args).and_then(|raw| raw.build(&func)) {
-        Ok(opts) => expand::expand(&opts, func),
-        Err(e) => with_error(func.into_tokens(), e),
+        Ok(opts) => Ok(expand::expand(&opts, func)),
+        Err(e) => Err(with_error(func.into_tokens(), e)),
     }
 }
 

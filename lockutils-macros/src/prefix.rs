@@ -15,7 +15,7 @@
 //! function in it whose body does not parse leaves the others prefixed, and
 //! the compiler reports that body's error alone.
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Spacing, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
@@ -110,8 +110,12 @@ impl Head {
             keyword: Span::call_site(),
             own_prefix: false,
         };
+        let mut angles = Angles::default();
         let mut i = 0;
         while i < tokens.len() {
+            if angles.ends_item(&tokens[..=i]) {
+                return head;
+            }
             match &tokens[i] {
                 TokenTree::Punct(p) if p.as_char() == '#' => {
                     if let Some(TokenTree::Group(attr)) = tokens.get(i + 1) {
@@ -119,22 +123,23 @@ impl Head {
                         i += 1;
                     }
                 }
-                TokenTree::Ident(word) => match word.to_string().as_str() {
-                    "fn" => {
-                        return Head {
-                            kind: Kind::Fn,
-                            keyword: word.span(),
-                            ..head
+                // `impl Trait for fn()` is a block, not a function.
+                TokenTree::Ident(word) if head.kind == Kind::Other => {
+                    match word.to_string().as_str() {
+                        "fn" => {
+                            return Head {
+                                kind: Kind::Fn,
+                                keyword: word.span(),
+                                ..head
+                            }
                         }
+                        "mod" | "impl" | "trait" => {
+                            head.kind = Kind::Block;
+                            head.keyword = word.span();
+                        }
+                        _ => {}
                     }
-                    "mod" | "impl" | "trait" if head.kind == Kind::Other => {
-                        head.kind = Kind::Block;
-                        head.keyword = word.span();
-                    }
-                    _ => {}
-                },
-                TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => return head,
-                TokenTree::Punct(p) if p.as_char() == ';' => return head,
+                }
                 _ => {}
             }
             i += 1;
@@ -150,8 +155,10 @@ fn apply(items: TokenStream, prefix: &LitStr) -> TokenStream {
     let mut out = Vec::with_capacity(tokens.len());
     // Where the current item starts.
     let mut start = 0;
+    let mut angles = Angles::default();
     let mut i = 0;
     while i < tokens.len() {
+        let ends_item = angles.ends_item(&tokens[..=i]);
         match &tokens[i] {
             TokenTree::Punct(p) if p.as_char() == '#' => {
                 out.push(tokens[i].clone());
@@ -160,11 +167,7 @@ fn apply(items: TokenStream, prefix: &LitStr) -> TokenStream {
                     i += 1;
                 }
             }
-            TokenTree::Punct(p) if p.as_char() == ';' => {
-                out.push(tokens[i].clone());
-                start = i + 1;
-            }
-            TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {
+            TokenTree::Group(g) if ends_item => {
                 let head = Head::of(&tokens[start..=i]);
                 if head.kind == Kind::Block && !head.own_prefix {
                     out.push(TokenTree::Group(regroup(g, apply(g.stream(), prefix))));
@@ -173,11 +176,57 @@ fn apply(items: TokenStream, prefix: &LitStr) -> TokenStream {
                 }
                 start = i + 1;
             }
-            other => out.push(other.clone()),
+            other => {
+                out.push(other.clone());
+                if ends_item {
+                    start = i + 1;
+                }
+            }
         }
         i += 1;
     }
     out.into_iter().collect()
+}
+
+/// Where an item ends, token by token: at a `;`, or at braces outside the
+/// `<..>` of generics. In `impl Buf<{ 2 * 4 }> { .. }` the first braces are a
+/// const argument and the second the body; the `>` of `->` closes nothing
+/// (`fn f() -> Buf<{ N }> { .. }`). Braces inside `(..)` or `[..]` (`where
+/// [(); { N }]: Sized`) are inside a group and never seen here. A `<` that is
+/// an operator (`const B: bool = 1 < 2;`) only lasts until its item's `;`.
+#[derive(Default)]
+struct Angles {
+    depth: usize,
+}
+
+impl Angles {
+    /// Whether the last token of `seen` ends an item; called once per token,
+    /// in order.
+    fn ends_item(&mut self, seen: &[TokenTree]) -> bool {
+        match seen {
+            [.., TokenTree::Punct(p)] if p.as_char() == ';' => {
+                self.depth = 0;
+                true
+            }
+            [.., TokenTree::Punct(p)] if p.as_char() == '<' => {
+                self.depth += 1;
+                false
+            }
+            [.., TokenTree::Punct(dash), TokenTree::Punct(p)]
+                if p.as_char() == '>'
+                    && dash.as_char() == '-'
+                    && dash.spacing() == Spacing::Joint =>
+            {
+                false
+            }
+            [.., TokenTree::Punct(p)] if p.as_char() == '>' => {
+                self.depth = self.depth.saturating_sub(1);
+                false
+            }
+            [.., TokenTree::Group(g)] => g.delimiter() == Delimiter::Brace && self.depth == 0,
+            _ => false,
+        }
+    }
 }
 
 fn regroup(old: &Group, stream: TokenStream) -> Group {
@@ -186,20 +235,18 @@ fn regroup(old: &Group, stream: TokenStream) -> Group {
     new
 }
 
-/// Whether the `[...]` of an attribute is `path` or `…::lockutils::path`.
+/// Whether the `[...]` of an attribute is a path ending in `name`.
 fn attr_is(attr: &Group, name: &str) -> bool {
     attr.delimiter() == Delimiter::Bracket
         && syn::parse2::<Meta>(attr.stream()).is_ok_and(|meta| is_ours(meta.path(), name))
 }
 
-/// Whether `path` is `name` or `…::lockutils::name`.
-fn is_ours(path: &syn::Path, name: &str) -> bool {
-    let segs: Vec<_> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-    match segs.as_slice() {
-        [only] => only == name,
-        [.., krate, last] => last == name && krate == "lockutils",
-        [] => false,
-    }
+/// Whether `path` ends in `name`: `name`, `lockutils::name`, or a re-export
+/// of the facade such as `my_framework::locks::name` (what `crate = path`
+/// is for). A macro cannot tell where a path leads, so the last segment is
+/// what counts, as it is for `#[synchronized]` stacked on one function.
+pub(crate) fn is_ours(path: &syn::Path, name: &str) -> bool {
+    path.segments.last().is_some_and(|last| last.ident == name)
 }
 
 /// The `[...]` of an attribute, with `prefix = ...` added if it is a
@@ -289,5 +336,39 @@ mod tests {
         }
         assert!(out.contains("let x = ;"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn bodies_are_found_past_braces_in_generics() {
+        let out = synchronized_with_prefix(
+            quote!("nova"),
+            quote! {
+                mod compute {
+                    impl<const N: usize> Tr<{ N }> for U<{ N + 1 }>
+                    where
+                        [(); { N }]: Sized,
+                        Assert<{ N > 0 }>: IsTrue,
+                    {
+                        #[synchronized("where")]
+                        fn f() {}
+                    }
+                    fn g<const N: usize>() -> impl Fn() -> Buf<{ N }> where Buf<{ N }>: Sized {}
+                    #[synchronized("after-fn")]
+                    fn h() {}
+                    impl Tr for fn() -> Buf<{ 1 }> {
+                        #[synchronized("fn-pointer")]
+                        fn f() {}
+                    }
+                    const LESS: bool = 1 < 2 && { true };
+                    #[synchronized("after-operator")]
+                    fn i() {}
+                }
+            },
+        )
+        .to_string();
+        for name in ["where", "after-fn", "fn-pointer", "after-operator"] {
+            let prefixed = format!("synchronized (\"{name}\" , prefix = \"nova\")");
+            assert!(out.contains(&prefixed), "{prefixed}: {out}");
+        }
     }
 }

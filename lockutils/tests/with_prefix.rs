@@ -171,3 +171,117 @@ fn top_level() -> String {
 fn outside_a_prefixed_block_no_prefix() {
     assert_eq!(top_level(), "top-level");
 }
+
+pub struct Buf<const N: usize>;
+
+pub trait Sized2<const N: usize> {
+    fn sized(&self) -> String;
+}
+
+/// Braces inside `<..>` are const arguments, not the block's body: every
+/// impl here is entered and its functions prefixed.
+#[synchronized_with_prefix("nova")]
+mod braced_generics {
+    use super::{Buf, Sized2};
+    use lockutils::synchronized;
+
+    impl Buf<{ 2 * 4 }> {
+        #[synchronized("braced-impl")]
+        pub fn braced(&self) -> String {
+            crate::held()
+        }
+    }
+
+    /// A function whose signature has braces before its body, then an item
+    /// after it.
+    pub fn make() -> Buf<{ 2 * 4 }> {
+        Buf
+    }
+
+    #[synchronized("after-braced-fn")]
+    pub fn after_braced_fn() -> String {
+        crate::held()
+    }
+
+    #[allow(unused_braces)] // the braces are what is tested
+    impl<const N: usize> Sized2<{ N }> for Buf<{ N }>
+    where
+        [(); { N }]: Sized,
+    {
+        #[synchronized(name = format!("braced-trait-impl-{N}"))]
+        fn sized(&self) -> String {
+            crate::held()
+        }
+    }
+
+    pub mod nested {
+        use super::Buf;
+        use lockutils::synchronized;
+
+        impl Buf<{ 1 + 2 }> {
+            #[synchronized("braced-nested")]
+            pub fn nested(&self) -> String {
+                crate::held()
+            }
+        }
+    }
+
+    /// A `<` that is an operator lasts only until its item's `;`.
+    pub const LESS: bool = 1 < 2;
+
+    #[synchronized("after-operator")]
+    pub fn after_operator() -> String {
+        crate::held()
+    }
+}
+
+#[test]
+fn braced_const_arguments_do_not_hide_the_body() {
+    assert_eq!(Buf::<8>.braced(), "nova-braced-impl");
+    let _: Buf<8> = braced_generics::make();
+    assert_eq!(braced_generics::after_braced_fn(), "nova-after-braced-fn");
+    assert_eq!(Buf::<5>.sized(), "nova-braced-trait-impl-5");
+    assert_eq!(Buf::<3>.nested(), "nova-braced-nested");
+    const { assert!(braced_generics::LESS) };
+    assert_eq!(braced_generics::after_operator(), "nova-after-operator");
+}
+
+/// The facade re-exported under another path, the case `crate = path` is
+/// for.
+pub mod my_framework {
+    pub mod locks {
+        pub use lockutils::*;
+    }
+}
+
+#[synchronized_with_prefix("nova")]
+mod reexported {
+    pub struct Service;
+
+    impl Service {
+        #[crate::my_framework::locks::synchronized("reexport", crate = crate::my_framework::locks)]
+        pub fn method(&self) -> String {
+            crate::held()
+        }
+    }
+
+    #[crate::my_framework::locks::synchronized_with_prefix("glance")]
+    pub mod images {
+        use crate::my_framework::locks::synchronized;
+
+        #[synchronized("reexport-image")]
+        pub fn cache() -> String {
+            crate::held()
+        }
+    }
+}
+
+#[test]
+fn synchronized_through_a_reexport_gets_the_prefix() {
+    assert_eq!(reexported::Service.method(), "nova-reexport");
+}
+
+#[test]
+fn own_prefix_through_a_reexport_wins() {
+    assert_eq!(reexported::images::cache(), "glance-reexport-image");
+}
