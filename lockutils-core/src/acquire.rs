@@ -38,8 +38,11 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// as soon as the holder releases: without a timeout in this thread; with
     /// one on a waiter thread, while this one sleeps until the deadline (see
     /// [`file::waiter_threads`](crate::file::waiter_threads) for what is left
-    /// behind when the deadline passes first). Do not call this from async
-    /// code: use [`lock_async`](Self::lock_async).
+    /// behind when the deadline passes first), or in this thread too once the
+    /// program gave lockutils a signal to interrupt it at the deadline
+    /// ([`interrupt_timed_waits_with`](crate::interrupt_timed_waits_with),
+    /// Linux). Do not call this from async code: use
+    /// [`lock_async`](Self::lock_async).
     ///
     /// ```
     /// let g = lockutils_core::LockOptions::new("doc-lock").lock().unwrap();
