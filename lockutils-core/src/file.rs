@@ -173,13 +173,17 @@ pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK;
 /// Whether the open `file` is still the file linked at `path`.
 ///
 /// Lock files are only ever unlinked (by lockutils, oslo.concurrency and
-/// fasteners alike), never renamed or hard-linked, so a file that still has a
-/// link is still the one at its path: one `fstat`, no path lookup. A lock file
-/// renamed away by hand would go unnoticed; don't do that to lock files.
+/// fasteners alike), never renamed, so a file with one link that still has it
+/// is still the one at its path: one `fstat`, no path lookup. A file with
+/// more links (someone hard-linked it) is compared with the file at `path`
+/// by device and inode; lockutils' own removal refuses to unlink such a file
+/// (see [`FileLock::remove_while_held`]), which would leave the other link
+/// looking current. A lock file renamed away by hand would go unnoticed;
+/// don't do that to lock files.
 ///
 /// A plain `fstat`: `File::metadata` asks `statx` with an empty path, which
 /// the kernel copies in and looks up before it finds the descriptor.
-pub fn is_current(file: &File, _path: &Path) -> io::Result<bool> {
+pub fn is_current(file: &File, path: &Path) -> io::Result<bool> {
     // SAFETY: all-zero bytes are a valid `stat` (integers only).
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `file` is an open descriptor for the call, and `st` is a
@@ -187,7 +191,11 @@ pub fn is_current(file: &File, _path: &Path) -> io::Result<bool> {
     if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(st.st_nlink != 0)
+    match st.st_nlink {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => is_linked_at(file, path),
+    }
 }
 
 /// Whether the open `file` is the file linked at `path` right now, checked by
@@ -266,6 +274,20 @@ impl FileLock {
         }
         if !is_linked_at(self.file(), &self.path)? {
             return Ok(Unlink::NotRemoved);
+        }
+        // Unlinking one of several links would leave a file that still has
+        // a link: a process that opened it (or keeps it open) would take it
+        // for the current lock file while a newcomer locks a new one.
+        let links = self.file().metadata()?.nlink();
+        if links != 1 {
+            return Err(diagnose::diagnosed(
+                format!(
+                    "the lock file has {links} links (hard links to it elsewhere): removing \
+                     this one could let two processes hold the lock, so nothing was removed; \
+                     remove the other links first"
+                ),
+                io::Error::from(io::ErrorKind::InvalidInput),
+            ));
         }
         // This process's own idle descriptors of the file would only make
         // the check below look further.

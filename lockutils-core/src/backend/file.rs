@@ -36,6 +36,9 @@ struct Inner {
     dir: PathBuf,
     url: String,
     file_mode: u32,
+    /// The directory is the per-user default: checked to be this user's
+    /// and private before first use, as for the library's own default.
+    user_default: bool,
 }
 
 impl FileBackend {
@@ -50,11 +53,13 @@ impl FileBackend {
         } else {
             format!("file://{}?file_mode={file_mode:o}", dir.display())
         };
+        let user_default = dir == crate::lock_path::user_default_dir();
         FileBackend {
             inner: Arc::new(Inner {
                 dir,
                 url,
                 file_mode,
+                user_default,
             }),
         }
     }
@@ -110,7 +115,7 @@ impl FileBackend {
             mode,
             file_mode: self.inner.file_mode,
             create,
-            user_default_dir: false,
+            user_default_dir: self.inner.user_default,
         }
     }
 
@@ -273,6 +278,43 @@ impl FileBackend {
         }
     }
 
+    /// The per-user default directory's ownership check (see
+    /// [`lock_path`](crate::lock_path)), before the directory is used.
+    fn verify_user_default(&self, identity: &str) -> Result<()> {
+        if self.inner.user_default {
+            crate::lock_path::verify_user_default(identity, &self.inner.dir)?;
+        }
+        Ok(())
+    }
+
+    /// An error if something that is not a lock file (not a regular file,
+    /// not empty) is at the lock's path: `remove` never unlinks it, and
+    /// `inspect` does not report it as a free lock. A missing file is fine.
+    fn refuse_non_lock_file(&self, identity: &str, action: &'static str) -> Result<()> {
+        let path = self.inner.dir.join(identity);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(_) => return Ok(()),
+        };
+        let why = if meta.is_file() {
+            not_a_lock_file(Some(identity), &meta)
+        } else {
+            Some("not a regular file, so not a lock file".to_owned())
+        };
+        match why {
+            None => Ok(()),
+            Some(why) => Err(self.lock_error(
+                identity,
+                &path,
+                action,
+                crate::diagnose::diagnosed(
+                    format!("{why}; left alone: check the name and the lock directory"),
+                    io::Error::from(io::ErrorKind::InvalidData),
+                ),
+            )),
+        }
+    }
+
     fn check_identity(&self, identity: &str) -> Result<()> {
         let name = crate::name::lock_file_name(identity, None)?;
         if name != identity {
@@ -402,6 +444,7 @@ impl Admin for FileBackend {
     /// no locks.
     fn list_all(&self) -> Result<Listing> {
         let dir = &self.inner.dir;
+        self.verify_user_default("*")?;
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
@@ -440,6 +483,8 @@ impl Admin for FileBackend {
     /// [`Error::LockFile`] naming its path.
     fn inspect(&self, identity: &str) -> Result<LockInfo> {
         self.check_identity(identity)?;
+        self.verify_user_default(identity)?;
+        self.refuse_non_lock_file(identity, "inspect")?;
         let mut all = self.inspect_all(&[identity.to_owned()])?;
         let info = all.pop().expect("one lock asked, one answered");
         if info.exists == Some(false) {
@@ -461,6 +506,7 @@ impl Admin for FileBackend {
 
     fn remove_if_free(&self, identity: &str) -> Result<Removal> {
         self.check_identity(identity)?;
+        self.refuse_non_lock_file(identity, "remove")?;
         let request = Request {
             name: identity.to_owned(),
             identity: identity.to_owned(),
@@ -471,7 +517,10 @@ impl Admin for FileBackend {
             .target(&request, Mode::Exclusive, false)
             .acquire_outcome(file::Wait::Never)?
         {
-            Outcome::Locked(lock) => Ok(
+            Outcome::Locked(lock) => Ok({
+                // Looked at again now that it is locked: the file at the
+                // path may have been replaced since.
+                self.refuse_non_lock_file(identity, "remove")?;
                 match lock
                     .remove_while_held(Mode::Exclusive)
                     .map_err(|e| self.lock_error(identity, &lock.path, "remove", e))?
@@ -479,8 +528,8 @@ impl Admin for FileBackend {
                     Unlink::Removed => Removal::Removed,
                     Unlink::NotRemoved => Removal::Absent,
                     Unlink::InUse(in_use) => Removal::InUse(in_use),
-                },
-            ),
+                }
+            }),
             Outcome::Busy => Ok(Removal::Busy),
             Outcome::Absent => Ok(Removal::Absent),
         }
