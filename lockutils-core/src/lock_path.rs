@@ -113,6 +113,19 @@ pub(crate) fn ensure_dir(name: &str, dir: &Path) -> Result<()> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(err("it exists and is not a directory".into(), None)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Creating `a/stray/../locks` would create `a/stray` too: a
+            // directory that is neither the lock directory nor its parent.
+            if dir
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(err(
+                    "it is missing, and its path has `..` in it: lockutils creates only the \
+                     lock directory and its missing parents; give the path without `..`"
+                        .into(),
+                    None,
+                ));
+            }
             // Creating succeeds too when another process created the
             // directory meanwhile (several starting at once).
             let mode = if is_user_default { 0o700 } else { 0o755 };
@@ -178,6 +191,18 @@ mod tests {
     #[test]
     fn explicit_path_wins() {
         assert_eq!(resolve(Some(Path::new("/x/y"))).dir, Path::new("/x/y"));
+    }
+
+    #[test]
+    fn a_missing_directory_with_dot_dot_is_not_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("stray/../locks");
+        let err = ensure_dir("n", &dir).unwrap_err().to_string();
+        assert!(err.contains("`..`"), "{err}");
+        assert!(!tmp.path().join("stray").exists() && !tmp.path().join("locks").exists());
+        std::fs::create_dir(tmp.path().join("stray")).unwrap();
+        std::fs::create_dir(tmp.path().join("locks")).unwrap();
+        ensure_dir("n", &dir).unwrap(); // an existing one is used as given
     }
 
     #[test]
