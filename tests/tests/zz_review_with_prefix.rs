@@ -1,11 +1,11 @@
 //! Review reproducers for `#[synchronized_with_prefix]` (see each test).
 //!
 //! 1. The block is walked as tokens, and the first `{ .. }` group after an
-//! item's keywords is taken for that item's body. A braced const-generic argument (`Buf<{ 2 * 2 }>`) the first `{ .. }` group after an item's keywords for
-//! that item's body. A braced const-generic argument (`Buf<{ 2 * 2 }>`)
-//! is such a group, so the real body of that `impl` is never entered and
-//! its `#[synchronized]` methods silently lose the block's prefix: they lock
-//! `x`, not `nova-x`, and no longer exclude the rest of the project.
+//!    item's keywords is taken for that item's body. A braced const-generic
+//!    argument (`Buf<{ 2 * 4 }>`) is such a group, so the real body of that
+//!    `impl` is never entered and its `#[synchronized]` methods silently lose
+//!    the block's prefix: they lock `x`, not `nova-x`, and no longer exclude
+//!    the rest of the project.
 //! 2. Attributes spelled through a re-export of the facade (the `crate =`
 //! use case) are not recognized: `#[path::synchronized]` is left without the
 //! prefix, and a nested `#[path::synchronized_with_prefix("glance")]` is not
