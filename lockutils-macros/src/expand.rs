@@ -2,14 +2,21 @@
 //!
 //! ```text
 //! #[attrs] vis sig {                          // the original braces
-//!     #[allow(..)] let __lockutils_guard = <acquire>;
-//!     { original body }
+//!     #[allow(..)]
+//!     match <acquire> {
+//!         __lockutils_guard => { original body }
+//!     }
 //! }
 //! ```
 //!
 //! No closure wraps the body, so `return`, `?`, `self`, `Self` and borrows
 //! behave exactly as written, and the guard drops on every exit (return,
-//! `?`, panic, a dropped future).
+//! `?`, panic, a dropped future). The body is a match arm, not a block after
+//! a `let`: an arm's body is its own temporary scope, so the temporaries of
+//! the body's tail expression (a `MutexGuard`, a `BufWriter`) are dropped
+//! before the guard, while the lock is held; after a `let`, the tail of the
+//! function body outlives its locals (editions before 2024). The function's
+//! return type still reaches the body, so coercions (`Box<dyn Trait>`) work.
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens, TokenStreamExt};
@@ -54,19 +61,14 @@ pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
     brace.surround(&mut out, |t| {
         t.append_all(&inner_attrs);
         match body {
-            Body::Stmts(stmts) => {
-                t.extend(quote!(#lints let __lockutils_guard = #acquire;));
-                body_in_own_braces(stmts, t);
-            }
+            Body::Stmts(stmts) => t.extend(guarded(&lints, &acquire, stmts)),
             Body::AsyncTrait { mut call, .. } => {
                 // `#[async_trait]` ran first: the lock belongs in the future
                 // it builds, awaited there, not around building it.
                 let block = future_block(&mut call);
                 let stmts = std::mem::take(&mut block.stmts);
-                block.stmts = syn::parse_quote! {
-                    #lints let __lockutils_guard = #acquire;
-                    #(#stmts)*
-                };
+                let body = guarded(&lints, &acquire, quote!(#(#stmts)*));
+                block.stmts = vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)];
                 call.to_tokens(t);
             }
         }
@@ -74,12 +76,21 @@ pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
     out
 }
 
-/// The body as the block after the guard, its braces spanned at the macro
-/// call: rustc's `unused_braces` (and clippy) leave braces a macro made alone,
-/// while the user's braces around a one-expression body (`{ 1 }`) would be
-/// reported with a fix that is not valid Rust.
-fn body_in_own_braces(stmts: TokenStream, t: &mut TokenStream) {
-    syn::token::Brace(Span::call_site()).surround(t, |t| t.extend(stmts));
+/// `match <acquire> { __lockutils_guard => { body } }`: the guard is bound
+/// for the arm, whose body is a temporary scope of its own, so everything the
+/// body creates is dropped before the guard. The arm's braces are spanned at
+/// the macro call: rustc's `unused_braces` (and clippy) leave braces a macro
+/// made alone, while the user's braces around a one-expression body (`{ 1 }`)
+/// would be reported with a fix that is not valid Rust.
+fn guarded(lints: &TokenStream, acquire: &TokenStream, body: TokenStream) -> TokenStream {
+    let mut arm = quote!(__lockutils_guard =>);
+    syn::token::Brace(Span::call_site()).surround(&mut arm, |t| t.extend(body));
+    quote! {
+        #lints
+        match #acquire {
+            #arm
+        }
+    }
 }
 
 /// The expression that takes the lock and yields its guard; `awaits` in an
@@ -304,15 +315,16 @@ mod tests {
                 /// Docs stay.
                 pub fn reserve(n: u32) -> u32 {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
                                 ::lockutils::__private::LockOptions::new("inventory").caller(__LOCKUTILS_CALLER),
                             );
                         ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock(), __LOCKUTILS_CALLER)
-                    };
-                    { n + 1 }
+                    } {
+                        __lockutils_guard => { n + 1 }
+                    }
                 }
             },
         );
@@ -333,7 +345,7 @@ mod tests {
             quote! {
                 async fn f() {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
@@ -346,8 +358,9 @@ mod tests {
                                     .caller(__LOCKUTILS_CALLER),
                             );
                         ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock_async().await, __LOCKUTILS_CALLER)
-                    };
-                    {}
+                    } {
+                        __lockutils_guard => {}
+                    }
                 }
             },
         );
@@ -361,7 +374,7 @@ mod tests {
             quote! {
                 fn take(&mut self) -> Result<(), MyError> {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "take");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
@@ -375,8 +388,9 @@ mod tests {
                                 return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { self.n += 1; Ok(()) }
+                    } {
+                        __lockutils_guard => { self.n += 1; Ok(()) }
+                    }
                 }
             },
         );
@@ -397,7 +411,7 @@ mod tests {
             quote! {
                 pub(crate) unsafe fn g<'a, T: Clone>(x: &'a T) -> std::io::Result<T> where T: Send {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = my::lockutils::__private::concat!(my::lockutils::__private::module_path!(), "::", "g");
                         let _: *const my::lockutils::__private::Registry = my::lockutils::__private::addr_of!(crate::LOCKS);
                         static __LOCKUTILS_LOCK: my::lockutils::__private::StaticLock =
@@ -413,8 +427,9 @@ mod tests {
                                 return my::lockutils::__private::Err(my::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { Ok(x.clone()) }
+                    } {
+                        __lockutils_guard => { Ok(x.clone()) }
+                    }
                 }
             },
         );
@@ -426,7 +441,7 @@ mod tests {
             quote! {
                 fn spawn(&self, instance_id: &str) {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         let __lockutils_name = #name;
                         ::lockutils::__private::expect_lock(
@@ -436,8 +451,9 @@ mod tests {
                                 .lock(),
                             __LOCKUTILS_CALLER,
                         )
-                    };
-                    { self.build(instance_id) }
+                    } {
+                        __lockutils_guard => { self.build(instance_id) }
+                    }
                 }
             }
         };
@@ -479,16 +495,19 @@ mod tests {
                 {
                     Box::pin(async move {
                         #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                        let __lockutils_guard = {
+                        match {
                             const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                             static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                                 ::lockutils::__private::StaticLock::new(
                                     ::lockutils::__private::LockOptions::new("x").caller(__LOCKUTILS_CALLER),
                                 );
                             ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock_async().await, __LOCKUTILS_CALLER)
-                        };
-                        let __self = self;
-                        1
+                        } {
+                            __lockutils_guard => {
+                                let __self = self;
+                                1
+                            }
+                        }
                     })
                 }
             },
@@ -559,7 +578,7 @@ mod tests {
             quote! {
                 pub fn reserve(&self, n: u32) -> u32 {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         ::lockutils::__private::register_backends();
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock = ::lockutils::__private::StaticLock::new(
@@ -569,8 +588,9 @@ mod tests {
                                 .caller(__LOCKUTILS_CALLER)
                         );
                         ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock(), __LOCKUTILS_CALLER)
-                    };
-                    { self.stock - n }
+                    } {
+                        __lockutils_guard => { self.stock - n }
+                    }
                 }
             },
         );
@@ -592,7 +612,7 @@ mod tests {
             quote! {
                 async fn read_catalog() -> Result<u32, AppError> {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "read_catalog");
                         let _: *const ::lockutils::__private::Registry = ::lockutils::__private::addr_of!(crate::LOCKS);
                         ::lockutils::__private::register_backends();
@@ -612,8 +632,9 @@ mod tests {
                                 return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { Ok(1) }
+                    } {
+                        __lockutils_guard => { Ok(1) }
+                    }
                 }
             },
         );
@@ -632,7 +653,7 @@ mod tests {
             quote! {
                 fn spawn(&self, id: u32) -> Result<(), Error> {
                     #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         ::lockutils::__private::register_backends();
                         let __lockutils_name = &::lockutils::__private::format!("instance-{id}");
@@ -649,8 +670,9 @@ mod tests {
                                 return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { Ok(()) }
+                    } {
+                        __lockutils_guard => { Ok(()) }
+                    }
                 }
             },
         );
