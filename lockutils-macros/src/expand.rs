@@ -2,7 +2,6 @@
 //!
 //! ```text
 //! #[attrs] vis sig {                          // the original braces
-//!     #[allow(..)]
 //!     match <acquire> {
 //!         __lockutils_guard => { original body }
 //!     }
@@ -26,23 +25,6 @@ use syn::spanned::Spanned;
 use crate::item::{future_block, Body, Func};
 use crate::validate::{Coordination, LockPath, Name, OnError, Options};
 
-/// The lints the generated statement could trip in users' crates, kept in
-/// one place (like async-trait's list), one per construct we generate:
-/// fully qualified paths, the `__lockutils_` locals we use, `&(name)` of a
-/// name that is already a reference, and the `static` after the caller
-/// `const` and the registry check. (rustc and clippy skip most of these in
-/// macro output today; `tests/lints.rs` checks the result either way.)
-fn allow_lints() -> TokenStream {
-    quote! {
-        #[allow(
-            unused_qualifications,
-            clippy::used_underscore_binding,
-            clippy::needless_borrow,
-            clippy::items_after_statements
-        )]
-    }
-}
-
 /// The function with a guard taken before its body: a pure function of
 /// what validation and parsing returned.
 pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
@@ -55,19 +37,18 @@ pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
         inner_attrs,
         body,
     } = func;
-    let lints = allow_lints();
     let acquire = acquire(opts, &sig, awaits);
     let mut out = quote!(#(#outer_attrs)* #vis #sig);
     brace.surround(&mut out, |t| {
         t.append_all(&inner_attrs);
         match body {
-            Body::Stmts(stmts) => t.extend(guarded(&lints, &acquire, stmts)),
+            Body::Stmts(stmts) => t.extend(guarded(&acquire, stmts)),
             Body::AsyncTrait { mut call, .. } => {
                 // `#[async_trait]` ran first: the lock belongs in the future
                 // it builds, awaited there, not around building it.
                 let block = future_block(&mut call);
                 let stmts = std::mem::take(&mut block.stmts);
-                let body = guarded(&lints, &acquire, quote!(#(#stmts)*));
+                let body = guarded(&acquire, quote!(#(#stmts)*));
                 block.stmts = vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)];
                 call.to_tokens(t);
             }
@@ -82,11 +63,15 @@ pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
 /// the macro call: rustc's `unused_braces` (and clippy) leave braces a macro
 /// made alone, while the user's braces around a one-expression body (`{ 1 }`)
 /// would be reported with a fix that is not valid Rust.
-fn guarded(lints: &TokenStream, acquire: &TokenStream, body: TokenStream) -> TokenStream {
+///
+/// No `#[allow(..)]` goes with it: a crate that `forbid`s a lint cannot
+/// compile an `allow` of that lint (E0453), and rustc and clippy leave the
+/// code a macro made alone; `tests/lints.rs` and `tests/forbidden_lints.rs`
+/// keep every shape lint-free.
+fn guarded(acquire: &TokenStream, body: TokenStream) -> TokenStream {
     let mut arm = quote!(__lockutils_guard =>);
     syn::token::Brace(Span::call_site()).surround(&mut arm, |t| t.extend(body));
     quote! {
-        #lints
         match #acquire {
             #arm
         }
@@ -314,7 +299,6 @@ mod tests {
             quote! {
                 /// Docs stay.
                 pub fn reserve(n: u32) -> u32 {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
@@ -344,7 +328,6 @@ mod tests {
             quote! { async fn f() {} },
             quote! {
                 async fn f() {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
@@ -373,7 +356,6 @@ mod tests {
             quote! { fn take(&mut self) -> Result<(), MyError> { self.n += 1; Ok(()) } },
             quote! {
                 fn take(&mut self) -> Result<(), MyError> {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "take");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
@@ -410,7 +392,6 @@ mod tests {
             },
             quote! {
                 pub(crate) unsafe fn g<'a, T: Clone>(x: &'a T) -> std::io::Result<T> where T: Send {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = my::lockutils::__private::concat!(my::lockutils::__private::module_path!(), "::", "g");
                         let _: *const my::lockutils::__private::Registry = my::lockutils::__private::addr_of!(crate::LOCKS);
@@ -440,7 +421,6 @@ mod tests {
         let expected = |name: TokenStream, as_str: TokenStream| {
             quote! {
                 fn spawn(&self, instance_id: &str) {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         let __lockutils_name = #name;
@@ -494,7 +474,6 @@ mod tests {
                     -> Pin<Box<dyn Future<Output = u32> + Send + 'async_trait>>
                 {
                     Box::pin(async move {
-                        #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                         match {
                             const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                             static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
@@ -577,7 +556,6 @@ mod tests {
             quote! { pub fn reserve(&self, n: u32) -> u32 { self.stock - n } },
             quote! {
                 pub fn reserve(&self, n: u32) -> u32 {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         ::lockutils::__private::register_backends();
@@ -611,7 +589,6 @@ mod tests {
             quote! { async fn read_catalog() -> Result<u32, AppError> { Ok(1) } },
             quote! {
                 async fn read_catalog() -> Result<u32, AppError> {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "read_catalog");
                         let _: *const ::lockutils::__private::Registry = ::lockutils::__private::addr_of!(crate::LOCKS);
@@ -652,7 +629,6 @@ mod tests {
             quote! { fn spawn(&self, id: u32) -> Result<(), Error> { Ok(()) } },
             quote! {
                 fn spawn(&self, id: u32) -> Result<(), Error> {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
                     match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         ::lockutils::__private::register_backends();
