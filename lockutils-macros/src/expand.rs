@@ -692,6 +692,42 @@ mod tests {
     }
 
     #[test]
+    fn fixed_names_that_cannot_name_a_lock() {
+        let f = quote!(
+            fn f(id: u32) {}
+        );
+        for (args, found) in [
+            (quote!(""), "the lock name is empty"),
+            (quote!(".."), "`.` and `..` name directories"),
+            (quote!("."), "`.` and `..` name directories"),
+            (quote!(name = ".."), "`.` and `..` name directories"),
+            (quote!("..", prefix = ""), "`.` and `..` name directories"),
+            (quote!("a\0b"), "the lock name contains a NUL byte"),
+            (quote!("a\0-{id}"), "the lock name contains a NUL byte"),
+            (
+                quote!("x", prefix = "p\0"),
+                "the prefix contains a NUL byte",
+            ),
+        ] {
+            let e = errors(args.clone(), f.clone(), false);
+            assert!(e.len() == 1 && e[0].contains(found), "{args}: {e:?}");
+        }
+        for args in [
+            quote!("..", prefix = "p"),
+            quote!("./a"),
+            quote!("{id}"),
+            quote!("..{id}"),
+            quote!(name = String::new()),
+        ] {
+            assert_eq!(
+                errors(args.clone(), f.clone(), false),
+                Vec::<String>::new(),
+                "{args}"
+            );
+        }
+    }
+
+    #[test]
     fn distributed_mistakes() {
         let f = quote!(
             fn f() {}
