@@ -728,6 +728,18 @@ mod tests {
     }
 
     #[test]
+    fn raw_identifier_parameters_are_named_without_r_hash() {
+        let f = quote!(
+            fn f(r#type: u32, r#in: &str) {}
+        );
+        assert!(errors(quote!("kind-{type}-{in}"), f.clone(), false).is_empty());
+        let e = errors(quote!("kind-{r#type}"), f.clone(), false);
+        assert!(e.len() == 1 && e[0].contains("write `{type}`"), "{e:?}");
+        let e = errors(quote!("kind-{kind}"), f, false);
+        assert!(e[0].contains("its parameters are `type`, `in`"), "{e:?}");
+    }
+
+    #[test]
     fn distributed_mistakes() {
         let f = quote!(
             fn f() {}

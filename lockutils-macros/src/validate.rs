@@ -4,6 +4,7 @@
 //! expansion reads what this returns.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Error, Expr, FnArg, LitStr, Pat, Path, Result, ReturnType, Signature, Type};
 
@@ -505,6 +506,12 @@ fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
                     }
                 }
                 let arg = inner.split(':').next().unwrap_or_default().trim();
+                if let Some(unraw) = arg.strip_prefix("r#") {
+                    return Err(err(format!(
+                        "`{{{arg}}}` in the lock name: write `{{{unraw}}}`; placeholders name \
+                         parameters without `r#`, even keywords (as in `format!`)"
+                    )));
+                }
                 if arg.is_empty() || arg.chars().all(|c| c.is_ascii_digit()) {
                     return Err(err(format!(
                         "`{{{inner}}}` in the lock name: placeholders name a parameter, e.g. \
@@ -582,7 +589,8 @@ fn parameters(sig: &Signature) -> Vec<String> {
 fn bindings(pat: &Pat, out: &mut Vec<String>) {
     match pat {
         Pat::Ident(i) => {
-            out.push(i.ident.to_string());
+            // `r#type` is `{type}` in a format string.
+            out.push(i.ident.unraw().to_string());
             if let Some((_, sub)) = &i.subpat {
                 bindings(sub, out);
             }
