@@ -7,7 +7,10 @@ use lockutils::{held_locks, synchronized};
 #[synchronized("kind-{type}-{in}", fair)] // `fair`: listed by `held_locks`
 fn with_keywords(r#type: u32, r#in: &str) -> Vec<String> {
     let _ = (r#type, r#in);
-    held_locks().into_iter().map(|h| h.name.to_string()).collect()
+    held_locks()
+        .into_iter()
+        .map(|h| h.name.to_string())
+        .collect()
 }
 
 #[test]
