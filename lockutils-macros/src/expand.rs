@@ -2,14 +2,20 @@
 //!
 //! ```text
 //! #[attrs] vis sig {                          // the original braces
-//!     #[allow(..)] let __lockutils_guard = <acquire>;
-//!     { original body }
+//!     match <acquire> {
+//!         __lockutils_guard => { original body }
+//!     }
 //! }
 //! ```
 //!
 //! No closure wraps the body, so `return`, `?`, `self`, `Self` and borrows
 //! behave exactly as written, and the guard drops on every exit (return,
-//! `?`, panic, a dropped future).
+//! `?`, panic, a dropped future). The body is a match arm, not a block after
+//! a `let`: an arm's body is its own temporary scope, so the temporaries of
+//! the body's tail expression (a `MutexGuard`, a `BufWriter`) are dropped
+//! before the guard, while the lock is held; after a `let`, the tail of the
+//! function body outlives its locals (editions before 2024). The function's
+//! return type still reaches the body, so coercions (`Box<dyn Trait>`) work.
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens, TokenStreamExt};
@@ -18,23 +24,6 @@ use syn::spanned::Spanned;
 
 use crate::item::{future_block, Body, Func};
 use crate::validate::{Coordination, LockPath, Name, OnError, Options};
-
-/// The lints the generated statement could trip in users' crates, kept in
-/// one place (like async-trait's list), one per construct we generate:
-/// fully qualified paths, the `__lockutils_` locals we use, `&(name)` of a
-/// name that is already a reference, and the `static` after the caller
-/// `const` and the registry check. (rustc and clippy skip most of these in
-/// macro output today; `tests/lints.rs` checks the result either way.)
-fn allow_lints() -> TokenStream {
-    quote! {
-        #[allow(
-            unused_qualifications,
-            clippy::used_underscore_binding,
-            clippy::needless_borrow,
-            clippy::items_after_statements
-        )]
-    }
-}
 
 /// The function with a guard taken before its body: a pure function of
 /// what validation and parsing returned.
@@ -48,25 +37,19 @@ pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
         inner_attrs,
         body,
     } = func;
-    let lints = allow_lints();
     let acquire = acquire(opts, &sig, awaits);
     let mut out = quote!(#(#outer_attrs)* #vis #sig);
     brace.surround(&mut out, |t| {
         t.append_all(&inner_attrs);
         match body {
-            Body::Stmts(stmts) => {
-                t.extend(quote!(#lints let __lockutils_guard = #acquire;));
-                body_in_own_braces(stmts, t);
-            }
+            Body::Stmts(stmts) => t.extend(guarded(&acquire, stmts)),
             Body::AsyncTrait { mut call, .. } => {
                 // `#[async_trait]` ran first: the lock belongs in the future
                 // it builds, awaited there, not around building it.
                 let block = future_block(&mut call);
                 let stmts = std::mem::take(&mut block.stmts);
-                block.stmts = syn::parse_quote! {
-                    #lints let __lockutils_guard = #acquire;
-                    #(#stmts)*
-                };
+                let body = guarded(&acquire, quote!(#(#stmts)*));
+                block.stmts = vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)];
                 call.to_tokens(t);
             }
         }
@@ -74,12 +57,25 @@ pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
     out
 }
 
-/// The body as the block after the guard, its braces spanned at the macro
-/// call: rustc's `unused_braces` (and clippy) leave braces a macro made alone,
-/// while the user's braces around a one-expression body (`{ 1 }`) would be
-/// reported with a fix that is not valid Rust.
-fn body_in_own_braces(stmts: TokenStream, t: &mut TokenStream) {
-    syn::token::Brace(Span::call_site()).surround(t, |t| t.extend(stmts));
+/// `match <acquire> { __lockutils_guard => { body } }`: the guard is bound
+/// for the arm, whose body is a temporary scope of its own, so everything the
+/// body creates is dropped before the guard. The arm's braces are spanned at
+/// the macro call: rustc's `unused_braces` (and clippy) leave braces a macro
+/// made alone, while the user's braces around a one-expression body (`{ 1 }`)
+/// would be reported with a fix that is not valid Rust.
+///
+/// No `#[allow(..)]` goes with it: a crate that `forbid`s a lint cannot
+/// compile an `allow` of that lint (E0453), and rustc and clippy leave the
+/// code a macro made alone; `tests/lints.rs` and `tests/forbidden_lints.rs`
+/// keep every shape lint-free.
+fn guarded(acquire: &TokenStream, body: TokenStream) -> TokenStream {
+    let mut arm = quote!(__lockutils_guard =>);
+    syn::token::Brace(Span::call_site()).surround(&mut arm, |t| t.extend(body));
+    quote! {
+        match #acquire {
+            #arm
+        }
+    }
 }
 
 /// The expression that takes the lock and yields its guard; `awaits` in an
@@ -303,16 +299,16 @@ mod tests {
             quote! {
                 /// Docs stay.
                 pub fn reserve(n: u32) -> u32 {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
                                 ::lockutils::__private::LockOptions::new("inventory").caller(__LOCKUTILS_CALLER),
                             );
                         ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock(), __LOCKUTILS_CALLER)
-                    };
-                    { n + 1 }
+                    } {
+                        __lockutils_guard => { n + 1 }
+                    }
                 }
             },
         );
@@ -332,8 +328,7 @@ mod tests {
             quote! { async fn f() {} },
             quote! {
                 async fn f() {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
@@ -346,8 +341,9 @@ mod tests {
                                     .caller(__LOCKUTILS_CALLER),
                             );
                         ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock_async().await, __LOCKUTILS_CALLER)
-                    };
-                    {}
+                    } {
+                        __lockutils_guard => {}
+                    }
                 }
             },
         );
@@ -360,8 +356,7 @@ mod tests {
             quote! { fn take(&mut self) -> Result<(), MyError> { self.n += 1; Ok(()) } },
             quote! {
                 fn take(&mut self) -> Result<(), MyError> {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "take");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
@@ -375,8 +370,9 @@ mod tests {
                                 return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { self.n += 1; Ok(()) }
+                    } {
+                        __lockutils_guard => { self.n += 1; Ok(()) }
+                    }
                 }
             },
         );
@@ -396,8 +392,7 @@ mod tests {
             },
             quote! {
                 pub(crate) unsafe fn g<'a, T: Clone>(x: &'a T) -> std::io::Result<T> where T: Send {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = my::lockutils::__private::concat!(my::lockutils::__private::module_path!(), "::", "g");
                         let _: *const my::lockutils::__private::Registry = my::lockutils::__private::addr_of!(crate::LOCKS);
                         static __LOCKUTILS_LOCK: my::lockutils::__private::StaticLock =
@@ -413,8 +408,9 @@ mod tests {
                                 return my::lockutils::__private::Err(my::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { Ok(x.clone()) }
+                    } {
+                        __lockutils_guard => { Ok(x.clone()) }
+                    }
                 }
             },
         );
@@ -425,8 +421,7 @@ mod tests {
         let expected = |name: TokenStream, as_str: TokenStream| {
             quote! {
                 fn spawn(&self, instance_id: &str) {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         let __lockutils_name = #name;
                         ::lockutils::__private::expect_lock(
@@ -436,8 +431,9 @@ mod tests {
                                 .lock(),
                             __LOCKUTILS_CALLER,
                         )
-                    };
-                    { self.build(instance_id) }
+                    } {
+                        __lockutils_guard => { self.build(instance_id) }
+                    }
                 }
             }
         };
@@ -478,17 +474,19 @@ mod tests {
                     -> Pin<Box<dyn Future<Output = u32> + Send + 'async_trait>>
                 {
                     Box::pin(async move {
-                        #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                        let __lockutils_guard = {
+                        match {
                             const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                             static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                                 ::lockutils::__private::StaticLock::new(
                                     ::lockutils::__private::LockOptions::new("x").caller(__LOCKUTILS_CALLER),
                                 );
                             ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock_async().await, __LOCKUTILS_CALLER)
-                        };
-                        let __self = self;
-                        1
+                        } {
+                            __lockutils_guard => {
+                                let __self = self;
+                                1
+                            }
+                        }
                     })
                 }
             },
@@ -558,8 +556,7 @@ mod tests {
             quote! { pub fn reserve(&self, n: u32) -> u32 { self.stock - n } },
             quote! {
                 pub fn reserve(&self, n: u32) -> u32 {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         ::lockutils::__private::register_backends();
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock = ::lockutils::__private::StaticLock::new(
@@ -569,8 +566,9 @@ mod tests {
                                 .caller(__LOCKUTILS_CALLER)
                         );
                         ::lockutils::__private::expect_lock(__LOCKUTILS_LOCK.lock(), __LOCKUTILS_CALLER)
-                    };
-                    { self.stock - n }
+                    } {
+                        __lockutils_guard => { self.stock - n }
+                    }
                 }
             },
         );
@@ -591,8 +589,7 @@ mod tests {
             quote! { async fn read_catalog() -> Result<u32, AppError> { Ok(1) } },
             quote! {
                 async fn read_catalog() -> Result<u32, AppError> {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "read_catalog");
                         let _: *const ::lockutils::__private::Registry = ::lockutils::__private::addr_of!(crate::LOCKS);
                         ::lockutils::__private::register_backends();
@@ -612,8 +609,9 @@ mod tests {
                                 return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { Ok(1) }
+                    } {
+                        __lockutils_guard => { Ok(1) }
+                    }
                 }
             },
         );
@@ -631,8 +629,7 @@ mod tests {
             quote! { fn spawn(&self, id: u32) -> Result<(), Error> { Ok(()) } },
             quote! {
                 fn spawn(&self, id: u32) -> Result<(), Error> {
-                    #[allow(unused_qualifications, clippy::used_underscore_binding, clippy::needless_borrow, clippy::items_after_statements)]
-                    let __lockutils_guard = {
+                    match {
                         const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         ::lockutils::__private::register_backends();
                         let __lockutils_name = &::lockutils::__private::format!("instance-{id}");
@@ -649,8 +646,9 @@ mod tests {
                                 return ::lockutils::__private::Err(::lockutils::__private::From::from(__lockutils_error));
                             }
                         }
-                    };
-                    { Ok(()) }
+                    } {
+                        __lockutils_guard => { Ok(()) }
+                    }
                 }
             },
         );
@@ -691,6 +689,54 @@ mod tests {
         assert!(!out.contains("compile_error"), "{out}");
         assert!(out.contains("StaticLock"), "{out}");
         assert!(!out.contains("zookeeper"), "{out}");
+    }
+
+    #[test]
+    fn fixed_names_that_cannot_name_a_lock() {
+        let f = quote!(
+            fn f(id: u32) {}
+        );
+        for (args, found) in [
+            (quote!(""), "the lock name is empty"),
+            (quote!(".."), "`.` and `..` name directories"),
+            (quote!("."), "`.` and `..` name directories"),
+            (quote!(name = ".."), "`.` and `..` name directories"),
+            (quote!("..", prefix = ""), "`.` and `..` name directories"),
+            (quote!("a\0b"), "the lock name contains a NUL byte"),
+            (quote!("a\0-{id}"), "the lock name contains a NUL byte"),
+            (
+                quote!("x", prefix = "p\0"),
+                "the prefix contains a NUL byte",
+            ),
+        ] {
+            let e = errors(args.clone(), f.clone(), false);
+            assert!(e.len() == 1 && e[0].contains(found), "{args}: {e:?}");
+        }
+        for args in [
+            quote!("..", prefix = "p"),
+            quote!("./a"),
+            quote!("{id}"),
+            quote!("..{id}"),
+            quote!(name = String::new()),
+        ] {
+            assert_eq!(
+                errors(args.clone(), f.clone(), false),
+                Vec::<String>::new(),
+                "{args}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_identifier_parameters_are_named_without_r_hash() {
+        let f = quote!(
+            fn f(r#type: u32, r#in: &str) {}
+        );
+        assert!(errors(quote!("kind-{type}-{in}"), f.clone(), false).is_empty());
+        let e = errors(quote!("kind-{r#type}"), f.clone(), false);
+        assert!(e.len() == 1 && e[0].contains("write `{type}`"), "{e:?}");
+        let e = errors(quote!("kind-{kind}"), f, false);
+        assert!(e[0].contains("its parameters are `type`, `in`"), "{e:?}");
     }
 
     #[test]

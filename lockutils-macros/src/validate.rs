@@ -4,6 +4,7 @@
 //! expansion reads what this returns.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Error, Expr, FnArg, LitStr, Pat, Path, Result, ReturnType, Signature, Type};
 
@@ -269,6 +270,22 @@ impl RawArgs {
             },
         };
 
+        if let Some(p) = &self.prefix {
+            if p.value.value().contains('\0') {
+                errors.push(Error::new(
+                    p.value.span(),
+                    "the prefix contains a NUL byte, which no lock name can hold; remove it",
+                ));
+            }
+        }
+        if let Some(name) = &name {
+            let prefixed = self
+                .prefix
+                .as_ref()
+                .is_some_and(|p| !p.value.value().is_empty());
+            errors.check(fixed_name(name, prefixed));
+        }
+
         errors.finish()?;
         Ok(Options {
             name: name.expect("no error means a name"),
@@ -489,6 +506,12 @@ fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
                     }
                 }
                 let arg = inner.split(':').next().unwrap_or_default().trim();
+                if let Some(unraw) = arg.strip_prefix("r#") {
+                    return Err(err(format!(
+                        "`{{{arg}}}` in the lock name: write `{{{unraw}}}`; placeholders name \
+                         parameters without `r#`, even keywords (as in `format!`)"
+                    )));
+                }
                 if arg.is_empty() || arg.chars().all(|c| c.is_ascii_digit()) {
                     return Err(err(format!(
                         "`{{{inner}}}` in the lock name: placeholders name a parameter, e.g. \
@@ -526,6 +549,30 @@ fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
     }
 }
 
+/// The rules of `lockutils_core::lock_file_name`, for what of the name is
+/// known at compile time: a fixed name that is empty, holds a NUL byte or is
+/// `.` or `..` without a prefix, or a name with placeholders whose literal
+/// part holds a NUL byte, would fail at every call.
+fn fixed_name(name: &Name, prefixed: bool) -> Result<()> {
+    let (lit, value) = match name {
+        Name::Static(lit) | Name::Format(lit) => (lit, lit.value()),
+        Name::Expr(_) => return Ok(()),
+    };
+    let problem = if value.contains('\0') {
+        "the lock name contains a NUL byte, which no lock name can hold; remove it"
+    } else if !matches!(name, Name::Static(_)) {
+        return Ok(());
+    } else if value.is_empty() {
+        "the lock name is empty; give the lock a non-empty name, e.g. `\"mylock\"`"
+    } else if !prefixed && (value == "." || value == "..") {
+        "`.` and `..` name directories, not lock files; choose another name, or add a \
+         `prefix`"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(lit.span(), problem))
+}
+
 /// The names a placeholder can use: `self` and every binding of the
 /// parameter patterns.
 fn parameters(sig: &Signature) -> Vec<String> {
@@ -542,7 +589,8 @@ fn parameters(sig: &Signature) -> Vec<String> {
 fn bindings(pat: &Pat, out: &mut Vec<String>) {
     match pat {
         Pat::Ident(i) => {
-            out.push(i.ident.to_string());
+            // `r#type` is `{type}` in a format string.
+            out.push(i.ident.unraw().to_string());
             if let Some((_, sub)) = &i.subpat {
                 bindings(sub, out);
             }
