@@ -22,6 +22,7 @@ use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::exit;
+use crate::output::message;
 
 /// Signals forwarded to CMD.
 pub(crate) const FORWARDED: [libc::c_int; 4] =
@@ -415,10 +416,10 @@ pub(crate) fn exit_code(status: ExitStatus) -> i32 {
 pub(crate) fn spawn_failure(program: &std::ffi::OsStr, e: &io::Error) -> i32 {
     let program = program.to_string_lossy();
     if e.kind() == io::ErrorKind::NotFound {
-        eprintln!("lockutils: cannot run {program}: command not found (check the name and PATH)");
+        message!("cannot run {program}: command not found (check the name and PATH)");
         exit::NOT_FOUND
     } else {
-        eprintln!("lockutils: cannot run {program}: {e}");
+        message!("cannot run {program}: {e}");
         exit::CANNOT_EXECUTE
     }
 }

@@ -19,6 +19,7 @@ use lockutils_core::backend::{Backend, Capability, Location};
 use lockutils_core::{AsyncLockGuard, LockOptions};
 
 use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
+use crate::output::message;
 use crate::park::{park_on, park_on_or_wait};
 use crate::report::LockReport;
 use crate::{exit, identity, Failure, HoldArgs};
@@ -88,7 +89,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         || supervisor.pending_signal(),
         || {
             if let Err(e) = supervisor.receive_in_background() {
-                eprintln!("lockutils: cannot receive signals while waiting: {e}");
+                message!("cannot receive signals while waiting: {e}");
             }
             if !args.no_wait {
                 reporter = Some(Reporter::start(&backend, &identity, &args.name, &place));
@@ -109,7 +110,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
             };
             // `-E 0` makes a busy lock a success (skip if busy): say nothing.
             if args.conflict_exit_code != 0 {
-                eprintln!("lockutils: {e} ({place}){who}; {hint}");
+                message!("{e} ({place}){who}; {hint}");
             }
             return Ok(i32::from(args.conflict_exit_code));
         }
@@ -122,8 +123,8 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
             } else {
                 "; its queue entry goes when the session ends"
             };
-            eprintln!(
-                "lockutils: interrupted while waiting for lock \"{}\" ({place}) (signal {sig}){note}",
+            message!(
+                "interrupted while waiting for lock \"{}\" ({place}) (signal {sig}){note}",
                 args.name
             );
             return Ok(128 + sig);
@@ -132,8 +133,8 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
 
     if let Some(loss) = AsyncLockGuard::loss(&guard) {
         // Lost before CMD could start: do not start it.
-        eprintln!(
-            "lockutils: lost lock \"{}\" ({place}) before {program} started: {loss}",
+        message!(
+            "lost lock \"{}\" ({place}) before {program} started: {loss}",
             args.name
         );
         let _ = park_on(AsyncLockGuard::unlock_async(guard), || None);
@@ -160,12 +161,12 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
                 LossWatcher::start(loss, move |reason| {
                     lost.store(true, Ordering::Release);
                     match signaller.send(libc::SIGTERM) {
-                        Some(pid) => eprintln!(
-                            "lockutils: lost {what} while {program} ran: {reason}; another holder \
+                        Some(pid) => message!(
+                            "lost {what} while {program} ran: {reason}; another holder \
                              may have it now; terminating {program} (SIGTERM to pid {pid})"
                         ),
-                        None => eprintln!(
-                            "lockutils: lost {what}: {reason}; another holder may have it now; \
+                        None => message!(
+                            "lost {what}: {reason}; another holder may have it now; \
                              {program} may have run without it"
                         ),
                     }
@@ -176,7 +177,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
             match status {
                 Ok(status) => child::exit_code(status),
                 Err(e) => {
-                    eprintln!("lockutils: cannot wait for {program}: {e}");
+                    message!("cannot wait for {program}: {e}");
                     exit::FAILURE
                 }
             }
@@ -192,7 +193,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         std::mem::forget(guard);
     } else if let Ok(Err(e)) = park_on(AsyncLockGuard::unlock_async(guard), || None) {
         if !was_lost {
-            eprintln!("lockutils: {}", crate::describe(&e));
+            message!("{}", crate::describe(&e));
         }
     }
     Ok(if was_lost { exit::LOST } else { code })
@@ -305,8 +306,8 @@ impl Reporter {
                     }
                     let seen = Some((report.state, report.holder_ids()));
                     if seen != last && stopped.try_recv() == Err(mpsc::TryRecvError::Empty) {
-                        eprintln!(
-                            "lockutils: waiting for lock \"{name}\" ({place}): {}",
+                        message!(
+                            "waiting for lock \"{name}\" ({place}): {}",
                             report.holders_sentence()
                         );
                         last = seen;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lockutils_core::backend::{Admin, Backend, Capability, CleanOptions, Cleaned, Removal};
 
-use crate::output::Paint;
+use crate::output::{message, Paint};
 use crate::report::{Contender, LockReport};
 use crate::{admin_of, duration, exit, identity, Failure};
 
@@ -40,7 +40,7 @@ pub(crate) fn remove(
             match admin.clear_with_report(identity) {
                 Ok(report) => print_cleared(backend, name, &place, &report, &paint),
                 Err(e) => {
-                    eprintln!("lockutils: {}", crate::describe(&e));
+                    message!("{}", crate::describe(&e));
                     code = exit::FAILURE;
                 }
             }
@@ -61,7 +61,7 @@ pub(crate) fn remove(
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("lockutils: {}", crate::describe(&e));
+                message!("{}", crate::describe(&e));
                 code = exit::FAILURE;
             }
         }

@@ -43,6 +43,7 @@ use clap::{Args, Parser, Subcommand};
 use backend::{BackendParser, Choice};
 use lockutils_core::backend::{Admin, Backend};
 use lockutils_core::ErrorKind;
+use output::message;
 
 /// Exit codes (also in `--help` and docs/cli.md).
 pub(crate) mod exit {
@@ -531,7 +532,7 @@ fn main() {
         }
     };
     let code = code.unwrap_or_else(|f| {
-        eprintln!("lockutils: {}", f.message);
+        message!("{}", f.message);
         f.code
     });
     std::process::exit(code);
