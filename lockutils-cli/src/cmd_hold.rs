@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use lockutils_core::backend::{Backend, Capability, Location};
-use lockutils_core::{AsyncLockGuard, LockOptions};
+use lockutils_core::{AsyncLockGuard, LockOptions, LOCK_PATH_ENV};
 
 use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
 use crate::output::message;
@@ -201,9 +201,14 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
 
 /// Tells CMD which lock it runs under (as etcdctl's `ETCD_LOCK_KEY`), from
 /// the guard: `LOCKUTILS_LOCK_NAME`, where the lock lives
-/// (`LOCKUTILS_LOCK_PATH` for a lock file, `LOCKUTILS_LOCK_NODE` for a node,
+/// (`LOCKUTILS_LOCK_FILE` for a lock file, `LOCKUTILS_LOCK_NODE` for a node,
 /// `LOCKUTILS_LOCK_KEY` otherwise), `LOCKUTILS_LOCK_MODE` (`exclusive` or
 /// `shared`) and, where the backend gives one, `LOCKUTILS_FENCING_TOKEN`.
+///
+/// For a lock file, `LOCKUTILS_LOCK_PATH` is also set to its directory (both
+/// absolute): the library and this command read that variable as the lock
+/// directory, so lockutils used inside CMD finds the same lock directory.
+/// Other backends leave it as it was.
 fn held_lock_env<'a>(
     name: &str,
     guard: &AsyncLockGuard<'_>,
@@ -217,7 +222,14 @@ fn held_lock_env<'a>(
         ),
     ];
     match AsyncLockGuard::location(guard) {
-        Some(Location::Path(p)) => env.push((OsStr::new("LOCKUTILS_LOCK_PATH"), p.into())),
+        Some(Location::Path(p)) => {
+            // CMD runs in this directory too, but may change it.
+            let file = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+            if let Some(dir) = file.parent() {
+                env.push((OsStr::new(LOCK_PATH_ENV), dir.into()));
+            }
+            env.push((OsStr::new("LOCKUTILS_LOCK_FILE"), file.into()));
+        }
         Some(Location::Node(n)) => env.push((OsStr::new("LOCKUTILS_LOCK_NODE"), n.into())),
         Some(other) => env.push((OsStr::new("LOCKUTILS_LOCK_KEY"), other.to_string().into())),
         None => {}

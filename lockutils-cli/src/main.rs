@@ -192,6 +192,12 @@ Exit codes:
   created. A signal that arrives before CMD starts: 128+N, CMD not started.";
 
 const HOLD_EXAMPLES: &str = "\
+CMD's environment names the lock: LOCKUTILS_LOCK_NAME, LOCKUTILS_LOCK_MODE,
+and LOCKUTILS_LOCK_FILE (the lock file) with LOCKUTILS_LOCK_PATH (its
+directory, for lockutils used inside CMD), or LOCKUTILS_LOCK_NODE
+(ZooKeeper) or LOCKUTILS_LOCK_KEY (other backends); LOCKUTILS_FENCING_TOKEN
+where the backend has them.
+
 Examples:
   lockutils hold nova-instance-42 -- ./migrate.sh
   lockutils hold --prefix nova --timeout 30s instance-42 -- ./migrate.sh
