@@ -76,6 +76,7 @@ pub(crate) struct Cmd<'a> {
     pub(crate) env: Vec<(&'a OsStr, OsString)>,
     /// Kill CMD (`SIGKILL`) if lockutils dies first, even by `SIGKILL`
     /// (`PR_SET_PDEATHSIG`, Linux): for a CMD that must not outlive a lock.
+    /// Only CMD's own process: the processes it starts do not inherit this.
     pub(crate) die_with_parent: bool,
 }
 

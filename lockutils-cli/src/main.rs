@@ -135,7 +135,9 @@ enum Command {
     /// --no-wait), runs CMD, releases the lock when CMD ends, and exits with
     /// CMD's status. While it waits more than a second it says on stderr who
     /// holds the lock. Signals are forwarded to CMD; if `hold` itself is
-    /// killed, CMD is killed too, so CMD never runs without the lock.
+    /// killed, CMD's own process is killed too, but not the processes CMD
+    /// started, which go on without the lock: in a script, `exec` the last
+    /// command (docs/cli.md, `hold`, says more).
     ///
     /// With --backend URL (zookeeper://…, postgresql://…), takes that
     /// backend's lock of the same name, as the library does: across hosts.

@@ -350,3 +350,45 @@ fn a_closed_stderr_pipe_changes_no_exit_code_and_run_still_cleans_up() {
     let left: Vec<_> = fs::read_dir(&scratch).unwrap().flatten().collect();
     assert!(left.is_empty(), "run left {left:?}");
 }
+
+/// If `hold` is killed, CMD's own process dies with it, but a process CMD
+/// started does not (it runs on without the lock), and `hold --help` says
+/// so rather than promising that CMD never runs without the lock.
+#[test]
+fn only_cmds_own_process_dies_with_hold_and_the_help_says_so() {
+    let help = stdout(&lockutils(["hold", "--help"]));
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("CMD's own process is killed too, but not the processes CMD started"),
+        "{help}"
+    );
+    assert!(!help.contains("never runs without the lock"), "{help}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pids = tmp.path().join("pids");
+    let mut hold = spawn([
+        OsStr::new("hold"),
+        "--lock-path".as_ref(),
+        tmp.path().as_ref(),
+        "job".as_ref(),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        "sleep 30 & echo \"$$ $!\" > \"$1.tmp\"; mv \"$1.tmp\" \"$1\"; wait".as_ref(),
+        "sh".as_ref(),
+        pids.as_ref(),
+    ]);
+    let (cmd, started): (i32, i32) = wait_for("CMD to start", || {
+        let text = fs::read_to_string(&pids).ok()?;
+        let (a, b) = text.trim().split_once(' ')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    });
+    hold.signal(libc::SIGKILL);
+    assert_eq!(hold.code(), 137);
+    wait_for("CMD to be killed with hold", || dead(cmd).then_some(()));
+    let survived = !dead(started);
+    // The test's own grandchild, by its pid.
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(started, libc::SIGKILL) };
+    assert!(survived, "what docs/cli.md says of CMD's children changed");
+}
