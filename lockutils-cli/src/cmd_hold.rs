@@ -21,7 +21,7 @@ use lockutils_core::{AsyncLockGuard, LockOptions, LOCK_PATH_ENV};
 use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
 use crate::output::message;
 use crate::park::{park_on, park_on_or_wait};
-use crate::report::LockReport;
+use crate::report::{one_line, LockReport};
 use crate::{exit, identity, Failure, HoldArgs};
 
 /// How long `hold` waits before saying who holds the lock, and how often it
@@ -43,10 +43,12 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         )));
     }
     let identity = identity(&args.name, args.prefix.as_deref())?;
-    let place = match backend.admin() {
+    // Names and places in messages are shown escaped, as in `list`.
+    let shown_name = one_line(&args.name);
+    let place = one_line(&match backend.admin() {
         Ok(admin) => format!("{} on {}", admin.location(&identity), backend.url()),
         Err(_) => format!("{identity} on {}", backend.url()),
-    };
+    });
 
     // Before any thread exists (engines start theirs on first use), so that
     // every thread blocks the forwarded signals.
@@ -92,7 +94,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
                 message!("cannot receive signals while waiting: {e}");
             }
             if !args.no_wait {
-                reporter = Some(Reporter::start(&backend, &identity, &args.name, &place));
+                reporter = Some(Reporter::start(&backend, &identity, &shown_name, &place));
             }
         },
     );
@@ -110,7 +112,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
             };
             // `-E 0` makes a busy lock a success (skip if busy): say nothing.
             if args.conflict_exit_code != 0 {
-                message!("{e} ({place}){who}; {hint}");
+                message!("{} ({place}){who}; {hint}", one_line(&e.to_string()));
             }
             return Ok(i32::from(args.conflict_exit_code));
         }
@@ -124,8 +126,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
                 "; its queue entry goes when the session ends"
             };
             message!(
-                "interrupted while waiting for lock \"{}\" ({place}) (signal {sig}){note}",
-                args.name
+                "interrupted while waiting for lock \"{shown_name}\" ({place}) (signal {sig}){note}"
             );
             return Ok(128 + sig);
         }
@@ -133,10 +134,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
 
     if let Some(loss) = AsyncLockGuard::loss(&guard) {
         // Lost before CMD could start: do not start it.
-        message!(
-            "lost lock \"{}\" ({place}) before {program} started: {loss}",
-            args.name
-        );
+        message!("lost lock \"{shown_name}\" ({place}) before {program} started: {loss}");
         let _ = park_on(AsyncLockGuard::unlock_async(guard), || None);
         return Ok(exit::LOST);
     }
@@ -155,7 +153,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
                 let signaller = supervisor.child_signaller();
                 let (lost, what) = (
                     Arc::clone(&lost),
-                    format!("lock \"{}\" ({place})", args.name),
+                    format!("lock \"{shown_name}\" ({place})"),
                 );
                 let program = program.clone();
                 LossWatcher::start(loss, move |reason| {

@@ -540,7 +540,8 @@ fn main() {
         }
     };
     let code = code.unwrap_or_else(|f| {
-        message!("{}", f.message);
+        // Names in it (lock names, file names) are shown escaped, as in `list`.
+        message!("{}", report::one_line(&f.message));
         f.code
     });
     std::process::exit(code);
