@@ -35,7 +35,7 @@ mod report;
 mod spawn;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -443,13 +443,75 @@ impl Failure {
     pub(crate) fn from_lock_error(e: &lockutils_core::Error) -> Self {
         match e.kind() {
             kind if kind.is_usage() => Failure::usage(describe(e)),
-            // The library's fix names its API; on the command line it is an option.
-            ErrorKind::Io if matches!(e, lockutils_core::Error::LockPath { .. }) => {
-                Failure::error(format!("{} (here: --lock-path DIR)", describe(e)))
-            }
+            ErrorKind::Io => Failure::error(with_options_for_fixes(describe(e))),
             _ => Failure::error(describe(e)),
         }
     }
+}
+
+/// The library's fixes name its API (`lock_path`, `lockutils::set_defaults`,
+/// `.file_mode(0o660)`); on the command line they are options. Only the
+/// wording changes: the diagnosis stays the library's. A fix this does not
+/// know keeps its words, with the option added.
+fn with_options_for_fixes(text: String) -> String {
+    const REWORDED: [(&str, &str); 3] = [
+        (
+            "with lock_path, lockutils::set_defaults or LOCKUTILS_LOCK_PATH",
+            "with --lock-path DIR or LOCKUTILS_LOCK_PATH",
+        ),
+        (
+            "through a group with .file_mode(0o660)",
+            "through a group (`lockutils hold --file-mode 0660` creates them so)",
+        ),
+        // A lock directory as a whole, not for one lock (list, clean).
+        (" for lock \"\":", ":"),
+    ];
+    let mut text = REWORDED
+        .iter()
+        .fold(text, |text, (library, cli)| text.replace(library, cli));
+    if text.contains("lockutils::set_defaults") {
+        text.push_str(" (here: --lock-path DIR)");
+    }
+    text
+}
+
+/// With lock files, a lock directory that exists but is not a directory (a
+/// regular file given as `--lock-path`, say) is said to be so, in the
+/// library's words, before any subcommand looks inside it: otherwise `list`
+/// would fail to list "a lock file" and `remove` find nothing to remove.
+/// `name` is the lock's, or empty for the directory as a whole.
+fn check_lock_dir(
+    choice: &Choice,
+    lock_path: Option<&Path>,
+    backend: &dyn Backend,
+    name: &str,
+) -> Result<(), Failure> {
+    let dir = match choice {
+        Choice::LockDir => lockutils_core::lock_path(lock_path),
+        // A `file://` URL: its lock files are in one directory.
+        Choice::Url(_) if backend.kind() == "file" => {
+            let Some(dir) = admin_of(backend)
+                .ok()
+                .and_then(|a| Path::new(&a.location("x")).parent().map(Path::to_owned))
+            else {
+                return Ok(());
+            };
+            dir
+        }
+        Choice::Url(_) => return Ok(()),
+    };
+    let reason = match std::fs::metadata(&dir) {
+        Ok(m) if !m.is_dir() => "it exists and is not a directory".to_owned(),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => format!("it cannot be examined ({e})"),
+        // Missing (nothing to list or remove), or for the subcommand to report.
+        _ => return Ok(()),
+    };
+    Err(Failure::from_lock_error(&lockutils_core::Error::LockPath {
+        name: name.to_owned(),
+        path: dir,
+        reason,
+        source: None,
+    }))
 }
 
 /// A library error on one line with its causes (`Display` leaves the source
@@ -560,6 +622,12 @@ fn list(args: &ListArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        "",
+    )?;
     cmd_inspect::list(&*backend, args.json)
 }
 
@@ -568,6 +636,13 @@ fn show(args: &ShowArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    let name = identity(&args.name, args.prefix.as_deref())?;
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        &name,
+    )?;
     cmd_inspect::show(&*backend, &args.name, args.prefix.as_deref(), args.json)
 }
 
@@ -576,6 +651,16 @@ fn remove(args: &RemoveArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    let name = match &*args.names {
+        [one] => identity(one, args.prefix.as_deref())?,
+        _ => String::new(),
+    };
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        &name,
+    )?;
     cmd_remove::remove(&*backend, &args.names, args.prefix.as_deref(), args.force)
 }
 
@@ -584,6 +669,12 @@ fn clean(args: &CleanArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        "",
+    )?;
     cmd_remove::clean(&*backend, args.older_than, args.dry_run)
 }
 
@@ -611,6 +702,31 @@ mod tests {
         let text = e.to_string();
         assert!(!text.contains("topsecret"), "{text}");
         assert!(text.contains("redis://u:***@x"), "{text}");
+    }
+
+    #[test]
+    fn the_librarys_fixes_name_the_commands_options() {
+        let text = with_options_for_fixes(
+            "cannot open lock file /l/x for lock \"x\": the lock file belongs to uid 7 and \
+             its mode 600 does not let this user (uid 8) read and write it; run as its owner, \
+             have its owner remove it, or share lock files through a group with \
+             .file_mode(0o660)"
+                .to_owned(),
+        );
+        assert!(
+            text.ends_with("(`lockutils hold --file-mode 0660` creates them so)"),
+            "{text}"
+        );
+        let text = with_options_for_fixes(
+            "cannot use lock directory /l for lock \"\": it is missing; choose another with \
+             lock_path, lockutils::set_defaults or LOCKUTILS_LOCK_PATH"
+                .to_owned(),
+        );
+        assert_eq!(
+            text,
+            "cannot use lock directory /l: it is missing; choose another with --lock-path DIR \
+             or LOCKUTILS_LOCK_PATH"
+        );
     }
 
     #[test]

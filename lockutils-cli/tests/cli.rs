@@ -993,3 +993,46 @@ fn control_characters_in_lock_file_names_are_printed_escaped() {
     assert!(!raw(&text) && escaped(&text), "{text}");
     assert_eq!(text.lines().count(), 2, "one line per name: {text}");
 }
+
+/// A regular file given as the lock directory: every subcommand says that it
+/// is not a directory (in the library's words, with the command's option as
+/// the fix) and fails, `remove` included, which found "nothing to remove".
+#[test]
+fn a_regular_file_as_lock_directory_is_an_error_for_every_subcommand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("f");
+    fs::write(&file, b"").unwrap();
+    let url = format!("file://{}", file.display());
+    let path = ["--lock-path".as_ref(), file.as_os_str()];
+    let by_url = ["--backend".as_ref(), OsStr::new(&url)];
+    for place in [path, by_url] {
+        for sub in [
+            &["list"][..],
+            &["show", "x"],
+            &["clean"],
+            &["remove", "x"],
+            &["remove", "x", "y"],
+            &["hold", "x", "true"],
+        ] {
+            let mut args: Vec<&OsStr> = vec![OsStr::new(sub[0])];
+            args.extend(place);
+            args.extend(sub[1..].iter().map(OsStr::new));
+            let out = lockutils(&args);
+            let err = stderr(&out);
+            assert_eq!(code(&out), 1, "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("cannot use lock directory {}", file.display()))
+                    && err.contains("it exists and is not a directory"),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("set_defaults"), "{args:?}: {err}");
+            assert_eq!(stdout(&out), "", "{args:?}");
+        }
+    }
+    let out = lockutils([OsStr::new("list"), path[0], path[1]]);
+    assert!(
+        stderr(&out).contains("choose another with --lock-path DIR"),
+        "the fix is the command's option: {}",
+        stderr(&out)
+    );
+}
