@@ -22,6 +22,7 @@ use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::exit;
+use crate::output::message;
 
 /// Signals forwarded to CMD.
 pub(crate) const FORWARDED: [libc::c_int; 4] =
@@ -75,6 +76,7 @@ pub(crate) struct Cmd<'a> {
     pub(crate) env: Vec<(&'a OsStr, OsString)>,
     /// Kill CMD (`SIGKILL`) if lockutils dies first, even by `SIGKILL`
     /// (`PR_SET_PDEATHSIG`, Linux): for a CMD that must not outlive a lock.
+    /// Only CMD's own process: the processes it starts do not inherit this.
     pub(crate) die_with_parent: bool,
 }
 
@@ -415,10 +417,10 @@ pub(crate) fn exit_code(status: ExitStatus) -> i32 {
 pub(crate) fn spawn_failure(program: &std::ffi::OsStr, e: &io::Error) -> i32 {
     let program = program.to_string_lossy();
     if e.kind() == io::ErrorKind::NotFound {
-        eprintln!("lockutils: cannot run {program}: command not found (check the name and PATH)");
+        message!("cannot run {program}: command not found (check the name and PATH)");
         exit::NOT_FOUND
     } else {
-        eprintln!("lockutils: cannot run {program}: {e}");
+        message!("cannot run {program}: {e}");
         exit::CANNOT_EXECUTE
     }
 }

@@ -16,11 +16,12 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use lockutils_core::backend::{Backend, Capability, Location};
-use lockutils_core::{AsyncLockGuard, LockOptions};
+use lockutils_core::{AsyncLockGuard, LockOptions, LOCK_PATH_ENV};
 
 use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
+use crate::output::message;
 use crate::park::{park_on, park_on_or_wait};
-use crate::report::LockReport;
+use crate::report::{one_line, LockReport};
 use crate::{exit, identity, Failure, HoldArgs};
 
 /// How long `hold` waits before saying who holds the lock, and how often it
@@ -42,10 +43,12 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         )));
     }
     let identity = identity(&args.name, args.prefix.as_deref())?;
-    let place = match backend.admin() {
+    // Names and places in messages are shown escaped, as in `list`.
+    let shown_name = one_line(&args.name);
+    let place = one_line(&match backend.admin() {
         Ok(admin) => format!("{} on {}", admin.location(&identity), backend.url()),
         Err(_) => format!("{identity} on {}", backend.url()),
-    };
+    });
 
     // Before any thread exists (engines start theirs on first use), so that
     // every thread blocks the forwarded signals.
@@ -88,10 +91,10 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         || supervisor.pending_signal(),
         || {
             if let Err(e) = supervisor.receive_in_background() {
-                eprintln!("lockutils: cannot receive signals while waiting: {e}");
+                message!("cannot receive signals while waiting: {e}");
             }
             if !args.no_wait {
-                reporter = Some(Reporter::start(&backend, &identity, &args.name, &place));
+                reporter = Some(Reporter::start(&backend, &identity, &shown_name, &place));
             }
         },
     );
@@ -109,7 +112,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
             };
             // `-E 0` makes a busy lock a success (skip if busy): say nothing.
             if args.conflict_exit_code != 0 {
-                eprintln!("lockutils: {e} ({place}){who}; {hint}");
+                message!("{} ({place}){who}; {hint}", one_line(&e.to_string()));
             }
             return Ok(i32::from(args.conflict_exit_code));
         }
@@ -122,9 +125,8 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
             } else {
                 "; its queue entry goes when the session ends"
             };
-            eprintln!(
-                "lockutils: interrupted while waiting for lock \"{}\" ({place}) (signal {sig}){note}",
-                args.name
+            message!(
+                "interrupted while waiting for lock \"{shown_name}\" ({place}) (signal {sig}){note}"
             );
             return Ok(128 + sig);
         }
@@ -132,10 +134,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
 
     if let Some(loss) = AsyncLockGuard::loss(&guard) {
         // Lost before CMD could start: do not start it.
-        eprintln!(
-            "lockutils: lost lock \"{}\" ({place}) before {program} started: {loss}",
-            args.name
-        );
+        message!("lost lock \"{shown_name}\" ({place}) before {program} started: {loss}");
         let _ = park_on(AsyncLockGuard::unlock_async(guard), || None);
         return Ok(exit::LOST);
     }
@@ -154,18 +153,18 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
                 let signaller = supervisor.child_signaller();
                 let (lost, what) = (
                     Arc::clone(&lost),
-                    format!("lock \"{}\" ({place})", args.name),
+                    format!("lock \"{shown_name}\" ({place})"),
                 );
                 let program = program.clone();
                 LossWatcher::start(loss, move |reason| {
                     lost.store(true, Ordering::Release);
                     match signaller.send(libc::SIGTERM) {
-                        Some(pid) => eprintln!(
-                            "lockutils: lost {what} while {program} ran: {reason}; another holder \
+                        Some(pid) => message!(
+                            "lost {what} while {program} ran: {reason}; another holder \
                              may have it now; terminating {program} (SIGTERM to pid {pid})"
                         ),
-                        None => eprintln!(
-                            "lockutils: lost {what}: {reason}; another holder may have it now; \
+                        None => message!(
+                            "lost {what}: {reason}; another holder may have it now; \
                              {program} may have run without it"
                         ),
                     }
@@ -176,7 +175,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
             match status {
                 Ok(status) => child::exit_code(status),
                 Err(e) => {
-                    eprintln!("lockutils: cannot wait for {program}: {e}");
+                    message!("cannot wait for {program}: {e}");
                     exit::FAILURE
                 }
             }
@@ -192,7 +191,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         std::mem::forget(guard);
     } else if let Ok(Err(e)) = park_on(AsyncLockGuard::unlock_async(guard), || None) {
         if !was_lost {
-            eprintln!("lockutils: {}", crate::describe(&e));
+            message!("{}", crate::describe(&e));
         }
     }
     Ok(if was_lost { exit::LOST } else { code })
@@ -200,9 +199,14 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
 
 /// Tells CMD which lock it runs under (as etcdctl's `ETCD_LOCK_KEY`), from
 /// the guard: `LOCKUTILS_LOCK_NAME`, where the lock lives
-/// (`LOCKUTILS_LOCK_PATH` for a lock file, `LOCKUTILS_LOCK_NODE` for a node,
+/// (`LOCKUTILS_LOCK_FILE` for a lock file, `LOCKUTILS_LOCK_NODE` for a node,
 /// `LOCKUTILS_LOCK_KEY` otherwise), `LOCKUTILS_LOCK_MODE` (`exclusive` or
 /// `shared`) and, where the backend gives one, `LOCKUTILS_FENCING_TOKEN`.
+///
+/// For a lock file, `LOCKUTILS_LOCK_PATH` is also set to its directory (both
+/// absolute): the library and this command read that variable as the lock
+/// directory, so lockutils used inside CMD finds the same lock directory.
+/// Other backends leave it as it was.
 fn held_lock_env<'a>(
     name: &str,
     guard: &AsyncLockGuard<'_>,
@@ -216,7 +220,14 @@ fn held_lock_env<'a>(
         ),
     ];
     match AsyncLockGuard::location(guard) {
-        Some(Location::Path(p)) => env.push((OsStr::new("LOCKUTILS_LOCK_PATH"), p.into())),
+        Some(Location::Path(p)) => {
+            // CMD runs in this directory too, but may change it.
+            let file = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+            if let Some(dir) = file.parent() {
+                env.push((OsStr::new(LOCK_PATH_ENV), dir.into()));
+            }
+            env.push((OsStr::new("LOCKUTILS_LOCK_FILE"), file.into()));
+        }
         Some(Location::Node(n)) => env.push((OsStr::new("LOCKUTILS_LOCK_NODE"), n.into())),
         Some(other) => env.push((OsStr::new("LOCKUTILS_LOCK_KEY"), other.to_string().into())),
         None => {}
@@ -305,8 +316,8 @@ impl Reporter {
                     }
                     let seen = Some((report.state, report.holder_ids()));
                     if seen != last && stopped.try_recv() == Err(mpsc::TryRecvError::Empty) {
-                        eprintln!(
-                            "lockutils: waiting for lock \"{name}\" ({place}): {}",
+                        message!(
+                            "waiting for lock \"{name}\" ({place}): {}",
                             report.holders_sentence()
                         );
                         last = seen;

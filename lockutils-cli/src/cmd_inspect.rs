@@ -4,7 +4,7 @@
 
 use lockutils_core::backend::Backend;
 
-use crate::output::{print_table, Paint};
+use crate::output::{message, print_table, Paint};
 use crate::report::{list_rows, show_rows, LockReport};
 use crate::{admin_of, exit, identity, Failure};
 
@@ -23,14 +23,14 @@ pub(crate) fn list(backend: &dyn Backend, json: bool) -> Result<i32, Failure> {
         return Ok(exit::OK);
     }
     if !listing.ignored.is_empty() {
-        eprintln!(
-            "lockutils: {} other file(s) on {url} are not locks (`lockutils clean --dry-run` \
+        message!(
+            "{} other file(s) on {url} are not locks (`lockutils clean --dry-run` \
              says why)",
             listing.ignored.len()
         );
     }
     if reports.is_empty() {
-        eprintln!("lockutils: no locks on {url}");
+        message!("no locks on {url}");
         return Ok(exit::OK);
     }
     print_table(&list_rows(&reports, &Paint::stdout()));

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use lockutils_core::backend::{Admin, Backend, Capability, CleanOptions, Cleaned, Removal};
 
-use crate::output::Paint;
-use crate::report::{Contender, LockReport};
+use crate::output::{message, Paint};
+use crate::report::{one_line, Contender, LockReport};
 use crate::{admin_of, duration, exit, identity, Failure};
 
 /// `lockutils remove NAME…`.
@@ -33,14 +33,15 @@ pub(crate) fn remove(
     let admin = admin_of(backend)?;
     let paint = Paint::stdout();
     let mut code = exit::OK;
-    let mut held = Vec::new();
+    let mut held: Vec<(String, &String, String)> = Vec::new();
     for (name, identity) in names.iter().zip(&identities) {
-        let place = admin.location(identity);
+        let place = one_line(&admin.location(identity));
+        let name = &one_line(name);
         if force {
             match admin.clear_with_report(identity) {
                 Ok(report) => print_cleared(backend, name, &place, &report, &paint),
                 Err(e) => {
-                    eprintln!("lockutils: {}", crate::describe(&e));
+                    message!("{}", crate::describe(&e));
                     code = exit::FAILURE;
                 }
             }
@@ -52,8 +53,9 @@ pub(crate) fn remove(
                 "{} {name}: nothing to remove at {place}",
                 paint.dim("skipped")
             ),
-            Ok(Removal::Busy) => held.push((name, identity, place)),
+            Ok(Removal::Busy) => held.push((name.clone(), identity, place)),
             Ok(Removal::InUse(in_use)) => {
+                let in_use = one_line(&in_use.to_string());
                 println!("{} {name}: {in_use} ({place})", paint.yellow("skipped"));
                 if code == exit::OK {
                     code = exit::CONFLICT;
@@ -61,7 +63,7 @@ pub(crate) fn remove(
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("lockutils: {}", crate::describe(&e));
+                message!("{}", crate::describe(&e));
                 code = exit::FAILURE;
             }
         }
@@ -147,6 +149,7 @@ pub(crate) fn clean(
     let paint = Paint::stdout();
     let (mut removed, mut skipped) = (0, 0);
     for (name, outcome) in &outcomes {
+        let name = one_line(name);
         match outcome {
             Cleaned::Removed => {
                 removed += 1;
@@ -184,10 +187,11 @@ pub(crate) fn clean(
             }
             Cleaned::Skipped(why) => {
                 skipped += 1;
-                println!("{} {name}: {why}", paint.dim("skipped"));
+                println!("{} {name}: {}", paint.dim("skipped"), one_line(why));
             }
             Cleaned::InUse(in_use) => {
                 skipped += 1;
+                let in_use = one_line(&in_use.to_string());
                 println!("{} {name}: {in_use}", paint.yellow("skipped"));
             }
             _ => {}

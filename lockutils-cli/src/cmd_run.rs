@@ -4,12 +4,13 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lockutils_core::{LOCK_PATH_ENV, OSLO_LOCK_PATH_ENV};
 
 use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
 use crate::exit;
+use crate::output::message;
 
 /// Runs `command` (program and arguments; never empty, clap requires it)
 /// with a fresh lock directory, and returns the exit code.
@@ -17,7 +18,7 @@ pub(crate) fn run(command: &[OsString]) -> i32 {
     let supervisor = match Supervisor::start(BeforeChild::Defer) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("lockutils: cannot set up signal forwarding: {e}");
+            message!("cannot set up signal forwarding: {e}");
             return exit::FAILURE;
         }
     };
@@ -26,10 +27,10 @@ pub(crate) fn run(command: &[OsString]) -> i32 {
         .permissions(fs::Permissions::from_mode(0o700))
         .tempdir()
     {
-        Ok(d) => d.keep(),
+        Ok(d) => RunDir(d.keep()),
         Err(e) => {
-            eprintln!(
-                "lockutils: cannot create a temporary lock directory in {}: {e}; \
+            message!(
+                "cannot create a temporary lock directory in {}: {e}; \
                  set TMPDIR to a writable directory",
                 std::env::temp_dir().display()
             );
@@ -39,33 +40,39 @@ pub(crate) fn run(command: &[OsString]) -> i32 {
     let cmd = Cmd {
         argv: command,
         env: vec![
-            (LOCK_PATH_ENV.as_ref(), dir.clone().into_os_string()),
-            (OSLO_LOCK_PATH_ENV.as_ref(), dir.clone().into_os_string()),
+            (LOCK_PATH_ENV.as_ref(), dir.0.clone().into_os_string()),
+            (OSLO_LOCK_PATH_ENV.as_ref(), dir.0.clone().into_os_string()),
         ],
         // The directory is private to this run: nothing to outlive.
         die_with_parent: false,
     };
-    let code = match supervisor.spawn(&cmd) {
+    match supervisor.spawn(&cmd) {
         Ok(Spawned::Child(c)) => match supervisor.wait(c) {
             Ok(status) => child::exit_code(status),
             Err(e) => {
-                eprintln!(
-                    "lockutils: cannot wait for {}: {e}",
-                    command[0].to_string_lossy()
-                );
+                message!("cannot wait for {}: {e}", command[0].to_string_lossy());
                 exit::FAILURE
             }
         },
         Ok(Spawned::Interrupted(sig)) => 128 + sig,
         Err(e) => child::spawn_failure(&command[0], &e),
-    };
-    if let Err(e) = remove_tree(&dir) {
-        eprintln!(
-            "lockutils: cannot remove the temporary lock directory {}: {e}; remove it by hand",
-            dir.display()
-        );
     }
-    code
+    // `dir` is removed here, whatever happened (a panic included).
+}
+
+/// The run's lock directory, removed when dropped, so that no way out of
+/// [`run`] (an early return, a panic) leaves it behind.
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if let Err(e) = remove_tree(&self.0) {
+            message!(
+                "cannot remove the temporary lock directory {}: {e}; remove it by hand",
+                self.0.display()
+            );
+        }
+    }
 }
 
 /// Removes `dir` and everything in it; if that fails (say, CMD left a

@@ -35,7 +35,7 @@ mod report;
 mod spawn;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -43,6 +43,7 @@ use clap::{Args, Parser, Subcommand};
 use backend::{BackendParser, Choice};
 use lockutils_core::backend::{Admin, Backend};
 use lockutils_core::ErrorKind;
+use output::message;
 
 /// Exit codes (also in `--help` and docs/cli.md).
 pub(crate) mod exit {
@@ -134,7 +135,9 @@ enum Command {
     /// --no-wait), runs CMD, releases the lock when CMD ends, and exits with
     /// CMD's status. While it waits more than a second it says on stderr who
     /// holds the lock. Signals are forwarded to CMD; if `hold` itself is
-    /// killed, CMD is killed too, so CMD never runs without the lock.
+    /// killed, CMD's own process is killed too, but not the processes CMD
+    /// started, which go on without the lock: in a script, `exec` the last
+    /// command (docs/cli.md, `hold`, says more).
     ///
     /// With --backend URL (zookeeper://…, postgresql://…), takes that
     /// backend's lock of the same name, as the library does: across hosts.
@@ -191,6 +194,12 @@ Exit codes:
   created. A signal that arrives before CMD starts: 128+N, CMD not started.";
 
 const HOLD_EXAMPLES: &str = "\
+CMD's environment names the lock: LOCKUTILS_LOCK_NAME, LOCKUTILS_LOCK_MODE,
+and LOCKUTILS_LOCK_FILE (the lock file) with LOCKUTILS_LOCK_PATH (its
+directory, for lockutils used inside CMD), or LOCKUTILS_LOCK_NODE
+(ZooKeeper) or LOCKUTILS_LOCK_KEY (other backends); LOCKUTILS_FENCING_TOKEN
+where the backend has them.
+
 Examples:
   lockutils hold nova-instance-42 -- ./migrate.sh
   lockutils hold --prefix nova --timeout 30s instance-42 -- ./migrate.sh
@@ -434,13 +443,75 @@ impl Failure {
     pub(crate) fn from_lock_error(e: &lockutils_core::Error) -> Self {
         match e.kind() {
             kind if kind.is_usage() => Failure::usage(describe(e)),
-            // The library's fix names its API; on the command line it is an option.
-            ErrorKind::Io if matches!(e, lockutils_core::Error::LockPath { .. }) => {
-                Failure::error(format!("{} (here: --lock-path DIR)", describe(e)))
-            }
+            ErrorKind::Io => Failure::error(with_options_for_fixes(describe(e))),
             _ => Failure::error(describe(e)),
         }
     }
+}
+
+/// The library's fixes name its API (`lock_path`, `lockutils::set_defaults`,
+/// `.file_mode(0o660)`); on the command line they are options. Only the
+/// wording changes: the diagnosis stays the library's. A fix this does not
+/// know keeps its words, with the option added.
+fn with_options_for_fixes(text: String) -> String {
+    const REWORDED: [(&str, &str); 3] = [
+        (
+            "with lock_path, lockutils::set_defaults or LOCKUTILS_LOCK_PATH",
+            "with --lock-path DIR or LOCKUTILS_LOCK_PATH",
+        ),
+        (
+            "through a group with .file_mode(0o660)",
+            "through a group (`lockutils hold --file-mode 0660` creates them so)",
+        ),
+        // A lock directory as a whole, not for one lock (list, clean).
+        (" for lock \"\":", ":"),
+    ];
+    let mut text = REWORDED
+        .iter()
+        .fold(text, |text, (library, cli)| text.replace(library, cli));
+    if text.contains("lockutils::set_defaults") {
+        text.push_str(" (here: --lock-path DIR)");
+    }
+    text
+}
+
+/// With lock files, a lock directory that exists but is not a directory (a
+/// regular file given as `--lock-path`, say) is said to be so, in the
+/// library's words, before any subcommand looks inside it: otherwise `list`
+/// would fail to list "a lock file" and `remove` find nothing to remove.
+/// `name` is the lock's, or empty for the directory as a whole.
+fn check_lock_dir(
+    choice: &Choice,
+    lock_path: Option<&Path>,
+    backend: &dyn Backend,
+    name: &str,
+) -> Result<(), Failure> {
+    let dir = match choice {
+        Choice::LockDir => lockutils_core::lock_path(lock_path),
+        // A `file://` URL: its lock files are in one directory.
+        Choice::Url(_) if backend.kind() == "file" => {
+            let Some(dir) = admin_of(backend)
+                .ok()
+                .and_then(|a| Path::new(&a.location("x")).parent().map(Path::to_owned))
+            else {
+                return Ok(());
+            };
+            dir
+        }
+        Choice::Url(_) => return Ok(()),
+    };
+    let reason = match std::fs::metadata(&dir) {
+        Ok(m) if !m.is_dir() => "it exists and is not a directory".to_owned(),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => format!("it cannot be examined ({e})"),
+        // Missing (nothing to list or remove), or for the subcommand to report.
+        _ => return Ok(()),
+    };
+    Err(Failure::from_lock_error(&lockutils_core::Error::LockPath {
+        name: name.to_owned(),
+        path: dir,
+        reason,
+        source: None,
+    }))
 }
 
 /// A library error on one line with its causes (`Display` leaves the source
@@ -531,7 +602,8 @@ fn main() {
         }
     };
     let code = code.unwrap_or_else(|f| {
-        eprintln!("lockutils: {}", f.message);
+        // Names in it (lock names, file names) are shown escaped, as in `list`.
+        message!("{}", report::one_line(&f.message));
         f.code
     });
     std::process::exit(code);
@@ -550,6 +622,12 @@ fn list(args: &ListArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        "",
+    )?;
     cmd_inspect::list(&*backend, args.json)
 }
 
@@ -558,6 +636,13 @@ fn show(args: &ShowArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    let name = identity(&args.name, args.prefix.as_deref())?;
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        &name,
+    )?;
     cmd_inspect::show(&*backend, &args.name, args.prefix.as_deref(), args.json)
 }
 
@@ -566,6 +651,16 @@ fn remove(args: &RemoveArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    let name = match &*args.names {
+        [one] => identity(one, args.prefix.as_deref())?,
+        _ => String::new(),
+    };
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        &name,
+    )?;
     cmd_remove::remove(&*backend, &args.names, args.prefix.as_deref(), args.force)
 }
 
@@ -574,6 +669,12 @@ fn clean(args: &CleanArgs) -> Result<i32, Failure> {
         .backend
         .backend
         .open(args.dir.lock_path.as_deref(), None)?;
+    check_lock_dir(
+        &args.backend.backend,
+        args.dir.lock_path.as_deref(),
+        &*backend,
+        "",
+    )?;
     cmd_remove::clean(&*backend, args.older_than, args.dry_run)
 }
 
@@ -601,6 +702,31 @@ mod tests {
         let text = e.to_string();
         assert!(!text.contains("topsecret"), "{text}");
         assert!(text.contains("redis://u:***@x"), "{text}");
+    }
+
+    #[test]
+    fn the_librarys_fixes_name_the_commands_options() {
+        let text = with_options_for_fixes(
+            "cannot open lock file /l/x for lock \"x\": the lock file belongs to uid 7 and \
+             its mode 600 does not let this user (uid 8) read and write it; run as its owner, \
+             have its owner remove it, or share lock files through a group with \
+             .file_mode(0o660)"
+                .to_owned(),
+        );
+        assert!(
+            text.ends_with("(`lockutils hold --file-mode 0660` creates them so)"),
+            "{text}"
+        );
+        let text = with_options_for_fixes(
+            "cannot use lock directory /l for lock \"\": it is missing; choose another with \
+             lock_path, lockutils::set_defaults or LOCKUTILS_LOCK_PATH"
+                .to_owned(),
+        );
+        assert_eq!(
+            text,
+            "cannot use lock directory /l: it is missing; choose another with --lock-path DIR \
+             or LOCKUTILS_LOCK_PATH"
+        );
     }
 
     #[test]

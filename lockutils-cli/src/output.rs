@@ -1,5 +1,25 @@
-//! Terminal output: colour only on a terminal, aligned tables, and quiet
-//! exits on a closed pipe.
+//! Terminal output: colour only on a terminal, aligned tables, quiet exits
+//! on a closed pipe, and messages on stderr that never fail.
+
+use std::io::Write;
+
+/// Prints `lockutils: MESSAGE` on stderr, as `eprintln!` would, but
+/// ignores a failed write: a closed pipe or a full disk on stderr must not
+/// turn into a panic, whose exit code (101) would hide the one documented
+/// for the case (75, 127, …), and whose unwinding would skip clean-up. Every
+/// message of the command goes through here.
+macro_rules! message {
+    ($($arg:tt)*) => {
+        $crate::output::write_message(format_args!($($arg)*))
+    };
+}
+pub(crate) use message;
+
+/// The body of [`message!`].
+pub(crate) fn write_message(text: std::fmt::Arguments<'_>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "lockutils: {text}");
+}
 
 /// Colours for stdout, decided as clap decides its own (anstream): `--color`,
 /// then `CLICOLOR_FORCE`, `NO_COLOR`, `CLICOLOR`, `TERM=dumb` and whether

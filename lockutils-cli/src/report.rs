@@ -408,9 +408,11 @@ impl LockReport {
     }
 }
 
-/// `text` on one line (control characters such as a newline escaped,
-/// `\n`), cut to `max` characters, with `…` when cut.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
+/// `text` on one line, with control characters escaped (a newline as `\n`,
+/// an escape as `\u{1b}`): for whatever others can choose and the command
+/// prints, lock file names as much as holders' command lines, so that a name
+/// can neither forge a line nor send the terminal escape sequences.
+pub(crate) fn one_line(text: &str) -> String {
     let mut one_line = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {
@@ -419,6 +421,13 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
             one_line.push(c);
         }
     }
+    one_line
+}
+
+/// `text` on one line ([`one_line`]), cut to `max` characters, with `…`
+/// when cut.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    let one_line = one_line(text);
     if one_line.chars().count() <= max {
         one_line
     } else {
@@ -483,7 +492,7 @@ pub(crate) fn list_rows(reports: &[LockReport], paint: &Paint) -> Vec<Vec<Cell>>
             }
         };
         rows.push(vec![
-            Cell::plain(&r.name),
+            Cell::plain(one_line(&r.name)),
             r.state_cell(paint),
             Cell::plain(waiting),
             held_for,
@@ -501,19 +510,19 @@ pub(crate) fn show_rows(r: &LockReport, paint: &Paint) -> Vec<Vec<Cell>> {
         format!(
             "{} (not there: nobody holds or waits for this lock, and the backend removes \
              the record of a free lock)",
-            r.path
+            one_line(&r.path)
         )
     } else {
-        r.path.clone()
+        one_line(&r.path)
     };
     let mut rows = vec![
-        vec![label("lock"), Cell::plain(&r.name)],
+        vec![label("lock"), Cell::plain(one_line(&r.name))],
         vec![label("location"), Cell::plain(place)],
-        vec![label("backend"), Cell::plain(&r.url)],
+        vec![label("backend"), Cell::plain(one_line(&r.url))],
     ];
     if let Some(k) = &r.key {
         if *k != r.path {
-            rows.push(vec![label("key"), Cell::plain(k)]);
+            rows.push(vec![label("key"), Cell::plain(one_line(k))]);
         }
     }
     let mut state = r.state_cell(paint);

@@ -4,7 +4,8 @@
 //! every page it touches afterwards to a copy-on-write fault, only for the
 //! copy to be thrown away by `exec`. `posix_spawn` avoids that, but cannot
 //! run `prctl(PR_SET_PDEATHSIG)` in the child, which `hold` needs so that
-//! CMD never outlives the lock. So this module does what glibc's
+//! CMD's process never outlives the lock (the processes CMD starts do not
+//! inherit the setting). So this module does what glibc's
 //! `posix_spawn` does, plus that one call: `clone(CLONE_VM | CLONE_VFORK)`
 //! runs a small function on a stack of its own, in this process's memory,
 //! while the calling thread is suspended until the child has called

@@ -38,7 +38,7 @@ fn no_wait_with_exit_code_0_skips_a_busy_lock_quietly() {
 #[test]
 fn the_held_command_learns_its_lock() {
     let tmp = tempfile::tempdir().unwrap();
-    let script = "printf '%s|%s|%s|%s\\n' \"$LOCKUTILS_LOCK_NAME\" \"$LOCKUTILS_LOCK_PATH\" \
+    let script = "printf '%s|%s|%s|%s\\n' \"$LOCKUTILS_LOCK_NAME\" \"$LOCKUTILS_LOCK_FILE\" \
                   \"$LOCKUTILS_LOCK_MODE\" \"${LOCKUTILS_FENCING_TOKEN-unset}\"";
     let path = tmp.path().join("nova-instance-1");
     let out = hold(
@@ -57,6 +57,51 @@ fn the_held_command_learns_its_lock() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("|shared|"), "{}", stdout(&out));
+}
+
+/// `LOCKUTILS_LOCK_PATH` is the lock directory for the library and the
+/// command: under `hold` it names the directory `hold` used, and the lock
+/// file has a variable of its own, so lockutils inside CMD works.
+#[test]
+fn lockutils_inside_the_held_command_uses_the_lock_directory_of_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = "printf '%s\\n' \"$LOCKUTILS_LOCK_FILE\" \"$LOCKUTILS_LOCK_PATH\"; \
+                  \"$0\" hold inner -- touch \"$LOCKUTILS_LOCK_PATH/inner-ran\" || exit 11; \
+                  \"$0\" list --json > \"$LOCKUTILS_LOCK_PATH/.listed\" || exit 12; \
+                  \"$0\" remove inner || exit 13";
+    let out = hold(
+        tmp.path(),
+        &[
+            "outer",
+            "--",
+            "sh",
+            "-c",
+            script,
+            env!("CARGO_BIN_EXE_lockutils"),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(&*tmp.path().join("outer").to_string_lossy())
+    );
+    assert_eq!(lines.next(), Some(&*tmp.path().to_string_lossy()));
+    assert!(tmp.path().join("inner-ran").exists(), "nested hold ran CMD");
+    assert!(
+        !tmp.path().join("inner").exists(),
+        "remove removed it: {text}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join(".listed")).unwrap()).unwrap();
+    let outer = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "outer")
+        .unwrap_or_else(|| panic!("outer not listed: {listed}"));
+    assert_eq!(outer["state"], "held_exclusive", "{listed}");
 }
 
 #[test]

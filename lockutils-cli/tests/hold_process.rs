@@ -291,3 +291,104 @@ fn the_command_does_not_load_the_shared_unwinder() {
     assert!(listed.contains("libc.so"), "{listed}");
     assert!(!listed.contains("libgcc_s"), "{listed}");
 }
+
+/// `lockutils ARGS…` to completion with stderr a pipe whose reader is gone,
+/// and `TMPDIR` set to `tmpdir`; its exit code.
+fn with_stderr_closed(args: &[&OsStr], tmpdir: &Path) -> i32 {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(reader);
+    let mut child = std::process::Command::new(BIN);
+    child
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(writer);
+    let what = format!("{child:?}");
+    let mut p = Proc {
+        child: child.spawn().unwrap(),
+        what,
+    };
+    p.code()
+}
+
+/// The command's messages go to a stderr that may be a closed pipe (a log
+/// reader that went away): the message is lost, but not the documented exit
+/// code, and `run` still removes its directory.
+#[test]
+fn a_closed_stderr_pipe_changes_no_exit_code_and_run_still_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("tmp");
+    fs::create_dir(&scratch).unwrap();
+    let pid_file = tmp.path().join("cmd.pid");
+    let (_holder, _) = holder(tmp.path(), "busy", &pid_file, None);
+    let dir = tmp.path().as_os_str();
+    let busy = [
+        "hold".as_ref(),
+        "--lock-path".as_ref(),
+        dir,
+        "--no-wait".as_ref(),
+        "busy".as_ref(),
+        "true".as_ref(),
+    ];
+    assert_eq!(with_stderr_closed(&busy, &scratch), CONFLICT, "lock busy");
+    let missing = [
+        "hold".as_ref(),
+        "--lock-path".as_ref(),
+        dir,
+        "free".as_ref(),
+        "/nonexistent/command".as_ref(),
+    ];
+    assert_eq!(with_stderr_closed(&missing, &scratch), 127, "hold, no CMD");
+    let run = ["run".as_ref(), "/nonexistent/command".as_ref()];
+    assert_eq!(with_stderr_closed(&run, &scratch), 127, "run, no CMD");
+    let left: Vec<_> = fs::read_dir(&scratch).unwrap().flatten().collect();
+    assert!(left.is_empty(), "run left {left:?}");
+}
+
+/// If `hold` is killed, CMD's own process dies with it, but a process CMD
+/// started does not (it runs on without the lock), and `hold --help` says
+/// so rather than promising that CMD never runs without the lock.
+#[test]
+fn only_cmds_own_process_dies_with_hold_and_the_help_says_so() {
+    let help = stdout(&lockutils(["hold", "--help"]));
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("CMD's own process is killed too, but not the processes CMD started"),
+        "{help}"
+    );
+    assert!(!help.contains("never runs without the lock"), "{help}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pids = tmp.path().join("pids");
+    let mut hold = spawn([
+        OsStr::new("hold"),
+        "--lock-path".as_ref(),
+        tmp.path().as_ref(),
+        "job".as_ref(),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        "sleep 30 & echo \"$$ $!\" > \"$1.tmp\"; mv \"$1.tmp\" \"$1\"; wait".as_ref(),
+        "sh".as_ref(),
+        pids.as_ref(),
+    ]);
+    let (cmd, started): (i32, i32) = wait_for("CMD to start", || {
+        let text = fs::read_to_string(&pids).ok()?;
+        let (a, b) = text.trim().split_once(' ')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    });
+    hold.signal(libc::SIGKILL);
+    assert_eq!(hold.code(), 137);
+    wait_for("CMD to be killed with hold", || dead(cmd).then_some(()));
+    let survived = !dead(started);
+    // The test's own grandchild, by its pid.
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(started, libc::SIGKILL) };
+    assert!(survived, "what docs/cli.md says of CMD's children changed");
+}
