@@ -280,13 +280,13 @@ impl FileLock {
         // for the current lock file while a newcomer locks a new one.
         let links = self.file().metadata()?.nlink();
         if links != 1 {
-            return Err(diagnose::diagnosed(
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
                 format!(
                     "the lock file has {links} links (hard links to it elsewhere): removing \
                      this one could let two processes hold the lock, so nothing was removed; \
                      remove the other links first"
                 ),
-                io::Error::from(io::ErrorKind::InvalidInput),
             ));
         }
         // This process's own idle descriptors of the file would only make

@@ -307,9 +307,9 @@ impl FileBackend {
                 identity,
                 &path,
                 action,
-                crate::diagnose::diagnosed(
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
                     format!("{why}; left alone: check the name and the lock directory"),
-                    io::Error::from(io::ErrorKind::InvalidData),
                 ),
             )),
         }
