@@ -177,7 +177,7 @@ pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK;
 /// is still the one at its path: one `fstat`, no path lookup. A file with
 /// more links (someone hard-linked it) is compared with the file at `path`
 /// by device and inode; lockutils' own removal refuses to unlink such a file
-/// (see [`FileLock::remove_while_held`]), which would leave the other link
+/// (`remove_external_lock_file`, `lockutils remove`), which would leave the other link
 /// looking current. A lock file renamed away by hand would go unnoticed;
 /// don't do that to lock files.
 ///
