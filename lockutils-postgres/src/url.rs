@@ -328,7 +328,15 @@ pub(crate) fn redact(url: &str) -> String {
             let user = rest[..at].split(':').next().unwrap_or("");
             format!("{scheme}{user}:***{}", &rest[at..])
         }
-        _ => url.to_owned(),
+        Some(_) => url.to_owned(),
+        // An `@` only past the first `/` or `?`: a password holding one of
+        // them unescaped, or an `@` in the database name or the query.
+        // Everything up to the last `@` is hidden, which may hide more than
+        // the password, never less.
+        None => match rest.rfind('@') {
+            Some(at) => format!("{scheme}***{}", &rest[at..]),
+            None => url.to_owned(),
+        },
     };
     if let Some(q) = out.find('?') {
         let (head, query) = out.split_at(q + 1);
@@ -367,6 +375,11 @@ fn parse(url: &str) -> Result<PgUrl, String> {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, ""),
     };
+    if !authority.contains('@') && (path.contains('@') || query.is_some_and(|q| q.contains('@'))) {
+        // Parsed on, it would take part of a password for a host, a port or
+        // the database, and show it.
+        return Err("an `@` after the first `/` or `?`: a user name or password holding `/`, `?` or `@` must be percent-encoded (%2F, %3F, %40)".to_owned());
+    }
     let (userinfo, hostport) = match authority.rfind('@') {
         Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
         None => (None, authority),
@@ -649,6 +662,11 @@ mod tests {
 
     #[test]
     fn redaction() {
+        assert_eq!(redact("postgresql://u:p/w@h/d"), "postgresql://***@h/d");
+        assert_eq!(
+            redact("postgresql://u:1/w@h:5432/d"),
+            "postgresql://***@h:5432/d"
+        );
         assert_eq!(redact("postgresql://u:p@h/d@x"), "postgresql://u:***@h/d@x");
         assert_eq!(redact("postgresql://u@h/d"), "postgresql://u@h/d");
         assert_eq!(

@@ -679,6 +679,20 @@ pub(crate) fn check_identity(identity: &str, nested: bool) -> Result<()> {
         .any(|n| n == "." || n == ".." || n == "zookeeper")
     {
         Some("`.`, `..` and `zookeeper` cannot be lock node names")
+    } else if nested
+        && identity
+            .split('/')
+            .skip(1)
+            .any(|n| layout::Contender::parse(n).is_some())
+    {
+        // Inside a lock node, a persistent node named like a contender
+        // would be read by every reader of that lock's queue as a holder
+        // that never leaves.
+        Some(
+            "in the kazoo layout a nested name's parts below the first must not look like lock \
+             contenders (`…__lock__NNNNNNNNNN`, `…__rlock__…`, `write-…`, `read-…`, `_c_…-lock-…`): \
+             they would sit in another lock's queue forever",
+        )
     } else if !identity.chars().all(layout::valid_node_char) {
         Some("ZooKeeper node names cannot contain control characters or U+D800–U+F8FF / U+FFF0–U+FFFF")
     } else {
@@ -775,5 +789,34 @@ impl ContenderInfo {
     /// The data as text, with invalid UTF-8 replaced.
     pub fn data_lossy(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_identity;
+
+    /// A nested part named like a contender would sit in its parent lock's
+    /// queue forever (the node is persistent): refused in every layout's
+    /// spelling; the first part, a lock node of its own, is not in a queue.
+    #[test]
+    fn nested_parts_that_look_like_contenders_are_refused() {
+        for bad in [
+            "volume/x__lock__0000000000",
+            "volume/x__rlock__0000000007",
+            "a/b/write-0123456789abcdef0123456789abcdef-0000000001",
+            "volume/_c_0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0-lock-0000000003",
+        ] {
+            let err = check_identity(bad, true).unwrap_err().to_string();
+            assert!(err.contains("look like lock contenders"), "{bad}: {err}");
+        }
+        for fine in [
+            "volume/x",
+            "x__lock__0000000000",
+            "volume/x__lock__",
+            "a/b/c",
+        ] {
+            assert!(check_identity(fine, true).is_ok(), "{fine}");
+        }
     }
 }

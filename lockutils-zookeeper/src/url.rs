@@ -200,7 +200,13 @@ pub(crate) fn redact(url: &str) -> String {
             let user = rest[..at].split(':').next().unwrap_or("");
             format!("{SCHEME}{user}:***{}", &rest[at..])
         }
-        None => url.to_owned(),
+        // An `@` only past the first `/` or `?`: a password holding one of
+        // them unescaped, or an `@` in the path. Everything up to the last
+        // `@` is hidden, which may hide more than the password, never less.
+        None => match rest.rfind('@') {
+            Some(at) => format!("{SCHEME}***{}", &rest[at..]),
+            None => url.to_owned(),
+        },
     }
 }
 
@@ -222,6 +228,11 @@ fn parse(url: &str) -> Result<CoordinationUrl, String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
+    if !authority.contains('@') && (path.contains('@') || query.is_some_and(|q| q.contains('@'))) {
+        // Parsed on, it would show part of a password as a host, a port or
+        // the root node.
+        return Err("an `@` after the first `/` or `?`: a user name or password holding `/`, `?` or `@` must be percent-encoded (%2F, %3F, %40)".to_owned());
+    }
     let (auth, hosts) = match authority.rfind('@') {
         Some(at) => (Some(parse_auth(&authority[..at])?), &authority[at + 1..]),
         None => (None, authority),
@@ -464,6 +475,8 @@ mod tests {
 
     #[test]
     fn redaction() {
+        assert_eq!(redact("zookeeper://u:p/w@h/r"), "zookeeper://***@h/r");
+        assert_eq!(redact("zookeeper://u:p?w@h/r"), "zookeeper://***@h/r");
         assert_eq!(redact("zookeeper://u:p@h/r@x"), "zookeeper://u:***@h/r@x");
         assert_eq!(redact("zookeeper://h/r"), "zookeeper://h/r");
         assert_eq!(redact("bogus"), "bogus");
