@@ -207,7 +207,13 @@ pub(crate) fn redact(text: &str) -> String {
     let rest = &text[start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let Some(at) = rest[..authority_end].rfind('@') else {
-        return text.to_owned();
+        // An `@` only past the first `/`, `?` or `#`: a password holding one
+        // of them unescaped, or an `@` in the path. Hidden up to the last
+        // `@`: more than the password, maybe, never less.
+        return match rest.rfind('@') {
+            Some(at) => format!("{}***{}", &text[..start], &rest[at..]),
+            None => text.to_owned(),
+        };
     };
     match rest[..at].split_once(':') {
         Some((user, _password)) => format!("{}{user}:***{}", &text[..start], &rest[at..]),
@@ -227,8 +233,18 @@ mod tests {
         );
         // `@` in the password: the last `@` of the authority ends it.
         assert_eq!(redact("zookeeper://u:p@ss@h/r"), "zookeeper://u:***@h/r");
-        // `@` after the authority is not userinfo.
-        assert_eq!(redact("zookeeper://h/r@x"), "zookeeper://h/r@x");
+        // An `@` only after the authority may end a password holding an
+        // unescaped `/` or `?`: everything before it is hidden.
+        assert_eq!(redact("zookeeper://h/r@x"), "zookeeper://***@x");
+        assert_eq!(redact("zookeeper://u:pw/x@h/r"), "zookeeper://***@h/r");
+        assert_eq!(
+            redact("postgresql://u:1234/SECRET@h:5432/d"),
+            "postgresql://***@h:5432/d"
+        );
+        assert_eq!(
+            redact("postgresql://u:x?SECRET@h/d"),
+            "postgresql://***@h/d"
+        );
         assert_eq!(redact("redis://u:pw@h"), "redis://u:***@h");
         assert_eq!(redact("zookeeper://user@h"), "zookeeper://user@h");
         assert_eq!(redact("file"), "file");
