@@ -1,0 +1,171 @@
+//! Review reproducers against a real PostgreSQL server:
+//! `PG_PORT=5491 scripts/postgres.sh start`, then
+//! `LOCKUTILS_TEST_POSTGRES_URL=… cargo test -p lockutils-postgres --test zz_review_pg -- --ignored`.
+
+use std::time::{Duration, Instant};
+
+use lockutils_core::{LockGuard, LockOptions, Registry};
+use lockutils_postgres::PgBackend;
+
+#[path = "support/server.rs"]
+mod server;
+use server::{unique, url};
+
+fn min_url() -> String {
+    url().replacen("lockutils:lockutils@", "lockutils_min:lockutils_min@", 1)
+}
+
+fn sql_as(url: &str, query: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = url.to_owned();
+    rt.block_on(async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client.simple_query(&query).await.unwrap();
+    });
+}
+
+/// A role default `statement_timeout` (common in production) ends the
+/// server-side wait the same way a cancel request does (SQLSTATE 57014).
+/// The engine overrides the role's `lock_timeout` but not its
+/// `statement_timeout`, so an acquisition that may wait, with no timeout or
+/// with a timeout longer than the role's `statement_timeout`, fails with
+/// `Error::Backend` ("waiting for the lock failed") after about twice the
+/// role's `statement_timeout` instead of waiting.
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn an_untimed_wait_outlasts_the_roles_own_statement_timeout() {
+    sql_as(
+        &min_url(),
+        "ALTER ROLE CURRENT_USER SET statement_timeout = '300ms'",
+    );
+    let name = unique("stmttimeout");
+    let holder_backend = PgBackend::new(&url()).unwrap();
+    let holder_registry = Registry::new();
+    let held = LockOptions::new(&name)
+        .registry(&holder_registry)
+        .backend(&holder_backend)
+        .try_lock()
+        .unwrap();
+    let n = name.clone();
+    let waiter = std::thread::spawn(move || {
+        let backend = PgBackend::new(&min_url()).unwrap();
+        let registry = Registry::new();
+        let start = Instant::now();
+        let got = LockOptions::new(&n)
+            .registry(&registry)
+            .backend(&backend)
+            .timeout(Duration::from_secs(30))
+            .lock()
+            .map(|g| LockGuard::unlock(g).unwrap());
+        (got, start.elapsed())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    LockGuard::unlock(held).unwrap();
+    let (got, took) = waiter.join().unwrap();
+    sql_as(
+        &min_url(),
+        "ALTER ROLE CURRENT_USER RESET statement_timeout",
+    );
+    assert!(
+        got.is_ok(),
+        "a 30 s acquisition gave up after {took:?} while the lock was held for 3 s: {:?}",
+        got.unwrap_err()
+    );
+}
+
+/// As above, for an acquisition without any timeout: the docs promise it
+/// waits "as long as it takes".
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn an_untimed_wait_without_timeout_outlasts_statement_timeout() {
+    sql_as(
+        &min_url(),
+        "ALTER ROLE CURRENT_USER SET statement_timeout = '300ms'",
+    );
+    let name = unique("stmttimeout-forever");
+    let holder_backend = PgBackend::new(&url()).unwrap();
+    let holder_registry = Registry::new();
+    let held = LockOptions::new(&name)
+        .registry(&holder_registry)
+        .backend(&holder_backend)
+        .try_lock()
+        .unwrap();
+    let n = name.clone();
+    let waiter = std::thread::spawn(move || {
+        let backend = PgBackend::new(&min_url()).unwrap();
+        let registry = Registry::new();
+        let start = Instant::now();
+        let got = LockOptions::new(&n)
+            .registry(&registry)
+            .backend(&backend)
+            .lock()
+            .map(|g| LockGuard::unlock(g).unwrap());
+        (got, start.elapsed())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    LockGuard::unlock(held).unwrap();
+    let (got, took) = waiter.join().unwrap();
+    sql_as(
+        &min_url(),
+        "ALTER ROLE CURRENT_USER RESET statement_timeout",
+    );
+    assert!(
+        got.is_ok(),
+        "an untimed acquisition gave up after {took:?}: {:?}",
+        got.unwrap_err()
+    );
+}
+
+/// Two different names whose tooz-layout keys collide (65,536 keys).
+fn tooz_collision() -> (String, String) {
+    use std::collections::HashMap;
+    let base = unique("tooz-collide");
+    let mut seen: HashMap<lockutils_postgres::LockKey, String> = HashMap::new();
+    for i in 0.. {
+        let n = format!("{base}-{i}");
+        let k = lockutils_postgres::Layout::Tooz.key(&n);
+        if let Some(other) = seen.insert(k, n.clone()) {
+            return (other, n);
+        }
+    }
+    unreachable!()
+}
+
+/// docs/postgresql.md: in the tooz layout "a collision never lets two
+/// holders of one name in, it only makes strangers wait", and `clear`
+/// "ends the holders' sessions". But `clear(a)` also ends the session of a
+/// stranger holding a *different* name `b` whose key collides with `a`'s,
+/// though the engine knows `b`'s name (its statements carry it, and `list`
+/// shows it): an operator clearing one stuck lock takes an unrelated lock
+/// away from its live holder.
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn clearing_one_tooz_lock_does_not_end_a_colliding_strangers_hold() {
+    let (a, b) = tooz_collision();
+    let u = format!("{}?layout=tooz", url());
+    let backend = PgBackend::new(&u).unwrap();
+    let registry = Registry::new();
+    let held_b = LockOptions::new(&b)
+        .registry(&registry)
+        .backend(&backend)
+        .try_lock()
+        .unwrap();
+    let admin_backend = PgBackend::new(&u).unwrap();
+    use lockutils_core::backend::Backend;
+    let admin = admin_backend.admin().unwrap();
+    let shown = admin.inspect(&a).unwrap();
+    let cleared = admin.clear(&a);
+    std::thread::sleep(Duration::from_millis(500));
+    let lost = LockGuard::is_lost(&held_b);
+    assert!(
+        !lost,
+        "clear({a:?}) ended the holder of the unrelated lock {b:?} (same tooz key); \
+         clear returned {cleared:?}; inspect({a:?}) showed {shown:?}"
+    );
+}
