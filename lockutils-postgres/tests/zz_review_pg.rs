@@ -169,3 +169,143 @@ fn clearing_one_tooz_lock_does_not_end_a_colliding_strangers_hold() {
          clear returned {cleared:?}; inspect({a:?}) showed {shown:?}"
     );
 }
+
+/// A tiny xorshift, so the stress needs no extra crate.
+fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut s = seed | 1;
+    move |n| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s % n
+    }
+}
+
+/// Many contenders on one name, each with a backend (so sessions) and an
+/// in-process registry of its own, mixing async acquisitions dropped at a
+/// random point, timed locks and try-locks. Never two holders; nothing the
+/// engine reports but `Timeout`/`WouldBlock`; no hold lost; nothing left on
+/// the server at the end.
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn stress_dropped_and_timed_acquisitions() {
+    enum G<'a> {
+        A(lockutils_core::AsyncLockGuard<'a>),
+        S(LockGuard<'a>),
+    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let name = unique("stress");
+    let inside = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let got = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let (name, inside, errors, got) =
+                (name.clone(), inside.clone(), errors.clone(), got.clone());
+            std::thread::spawn(move || {
+                let backend = PgBackend::new(&url()).unwrap();
+                let registry = Registry::new();
+                let mut r = rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1) * 7919);
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                while Instant::now() < deadline {
+                    let opts = LockOptions::new(&name)
+                        .registry(&registry)
+                        .backend(&backend);
+                    let kind = r(3);
+                    let res = match kind {
+                        0 => {
+                            let cut = Duration::from_micros(r(20_000));
+                            match rt.block_on(async {
+                                tokio::time::timeout(cut, opts.lock_async()).await
+                            }) {
+                                Ok(g) => g.map(|g| Some(G::A(g))),
+                                Err(_) => Ok(None),
+                            }
+                        }
+                        1 => opts
+                            .timeout(Duration::from_millis(5 + r(60)))
+                            .lock()
+                            .map(|g| Some(G::S(g))),
+                        _ => opts.try_lock().map(|g| Some(G::S(g))),
+                    };
+                    match res {
+                        Ok(Some(g)) => {
+                            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                            std::thread::sleep(Duration::from_micros(200 + r(3000)));
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                            got.fetch_add(1, Ordering::Relaxed);
+                            let lost = match &g {
+                                G::A(g) => lockutils_core::AsyncLockGuard::is_lost(g),
+                                G::S(g) => LockGuard::is_lost(g),
+                            };
+                            if lost {
+                                errors.lock().unwrap().push("a hold reported lost".into());
+                            }
+                            let released = match (g, r(2)) {
+                                (g, 0) => {
+                                    drop(g);
+                                    Ok(())
+                                }
+                                (G::A(g), _) => {
+                                    rt.block_on(lockutils_core::AsyncLockGuard::unlock_async(g))
+                                }
+                                (G::S(g), _) => LockGuard::unlock(g),
+                            };
+                            if let Err(e) = released {
+                                errors.lock().unwrap().push(format!("unlock: {e:?}"));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(lockutils_core::Error::Timeout { .. })
+                        | Err(lockutils_core::Error::WouldBlock { .. }) => {}
+                        Err(e) => errors.lock().unwrap().push(format!(
+                            "{} -> {e} (source: {:?})",
+                            [
+                                "async (dropped at a random point)",
+                                "timed lock",
+                                "try_lock"
+                            ][kind as usize],
+                            std::error::Error::source(&e).map(|s| format!("{s:?}"))
+                        )),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Free at the end: a fresh contender gets it at once.
+    let backend = PgBackend::new(&url()).unwrap();
+    let registry = Registry::new();
+    let _free = LockOptions::new(&name)
+        .registry(&registry)
+        .backend(&backend)
+        .try_lock()
+        .expect("the lock stays taken after every contender is done");
+    let errors = errors.lock().unwrap();
+    let mut kinds: Vec<String> = errors
+        .iter()
+        .map(|e| e.split(" -> ").next().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    let examples: Vec<&String> = kinds
+        .iter()
+        .filter_map(|k| errors.iter().find(|e| e.starts_with(k.as_str())))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} unexpected errors out of {} acquisitions that got the lock; from: {kinds:?}; e.g. {:#?}",
+        errors.len(),
+        got.load(Ordering::Relaxed),
+        examples
+    );
+    assert!(got.load(Ordering::Relaxed) > 0);
+}
