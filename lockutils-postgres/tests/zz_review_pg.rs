@@ -26,7 +26,7 @@ fn sql_as(url: &str, query: &str) {
             .await
             .unwrap();
         tokio::spawn(conn);
-        client.simple_query(&query).await.unwrap();
+        client.simple_query(query).await.unwrap();
     });
 }
 
@@ -207,7 +207,7 @@ fn stress_dropped_and_timed_acquisitions() {
             std::thread::spawn(move || {
                 let backend = PgBackend::new(&url()).unwrap();
                 let registry = Registry::new();
-                let mut r = rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1) * 7919);
+                let mut r = rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 7919));
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
