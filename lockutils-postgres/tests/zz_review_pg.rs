@@ -309,3 +309,41 @@ fn stress_dropped_and_timed_acquisitions() {
     );
     assert!(got.load(Ordering::Relaxed) > 0);
 }
+
+/// A timed acquisition's `SET LOCAL lock_timeout = <ms left>` overflows
+/// PostgreSQL's range (at most 2147483647 ms, about 24.8 days): a lock with
+/// a 30-day timeout that finds the lock busy fails at once with
+/// `Error::Backend` instead of waiting.
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_long_timeout_waits_instead_of_failing() {
+    let name = unique("long-timeout");
+    let holder_backend = PgBackend::new(&url()).unwrap();
+    let holder_registry = Registry::new();
+    let held = LockOptions::new(&name)
+        .registry(&holder_registry)
+        .backend(&holder_backend)
+        .try_lock()
+        .unwrap();
+    let n = name.clone();
+    let waiter = std::thread::spawn(move || {
+        let backend = PgBackend::new(&url()).unwrap();
+        let registry = Registry::new();
+        let start = Instant::now();
+        let got = LockOptions::new(&n)
+            .registry(&registry)
+            .backend(&backend)
+            .timeout(Duration::from_secs(30 * 24 * 3600))
+            .lock()
+            .map(|g| LockGuard::unlock(g).unwrap());
+        (got, start.elapsed())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    LockGuard::unlock(held).unwrap();
+    let (got, took) = waiter.join().unwrap();
+    assert!(
+        got.is_ok(),
+        "a 30-day acquisition failed after {took:?} while the lock was held for 2 s: {:?}",
+        got.unwrap_err()
+    );
+}
