@@ -83,7 +83,7 @@ impl PgBackend {
 
 /// `postgresql://user@h:5432/db` → `postgresql://h:5432/db`: the user is
 /// part of the credentials, and messages need neither.
-fn without_user(url: &str) -> String {
+pub(crate) fn without_user(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

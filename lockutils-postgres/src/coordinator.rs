@@ -9,6 +9,7 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use lockutils_core::backend::Capability;
 use lockutils_core::{Error, Mode, Result};
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, OnceCell};
@@ -131,10 +132,12 @@ impl PgCoordinator {
         async move {
             let layout = c.url().layout();
             if !layout.supports(mode) {
-                return Err(Error::InvalidOptions {
+                // The error `PgBackend` gives before it gets here (the tooz
+                // layout has exclusive locks only, as tooz's driver).
+                return Err(Error::Unsupported {
                     name,
-                    reason: "the tooz layout has exclusive locks only (as tooz's driver); \
-                             use layout=native for shared locks",
+                    backend: crate::backend::without_user(c.shown()),
+                    capability: Capability::Shared,
                 });
             }
             let sql = c.0.names.get(&identity);
@@ -601,5 +604,38 @@ impl Drop for AcquireTask {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_in_the_tooz_layout_is_unsupported_on_the_server_path_too() {
+        // Refused before any session is opened: no server needed.
+        let c = PgCoordinator::from_url(
+            PgUrl::parse_for("postgresql://u@127.0.0.1:1/db?layout=tooz", "x").unwrap(),
+        )
+        .unwrap();
+        let got = runtime::block_on(c.server_acquire(
+            "x".into(),
+            "x".into(),
+            Mode::Shared,
+            Wait::Now,
+            None,
+        ));
+        let e = got.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Unsupported {
+                    capability: Capability::Shared,
+                    backend,
+                    ..
+                } if backend == "postgresql://127.0.0.1:1/db?layout=tooz"
+            ),
+            "{e:?}"
+        );
     }
 }
