@@ -1,10 +1,12 @@
 //! `PgCoordinator`: one server (URL) and its sessions, and the server half
 //! of every acquisition.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -49,6 +51,9 @@ struct Inner {
     pool: Pool,
     names: Names,
     fencing_table: OnceCell<()>,
+    /// The role's own `lock_timeout` or `statement_timeout` ended a plain
+    /// untimed wait: untimed waits override them from then on.
+    role_timeouts: AtomicBool,
 }
 
 static SHARED: LazyLock<Mutex<HashMap<String, PgCoordinator>>> =
@@ -73,6 +78,7 @@ impl PgCoordinator {
             shown,
             pool,
             fencing_table: OnceCell::new(),
+            role_timeouts: AtomicBool::new(false),
         })))
     }
 
@@ -181,39 +187,50 @@ impl PgCoordinator {
                 }
             } else {
                 // One round trip whether the lock is free or not. With a
-                // deadline, one implicit transaction whose `SET LOCAL` bounds
-                // this wait only, ended by the server itself; without, the
-                // plain call, and the bounded form with no bound if the
-                // role's own `lock_timeout` ended it.
+                // deadline, one implicit transaction whose `SET LOCAL`s
+                // bound this wait only (`lock_timeout`, ended by the server
+                // itself) and lift the role's `statement_timeout` for it;
+                // without, the plain call (prepared once it repeats), and
+                // the overriding form with no bound once the role's own
+                // `lock_timeout` or `statement_timeout` has ended one.
                 let call = sql.wait(mode);
-                let bounded = |ms: u128| format!("SET LOCAL lock_timeout = {ms}; {call}");
-                let first = left.map(|l| bounded(l.as_millis().max(1)));
-                let mut result = pending
-                    .wait(first.as_deref().unwrap_or(call), deadline)
-                    .await;
-                // The server can deliver a cancel request twice (to the
-                // process and to its group), so one sent for an earlier
-                // wait on this session (see `clean_up`) may end this one
-                // instead: release whatever the statement got and wait
-                // again, once.
-                if matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED))
-                    && Box::pin(pending.reset()).await
-                {
-                    let again = deadline.map(|d| {
-                        bounded(
-                            d.saturating_duration_since(Instant::now())
-                                .as_millis()
-                                .max(1),
-                        )
-                    });
-                    result = pending
-                        .wait(again.as_deref().unwrap_or(call), deadline)
-                        .await;
+                let overriding = |ms: u128| {
+                    format!(
+                        "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = {ms}; {call}"
+                    )
+                };
+                // The statement for what is left until the deadline (or for
+                // no deadline).
+                let next = || match deadline {
+                    Some(d) => Cow::Owned(overriding(
+                        d.saturating_duration_since(Instant::now())
+                            .as_millis()
+                            .max(1),
+                    )),
+                    None if c.0.role_timeouts.load(Ordering::Relaxed) => Cow::Owned(overriding(0)),
+                    None => Cow::Borrowed(call),
+                };
+                let first = next();
+                let mut result = pending.wait(&first, deadline).await;
+                let ended_by = |r: &Option<std::result::Result<_, tokio_postgres::Error>>,
+                                code: &SqlState| {
+                    matches!(r, Some(Err(e)) if e.code() == Some(code))
+                };
+                // Ended as by a cancel request: an external one (or the
+                // server delivering one twice), or the role's
+                // `statement_timeout`, which reports the same. Release
+                // whatever the statement got and wait again, once, with the
+                // role's timeouts lifted.
+                if ended_by(&result, &SqlState::QUERY_CANCELED) && Box::pin(pending.reset()).await {
+                    if deadline.is_none() {
+                        c.0.role_timeouts.store(true, Ordering::Relaxed);
+                    }
+                    result = pending.wait(&next(), deadline).await;
                 }
-                if deadline.is_none()
-                    && matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
-                {
-                    result = pending.wait(&bounded(0), None).await;
+                if deadline.is_none() && ended_by(&result, &SqlState::LOCK_NOT_AVAILABLE) {
+                    // The role's own `lock_timeout`.
+                    c.0.role_timeouts.store(true, Ordering::Relaxed);
+                    result = pending.wait(&overriding(0), None).await;
                 }
                 match result {
                     Some(Ok(answer)) => contended = answer.as_deref() != Some("free"),

@@ -927,6 +927,83 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
     result.unwrap();
 }
 
+/// `url` with extra parameters.
+fn with_params(url: &str, params: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
+/// A setting of the role `lockutils_min` for the sessions it opens from
+/// now on (`ALTER ROLE … SET`), reset when dropped, even by a failed test.
+struct MinRoleSetting(&'static str);
+
+impl MinRoleSetting {
+    fn set(name: &'static str, value: &str) -> MinRoleSetting {
+        sql_as(
+            &min_url(),
+            &format!("ALTER ROLE CURRENT_USER SET {name} = '{value}'"),
+        );
+        MinRoleSetting(name)
+    }
+}
+
+impl Drop for MinRoleSetting {
+    fn drop(&mut self) {
+        sql_as(
+            &min_url(),
+            &format!("ALTER ROLE CURRENT_USER RESET {}", self.0),
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn waits_outlast_the_roles_own_statement_timeout() {
+    // A role default of 300 ms would end a waiting statement as a cancel
+    // request does (57014): an acquisition without timeout must wait on
+    // regardless, and one with a timeout until its deadline.
+    let _setting = MinRoleSetting::set("statement_timeout", "300ms");
+    // A URL of its own: a pool whose sessions start with the setting.
+    let min = with_params(&min_url(), "application_name=lockutils-statement-timeout");
+    let name = unique("stmttimeout");
+    let key = Layout::Native.key(&name);
+    let held = coordinator()
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap();
+    let waiters: Vec<_> = [Wait::Forever, Wait::Timeout(Duration::from_secs(30))]
+        .into_iter()
+        .map(|wait| {
+            let (n, min) = (name.clone(), min.clone());
+            std::thread::spawn(move || {
+                Host::new(&min)
+                    .acquire(&n, Mode::Exclusive, wait)
+                    .map(|h| release(h).unwrap())
+            })
+        })
+        .collect();
+    let waiting = |limit| {
+        std::panic::catch_unwind(|| {
+            wait_until("both waiters wait on the server", limit, || {
+                sessions_on(key) == (1, 2)
+            })
+        })
+    };
+    let queued = waiting(Duration::from_secs(10));
+    // Well past the role's 300 ms, both are still (or again) queued.
+    std::thread::sleep(Duration::from_millis(1500));
+    let still = waiting(Duration::from_secs(2));
+    release(held).unwrap();
+    let results: Vec<_> = waiters.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        queued.is_ok() && still.is_ok(),
+        "a waiter gave up: {results:?}"
+    );
+    for r in results {
+        r.unwrap();
+    }
+    assert_eq!(sessions_on(key), (0, 0));
+}
+
 #[test]
 fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     // Nothing listens on port 1; no server needed.
