@@ -194,23 +194,25 @@ impl PgCoordinator {
                 // the overriding form with no bound once the role's own
                 // `lock_timeout` or `statement_timeout` has ended one.
                 let call = sql.wait(mode);
-                let overriding = |ms: u128| {
+                let overriding = |ms: u32| {
                     format!(
                         "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = {ms}; {call}"
                     )
                 };
                 // The statement for what is left until the deadline (or for
-                // no deadline).
+                // no deadline), and whether its `lock_timeout` was capped
+                // below the deadline.
                 let next = || match deadline {
-                    Some(d) => Cow::Owned(overriding(
-                        d.saturating_duration_since(Instant::now())
-                            .as_millis()
-                            .max(1),
-                    )),
-                    None if c.0.role_timeouts.load(Ordering::Relaxed) => Cow::Owned(overriding(0)),
-                    None => Cow::Borrowed(call),
+                    Some(d) => {
+                        let (ms, capped) = lock_timeout_until(d);
+                        (Cow::Owned(overriding(ms)), capped)
+                    }
+                    None if c.0.role_timeouts.load(Ordering::Relaxed) => {
+                        (Cow::Owned(overriding(0)), false)
+                    }
+                    None => (Cow::Borrowed(call), false),
                 };
-                let first = next();
+                let (first, mut capped) = next();
                 let mut result = pending.wait(&first, deadline).await;
                 let ended_by = |r: &Option<std::result::Result<_, tokio_postgres::Error>>,
                                 code: &SqlState| {
@@ -225,12 +227,24 @@ impl PgCoordinator {
                     if deadline.is_none() {
                         c.0.role_timeouts.store(true, Ordering::Relaxed);
                     }
-                    result = pending.wait(&next(), deadline).await;
+                    let again;
+                    (again, capped) = next();
+                    result = pending.wait(&again, deadline).await;
                 }
                 if deadline.is_none() && ended_by(&result, &SqlState::LOCK_NOT_AVAILABLE) {
                     // The role's own `lock_timeout`.
                     c.0.role_timeouts.store(true, Ordering::Relaxed);
                     result = pending.wait(&overriding(0), None).await;
+                }
+                // A `lock_timeout` capped at the server's maximum ran out
+                // before the deadline: wait again.
+                while capped
+                    && ended_by(&result, &SqlState::LOCK_NOT_AVAILABLE)
+                    && deadline.is_some_and(|d| Instant::now() < d)
+                {
+                    let again;
+                    (again, capped) = next();
+                    result = pending.wait(&again, deadline).await;
                 }
                 match result {
                     Some(Ok(answer)) => contended = answer.as_deref() != Some("free"),
@@ -347,6 +361,25 @@ impl PgCoordinator {
 impl fmt::Debug for PgCoordinator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PgCoordinator({})", self.shown())
+    }
+}
+
+/// PostgreSQL's largest `lock_timeout` (an `int` of milliseconds, about
+/// 24.8 days).
+const MAX_LOCK_TIMEOUT_MS: u32 = i32::MAX as u32;
+
+/// The `lock_timeout` of a wait until `deadline`: the milliseconds left (at
+/// least 1, as 0 would mean none), capped at [`MAX_LOCK_TIMEOUT_MS`]; and
+/// whether it was capped (the server then ends the wait before the
+/// deadline, and the acquisition waits again).
+fn lock_timeout_until(deadline: Instant) -> (u32, bool) {
+    lock_timeout_for(deadline.saturating_duration_since(Instant::now()))
+}
+
+fn lock_timeout_for(left: Duration) -> (u32, bool) {
+    match u32::try_from(left.as_millis().max(1)) {
+        Ok(ms) if ms <= MAX_LOCK_TIMEOUT_MS => (ms, false),
+        _ => (MAX_LOCK_TIMEOUT_MS, true),
     }
 }
 
@@ -627,6 +660,22 @@ impl Drop for AcquireTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_timeout_past_the_servers_range_is_capped() {
+        assert_eq!(lock_timeout_for(Duration::ZERO), (1, false));
+        assert_eq!(lock_timeout_for(Duration::from_micros(1500)), (1, false));
+        assert_eq!(lock_timeout_for(Duration::from_secs(30)), (30_000, false));
+        let max = Duration::from_millis(i32::MAX as u64);
+        assert_eq!(lock_timeout_for(max), (i32::MAX as u32, false));
+        assert_eq!(
+            lock_timeout_for(max + Duration::from_millis(1)),
+            (i32::MAX as u32, true)
+        );
+        let days_30 = Duration::from_secs(30 * 24 * 3600);
+        assert_eq!(lock_timeout_for(days_30), (i32::MAX as u32, true));
+        assert_eq!(lock_timeout_for(Duration::MAX), (i32::MAX as u32, true));
+    }
 
     #[test]
     fn shared_in_the_tooz_layout_is_unsupported_on_the_server_path_too() {

@@ -1005,6 +1005,40 @@ fn waits_outlast_the_roles_own_statement_timeout() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_timeout_beyond_the_servers_lock_timeout_range_waits() {
+    // 30 days is past PostgreSQL's largest lock_timeout (2^31-1 ms, about
+    // 24.8 days): the wait is bounded there, and the acquisition waits.
+    let name = unique("long-timeout");
+    let key = Layout::Native.key(&name);
+    let held = coordinator()
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap();
+    let n = name.clone();
+    let t = std::thread::spawn(move || {
+        coordinator()
+            .acquire(
+                &n,
+                Mode::Exclusive,
+                Wait::Timeout(Duration::from_secs(30 * 24 * 3600)),
+            )
+            .map(|h| release(h).unwrap())
+    });
+    let queued = std::panic::catch_unwind(|| {
+        wait_until(
+            "the waiter waits on the server",
+            Duration::from_secs(10),
+            || sessions_on(key) == (1, 1),
+        )
+    });
+    release(held).unwrap();
+    let result = t.join().unwrap();
+    assert!(queued.is_ok(), "the waiter did not wait: {result:?}");
+    result.unwrap();
+    assert_eq!(sessions_on(key), (0, 0));
+}
+
+#[test]
 fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     // Nothing listens on port 1; no server needed.
     let c = Host::new("postgresql://svc:hunter2@127.0.0.1:1/app?connect_timeout=2");
