@@ -496,7 +496,11 @@ impl Drop for Pending {
 /// the server has done both: a cancel request if a statement may still be
 /// waiting, then `pg_advisory_unlock_all()`, which the server runs after the
 /// waiting statement has ended (whichever way it ended), so its answer means
-/// no waiting statement and no lock are left. The session is reused then.
+/// no waiting statement and no lock are left. The session is then reused,
+/// unless it was sent a cancel request: that one is closed. The server
+/// delivers a cancel request asynchronously, at times after the statement it
+/// was meant for has ended (or twice), so on a reused session it could end
+/// whatever statement runs next (another acquisition, a release).
 ///
 /// Each step is bounded by `check_interval`; past that (a server that does
 /// not answer) the session is closed instead. The server then ends a wait it
@@ -515,6 +519,8 @@ async fn clean_up(c: &PgCoordinator, session: Session, in_flight: bool) {
     // of the wait: then it is run again.
     for _ in 0..2 {
         match tokio::time::timeout(limit, session.scalar("SELECT pg_advisory_unlock_all()")).await {
+            // Closed once sent a cancel request (which may still come).
+            Ok(Ok(_)) if in_flight => return drop(session),
             Ok(Ok(_)) => return c.pool().checkin(session),
             Ok(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => continue,
             _ => break,
