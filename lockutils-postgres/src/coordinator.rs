@@ -267,7 +267,7 @@ impl PgCoordinator {
             let session = pending.disarm();
             let token = match c.url().fencing() {
                 Fencing::None => None,
-                Fencing::Table => match Box::pin(c.next_token(&session, key)).await {
+                Fencing::Table => match Box::pin(c.next_token(&session, key, &sql.tag)).await {
                     Ok(t) => Some(t),
                     Err(e) => {
                         // Release by closing the session.
@@ -284,10 +284,13 @@ impl PgCoordinator {
 
     /// The next fencing token of `key`, from the `lockutils_fencing` table
     /// (created on first use).
+    /// Its statement carries the lock's `tag`, as the acquisition's did, so
+    /// that the admin view still names the holder's lock.
     async fn next_token(
         &self,
         session: &Session,
         key: LockKey,
+        tag: &str,
     ) -> std::result::Result<u64, tokio_postgres::Error> {
         self.0
             .fencing_table
@@ -306,7 +309,7 @@ impl PgCoordinator {
         let (kind, k) = fencing_row(key);
         let sql = format!(
             "INSERT INTO lockutils_fencing AS f (kind, lock_key, token) VALUES ({kind}, {k}, 1) \
-             ON CONFLICT (kind, lock_key) DO UPDATE SET token = f.token + 1 RETURNING token"
+             ON CONFLICT (kind, lock_key) DO UPDATE SET token = f.token + 1 RETURNING token{tag}"
         );
         let token = session.scalar(&sql).await?;
         Ok(token.and_then(|t| t.parse().ok()).unwrap_or(0))

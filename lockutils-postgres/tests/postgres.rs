@@ -1380,3 +1380,120 @@ fn cancelled_acquisitions_leave_no_stray_cancel_on_reused_sessions() {
     )
     .unwrap();
 }
+
+/// Two names with one key in the tooz layout (65,536 keys: a few hundred
+/// names in, two collide).
+fn tooz_colliding_names() -> (String, String) {
+    let base = unique("tooz-collision");
+    let mut seen = std::collections::HashMap::new();
+    (0..)
+        .find_map(|i| {
+            let name = format!("{base}-{i}");
+            seen.insert(Layout::Tooz.key(&name), name.clone())
+                .map(|other| (other, name))
+        })
+        .unwrap()
+}
+
+/// A session of another client (as tooz's: a plain statement, no name)
+/// holding the advisory lock `key` until the returned sender is dropped;
+/// and its server pid.
+fn foreign_holder(
+    key: LockKey,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    i32,
+    std::thread::JoinHandle<()>,
+) {
+    let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let u = url();
+    let t = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&u, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let conn = tokio::spawn(conn);
+            let LockKey::Pair(a, b) = key else {
+                panic!("a tooz key")
+            };
+            let row = client
+                .query_one(
+                    &format!("SELECT pg_backend_pid(), pg_try_advisory_lock({a}, {b})"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert!(row.get::<_, bool>(1), "the foreign holder got {key}");
+            pid_tx.send(row.get::<_, i32>(0)).unwrap();
+            let _ = tokio::task::spawn_blocking(move || done_rx.recv()).await;
+            drop(client);
+            let _ = conn.await;
+        });
+    });
+    let pid = pid_rx.recv().unwrap();
+    (done_tx, pid, t)
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn clearing_a_tooz_lock_spares_holders_of_other_names_with_its_key() {
+    let (a, b) = tooz_colliding_names();
+    let key = Layout::Tooz.key(&a);
+    let host = Host::new(&url_with("layout=tooz"));
+    let admin = host.admin();
+
+    // A lockutils session holds b: not a's holder, whatever the key says.
+    let held_b = host.acquire(&b, Mode::Exclusive, Wait::Now).unwrap();
+    let pid_b = holder_pids(key)[0];
+    let info = admin.inspect(&a).unwrap();
+    assert!(info.holders.is_empty() && !info.is_held(), "{info:?}");
+    assert_eq!(admin.clear(&a).unwrap(), 0);
+    let report = admin.clear_with_report(&a).unwrap();
+    assert_eq!((report.removed, report.kept), (0, None));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !LockGuard::is_lost(&held_b),
+        "clear({a:?}) ended {b:?}'s holder"
+    );
+    assert_eq!(holder_pids(key), vec![pid_b]);
+    // b's own holder is b's, and named.
+    let info = admin.inspect(&b).unwrap();
+    assert_eq!(info.holders.len(), 1, "{info:?}");
+    assert!(!info.holders[0].detail.contains("unknown"), "{info:?}");
+    release(held_b).unwrap();
+    // Named too while its last statement is the fencing token's.
+    let fenced = Host::new(&url_with("layout=tooz&fencing=table"));
+    let held_b = fenced.acquire(&b, Mode::Exclusive, Wait::Now).unwrap();
+    assert!(LockGuard::fencing_token(&held_b).is_ok());
+    let info = admin.inspect(&a).unwrap();
+    assert!(info.holders.is_empty(), "{info:?}");
+    assert_eq!(admin.clear(&a).unwrap(), 0);
+    release(held_b).unwrap();
+
+    // Another client's session (no name, as tooz's) holds the key: shown
+    // under a as a holder whose name is unknown, and kept by clear.
+    let (done, pid, t) = foreign_holder(key);
+    let info = admin.inspect(&a).unwrap();
+    assert_eq!(info.holders.len(), 1, "{info:?}");
+    let detail = &info.holders[0].detail;
+    assert!(
+        detail.contains(&format!("server pid {pid},")) && detail.contains("lock name unknown"),
+        "{detail}"
+    );
+    let report = admin.clear_with_report(&a).unwrap();
+    assert_eq!(report.removed, 0);
+    let kept = report.kept.expect("the unknown holder reported as kept");
+    assert!(kept.contains(&pid.to_string()), "{kept}");
+    assert_eq!(admin.clear(&a).unwrap(), 0);
+    assert_eq!(holder_pids(key), vec![pid]);
+    drop(done);
+    t.join().unwrap();
+    wait_until("the foreign session ends", Duration::from_secs(5), || {
+        holder_pids(key).is_empty()
+    });
+}
