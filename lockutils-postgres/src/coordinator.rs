@@ -408,9 +408,10 @@ pub(crate) fn clean_up_limit(url: &PgUrl) -> Duration {
 
 /// A session during an acquisition. Dropped armed (the acquisition failed,
 /// or its future was dropped), it cancels whatever the session runs and
-/// releases anything the session obtained before the session is reused: in
-/// the task given its `orphan` slot (which waits for that), or else in a
-/// task of its own.
+/// releases anything the session obtained before the session is reused (or
+/// closed, if it was sent a cancel request; see [`clean_up`]): in the task
+/// given its `orphan` slot (which waits for that), or else in a task of its
+/// own.
 struct Pending {
     coordinator: PgCoordinator,
     session: Option<Session>,
