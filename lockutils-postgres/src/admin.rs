@@ -10,6 +10,15 @@
 //! own sessions only, unless it has `pg_read_all_stats`; lock names (carried
 //! in our statements' comments) and times of other roles' sessions are then
 //! unknown, though their pids, modes and application names are shown.
+//!
+//! One lock, its key: a key can stand for several names (the tooz layout has
+//! 65,536 keys). A session of this library names its lock in its statement's
+//! comment, so a session whose comment names another identity is left out of
+//! [`PgCoordinator::show`] and never ended by
+//! [`PgCoordinator::terminate_holders`]. A session whose name is unknown
+//! (another client's, or one whose statement this role cannot see) is shown
+//! as such; it is ended only in the native layout, where a key stands for one
+//! name.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -63,6 +72,20 @@ pub(crate) struct PgSessionInfo {
     pub(crate) client_addr: Option<String>,
     /// Since when the lock is held (holders) or awaited (waiters), if known.
     pub(crate) since: Option<SystemTime>,
+    /// The lock identity its statement's comment names, if it is a session
+    /// of this library whose statement this role can see (and the name
+    /// maps to the key); `None`: unknown.
+    pub(crate) name: Option<String>,
+}
+
+/// What [`PgCoordinator::terminate_holders`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Terminated {
+    /// The sessions ended, which no longer hold the lock.
+    pub(crate) ended: Vec<i32>,
+    /// Holders of the key whose lock name is unknown, left alone: in the
+    /// tooz layout they may hold another name with the same key.
+    pub(crate) kept: Vec<i32>,
 }
 
 /// What [`PgCoordinator::remove_if_free`] found.
@@ -98,7 +121,9 @@ impl PgCoordinator {
     }
 
     /// The lock `identity` (its key in this URL's layout): holders and
-    /// waiters, both empty when it is free.
+    /// waiters, both empty when it is free. Sessions of this library whose
+    /// statement names another identity with the same key are left out;
+    /// sessions whose lock name is unknown are kept (with `name: None`).
     ///
     /// # Errors
     /// As [`list`](Self::list).
@@ -114,6 +139,9 @@ impl PgCoordinator {
                 holders: Vec::new(),
                 waiters: Vec::new(),
             });
+        let this = |s: &PgSessionInfo| s.name.as_deref().is_none_or(|n| n == identity);
+        info.holders.retain(this);
+        info.waiters.retain(this);
         info.name = Some(identity.to_owned());
         Ok(info)
     }
@@ -137,6 +165,12 @@ impl PgCoordinator {
     /// pids ended, once none of them holds the lock any longer. Needs the
     /// holders' role, or `pg_signal_backend`.
     ///
+    /// Only holders of `identity` itself: a session of this library holding
+    /// another name with the same key is left alone (see [`show`](Self::show)),
+    /// and so, in the tooz layout, is a holder whose lock name is unknown
+    /// (returned as kept): its key tells neither which name it holds. In the
+    /// native layout a key stands for one name, so those are ended too.
+    ///
     /// `pg_terminate_backend` only signals: the server process sends its
     /// client the end of the session and releases its locks after that,
     /// while it exits. Returning before the release would let a caller that
@@ -146,11 +180,21 @@ impl PgCoordinator {
     /// As [`list`](Self::list); [`Error::Backend`] naming the pids the
     /// server refused to end, or that still held the lock after
     /// [`TERMINATION_WAIT`].
-    pub(crate) fn terminate_holders(&self, identity: &str) -> Result<Vec<i32>> {
+    pub(crate) fn terminate_holders(&self, identity: &str) -> Result<Terminated> {
         let info = self.show(identity)?;
-        let pids: Vec<i32> = info.holders.iter().map(|h| h.pid).collect();
+        let known_name = self.url().layout() == Layout::Native;
+        let (pids, kept): (Vec<i32>, Vec<i32>) = {
+            let (ours, unknown): (Vec<_>, Vec<_>) = info
+                .holders
+                .iter()
+                .partition(|h| known_name || h.name.is_some());
+            (
+                ours.iter().map(|h| h.pid).collect(),
+                unknown.iter().map(|h| h.pid).collect(),
+            )
+        };
         if pids.is_empty() {
-            return Ok(pids);
+            return Ok(Terminated { ended: pids, kept });
         }
         let list = pids
             .iter()
@@ -177,7 +221,7 @@ impl PgCoordinator {
             });
         }
         self.await_release_by(identity, &pids)?;
-        Ok(pids)
+        Ok(Terminated { ended: pids, kept })
     }
 
     /// Waits until none of `pids` holds `identity`: the ended sessions'
@@ -267,7 +311,7 @@ impl PgCoordinator {
             };
             let lock = &mut locks[i];
             if lock.name.is_none() {
-                lock.name = row.name.filter(|n| names_key(n, row.key));
+                lock.name.clone_from(&row.session.name);
             }
             if row.granted {
                 lock.holders.push(row.session);
@@ -293,7 +337,6 @@ fn names_key(name: &str, key: LockKey) -> bool {
 struct Row {
     key: LockKey,
     granted: bool,
-    name: Option<String>,
     session: PgSessionInfo,
 }
 
@@ -326,8 +369,8 @@ impl Row {
         Some(Row {
             key,
             granted,
-            name: untag(query),
             session: PgSessionInfo {
+                name: untag(query).filter(|n| names_key(n, key)),
                 pid,
                 mode,
                 application_name: get(6).unwrap_or("").to_owned(),
@@ -372,11 +415,29 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_naming_a_name_of_another_key_is_not_trusted() {
+        let s = |v: &str| Some(v.to_owned());
+        let mut r = vec![s("0"), s("7"), s("1"), s("ExclusiveLock"), s("t"), s("42")];
+        r.extend([s(""), None, None, s("idle")]);
+        r.push(s("SELECT pg_try_advisory_lock(7) /* lockutils name=x */"));
+        let row = Row::parse(&r).unwrap();
+        assert_eq!(row.key, LockKey::Big(7));
+        assert_eq!(row.session.name, None);
+    }
+
+    #[test]
     fn rows_parse() {
         let s = |v: &str| Some(v.to_owned());
+        let LockKey::Big(x) = Layout::Native.key("x") else {
+            unreachable!()
+        };
+        let (hi, lo) = (
+            (x as u64 >> 32).to_string(),
+            (x as u64 & 0xffff_ffff).to_string(),
+        );
         let row = Row::parse(&[
-            s("0"),
-            s("7"),
+            s(&hi),
+            s(&lo),
             s("1"),
             s("ShareLock"),
             s("f"),
@@ -385,15 +446,15 @@ mod tests {
             s("svc"),
             None,
             s("active"),
-            s("SET LOCAL lock_timeout = 0; SELECT pg_advisory_lock_shared(7) /* lockutils name=x */"),
+            s("SET LOCAL lock_timeout = 0; SELECT pg_advisory_lock_shared(…) /* lockutils name=x */"),
             s("10"),
             s("11"),
             s("12.5"),
         ])
         .unwrap();
-        assert_eq!(row.key, LockKey::Big(7));
+        assert_eq!(row.key, LockKey::Big(x));
         assert!(!row.granted);
-        assert_eq!(row.name.as_deref(), Some("x"));
+        assert_eq!(row.session.name.as_deref(), Some("x"));
         assert_eq!(row.session.mode, Mode::Shared);
         assert_eq!(row.session.pid, 42);
         assert_eq!(

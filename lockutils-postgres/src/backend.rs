@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use lockutils_core::backend::{
     self as core_backend, Admin, Backend, BackendHold, BoxHold, Capabilities, Capability,
-    CleanOptions, Cleaned, ContenderInfo, HoldFuture, Location, LockInfo, Loss, LossFuture,
-    LossKind, ReleaseFuture, Removal, Request, Wait,
+    CleanOptions, Cleaned, Cleared, ContenderInfo, HoldFuture, Location, LockInfo, Loss,
+    LossFuture, LossKind, ReleaseFuture, Removal, Request, Wait,
 };
 use lockutils_core::{Error, Result};
 
@@ -83,7 +83,7 @@ impl PgBackend {
 
 /// `postgresql://user@h:5432/db` → `postgresql://h:5432/db`: the user is
 /// part of the credentials, and messages need neither.
-fn without_user(url: &str) -> String {
+pub(crate) fn without_user(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -276,13 +276,19 @@ fn contender(s: &PgSessionInfo) -> ContenderInfo {
     c.application = Some(s.application_name.clone());
     c.kind = Some("advisory");
     c.detail = format!(
-        "server pid {}, application_name {:?}{}",
+        "server pid {}, application_name {:?}{}{}",
         s.pid,
         s.application_name,
         s.user
             .as_deref()
             .map(|u| format!(", user {u}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        if s.name.is_none() {
+            ", lock name unknown (another client's session, or one whose statement \
+             this role cannot see)"
+        } else {
+            ""
+        }
     );
     c
 }
@@ -352,8 +358,43 @@ impl Admin for PgBackend {
     /// lock and makes their guards report the loss; waiters keep waiting,
     /// and the first of them gets the lock. Returns how many sessions ended,
     /// once their server processes have released the lock.
+    ///
+    /// Sessions of this library holding another name with the same key are
+    /// never ended; in the tooz layout, neither are holders whose lock name
+    /// is unknown (tooz clients, sessions whose statements this role cannot
+    /// see): they may hold another name with the same key.
+    /// [`clear_with_report`](Admin::clear_with_report) names them.
     fn clear(&self, identity: &str) -> Result<usize> {
-        Ok(self.inner.coordinator.terminate_holders(identity)?.len())
+        Ok(self
+            .inner
+            .coordinator
+            .terminate_holders(identity)?
+            .ended
+            .len())
+    }
+
+    fn clear_with_report(&self, identity: &str) -> Result<Cleared> {
+        let before = self.inspect(identity)?;
+        let done = self.inner.coordinator.terminate_holders(identity)?;
+        let kept = (!done.kept.is_empty()).then(|| {
+            let pids = done
+                .kept
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (sessions, them) = match done.kept.len() {
+                1 => (format!("1 session (server pid {pids})"), "it"),
+                n => (format!("{n} sessions (server pids {pids})"), "one"),
+            };
+            format!(
+                "kept {sessions} holding key {} whose lock name is unknown: in the tooz \
+                 layout {them} may hold another name with that key; if {them} holds this \
+                 one, end it with SELECT pg_terminate_backend(<pid>)",
+                self.inner.coordinator.key(identity),
+            )
+        });
+        Ok(Cleared::new(before, done.ended.len(), kept))
     }
 }
 

@@ -1,14 +1,17 @@
 //! `PgCoordinator`: one server (URL) and its sessions, and the server half
 //! of every acquisition.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use lockutils_core::backend::Capability;
 use lockutils_core::{Error, Mode, Result};
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, OnceCell};
@@ -48,6 +51,9 @@ struct Inner {
     pool: Pool,
     names: Names,
     fencing_table: OnceCell<()>,
+    /// The role's own `lock_timeout` or `statement_timeout` ended a plain
+    /// untimed wait: untimed waits override them from then on.
+    role_timeouts: AtomicBool,
 }
 
 static SHARED: LazyLock<Mutex<HashMap<String, PgCoordinator>>> =
@@ -72,6 +78,7 @@ impl PgCoordinator {
             shown,
             pool,
             fencing_table: OnceCell::new(),
+            role_timeouts: AtomicBool::new(false),
         })))
     }
 
@@ -131,10 +138,12 @@ impl PgCoordinator {
         async move {
             let layout = c.url().layout();
             if !layout.supports(mode) {
-                return Err(Error::InvalidOptions {
+                // The error `PgBackend` gives before it gets here (the tooz
+                // layout has exclusive locks only, as tooz's driver).
+                return Err(Error::Unsupported {
                     name,
-                    reason: "the tooz layout has exclusive locks only (as tooz's driver); \
-                             use layout=native for shared locks",
+                    backend: crate::backend::without_user(c.shown()),
+                    capability: Capability::Shared,
                 });
             }
             let sql = c.0.names.get(&identity);
@@ -178,39 +187,64 @@ impl PgCoordinator {
                 }
             } else {
                 // One round trip whether the lock is free or not. With a
-                // deadline, one implicit transaction whose `SET LOCAL` bounds
-                // this wait only, ended by the server itself; without, the
-                // plain call, and the bounded form with no bound if the
-                // role's own `lock_timeout` ended it.
+                // deadline, one implicit transaction whose `SET LOCAL`s
+                // bound this wait only (`lock_timeout`, ended by the server
+                // itself) and lift the role's `statement_timeout` for it;
+                // without, the plain call (prepared once it repeats), and
+                // the overriding form with no bound once the role's own
+                // `lock_timeout` or `statement_timeout` has ended one.
                 let call = sql.wait(mode);
-                let bounded = |ms: u128| format!("SET LOCAL lock_timeout = {ms}; {call}");
-                let first = left.map(|l| bounded(l.as_millis().max(1)));
-                let mut result = pending
-                    .wait(first.as_deref().unwrap_or(call), deadline)
-                    .await;
-                // The server can deliver a cancel request twice (to the
-                // process and to its group), so one sent for an earlier
-                // wait on this session (see `clean_up`) may end this one
-                // instead: release whatever the statement got and wait
-                // again, once.
-                if matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED))
-                    && Box::pin(pending.reset()).await
-                {
-                    let again = deadline.map(|d| {
-                        bounded(
-                            d.saturating_duration_since(Instant::now())
-                                .as_millis()
-                                .max(1),
-                        )
-                    });
-                    result = pending
-                        .wait(again.as_deref().unwrap_or(call), deadline)
-                        .await;
+                let overriding = |ms: u32| {
+                    format!(
+                        "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = {ms}; {call}"
+                    )
+                };
+                // The statement for what is left until the deadline (or for
+                // no deadline), and whether its `lock_timeout` was capped
+                // below the deadline.
+                let next = || match deadline {
+                    Some(d) => {
+                        let (ms, capped) = lock_timeout_until(d);
+                        (Cow::Owned(overriding(ms)), capped)
+                    }
+                    None if c.0.role_timeouts.load(Ordering::Relaxed) => {
+                        (Cow::Owned(overriding(0)), false)
+                    }
+                    None => (Cow::Borrowed(call), false),
+                };
+                let (first, mut capped) = next();
+                let mut result = pending.wait(&first, deadline).await;
+                let ended_by = |r: &Option<std::result::Result<_, tokio_postgres::Error>>,
+                                code: &SqlState| {
+                    matches!(r, Some(Err(e)) if e.code() == Some(code))
+                };
+                // Ended as by a cancel request: an external one (or the
+                // server delivering one twice), or the role's
+                // `statement_timeout`, which reports the same. Release
+                // whatever the statement got and wait again, once, with the
+                // role's timeouts lifted.
+                if ended_by(&result, &SqlState::QUERY_CANCELED) && Box::pin(pending.reset()).await {
+                    if deadline.is_none() {
+                        c.0.role_timeouts.store(true, Ordering::Relaxed);
+                    }
+                    let again;
+                    (again, capped) = next();
+                    result = pending.wait(&again, deadline).await;
                 }
-                if deadline.is_none()
-                    && matches!(&result, Some(Err(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
+                if deadline.is_none() && ended_by(&result, &SqlState::LOCK_NOT_AVAILABLE) {
+                    // The role's own `lock_timeout`.
+                    c.0.role_timeouts.store(true, Ordering::Relaxed);
+                    result = pending.wait(&overriding(0), None).await;
+                }
+                // A `lock_timeout` capped at the server's maximum ran out
+                // before the deadline: wait again.
+                while capped
+                    && ended_by(&result, &SqlState::LOCK_NOT_AVAILABLE)
+                    && deadline.is_some_and(|d| Instant::now() < d)
                 {
-                    result = pending.wait(&bounded(0), None).await;
+                    let again;
+                    (again, capped) = next();
+                    result = pending.wait(&again, deadline).await;
                 }
                 match result {
                     Some(Ok(answer)) => contended = answer.as_deref() != Some("free"),
@@ -233,7 +267,7 @@ impl PgCoordinator {
             let session = pending.disarm();
             let token = match c.url().fencing() {
                 Fencing::None => None,
-                Fencing::Table => match Box::pin(c.next_token(&session, key)).await {
+                Fencing::Table => match Box::pin(c.next_token(&session, key, &sql.tag)).await {
                     Ok(t) => Some(t),
                     Err(e) => {
                         // Release by closing the session.
@@ -250,10 +284,13 @@ impl PgCoordinator {
 
     /// The next fencing token of `key`, from the `lockutils_fencing` table
     /// (created on first use).
+    /// Its statement carries the lock's `tag`, as the acquisition's did, so
+    /// that the admin view still names the holder's lock.
     async fn next_token(
         &self,
         session: &Session,
         key: LockKey,
+        tag: &str,
     ) -> std::result::Result<u64, tokio_postgres::Error> {
         self.0
             .fencing_table
@@ -272,7 +309,7 @@ impl PgCoordinator {
         let (kind, k) = fencing_row(key);
         let sql = format!(
             "INSERT INTO lockutils_fencing AS f (kind, lock_key, token) VALUES ({kind}, {k}, 1) \
-             ON CONFLICT (kind, lock_key) DO UPDATE SET token = f.token + 1 RETURNING token"
+             ON CONFLICT (kind, lock_key) DO UPDATE SET token = f.token + 1 RETURNING token{tag}"
         );
         let token = session.scalar(&sql).await?;
         Ok(token.and_then(|t| t.parse().ok()).unwrap_or(0))
@@ -330,6 +367,25 @@ impl fmt::Debug for PgCoordinator {
     }
 }
 
+/// PostgreSQL's largest `lock_timeout` (an `int` of milliseconds, about
+/// 24.8 days).
+const MAX_LOCK_TIMEOUT_MS: u32 = i32::MAX as u32;
+
+/// The `lock_timeout` of a wait until `deadline`: the milliseconds left (at
+/// least 1, as 0 would mean none), capped at [`MAX_LOCK_TIMEOUT_MS`]; and
+/// whether it was capped (the server then ends the wait before the
+/// deadline, and the acquisition waits again).
+fn lock_timeout_until(deadline: Instant) -> (u32, bool) {
+    lock_timeout_for(deadline.saturating_duration_since(Instant::now()))
+}
+
+fn lock_timeout_for(left: Duration) -> (u32, bool) {
+    match u32::try_from(left.as_millis().max(1)) {
+        Ok(ms) if ms <= MAX_LOCK_TIMEOUT_MS => (ms, false),
+        _ => (MAX_LOCK_TIMEOUT_MS, true),
+    }
+}
+
 /// The fencing table's row for a key.
 pub(crate) fn fencing_row(key: LockKey) -> (i16, i64) {
     match key {
@@ -352,9 +408,10 @@ pub(crate) fn clean_up_limit(url: &PgUrl) -> Duration {
 
 /// A session during an acquisition. Dropped armed (the acquisition failed,
 /// or its future was dropped), it cancels whatever the session runs and
-/// releases anything the session obtained before the session is reused: in
-/// the task given its `orphan` slot (which waits for that), or else in a
-/// task of its own.
+/// releases anything the session obtained before the session is reused (or
+/// closed, if it was sent a cancel request; see [`clean_up`]): in the task
+/// given its `orphan` slot (which waits for that), or else in a task of its
+/// own.
 struct Pending {
     coordinator: PgCoordinator,
     session: Option<Session>,
@@ -443,7 +500,11 @@ impl Drop for Pending {
 /// the server has done both: a cancel request if a statement may still be
 /// waiting, then `pg_advisory_unlock_all()`, which the server runs after the
 /// waiting statement has ended (whichever way it ended), so its answer means
-/// no waiting statement and no lock are left. The session is reused then.
+/// no waiting statement and no lock are left. The session is then reused,
+/// unless it was sent a cancel request: that one is closed. The server
+/// delivers a cancel request asynchronously, at times after the statement it
+/// was meant for has ended (or twice), so on a reused session it could end
+/// whatever statement runs next (another acquisition, a release).
 ///
 /// Each step is bounded by `check_interval`; past that (a server that does
 /// not answer) the session is closed instead. The server then ends a wait it
@@ -462,6 +523,8 @@ async fn clean_up(c: &PgCoordinator, session: Session, in_flight: bool) {
     // of the wait: then it is run again.
     for _ in 0..2 {
         match tokio::time::timeout(limit, session.scalar("SELECT pg_advisory_unlock_all()")).await {
+            // Closed once sent a cancel request (which may still come).
+            Ok(Ok(_)) if in_flight => return drop(session),
             Ok(Ok(_)) => return c.pool().checkin(session),
             Ok(Err(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => continue,
             _ => break,
@@ -601,5 +664,54 @@ impl Drop for AcquireTask {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_timeout_past_the_servers_range_is_capped() {
+        assert_eq!(lock_timeout_for(Duration::ZERO), (1, false));
+        assert_eq!(lock_timeout_for(Duration::from_micros(1500)), (1, false));
+        assert_eq!(lock_timeout_for(Duration::from_secs(30)), (30_000, false));
+        let max = Duration::from_millis(i32::MAX as u64);
+        assert_eq!(lock_timeout_for(max), (i32::MAX as u32, false));
+        assert_eq!(
+            lock_timeout_for(max + Duration::from_millis(1)),
+            (i32::MAX as u32, true)
+        );
+        let days_30 = Duration::from_secs(30 * 24 * 3600);
+        assert_eq!(lock_timeout_for(days_30), (i32::MAX as u32, true));
+        assert_eq!(lock_timeout_for(Duration::MAX), (i32::MAX as u32, true));
+    }
+
+    #[test]
+    fn shared_in_the_tooz_layout_is_unsupported_on_the_server_path_too() {
+        // Refused before any session is opened: no server needed.
+        let c = PgCoordinator::from_url(
+            PgUrl::parse_for("postgresql://u@127.0.0.1:1/db?layout=tooz", "x").unwrap(),
+        )
+        .unwrap();
+        let got = runtime::block_on(c.server_acquire(
+            "x".into(),
+            "x".into(),
+            Mode::Shared,
+            Wait::Now,
+            None,
+        ));
+        let e = got.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Unsupported {
+                    capability: Capability::Shared,
+                    backend,
+                    ..
+                } if backend == "postgresql://127.0.0.1:1/db?layout=tooz"
+            ),
+            "{e:?}"
+        );
     }
 }

@@ -927,6 +927,117 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
     result.unwrap();
 }
 
+/// `url` with extra parameters.
+fn with_params(url: &str, params: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
+/// A setting of the role `lockutils_min` for the sessions it opens from
+/// now on (`ALTER ROLE … SET`), reset when dropped, even by a failed test.
+struct MinRoleSetting(&'static str);
+
+impl MinRoleSetting {
+    fn set(name: &'static str, value: &str) -> MinRoleSetting {
+        sql_as(
+            &min_url(),
+            &format!("ALTER ROLE CURRENT_USER SET {name} = '{value}'"),
+        );
+        MinRoleSetting(name)
+    }
+}
+
+impl Drop for MinRoleSetting {
+    fn drop(&mut self) {
+        sql_as(
+            &min_url(),
+            &format!("ALTER ROLE CURRENT_USER RESET {}", self.0),
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn waits_outlast_the_roles_own_statement_timeout() {
+    // A role default of 300 ms would end a waiting statement as a cancel
+    // request does (57014): an acquisition without timeout must wait on
+    // regardless, and one with a timeout until its deadline.
+    let _setting = MinRoleSetting::set("statement_timeout", "300ms");
+    // A URL of its own: a pool whose sessions start with the setting.
+    let min = with_params(&min_url(), "application_name=lockutils-statement-timeout");
+    let name = unique("stmttimeout");
+    let key = Layout::Native.key(&name);
+    let held = coordinator()
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap();
+    let waiters: Vec<_> = [Wait::Forever, Wait::Timeout(Duration::from_secs(30))]
+        .into_iter()
+        .map(|wait| {
+            let (n, min) = (name.clone(), min.clone());
+            std::thread::spawn(move || {
+                Host::new(&min)
+                    .acquire(&n, Mode::Exclusive, wait)
+                    .map(|h| release(h).unwrap())
+            })
+        })
+        .collect();
+    let waiting = |limit| {
+        std::panic::catch_unwind(|| {
+            wait_until("both waiters wait on the server", limit, || {
+                sessions_on(key) == (1, 2)
+            })
+        })
+    };
+    let queued = waiting(Duration::from_secs(10));
+    // Well past the role's 300 ms, both are still (or again) queued.
+    std::thread::sleep(Duration::from_millis(1500));
+    let still = waiting(Duration::from_secs(2));
+    release(held).unwrap();
+    let results: Vec<_> = waiters.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        queued.is_ok() && still.is_ok(),
+        "a waiter gave up: {results:?}"
+    );
+    for r in results {
+        r.unwrap();
+    }
+    assert_eq!(sessions_on(key), (0, 0));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_timeout_beyond_the_servers_lock_timeout_range_waits() {
+    // 30 days is past PostgreSQL's largest lock_timeout (2^31-1 ms, about
+    // 24.8 days): the wait is bounded there, and the acquisition waits.
+    let name = unique("long-timeout");
+    let key = Layout::Native.key(&name);
+    let held = coordinator()
+        .acquire(&name, Mode::Exclusive, Wait::Now)
+        .unwrap();
+    let n = name.clone();
+    let t = std::thread::spawn(move || {
+        coordinator()
+            .acquire(
+                &n,
+                Mode::Exclusive,
+                Wait::Timeout(Duration::from_secs(30 * 24 * 3600)),
+            )
+            .map(|h| release(h).unwrap())
+    });
+    let queued = std::panic::catch_unwind(|| {
+        wait_until(
+            "the waiter waits on the server",
+            Duration::from_secs(10),
+            || sessions_on(key) == (1, 1),
+        )
+    });
+    release(held).unwrap();
+    let result = t.join().unwrap();
+    assert!(queued.is_ok(), "the waiter did not wait: {result:?}");
+    result.unwrap();
+    assert_eq!(sessions_on(key), (0, 0));
+}
+
 #[test]
 fn an_unreachable_server_is_a_typed_error_naming_the_url_without_password() {
     // Nothing listens on port 1; no server needed.
@@ -1136,4 +1247,253 @@ fn a_stray_cancel_does_not_end_a_wait() {
         waiter.join().unwrap().unwrap();
     });
     assert_eq!(sessions_on(key), (0, 0));
+}
+
+/// A small xorshift generator, so that the stress needs no extra crate.
+fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut s = seed | 1;
+    move |n| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s % n
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn cancelled_acquisitions_leave_no_stray_cancel_on_reused_sessions() {
+    // Contenders on one name, each a host of its own (so they meet on the
+    // server) sharing one pool of sessions, mix async acquisitions dropped
+    // at a random point and timed locks (both send cancel requests) with
+    // try-locks. The server delivers a cancel request asynchronously, at
+    // times late: a session that was sent one and went back to the pool
+    // would see a later statement (a try, a wait, a release) cancelled.
+    // Nothing may fail but by contention; never two holders; no hold lost;
+    // nothing left on the server.
+    enum Held {
+        Async(AsyncLockGuard<'static>),
+        Blocking(LockGuard<'static>),
+    }
+    let u = url_with("application_name=lockutils-stray-cancel");
+    let name = unique("stray-cancel-stress");
+    let key = Layout::Native.key(&name);
+    let inside = AtomicUsize::new(0);
+    let taken = AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::<String>::new());
+    let until = Instant::now() + Duration::from_secs(8);
+    std::thread::scope(|s| {
+        for t in 0..5u64 {
+            let (u, name, inside, taken, errors) = (&u, &name, &inside, &taken, &errors);
+            s.spawn(move || {
+                let host = Host::new(u);
+                let mut r = xorshift(0x9E37_79B9_7F4A_7C15 ^ ((t + 1) * 7919));
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                while Instant::now() < until {
+                    let kind = r(3);
+                    let got = match kind {
+                        0 => {
+                            let cut = Duration::from_micros(r(20_000));
+                            let acquiring =
+                                host.acquire_async(name, Mode::Exclusive, Wait::Forever);
+                            match rt.block_on(async { tokio::time::timeout(cut, acquiring).await })
+                            {
+                                Ok(g) => g.map(|g| Some(Held::Async(g))),
+                                Err(_) => Ok(None),
+                            }
+                        }
+                        1 => host
+                            .acquire(
+                                name,
+                                Mode::Exclusive,
+                                Wait::Timeout(Duration::from_millis(5 + r(60))),
+                            )
+                            .map(|g| Some(Held::Blocking(g))),
+                        _ => host
+                            .acquire(name, Mode::Exclusive, Wait::Now)
+                            .map(|g| Some(Held::Blocking(g))),
+                    };
+                    let what =
+                        ["an async acquisition", "a timed lock", "a try-lock"][kind as usize];
+                    let held = match got {
+                        Ok(Some(held)) => held,
+                        Ok(None) | Err(Error::Timeout { .. } | Error::WouldBlock { .. }) => {
+                            continue
+                        }
+                        Err(e) => {
+                            errors.lock().unwrap().push(format!("{what}: {e} ({e:?})"));
+                            continue;
+                        }
+                    };
+                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                    std::thread::sleep(Duration::from_micros(200 + r(3000)));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    taken.fetch_add(1, Ordering::Relaxed);
+                    let lost = match &held {
+                        Held::Async(g) => AsyncLockGuard::is_lost(g),
+                        Held::Blocking(g) => LockGuard::is_lost(g),
+                    };
+                    if lost {
+                        errors
+                            .lock()
+                            .unwrap()
+                            .push(format!("{what}'s hold was lost"));
+                    }
+                    let released = match (held, r(2)) {
+                        (held, 0) => {
+                            drop(held);
+                            Ok(())
+                        }
+                        (Held::Async(g), _) => rt.block_on(AsyncLockGuard::unlock_async(g)),
+                        (Held::Blocking(g), _) => release(g),
+                    };
+                    if let Err(e) = released {
+                        errors
+                            .lock()
+                            .unwrap()
+                            .push(format!("a release after {what}: {e} ({e:?})"));
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap();
+    let taken = taken.into_inner();
+    assert!(
+        errors.is_empty(),
+        "{} unexpected errors ({taken} acquisitions got the lock), e.g. {:#?}",
+        errors.len(),
+        &errors[..errors.len().min(3)]
+    );
+    assert!(taken > 0, "no acquisition got the lock");
+    // Dropped guards release from the crate's thread, soon after.
+    wait_until("nothing left on the server", Duration::from_secs(5), || {
+        sessions_on(key) == (0, 0)
+    });
+    release(
+        coordinator()
+            .acquire(&name, Mode::Exclusive, Wait::Now)
+            .unwrap(),
+    )
+    .unwrap();
+}
+
+/// Two names with one key in the tooz layout (65,536 keys: a few hundred
+/// names in, two collide).
+fn tooz_colliding_names() -> (String, String) {
+    let base = unique("tooz-collision");
+    let mut seen = std::collections::HashMap::new();
+    (0..)
+        .find_map(|i| {
+            let name = format!("{base}-{i}");
+            seen.insert(Layout::Tooz.key(&name), name.clone())
+                .map(|other| (other, name))
+        })
+        .unwrap()
+}
+
+/// A session of another client (as tooz's: a plain statement, no name)
+/// holding the advisory lock `key` until the returned sender is dropped;
+/// and its server pid.
+fn foreign_holder(
+    key: LockKey,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    i32,
+    std::thread::JoinHandle<()>,
+) {
+    let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let u = url();
+    let t = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&u, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let conn = tokio::spawn(conn);
+            let LockKey::Pair(a, b) = key else {
+                panic!("a tooz key")
+            };
+            let row = client
+                .query_one(
+                    &format!("SELECT pg_backend_pid(), pg_try_advisory_lock({a}, {b})"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert!(row.get::<_, bool>(1), "the foreign holder got {key}");
+            pid_tx.send(row.get::<_, i32>(0)).unwrap();
+            let _ = tokio::task::spawn_blocking(move || done_rx.recv()).await;
+            drop(client);
+            let _ = conn.await;
+        });
+    });
+    let pid = pid_rx.recv().unwrap();
+    (done_tx, pid, t)
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn clearing_a_tooz_lock_spares_holders_of_other_names_with_its_key() {
+    let (a, b) = tooz_colliding_names();
+    let key = Layout::Tooz.key(&a);
+    let host = Host::new(&url_with("layout=tooz"));
+    let admin = host.admin();
+
+    // A lockutils session holds b: not a's holder, whatever the key says.
+    let held_b = host.acquire(&b, Mode::Exclusive, Wait::Now).unwrap();
+    let pid_b = holder_pids(key)[0];
+    let info = admin.inspect(&a).unwrap();
+    assert!(info.holders.is_empty() && !info.is_held(), "{info:?}");
+    assert_eq!(admin.clear(&a).unwrap(), 0);
+    let report = admin.clear_with_report(&a).unwrap();
+    assert_eq!((report.removed, report.kept), (0, None));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !LockGuard::is_lost(&held_b),
+        "clear({a:?}) ended {b:?}'s holder"
+    );
+    assert_eq!(holder_pids(key), vec![pid_b]);
+    // b's own holder is b's, and named.
+    let info = admin.inspect(&b).unwrap();
+    assert_eq!(info.holders.len(), 1, "{info:?}");
+    assert!(!info.holders[0].detail.contains("unknown"), "{info:?}");
+    release(held_b).unwrap();
+    // Named too while its last statement is the fencing token's.
+    let fenced = Host::new(&url_with("layout=tooz&fencing=table"));
+    let held_b = fenced.acquire(&b, Mode::Exclusive, Wait::Now).unwrap();
+    assert!(LockGuard::fencing_token(&held_b).is_ok());
+    let info = admin.inspect(&a).unwrap();
+    assert!(info.holders.is_empty(), "{info:?}");
+    assert_eq!(admin.clear(&a).unwrap(), 0);
+    release(held_b).unwrap();
+
+    // Another client's session (no name, as tooz's) holds the key: shown
+    // under a as a holder whose name is unknown, and kept by clear.
+    let (done, pid, t) = foreign_holder(key);
+    let info = admin.inspect(&a).unwrap();
+    assert_eq!(info.holders.len(), 1, "{info:?}");
+    let detail = &info.holders[0].detail;
+    assert!(
+        detail.contains(&format!("server pid {pid},")) && detail.contains("lock name unknown"),
+        "{detail}"
+    );
+    let report = admin.clear_with_report(&a).unwrap();
+    assert_eq!(report.removed, 0);
+    let kept = report.kept.expect("the unknown holder reported as kept");
+    assert!(kept.contains(&pid.to_string()), "{kept}");
+    assert_eq!(admin.clear(&a).unwrap(), 0);
+    assert_eq!(holder_pids(key), vec![pid]);
+    drop(done);
+    t.join().unwrap();
+    wait_until("the foreign session ends", Duration::from_secs(5), || {
+        holder_pids(key).is_empty()
+    });
 }
