@@ -480,6 +480,18 @@ fn with_options_for_fixes(text: String) -> String {
 /// library's words, before any subcommand looks inside it: otherwise `list`
 /// would fail to list "a lock file" and `remove` find nothing to remove.
 /// `name` is the lock's, or empty for the directory as a whole.
+/// The backend for an admin subcommand, its lock directory (file backend)
+/// checked to be a directory; `name` is the lock the error names.
+fn open_checked(
+    choice: &Choice,
+    dir: &LockDirArg,
+    name: &str,
+) -> Result<std::sync::Arc<dyn Backend>, Failure> {
+    let backend = choice.open(dir.lock_path.as_deref(), None)?;
+    check_lock_dir(choice, dir.lock_path.as_deref(), &*backend, name)?;
+    Ok(backend)
+}
+
 fn check_lock_dir(
     choice: &Choice,
     lock_path: Option<&Path>,
@@ -618,63 +630,27 @@ fn hold(args: &HoldArgs) -> Result<i32, Failure> {
 }
 
 fn list(args: &ListArgs) -> Result<i32, Failure> {
-    let backend = args
-        .backend
-        .backend
-        .open(args.dir.lock_path.as_deref(), None)?;
-    check_lock_dir(
-        &args.backend.backend,
-        args.dir.lock_path.as_deref(),
-        &*backend,
-        "",
-    )?;
+    let backend = open_checked(&args.backend.backend, &args.dir, "")?;
     cmd_inspect::list(&*backend, args.json)
 }
 
 fn show(args: &ShowArgs) -> Result<i32, Failure> {
-    let backend = args
-        .backend
-        .backend
-        .open(args.dir.lock_path.as_deref(), None)?;
     let name = identity(&args.name, args.prefix.as_deref())?;
-    check_lock_dir(
-        &args.backend.backend,
-        args.dir.lock_path.as_deref(),
-        &*backend,
-        &name,
-    )?;
+    let backend = open_checked(&args.backend.backend, &args.dir, &name)?;
     cmd_inspect::show(&*backend, &args.name, args.prefix.as_deref(), args.json)
 }
 
 fn remove(args: &RemoveArgs) -> Result<i32, Failure> {
-    let backend = args
-        .backend
-        .backend
-        .open(args.dir.lock_path.as_deref(), None)?;
     let name = match &*args.names {
         [one] => identity(one, args.prefix.as_deref())?,
         _ => String::new(),
     };
-    check_lock_dir(
-        &args.backend.backend,
-        args.dir.lock_path.as_deref(),
-        &*backend,
-        &name,
-    )?;
+    let backend = open_checked(&args.backend.backend, &args.dir, &name)?;
     cmd_remove::remove(&*backend, &args.names, args.prefix.as_deref(), args.force)
 }
 
 fn clean(args: &CleanArgs) -> Result<i32, Failure> {
-    let backend = args
-        .backend
-        .backend
-        .open(args.dir.lock_path.as_deref(), None)?;
-    check_lock_dir(
-        &args.backend.backend,
-        args.dir.lock_path.as_deref(),
-        &*backend,
-        "",
-    )?;
+    let backend = open_checked(&args.backend.backend, &args.dir, "")?;
     cmd_remove::clean(&*backend, args.older_than, args.dry_run)
 }
 

@@ -5,7 +5,7 @@
 //! a newcomer locks a new one: two holders).
 #![cfg(target_os = "linux")]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lockutils");
@@ -62,23 +62,38 @@ fn remove_and_show_leave_files_that_are_not_lock_files() {
     );
 }
 
+/// A lock directory in `tmp` whose lock file `job` was locked and released
+/// by this process, which keeps it open for its next acquisition, and has
+/// `links` more hard links outside the directory (a backup with `cp -al`, …).
+fn kept_with_links(tmp: &Path, links: usize) -> PathBuf {
+    let dir = tmp.join("locks");
+    std::fs::create_dir(&dir).unwrap();
+    drop(job(&dir).lock().unwrap());
+    for i in 0..links {
+        std::fs::hard_link(dir.join("job"), tmp.join(format!("job.bak{i}"))).unwrap();
+    }
+    dir
+}
+
+fn job(dir: &Path) -> lockutils_core::LockOptions<'_, 'static> {
+    lockutils_core::LockOptions::new("job")
+        .external(true)
+        .lock_path(dir)
+}
+
+/// This process's next hold of `job` and another process's exclude each
+/// other.
+fn assert_one_holder(dir: &Path) {
+    let mine = job(dir).try_lock().expect("free");
+    let out = lockutils(dir, &["hold", "--no-wait", "job", "--", "true"]);
+    drop(mine);
+    assert_eq!(out.status.code(), Some(75), "two holders:\n{}", text(&out));
+}
+
 #[test]
 fn remove_refuses_a_lock_file_with_another_hard_link() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("locks");
-    std::fs::create_dir(&dir).unwrap();
-
-    // A long-running user of the library: it takes and releases the lock,
-    // and keeps the open file for its next acquisition.
-    drop(
-        lockutils_core::LockOptions::new("job")
-            .external(true)
-            .lock_path(&dir)
-            .lock()
-            .unwrap(),
-    );
-    // The lock file gets a second link (a backup with `cp -al`, …).
-    std::fs::hard_link(dir.join("job"), tmp.path().join("job.bak")).unwrap();
+    let dir = kept_with_links(tmp.path(), 1);
 
     // Removing it would leave the kept file with a link, looking current.
     let out = lockutils(&dir, &["remove", "job"]);
@@ -86,44 +101,17 @@ fn remove_refuses_a_lock_file_with_another_hard_link() {
     assert_ne!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("2 links"), "{said}");
     assert!(dir.join("job").exists(), "removed:\n{said}");
-
-    // So the library's next hold and another process's exclude each other.
-    let mine = lockutils_core::LockOptions::new("job")
-        .external(true)
-        .lock_path(&dir)
-        .try_lock()
-        .expect("free");
-    let out = lockutils(&dir, &["hold", "--no-wait", "job", "--", "true"]);
-    drop(mine);
-    assert_eq!(out.status.code(), Some(75), "two holders:\n{}", text(&out));
+    assert_one_holder(&dir);
 }
 
-/// A lock file with other links whose path was unlinked and re-created by a
-/// remover that does not lock (`rm`, oslo's `remove_external_lock_file`)
-/// while the other links remain: the identity check compares inodes for
-/// files with more than one link, so the old file is not taken for the new.
+/// A lock file with other links whose path was unlinked by a remover that
+/// does not lock (`rm`, oslo's `remove_external_lock_file`) while the other
+/// links remain: the identity check compares inodes for files with more than
+/// one link, so the kept old file is not taken for the new one at the path.
 #[test]
 fn a_kept_file_with_other_links_is_checked_against_the_path() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("locks");
-    std::fs::create_dir(&dir).unwrap();
-    drop(
-        lockutils_core::LockOptions::new("job")
-            .external(true)
-            .lock_path(&dir)
-            .lock()
-            .unwrap(),
-    );
-    std::fs::hard_link(dir.join("job"), tmp.path().join("job.bak1")).unwrap();
-    std::fs::hard_link(dir.join("job"), tmp.path().join("job.bak2")).unwrap();
+    let dir = kept_with_links(tmp.path(), 2);
     std::fs::remove_file(dir.join("job")).unwrap();
-
-    let mine = lockutils_core::LockOptions::new("job")
-        .external(true)
-        .lock_path(&dir)
-        .try_lock()
-        .expect("free");
-    let out = lockutils(&dir, &["hold", "--no-wait", "job", "--", "true"]);
-    drop(mine);
-    assert_eq!(out.status.code(), Some(75), "two holders:\n{}", text(&out));
+    assert_one_holder(&dir);
 }

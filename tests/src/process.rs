@@ -86,6 +86,18 @@ impl Holder {
         self.flag("--ready", Some(file.as_ref()))
     }
 
+    /// Starts it with `--ready FILE` (an old `file` is removed first) and
+    /// returns once it has created `file`: it holds the lock.
+    ///
+    /// # Panics
+    /// As [`wait_for_file`].
+    pub fn spawn_ready(self, file: &Path, timeout: Duration) -> Spawned {
+        let _ = std::fs::remove_file(file);
+        let mut child = self.ready(file).spawn();
+        wait_for_file(file, &mut child, timeout);
+        child
+    }
+
     /// Starts it.
     ///
     /// # Panics

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use lockutils::{Error, LockOptions, Registry};
 use lockutils_core::file::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
 use lockutils_tests::kernel::blocked_waiters;
-use lockutils_tests::{block_on, wait_for_file, wait_until_blocked, Holder, Spawned};
+use lockutils_tests::{block_on, wait_until_blocked, Holder, Spawned};
 
 const HOLDER: &str = env!("CARGO_BIN_EXE_lockutils-holder");
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -28,13 +28,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// A child holding `name` in `dir` until killed.
 fn hold_in_child(name: &str, dir: &Path) -> Spawned {
-    let ready = dir.join(format!("{name}.ready"));
-    let mut child = Holder::new(HOLDER, name, dir)
+    Holder::new(HOLDER, name, dir)
         .hold_ms(600_000)
-        .ready(&ready)
-        .spawn();
-    wait_for_file(&ready, &mut child, PATIENCE);
-    child
+        .spawn_ready(&dir.join(format!("{name}.ready")), PATIENCE)
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lockutils::{LockGuard, LockOptions};
 use lockutils_core::file::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
-use lockutils_tests::{wait_for_file, Holder, Spawned};
+use lockutils_tests::{Holder, Spawned};
 
 const HOLDER: &str = env!("CARGO_BIN_EXE_lockutils-holder");
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -25,14 +25,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn hold_in_child(name: &str, dir: &Path) -> Spawned {
-    let ready = dir.join(format!("{name}.ready"));
-    let _ = std::fs::remove_file(&ready);
-    let mut child = Holder::new(HOLDER, name, dir)
+    Holder::new(HOLDER, name, dir)
         .hold_ms(600_000)
-        .ready(&ready)
-        .spawn();
-    wait_for_file(&ready, &mut child, PATIENCE);
-    child
+        .spawn_ready(&dir.join(format!("{name}.ready")), PATIENCE)
 }
 
 /// How many of this process's descriptors are open on the file at `path`.
