@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
+# hyperfine from Debian's packages, on a fresh machine.
+command -v hyperfine >/dev/null || apt-get install -y -q hyperfine >&2 ||
+    { apt-get update -q >&2 && apt-get install -y -q hyperfine >&2; }
 cargo build --release -p lockutils-cli >/dev/null 2>&1
 cargo build --release -p lockutils-cli --features zookeeper,postgresql \
     --target-dir "$target/engines" >/dev/null 2>&1

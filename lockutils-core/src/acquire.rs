@@ -353,9 +353,17 @@ impl<'a, 'r> LockOptions<'a, 'r> {
             self.registry.checkin(slot);
             return Err(self.busy(None));
         }
-        let started = Instant::now();
+        // Most contended acquisitions end in the first short spin: the clock
+        // is read before it only for someone who listens (metrics, DEBUG
+        // logs), since a clock read costs more than a short critical section.
+        let spin_started = crate::guard::timed().then(Instant::now);
+        if slot.lock.spin_lock(self.mode, self.fair) {
+            let spun = spin_started.map_or(Duration::ZERO, |at| at.elapsed());
+            return Ok(self.held(slot, spun));
+        }
+        let started = spin_started.unwrap_or_else(Instant::now);
         tracing::debug!(target: "lockutils", lock = self.name, caller = self.caller, "acquiring lock: waiting for another holder");
-        if let Some(waiter) = slot.lock.enqueue(self.mode, self.fair, false) {
+        if let Some(waiter) = slot.lock.enqueue_now(self.mode, self.fair, false) {
             if !slot.lock.wait_thread(&waiter, deadline) {
                 self.registry.checkin(slot);
                 return Err(self.busy(deadline));

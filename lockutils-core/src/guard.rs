@@ -60,7 +60,7 @@ impl<'r> Held<'r> {
         let slot = slot.with_mode(mode);
         // Timed (a boxed `Extra` with the clock read) when someone listens:
         // debug logs or metrics; else only when the hold has extras anyway.
-        let timed = tracing::level_enabled!(tracing::Level::DEBUG) || crate::metrics::ENABLED;
+        let timed = timed();
         let extra = (timed || !waited.is_zero() || remove_on_release)
             .then(|| new_extra(waited, caller, remove_on_release));
         Held {
@@ -277,6 +277,13 @@ impl Drop for Held<'_> {
     }
 }
 
+/// Whether holds are timed: only for someone who listens, DEBUG logs or
+/// the `metrics` feature (external and waiting holds are timed anyway).
+#[inline]
+pub(crate) fn timed() -> bool {
+    tracing::level_enabled!(tracing::Level::DEBUG) || crate::metrics::ENABLED
+}
+
 thread_local! {
     /// The extras of this thread's last released hold, emptied, for its next
     /// hold that needs some: an external lock cycle then allocates nothing.
@@ -481,16 +488,21 @@ macro_rules! guard_accessors {
             result
         }
 
-        /// How long the acquisition waited (zero when it did not wait).
+        /// How long the acquisition waited: zero when it did not wait, and
+        /// also, unless someone listens (the `metrics` feature or DEBUG
+        /// logs), when a contended in-process acquisition took the lock in
+        /// its first short spin (well under a microsecond), which reads no
+        /// clock.
         pub fn waited(guard: &Self) -> Duration {
             guard.held.waited()
         }
 
         /// How long the lock has been held so far. `None` only for an
-        /// uncontended in-process hold taken without the `metrics` feature
-        /// and without DEBUG logging, which skips reading the clock to stay
-        /// one compare-and-swap; external holds, holds that waited, and every
-        /// hold with the `metrics` feature are timed.
+        /// in-process hold taken without waiting (or in its first short
+        /// spin) without the `metrics` feature and without DEBUG logging,
+        /// which skips reading the clock to stay one compare-and-swap;
+        /// external holds, holds that waited, and every hold with the
+        /// `metrics` feature are timed.
         pub fn held(guard: &Self) -> Option<Duration> {
             guard.held.held_for()
         }

@@ -350,9 +350,24 @@ impl RawRwLock {
     /// [`Self::wait_thread`]).
     #[cold]
     pub(crate) fn enqueue(&self, mode: Mode, fair: bool, task: bool) -> Option<Arc<Waiter>> {
-        if !task && self.spin_acquire(mode, fair, false, Backoff::new(sync::SPIN_FOR_LOCK)) {
+        if !task && self.spin_lock(mode, fair) {
             return None;
         }
+        self.enqueue_now(mode, fair, task)
+    }
+
+    /// The moment of spinning [`enqueue`](Self::enqueue) starts with, on
+    /// its own: `true` if it took the lock. For a caller with work to skip
+    /// when the spin succeeds (reading the clock, logging a wait).
+    #[inline]
+    pub(crate) fn spin_lock(&self, mode: Mode, fair: bool) -> bool {
+        self.spin_acquire(mode, fair, false, Backoff::new(sync::SPIN_FOR_LOCK))
+    }
+
+    /// [`enqueue`](Self::enqueue) without its spin, for a thread that has
+    /// just spun ([`spin_lock`](Self::spin_lock)) or a task.
+    #[cold]
+    pub(crate) fn enqueue_now(&self, mode: Mode, fair: bool, task: bool) -> Option<Arc<Waiter>> {
         let mut queue = self.queue.lock();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
