@@ -97,6 +97,7 @@ for bench in "${benches[@]}"; do
         compare external_lock lockutils/lock_unlock baseline/raw_ofd_verify -
         compare external_lock lockutils/lock_unlock baseline/kept_ofd 1.5
         compare external_lock lockutils/lock_unlock baseline/kept_ofd_verify -
+        grep '^external_lock/interleaved' "$log" | tail -1
         ;;
     handoff | file_fairness | registry_memory)
         # These print their own figures.
