@@ -116,6 +116,22 @@ fn waiting_statements_on(key: LockKey) -> usize {
     rows[0][0].as_deref().unwrap().parse().unwrap()
 }
 
+/// Whether the sessions on `key` reach `sessions` (granted, waiting) within
+/// `limit`. A miss is returned rather than raised, so that the test can
+/// release what it holds (and let its waiters end) before it asserts.
+fn reaches(key: LockKey, sessions: (usize, usize), limit: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        if sessions_on(key) == sessions {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -894,10 +910,7 @@ fn unresponsive_session_is_reported_lost_within_two_check_intervals() {
 fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
     // A role default of 100 ms would end a plain `pg_advisory_lock` wait;
     // an acquisition without timeout must wait on regardless.
-    sql_as(
-        &min_url(),
-        "ALTER ROLE CURRENT_USER SET lock_timeout = '100ms'",
-    );
+    let setting = MinRoleSetting::set("lock_timeout", "100ms");
     let name = unique("roletimeout");
     let key = Layout::Native.key(&name);
     let held = coordinator()
@@ -909,21 +922,14 @@ fn an_untimed_wait_outlasts_the_roles_own_lock_timeout() {
             .acquire(&n, Mode::Exclusive, Wait::Forever)
             .map(|h| release(h).unwrap())
     });
-    let waiting = |limit| {
-        std::panic::catch_unwind(|| {
-            wait_until("the waiter waits on the server", limit, || {
-                sessions_on(key) == (1, 1)
-            })
-        })
-    };
-    let queued = waiting(Duration::from_secs(10));
+    let queued = reaches(key, (1, 1), Duration::from_secs(10));
     // Well past the role's 100 ms, the waiter is still (or again) queued.
     std::thread::sleep(Duration::from_secs(1));
-    let still = waiting(Duration::from_secs(2));
+    let still = reaches(key, (1, 1), Duration::from_secs(2));
     release(held).unwrap();
     let result = t.join().unwrap();
-    sql_as(&min_url(), "ALTER ROLE CURRENT_USER RESET lock_timeout");
-    assert!(queued.is_ok() && still.is_ok(), "the waiter gave up");
+    drop(setting);
+    assert!(queued && still, "the waiter gave up");
     result.unwrap();
 }
 
@@ -981,23 +987,13 @@ fn waits_outlast_the_roles_own_statement_timeout() {
             })
         })
         .collect();
-    let waiting = |limit| {
-        std::panic::catch_unwind(|| {
-            wait_until("both waiters wait on the server", limit, || {
-                sessions_on(key) == (1, 2)
-            })
-        })
-    };
-    let queued = waiting(Duration::from_secs(10));
+    let queued = reaches(key, (1, 2), Duration::from_secs(10));
     // Well past the role's 300 ms, both are still (or again) queued.
     std::thread::sleep(Duration::from_millis(1500));
-    let still = waiting(Duration::from_secs(2));
+    let still = reaches(key, (1, 2), Duration::from_secs(2));
     release(held).unwrap();
     let results: Vec<_> = waiters.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(
-        queued.is_ok() && still.is_ok(),
-        "a waiter gave up: {results:?}"
-    );
+    assert!(queued && still, "a waiter gave up: {results:?}");
     for r in results {
         r.unwrap();
     }
@@ -1024,16 +1020,10 @@ fn a_timeout_beyond_the_servers_lock_timeout_range_waits() {
             )
             .map(|h| release(h).unwrap())
     });
-    let queued = std::panic::catch_unwind(|| {
-        wait_until(
-            "the waiter waits on the server",
-            Duration::from_secs(10),
-            || sessions_on(key) == (1, 1),
-        )
-    });
+    let queued = reaches(key, (1, 1), Duration::from_secs(10));
     release(held).unwrap();
     let result = t.join().unwrap();
-    assert!(queued.is_ok(), "the waiter did not wait: {result:?}");
+    assert!(queued, "the waiter did not wait: {result:?}");
     result.unwrap();
     assert_eq!(sessions_on(key), (0, 0));
 }
