@@ -127,7 +127,11 @@ fn async_backend_waiter_sleeps_in_the_kernel_until_another_process_releases() {
     thread::sleep(Duration::from_millis(100));
     assert_eq!(wakes.count(), 0, "woken while the other process holds");
     assert!(poll_once(&mut fut, &waker).is_pending(), "still held");
-    assert_eq!(common::kernel_waiters_on(&path), 1, "one kernel wait, kept");
+    assert_eq!(
+        common::settled_kernel_waiters_on(&path),
+        1,
+        "one kernel wait, kept"
+    );
 
     let released = Instant::now();
     holder.release();
@@ -142,7 +146,7 @@ fn async_backend_waiter_sleeps_in_the_kernel_until_another_process_releases() {
         Poll::Pending => panic!("woken but not ready after the release"),
     };
     assert_eq!(AsyncLockGuard::path(&guard), Some(path.as_path()));
-    assert_eq!(common::kernel_waiters_on(&path), 0);
+    assert_eq!(common::settled_kernel_waiters_on(&path), 0);
     drop(guard);
     assert!(reg.is_empty());
 }
@@ -211,7 +215,7 @@ fn dropped_backend_futures_leave_the_file_free() {
         drop(fut);
     }
     assert!(a.is_empty());
-    let waiting = common::kernel_waiters_on(&path);
+    let waiting = common::settled_kernel_waiters_on(&path);
     assert!(
         waiting <= 1,
         "{waiting} kernel waiters after 5 dropped futures"

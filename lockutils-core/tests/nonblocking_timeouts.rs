@@ -295,7 +295,7 @@ fn given_up_file_waits_leave_one_adopted_waiter_that_releases_at_once() {
             assert!(r.unwrap_err().is_contention());
         }
         assert!(b.is_empty());
-        let waiting = common::kernel_waiters_on(&path);
+        let waiting = common::settled_kernel_waiters_on(&path);
         assert!(
             waiting <= 1,
             "{waiting} kernel waiters left on the lock file after {ATTEMPTS} given-up attempts"

@@ -391,7 +391,7 @@ fn cancelling_an_external_async_wait_leaves_a_waiter_that_lets_go_at_once() {
     assert!(poll_once(&mut fut, &waker).is_pending());
     drop(fut);
     assert!(a.is_empty());
-    assert!(common::kernel_waiters_on(&path) <= 1);
+    assert!(common::settled_kernel_waiters_on(&path) <= 1);
     drop(holder);
     common::assert_no_kernel_waiters(
         &path,
