@@ -241,10 +241,14 @@ fn held_lock_env<'a>(
     env
 }
 
-/// The report on the lock, if the backend can say.
+/// The report on the lock, if the backend can say, without this command's
+/// own wait among the waiters.
 fn holders_of(backend: &dyn Backend, identity: &str) -> Option<LockReport> {
     let info = backend.admin().ok()?.inspect(identity).ok()?;
-    Some(LockReport::new(&info, backend.kind(), &backend.url()))
+    Some(
+        LockReport::new(&info, backend.kind(), &backend.url())
+            .without_waiters_of(std::process::id()),
+    )
 }
 
 /// Runs `on_loss` if the guard's loss future says the lock was lost; stops

@@ -368,11 +368,13 @@ impl LockReport {
     }
 
     /// One clause saying who holds the lock: `held exclusive by pid 42
-    /// (sleep 30, process started 3s ago)`.
+    /// (sleep 30, process started 3s ago)`; an unknown state says why.
     pub(crate) fn holders_sentence(&self) -> String {
         let state = self.state_text();
-        if matches!(self.state, State::Free | State::Unknown) {
-            return state;
+        match (self.state, &self.error) {
+            (State::Unknown, Some(why)) => return format!("{state} ({why})"),
+            (State::Free | State::Unknown, _) => return state,
+            _ => {}
         }
         let who: Vec<String> = self.holders.iter().map(Contender::describe).collect();
         let mut s = match (who.is_empty(), self.state) {
@@ -386,6 +388,20 @@ impl LockReport {
             n => s.push_str(&format!(", {n} waiters")),
         }
         s
+    }
+
+    /// Leaves out the waiters that are process `pid` (lock files only, where
+    /// a pid is this host's): for this command's own wait, or after a timeout
+    /// its wait left in the kernel until the lock frees, which are not other
+    /// waiters.
+    pub(crate) fn without_waiters_of(mut self, pid: u32) -> Self {
+        if self.backend == "file" {
+            self.waiters.retain(|w| w.pid != Some(pid));
+            if let Some(n) = &mut self.waiter_count {
+                *n = self.waiters.len();
+            }
+        }
+        self
     }
 
     /// The holders, to notice a change of holder while waiting.
@@ -629,6 +645,47 @@ mod tests {
         info.exists = Some(true);
         info.settle_state();
         LockReport::new(&info, "zookeeper", "zookeeper://svc@zk1:2181/lockutils")
+    }
+
+    #[test]
+    fn a_lock_files_waiters_leave_out_this_process() {
+        let mut info = LockInfo::new("x", "/run/lockutils/x");
+        let mut holder = ContenderInfo::new(Some(Mode::Exclusive));
+        holder.pid = Some(42);
+        info.holders = vec![holder];
+        info.waiters = [7, 8]
+            .into_iter()
+            .map(|pid| {
+                let mut w = ContenderInfo::new(Some(Mode::Exclusive));
+                w.pid = Some(pid);
+                w
+            })
+            .collect();
+        info.settle_state();
+        let file = LockReport::new(&info, "file", "file:///run/lockutils").without_waiters_of(7);
+        assert_eq!(file.waiters.len(), 1);
+        assert_eq!(file.waiters[0].pid, Some(8));
+        assert_eq!(file.waiter_count, Some(1));
+        assert!(file.holders_sentence().ends_with(", 1 waiter"));
+        // A ZooKeeper contender's pid is another host's, maybe.
+        let zk =
+            LockReport::new(&info, "zookeeper", "zookeeper://zk1:2181/x").without_waiters_of(7);
+        assert_eq!(zk.waiters.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_state_says_why() {
+        let mut info = LockInfo::new("x", "/run/lockutils/x");
+        info.state = LockState::Unknown;
+        info.error = Some("cannot open the lock file to probe it: Too many open files".into());
+        let r = LockReport::new(&info, "file", "file:///run/lockutils");
+        assert_eq!(
+            r.holders_sentence(),
+            "unknown (cannot open the lock file to probe it: Too many open files)"
+        );
+        info.error = None;
+        let r = LockReport::new(&info, "file", "file:///run/lockutils");
+        assert_eq!(r.holders_sentence(), "unknown");
     }
 
     #[test]

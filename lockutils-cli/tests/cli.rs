@@ -190,6 +190,8 @@ fn hold_excludes_a_library_holder_and_honours_no_wait_and_timeout() {
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(waited < Duration::from_secs(3), "{waited:?}");
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+    // Its own wait, left in the kernel until the lock frees, is no waiter.
+    assert!(!stderr(&out).contains("waiter"), "{}", stderr(&out));
 
     // A waiting hold gets the lock as soon as the library releases it.
     let ran = dir.join("ran");
@@ -240,6 +242,7 @@ fn hold_says_who_holds_the_lock_while_it_waits() {
         "{waiting}"
     );
     assert!(waiting.contains("process started"), "{waiting}");
+    assert!(!waiting.contains("waiter"), "itself counted: {waiting}");
 }
 
 #[test]

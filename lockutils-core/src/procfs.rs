@@ -251,6 +251,14 @@ pub(crate) enum Descriptors {
 /// memory): unlike a process this user may not read, that says nothing about
 /// who has what open, so callers must not take it as "out of sight".
 pub(crate) fn other_processes<B>(
+    visit: impl FnMut(u32, Descriptors) -> ControlFlow<B>,
+) -> io::Result<Option<ControlFlow<B>>> {
+    processes(false, visit)
+}
+
+/// [`other_processes`], this one included when `with_self` says so.
+fn processes<B>(
+    with_self: bool,
     mut visit: impl FnMut(u32, Descriptors) -> ControlFlow<B>,
 ) -> io::Result<Option<ControlFlow<B>>> {
     let me = std::process::id();
@@ -267,7 +275,7 @@ pub(crate) fn other_processes<B>(
         else {
             continue;
         };
-        if pid == me {
+        if pid == me && !with_self {
             continue;
         }
         let fds = match fs::read_dir(entry.path().join("fd")) {
@@ -312,14 +320,15 @@ pub(crate) fn has_descriptors(pid: u32) -> bool {
     !(state == "Z" || state == "X" || kthread)
 }
 
-/// Finds every descriptor, in every process but this one, open on one of the
-/// `files` (by `(st_dev, st_ino)`), with the locks owned through it.
+/// Finds every descriptor, in every process (this one too: its own holds and
+/// waits are as much the lock's as anyone's), open on one of the `files` (by
+/// `(st_dev, st_ino)`), with the locks owned through it.
 pub fn scan_open_files(files: &HashSet<(u64, u64)>) -> FdScan {
     let mut scan = FdScan::default();
     if files.is_empty() {
         return scan;
     }
-    let walked = other_processes::<()>(|pid, fds| {
+    let walked = processes::<()>(true, |pid, fds| {
         let fds = match fds {
             Descriptors::Listed(fds) => fds,
             Descriptors::Hidden => {

@@ -266,6 +266,41 @@ fn bad_urls_are_typed_errors_that_name_the_fix() {
     assert!(matches!(e, Error::UnknownScheme { .. }), "{e}");
 }
 
+/// A process that holds or waits for a lock file is named by its own
+/// inspection as any other would be (it was left out: its hold showed as
+/// "not visible", its wait as someone else's).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_file_admin_names_this_process_as_holder_and_waiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileBackend::new(dir.path());
+    let admin = files.admin().unwrap();
+    let me = std::process::id();
+    let held = LockOptions::new("own").backend(&files).lock().unwrap();
+    let info = admin.inspect("own").unwrap();
+    let pids: Vec<Option<u32>> = info.holders.iter().map(|h| h.pid).collect();
+    assert_eq!(pids, [Some(me)], "{info:?}");
+    assert!(info.waiters.is_empty(), "{info:?}");
+    // A timed wait through another registry sleeps in the kernel.
+    let other = Registry::new();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            LockOptions::new("own")
+                .registry(&other)
+                .backend(&files)
+                .timeout(Duration::from_secs(20))
+                .lock()
+                .map(drop)
+        });
+        common::wait_until("the wait is seen", Duration::from_secs(10), || {
+            let info = admin.inspect("own").unwrap();
+            info.waiters.iter().any(|w| w.pid == Some(me))
+        });
+        drop(held);
+        waiter.join().unwrap().unwrap();
+    });
+}
+
 #[test]
 fn the_file_admin_lists_inspects_and_removes_only_free_locks() {
     let dir = tempfile::tempdir().unwrap();
