@@ -107,8 +107,9 @@ pub struct FileLockState {
     /// Who holds it: one entry per holding process, plus one entry per
     /// granted lock whose owner is not visible.
     pub holders: Vec<FileOwner>,
-    /// Who waits for it: identified processes, plus one entry per blocked
-    /// request whose owner is not visible.
+    /// Who waits for it: one entry per waiting thread identified (a process
+    /// waiting in two threads appears twice), plus one per blocked request
+    /// whose owner is not visible.
     pub waiters: Vec<FileOwner>,
     /// `flock(2)` locks on the file (they do not exclude lockutils or oslo).
     pub flock_locks: usize,
@@ -425,23 +426,26 @@ fn waiters(fds: &[OpenFd], blocked: Option<&[&LockLine]>) -> Vec<FileOwner> {
         let mine: Vec<&OpenFd> = fds.iter().filter(|f| f.pid == pid).collect();
         let fd_nums: Vec<i32> = mine.iter().map(|f| f.fd).collect();
         let holds = mine.iter().any(|f| f.locks.iter().any(|l| !l.blocked));
-        let Some((evidence, kind)) = crate::procfs::blocked_thread(pid, &fd_nums, holds) else {
+        let Some(threads) = crate::procfs::blocked_threads(pid, &fd_nums, holds) else {
             continue;
         };
-        let (evidence, kind) = match (evidence, kind) {
-            (WaitEvidence::Syscall, Some(kind)) => ("syscall", kind),
+        // One entry per waiting thread: each is one blocked request.
+        let seen: Vec<(&'static str, Kind)> = match threads.evidence {
+            WaitEvidence::Syscall => threads.kinds.iter().map(|&k| ("syscall", k)).collect(),
             // Seen asleep in a lock wait only. With the table, that is one
             // of its blocked OFD requests (POSIX ones show their pid), if
             // it lists any.
-            (_, _) if blocked.is_some() && ofd.is_empty() => continue,
-            (_, _) if blocked.is_some() => ("wchan", Kind::Ofd),
-            (_, kind) => ("wchan", kind.unwrap_or(Kind::Unknown)),
+            WaitEvidence::Wchan if blocked.is_some() && ofd.is_empty() => continue,
+            WaitEvidence::Wchan if blocked.is_some() => vec![("wchan", Kind::Ofd)],
+            WaitEvidence::Wchan => vec![("wchan", Kind::Unknown)],
         };
-        let mode = if kind == Kind::Ofd { common_mode } else { None };
-        if kind == Kind::Ofd {
-            identified_ofd += 1;
+        for (evidence, kind) in seen {
+            let mode = if kind == Kind::Ofd { common_mode } else { None };
+            if kind == Kind::Ofd {
+                identified_ofd += 1;
+            }
+            out.push(FileOwner::process(pid, kind, mode, fd_nums.clone(), evidence));
         }
-        out.push(FileOwner::process(pid, kind, mode, fd_nums, evidence));
     }
     for l in ofd.iter().skip(identified_ofd) {
         out.push(FileOwner::unknown(Kind::Ofd, l.mode));

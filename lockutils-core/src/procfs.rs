@@ -233,7 +233,7 @@ pub struct FdScan {
     pub hidden_processes: usize,
 }
 
-/// Another process's open descriptors, as [`other_processes`] finds them.
+/// A process's open descriptors, as [`other_processes`] finds them.
 pub(crate) enum Descriptors {
     /// Its `/proc/PID/fd` listing.
     Listed(fs::ReadDir),
@@ -391,22 +391,39 @@ pub enum WaitEvidence {
 
 /// Whether a thread of process `pid` waits for a lock on one of `fds` (its
 /// descriptors of one file), how that was seen, and the kind of lock when
-/// the system call shows it.
+/// the system call shows it (see [`blocked_threads`] for how many).
 pub fn blocked_thread(
     pid: i32,
     fds: &[i32],
     holds_lock: bool,
 ) -> Option<(WaitEvidence, Option<Kind>)> {
+    blocked_threads(pid, fds, holds_lock).map(|w| (w.evidence, w.kinds.first().copied()))
+}
+
+/// The threads of one process that wait for a lock on a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockedThreads {
+    /// How they were seen.
+    pub evidence: WaitEvidence,
+    /// The kind of each request the system calls show, one per thread (for
+    /// [`WaitEvidence::Syscall`]); empty when only `wchan` told, which
+    /// says that some thread waits, not how many.
+    pub kinds: Vec<Kind>,
+}
+
+/// The threads of process `pid` that wait for a lock on one of `fds` (its
+/// descriptors of one file): every thread whose system call shows it, or,
+/// when no system call was readable, whether a thread sleeps in the
+/// kernel's file-lock wait while the process holds no lock (`holds_lock`
+/// false).
+pub fn blocked_threads(pid: i32, fds: &[i32], holds_lock: bool) -> Option<BlockedThreads> {
     let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut wchan_hit = false;
+    let mut kinds = Vec::new();
     for task in tasks.flatten() {
         let path = task.path();
         match fs::read_to_string(path.join("syscall")) {
-            Ok(line) => {
-                if let Some(kind) = waits_in_fcntl(&line, fds) {
-                    return Some((WaitEvidence::Syscall, Some(kind)));
-                }
-            }
+            Ok(line) => kinds.extend(waits_in_fcntl(&line, fds)),
             Err(_) => {
                 let wchan = fs::read_to_string(path.join("wchan")).unwrap_or_default();
                 if !holds_lock && is_lock_wait_channel(wchan.trim()) {
@@ -415,7 +432,16 @@ pub fn blocked_thread(
             }
         }
     }
-    wchan_hit.then_some((WaitEvidence::Wchan, None))
+    if !kinds.is_empty() {
+        return Some(BlockedThreads {
+            evidence: WaitEvidence::Syscall,
+            kinds,
+        });
+    }
+    wchan_hit.then_some(BlockedThreads {
+        evidence: WaitEvidence::Wchan,
+        kinds,
+    })
 }
 
 /// The kind of lock a `/proc/…/syscall` line waits for, if it is

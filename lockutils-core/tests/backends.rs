@@ -281,23 +281,43 @@ fn the_file_admin_names_this_process_as_holder_and_waiter() {
     let pids: Vec<Option<u32>> = info.holders.iter().map(|h| h.pid).collect();
     assert_eq!(pids, [Some(me)], "{info:?}");
     assert!(info.waiters.is_empty(), "{info:?}");
-    // A timed wait through another registry sleeps in the kernel.
-    let other = Registry::new();
+    // Two timed waits through two more registries sleep in the kernel: two
+    // waiters, both this process, seen in their system calls.
+    let (one, two) = (Registry::new(), Registry::new());
     std::thread::scope(|s| {
-        let waiter = s.spawn(|| {
-            LockOptions::new("own")
-                .registry(&other)
-                .backend(&files)
-                .timeout(Duration::from_secs(20))
-                .lock()
-                .map(drop)
-        });
-        common::wait_until("the wait is seen", Duration::from_secs(10), || {
+        let waiters: Vec<_> = [&one, &two]
+            .into_iter()
+            .map(|reg| {
+                let files = &files;
+                s.spawn(move || {
+                    LockOptions::new("own")
+                        .registry(reg)
+                        .backend(files)
+                        .timeout(Duration::from_secs(20))
+                        .lock()
+                        .map(drop)
+                })
+            })
+            .collect();
+        // Released before any assertion, so that the waiters end either way.
+        let started = Instant::now();
+        let (seen, last) = loop {
             let info = admin.inspect("own").unwrap();
-            info.waiters.iter().any(|w| w.pid == Some(me))
-        });
+            let waiters: Vec<(Option<u32>, Option<&str>)> =
+                info.waiters.iter().map(|w| (w.pid, w.evidence)).collect();
+            if waiters == [(Some(me), Some("syscall")); 2] {
+                break (true, waiters);
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                break (false, waiters);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         drop(held);
-        waiter.join().unwrap().unwrap();
+        for w in waiters {
+            w.join().unwrap().unwrap();
+        }
+        assert!(seen, "waiters: {last:?}");
     });
 }
 

@@ -304,8 +304,10 @@ pub enum Removal {
     InUse(crate::InUse),
 }
 
-/// Operations on locks this process does not hold. Every backend offers
-/// what it can; the rest fail with [`Error::Unsupported`] naming the backend.
+/// Operations on locks by name, beside acquiring them: listing, inspecting
+/// (this process's own holds and waits included), removing and clearing.
+/// Every backend offers what it can; the rest fail with
+/// [`Error::Unsupported`] naming the backend.
 pub trait Admin: Send + Sync {
     /// The backend's URL, for messages.
     fn backend(&self) -> Cow<'_, str>;

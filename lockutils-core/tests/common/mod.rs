@@ -344,31 +344,35 @@ pub fn kernel_waiters_on(path: &Path) -> usize {
         .count()
 }
 
-/// The count of kernel waiters on `path` that most of nine reads of
-/// `/proc/locks` agree on, for assertions on a count that should hold still
-/// (a bound, an exact number). One read can miss a waiter or see one twice
-/// while other tests' locks come and go; both take such a change during the
-/// read, so most reads see the true count.
+/// The count of kernel waiters on `path` in one consistent reading of
+/// `/proc/locks` (`lockutils_core::procfs::read_proc_locks`: the whole table
+/// in one read, or two readings alike), for assertions on a count that
+/// should hold still (a bound, an exact number). A plain read
+/// ([`kernel_waiters_on`]) can repeat or drop a whole block of waiters when
+/// other tests' locks come and go between its pages.
+#[cfg(target_os = "linux")]
 pub fn settled_kernel_waiters_on(path: &Path) -> usize {
-    let mut seen = [0usize; 16];
-    let mut other = Vec::new();
-    for _ in 0..9 {
-        match kernel_waiters_on(path) {
-            n if n < seen.len() => seen[n] += 1,
-            n => other.push(n),
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).expect("lock file exists");
+    let dev = m.dev();
+    let major = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32;
+    let minor = ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32;
+    let inos = std::collections::HashSet::from([m.ino()]);
+    for _ in 0..500 {
+        if let Some(lines) = lockutils_core::procfs::read_proc_locks(&inos) {
+            return lines
+                .iter()
+                .filter(|l| {
+                    l.blocked
+                        && l.key.major == major
+                        && l.key.minor == minor
+                        && l.key.ino == m.ino()
+                })
+                .count();
         }
+        std::thread::sleep(Duration::from_millis(2));
     }
-    let (n, times) = seen
-        .iter()
-        .enumerate()
-        .max_by_key(|&(n, &times)| (times, std::cmp::Reverse(n)))
-        .map(|(n, &times)| (n, times))
-        .expect("counts");
-    if times == 0 {
-        // Every read saw 16 or more: the smallest of them.
-        return other.into_iter().min().expect("nine reads");
-    }
-    n
+    panic!("no consistent reading of /proc/locks in 500 tries");
 }
 
 /// Waits until `/proc/locks` shows no waiter for `path` on five reads in a
