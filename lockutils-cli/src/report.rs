@@ -390,16 +390,25 @@ impl LockReport {
         s
     }
 
-    /// Leaves out the waiters that are process `pid` (lock files only, where
-    /// a pid is this host's): for this command's own wait, or after a timeout
-    /// its wait left in the kernel until the lock frees, which are not other
-    /// waiters.
-    pub(crate) fn without_waiters_of(mut self, pid: u32) -> Self {
-        if self.backend == "file" {
-            self.waiters.retain(|w| w.pid != Some(pid));
-            if let Some(n) = &mut self.waiter_count {
-                *n = self.waiters.len();
-            }
+    /// Leaves out the waiters that are process `pid` on host `host`: this
+    /// command's own wait, or, after a timeout, its wait left in the kernel
+    /// until the lock frees, which are not other waiters. Lock files: by pid
+    /// (a lock file's waiters are this host's); ZooKeeper: by the `HOST:PID`
+    /// a contender of this library writes in its node; elsewhere none.
+    pub(crate) fn without_waiters_of(mut self, pid: u32, host: &str) -> Self {
+        let own = |w: &Contender| match self.backend {
+            "file" => w.pid == Some(pid),
+            "zookeeper" => w.pid == Some(pid) && w.host.as_deref() == Some(host),
+            _ => false,
+        };
+        let before = self.waiters.len();
+        let waiters: Vec<Contender> = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .filter(|w| !own(w))
+            .collect();
+        self.waiters = waiters;
+        if let Some(n) = &mut self.waiter_count {
+            *n -= before - self.waiters.len();
         }
         self
     }
@@ -648,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_files_waiters_leave_out_this_process() {
+    fn waiters_leave_out_this_process_where_the_backend_tells() {
         let mut info = LockInfo::new("x", "/run/lockutils/x");
         let mut holder = ContenderInfo::new(Some(Mode::Exclusive));
         holder.pid = Some(42);
@@ -662,15 +671,25 @@ mod tests {
             })
             .collect();
         info.settle_state();
-        let file = LockReport::new(&info, "file", "file:///run/lockutils").without_waiters_of(7);
+        let file =
+            LockReport::new(&info, "file", "file:///run/lockutils").without_waiters_of(7, "h");
         assert_eq!(file.waiters.len(), 1);
         assert_eq!(file.waiters[0].pid, Some(8));
         assert_eq!(file.waiter_count, Some(1));
         assert!(file.holders_sentence().ends_with(", 1 waiter"));
-        // A ZooKeeper contender's pid is another host's, maybe.
-        let zk =
-            LockReport::new(&info, "zookeeper", "zookeeper://zk1:2181/x").without_waiters_of(7);
-        assert_eq!(zk.waiters.len(), 2);
+        // A ZooKeeper contender is this process only with this host too.
+        info.waiters[0].host = Some("h".into());
+        info.waiters[1].host = Some("other".into());
+        info.waiters[1].pid = Some(7);
+        let zk = LockReport::new(&info, "zookeeper", "zookeeper://zk1:2181/x")
+            .without_waiters_of(7, "h");
+        let left: Vec<_> = zk.waiters.iter().map(|w| w.host.as_deref()).collect();
+        assert_eq!(left, [Some("other")]);
+        assert_eq!(zk.waiter_count, Some(1));
+        // PostgreSQL's hosts are client addresses: nothing is left out.
+        let pg =
+            LockReport::new(&info, "postgresql", "postgresql://db/x").without_waiters_of(7, "h");
+        assert_eq!(pg.waiters.len(), 2);
     }
 
     #[test]

@@ -259,6 +259,7 @@ fn a_waiting_hold_says_who_holds_and_withdraws_when_interrupted() {
         text.contains("held exclusive by the-holder (session 0x"),
         "{text}"
     );
+    assert!(!text.contains("waiter"), "its own wait counted: {text}");
     assert_eq!(waiters(&zk.inspect("w").unwrap()), 1);
     // SIGTERM while waiting: 128+15, and the queue entry is gone at once
     // (not after the session timeout).
