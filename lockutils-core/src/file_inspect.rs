@@ -248,7 +248,11 @@ impl Snapshot {
             };
             report.holders.push(FileOwner::unknown(kind, mode));
         }
-        report.waiters = waiters(fds, if table { Some(&blocked) } else { None });
+        report.waiters = waiters(
+            fds,
+            (meta.dev(), meta.ino()),
+            if table { Some(&blocked) } else { None },
+        );
         report
     }
 }
@@ -392,7 +396,7 @@ fn posix_owner(fds: &[OpenFd], l: &LockLine) -> FileOwner {
 /// file (exact; for POSIX waiters also the pid the table shows); with the
 /// table, blocked requests no identified thread accounts for are shown as
 /// not visible.
-fn waiters(fds: &[OpenFd], blocked: Option<&[&LockLine]>) -> Vec<FileOwner> {
+fn waiters(fds: &[OpenFd], file: (u64, u64), blocked: Option<&[&LockLine]>) -> Vec<FileOwner> {
     let mut out: Vec<FileOwner> = Vec::new();
     for l in blocked
         .into_iter()
@@ -426,7 +430,7 @@ fn waiters(fds: &[OpenFd], blocked: Option<&[&LockLine]>) -> Vec<FileOwner> {
         let mine: Vec<&OpenFd> = fds.iter().filter(|f| f.pid == pid).collect();
         let fd_nums: Vec<i32> = mine.iter().map(|f| f.fd).collect();
         let holds = mine.iter().any(|f| f.locks.iter().any(|l| !l.blocked));
-        let Some(threads) = crate::procfs::blocked_threads(pid, &fd_nums, holds) else {
+        let Some(threads) = crate::procfs::blocked_threads(pid, &fd_nums, Some(file), holds) else {
             continue;
         };
         // One entry per waiting thread: each is one blocked request.
@@ -522,7 +526,7 @@ mod tests {
     fn unidentified_ofd_waiters_are_unknown() {
         let blocked = [line("1: -> OFDLCK ADVISORY  WRITE -1 fe:00:7 0 EOF")];
         let refs: Vec<&LockLine> = blocked.iter().collect();
-        let w = waiters(&[], Some(&refs));
+        let w = waiters(&[], (0, 0), Some(&refs));
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].pid, None);
         assert_eq!(w[0].mode, Some(LockMode::Exclusive));

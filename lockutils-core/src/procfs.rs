@@ -397,7 +397,7 @@ pub fn blocked_thread(
     fds: &[i32],
     holds_lock: bool,
 ) -> Option<(WaitEvidence, Option<Kind>)> {
-    blocked_threads(pid, fds, holds_lock).map(|w| (w.evidence, w.kinds.first().copied()))
+    blocked_threads(pid, fds, None, holds_lock).map(|w| (w.evidence, w.kinds.first().copied()))
 }
 
 /// The threads of one process that wait for a lock on a file.
@@ -416,14 +416,33 @@ pub struct BlockedThreads {
 /// when no system call was readable, whether a thread sleeps in the
 /// kernel's file-lock wait while the process holds no lock (`holds_lock`
 /// false).
-pub fn blocked_threads(pid: i32, fds: &[i32], holds_lock: bool) -> Option<BlockedThreads> {
+///
+/// With `file` (its `(st_dev, st_ino)`), a descriptor a system call names is
+/// checked to be that file still: the descriptors were listed a moment
+/// before, and one closed since and opened again on another file would
+/// otherwise count a wait for that other file as one for this.
+pub fn blocked_threads(
+    pid: i32,
+    fds: &[i32],
+    file: Option<(u64, u64)>,
+    holds_lock: bool,
+) -> Option<BlockedThreads> {
     let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let still_the_file = |fd: i32| {
+        file.is_none_or(|id| {
+            fs::metadata(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|m| (m.dev(), m.ino()) == id)
+        })
+    };
     let mut wchan_hit = false;
     let mut kinds = Vec::new();
     for task in tasks.flatten() {
         let path = task.path();
         match fs::read_to_string(path.join("syscall")) {
-            Ok(line) => kinds.extend(waits_in_fcntl(&line, fds)),
+            Ok(line) => kinds.extend(
+                fcntl_wait(&line, fds)
+                    .filter(|&(fd, _)| still_the_file(fd))
+                    .map(|(_, kind)| kind),
+            ),
             Err(_) => {
                 let wchan = fs::read_to_string(path.join("wchan")).unwrap_or_default();
                 if !holds_lock && is_lock_wait_channel(wchan.trim()) {
@@ -447,6 +466,11 @@ pub fn blocked_threads(pid: i32, fds: &[i32], holds_lock: bool) -> Option<Blocke
 /// The kind of lock a `/proc/…/syscall` line waits for, if it is
 /// `fcntl(fd, F_OFD_SETLKW | F_SETLKW, …)` on one of `fds`.
 pub fn waits_in_fcntl(line: &str, fds: &[i32]) -> Option<Kind> {
+    fcntl_wait(line, fds).map(|(_, kind)| kind)
+}
+
+/// [`waits_in_fcntl`], with the descriptor the call names.
+fn fcntl_wait(line: &str, fds: &[i32]) -> Option<(i32, Kind)> {
     let mut fields = line.split_whitespace();
     // "running", or "-1 …" when not in a system call, do not parse or match.
     let nr = fields.next()?.parse::<i64>().ok()?;
@@ -459,13 +483,11 @@ pub fn waits_in_fcntl(line: &str, fds: &[i32]) -> Option<Kind> {
     };
     let fd = hex(fields.next())?;
     let cmd = hex(fields.next())?;
-    if !fds.iter().any(|&f| f as u64 == fd) {
-        return None;
-    }
+    let fd = *fds.iter().find(|&&f| f as u64 == fd)?;
     if cmd == libc::F_OFD_SETLKW as u64 {
-        Some(Kind::Ofd)
+        Some((fd, Kind::Ofd))
     } else if cmd == libc::F_SETLKW as u64 {
-        Some(Kind::Posix)
+        Some((fd, Kind::Posix))
     } else {
         None
     }
