@@ -23,7 +23,8 @@
 //!   the process inherits them. A child forked without `exec` does inherit
 //!   them, sharing their open files (and so their OFD locks) with the parent;
 //!   a `pthread_atfork` child hook (no signal handler) makes the child forget
-//!   the parent's kept files, and it closes them on its first use.
+//!   the parent's kept files, and it closes them on its first use (see
+//!   [`fork_hooks`](crate::fork_hooks)).
 //! - At most [`MAX_KEPT`] descriptors are kept (least recently used evicted);
 //!   each is closed after [`KEPT_IDLE_CLOSE`] unused.
 
@@ -86,24 +87,28 @@ static CACHE: Mutex<Cache> = Mutex::new(Cache {
 static FORKS: AtomicU64 = AtomicU64::new(0);
 static WATCH_FORKS: Once = Once::new();
 
-extern "C" fn forked_child() {
-    // Only an atomic store: anything more is not async-signal-safe here.
+/// Moves the fork generation on; the fork hooks' child hook calls it.
+pub(crate) fn forked() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Makes [`generation`] change in the child of every later `fork`; false if
-/// that cannot be arranged (then nothing that would be wrong in a forked
-/// child may be kept).
+/// Makes [`generation`] change in the child of every later `fork`, and
+/// registers the hooks that keep lockutils' own threads from splitting a
+/// lock across a fork ([`fork_hooks`](crate::fork_hooks)); false if that
+/// cannot be arranged (then nothing that would be wrong in a forked child
+/// may be kept).
 pub(crate) fn watch_forks() -> bool {
     WATCH_FORKS.call_once(|| {
-        // SAFETY: registers a child hook that only does an atomic add; no
-        // prepare or parent hook.
-        let r = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
-        if r != 0 {
+        if !crate::fork_hooks::register() {
             FORKS.store(u64::MAX, Ordering::Relaxed);
         }
     });
     FORKS.load(Ordering::Relaxed) != u64::MAX
+}
+
+/// The cache's lock, held across a fork by the fork hooks.
+pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(CACHE.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// The fork generation of this process: changes in the child of a `fork`.

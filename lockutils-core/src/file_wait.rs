@@ -85,6 +85,15 @@ fn lock_queue() -> MutexGuard<'static, Queue> {
 }
 static JOB_READY: Condvar = Condvar::new();
 
+/// The queue's and the orphans' locks, in that order, held across a fork by
+/// the fork hooks (the generation is left alone: the child's first use
+/// forgets the parent's waits).
+pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
+    let queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
+    let orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+    Box::new((queue, orphans))
+}
+
 /// How many waiter threads are alive in this process: those blocked in the
 /// kernel (for a caller or orphaned) plus idle ones, which exit after
 /// [`WAITER_IDLE_EXIT`]. Never more than [`MAX_WAITERS`].

@@ -56,6 +56,7 @@ unix_only! {
     #[cfg(target_os = "linux")]
     pub mod file_inspect;
     mod file_wait;
+    mod fork_hooks;
     mod guard;
     mod held;
     mod in_use;

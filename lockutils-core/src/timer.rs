@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, LazyLock, Mutex};
+use std::sync::{Condvar, LazyLock, Mutex, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -25,7 +25,11 @@ impl Action {
     fn fire(self) {
         match self {
             Action::Wake(w) => w.wake(),
-            Action::Run(job) => job(),
+            Action::Run(job) => {
+                // A fork waits for the job: it may hold internal locks.
+                let _job = crate::fork_hooks::job();
+                job()
+            }
         }
     }
 }
@@ -50,9 +54,23 @@ static TIMERS: LazyLock<&'static Timers> = LazyLock::new(|| {
         next_id: AtomicU64::new(0),
         thread_generation: AtomicU64::new(fd_cache::generation()),
     }));
+    let _ = STARTED.set(timers);
     start_thread(timers);
     timers
 });
+
+/// The timers once [`TIMERS`] made them, for the fork hooks, which must not
+/// make them (nor start a thread) themselves.
+static STARTED: OnceLock<&'static Timers> = OnceLock::new();
+
+/// The timer queue's lock, if there are timers, held across a fork by the
+/// fork hooks.
+pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
+    match STARTED.get() {
+        Some(timers) => Box::new(timers.due.lock().unwrap_or_else(|e| e.into_inner())),
+        None => Box::new(()),
+    }
+}
 
 fn start_thread(timers: &'static Timers) {
     std::thread::Builder::new()
