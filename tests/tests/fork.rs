@@ -31,9 +31,26 @@ fn send(fd: libc::c_int, byte: u8) {
     );
 }
 
+/// One byte from the other side, within [`PATIENCE`]: a side blocked for good
+/// (as a child was once, on a lock held at the fork) fails the test rather
+/// than hanging it.
 fn recv(fd: libc::c_int) -> u8 {
     let mut byte = 0u8;
     loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls one live `pollfd` for at most PATIENCE.
+        let ready = unsafe { libc::poll(&mut pfd, 1, PATIENCE.as_millis() as libc::c_int) };
+        if ready < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        assert!(
+            ready > 0,
+            "no answer from the other side within {PATIENCE:?}"
+        );
         // SAFETY: reads one byte into a live local.
         let n = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
         let e = std::io::Error::last_os_error();
