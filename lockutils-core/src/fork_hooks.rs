@@ -21,7 +21,7 @@
 //! library: docs/design.md says so.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::{RwLock, RwLockReadGuard};
 
 use crate::{fd_cache, file_wait, timer};
@@ -29,10 +29,16 @@ use crate::{fd_cache, file_wait, timer};
 /// Held shared by every timer job, exclusively by the prepare hook.
 static JOBS: RwLock<()> = RwLock::new(());
 
+/// The guards of the locks the prepare hook took.
+type Held = Vec<Box<dyn Any>>;
+
 thread_local! {
     /// The locks the prepare hook took, for the parent or child hook to
-    /// release (all three run on the forking thread).
-    static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    /// release (all three run on the forking thread): a raw pointer, so that
+    /// this thread-local has no destructor and stays usable while the
+    /// thread's other thread-locals are destroyed (one of whose destructors
+    /// may fork).
+    static HELD: Cell<*mut Held> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// Held while a timer job runs: a fork waits for the job to end.
@@ -55,7 +61,9 @@ extern "C" fn prepare() {
         file_wait::hold_for_fork(),
         timer::hold_for_fork(),
     ];
-    HELD.with(|h| *h.borrow_mut() = held);
+    let held = Box::into_raw(Box::new(held));
+    let previous = HELD.with(|h| h.replace(held));
+    debug_assert!(previous.is_null(), "hooks of one fork at a time");
 }
 
 extern "C" fn parent() {
@@ -69,7 +77,14 @@ extern "C" fn child() {
 
 /// Lets go of what [`prepare`] took, the last taken first.
 fn release() {
-    let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    let held = HELD.with(|h| h.replace(std::ptr::null_mut()));
+    if held.is_null() {
+        return;
+    }
+    // SAFETY: `held` came from `Box::into_raw` in `prepare` on this thread
+    // (the parent and child hooks run on the thread that ran it), and the
+    // swap above took it out, so it is turned back into a box only once.
+    let held = unsafe { Box::from_raw(held) };
     for guard in held.into_iter().rev() {
         drop(guard);
     }
@@ -77,10 +92,103 @@ fn release() {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
     use std::time::{Duration, Instant};
 
     use crate::{fd_cache, timer};
+
+    /// Waits at most 5 s for child `pid` and returns its exit code; kills it
+    /// (our own child, by its pid) and returns `None` if it did not exit.
+    fn exit_code(pid: libc::pid_t) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for our own child, without blocking.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+            }
+            if Instant::now() >= deadline {
+                // SAFETY: our own child, not reaped yet.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A forked child's timer runs none of the jobs its parent had
+    /// scheduled (they may block on locks the parent's threads held at the
+    /// fork), and runs the child's own.
+    #[test]
+    fn a_forked_childs_timer_runs_its_own_jobs_not_its_parents() {
+        static PARENTS_RAN: AtomicBool = AtomicBool::new(false);
+        static OWN_RAN: AtomicBool = AtomicBool::new(false);
+        assert!(fd_cache::watch_forks());
+        timer::run_at(Instant::now() + Duration::from_secs(1), || {
+            PARENTS_RAN.store(true, Ordering::SeqCst)
+        });
+        // SAFETY: the child only schedules a timer job, sleeps and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            timer::run_at(Instant::now(), || OWN_RAN.store(true, Ordering::SeqCst));
+            std::thread::sleep(Duration::from_millis(1500));
+            let code = match (PARENTS_RAN.load(Ordering::SeqCst), OWN_RAN.load(Ordering::SeqCst)) {
+                (false, true) => 0,
+                (true, _) => 1,
+                (false, false) => 2,
+            };
+            // SAFETY: ends the child without running the parent's
+            // destructors.
+            unsafe { libc::_exit(code) };
+        }
+        match exit_code(pid) {
+            Some(0) => {}
+            Some(1) => panic!("the child ran a job its parent had scheduled"),
+            Some(2) => panic!("the child's own job never ran"),
+            other => panic!("child: {other:?}"),
+        }
+    }
+
+    /// A fork from a thread-local's destructor, after the thread's other
+    /// thread-locals are gone, goes through the hooks without a panic (which
+    /// would abort the process from an `extern "C"` hook).
+    #[test]
+    fn a_fork_from_a_thread_local_destructor_goes_through_the_hooks() {
+        static CHILD_CODE: AtomicI32 = AtomicI32::new(-1);
+        fn fork_and_wait() -> i32 {
+            // SAFETY: the child `_exit`s at once.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(0) };
+            }
+            exit_code(pid).unwrap_or(-2)
+        }
+        struct ForkOnDrop;
+        impl Drop for ForkOnDrop {
+            fn drop(&mut self) {
+                CHILD_CODE.store(fork_and_wait(), Ordering::SeqCst);
+            }
+        }
+        thread_local! {
+            static FORKS_ON_DROP: ForkOnDrop = const { ForkOnDrop };
+        }
+        assert!(fd_cache::watch_forks());
+        std::thread::spawn(|| {
+            // Registered before any thread-local the hooks use, so
+            // destroyed after them.
+            FORKS_ON_DROP.with(|_| {});
+            assert_eq!(fork_and_wait(), 0);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(CHILD_CODE.load(Ordering::SeqCst), 0);
+    }
 
     /// A fork while a timer job holds the kept-file cache's lock: the fork
     /// waits for the job, and the child gets the lock. Without the hooks the
@@ -108,27 +216,11 @@ mod tests {
             // destructors.
             unsafe { libc::_exit(if n < usize::MAX { 0 } else { 1 }) };
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut status = 0;
-        let exited = loop {
-            // SAFETY: waits for our own child, without blocking.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if r == pid {
-                break true;
-            }
-            if Instant::now() >= deadline {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        if !exited {
-            // SAFETY: our own child, not reaped yet.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-        }
-        assert!(exited, "the forked child blocked on a lock held at the fork");
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        let code = exit_code(pid);
+        assert_eq!(
+            code,
+            Some(0),
+            "the forked child blocked on a lock held at the fork"
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -251,10 +251,17 @@ struct Inner {
     inserted: AtomicUsize,
     /// Inserts that trigger the next inline sweep.
     sweep_after: AtomicUsize,
-    /// Whether a deferred sweep is scheduled.
-    sweep_scheduled: AtomicBool,
+    /// Whether a deferred sweep is scheduled, as [`sweep_mark`] of the fork
+    /// generation it was scheduled in (0: none): a forked child, whose timer
+    /// forgets its parent's jobs, schedules its own.
+    sweep_scheduled: AtomicU64,
     /// One sweep at a time, so the insert count stays exact.
     sweeping: sync::Mutex<()>,
+}
+
+/// The mark of a sweep scheduled in this fork generation: never 0.
+fn sweep_mark() -> u64 {
+    crate::fd_cache::generation().wrapping_add(1).max(1)
 }
 
 impl Drop for Inner {
@@ -274,8 +281,9 @@ impl Drop for Inner {
 impl Inner {
     #[inline]
     fn schedule_sweep(&self) {
-        if self.sweep_scheduled.load(Ordering::Relaxed)
-            || self.sweep_scheduled.swap(true, Ordering::AcqRel)
+        let mark = sweep_mark();
+        if self.sweep_scheduled.load(Ordering::Relaxed) == mark
+            || self.sweep_scheduled.swap(mark, Ordering::AcqRel) == mark
         {
             return;
         }
@@ -289,7 +297,7 @@ impl Inner {
             if let Some(inner) = weak.upgrade() {
                 // Cleared first: a name going idle during the sweep schedules
                 // the next one, so none is ever left behind.
-                inner.sweep_scheduled.store(false, Ordering::Release);
+                inner.sweep_scheduled.store(0, Ordering::Release);
                 inner.sweep();
             }
         });
@@ -388,7 +396,7 @@ impl Registry {
                 map: SlotMap::new(),
                 inserted: AtomicUsize::new(0),
                 sweep_after: AtomicUsize::new(SWEEP_SLACK),
-                sweep_scheduled: AtomicBool::new(false),
+                sweep_scheduled: AtomicU64::new(0),
                 sweeping: sync::Mutex::new(()),
             })
         })

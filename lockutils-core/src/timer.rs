@@ -90,7 +90,14 @@ fn timers() -> &'static Timers {
             .compare_exchange(running, generation, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     {
-        // A forked child: the parent's timer thread does not exist here.
+        // A forked child: the parent's timer thread does not exist here, and
+        // the entries are the parent's: jobs that may block on locks the
+        // parent's threads held at the fork, wakers of the parent's tasks.
+        // Forgotten, neither run nor dropped (a waker's drop is foreign
+        // code); the child's own users schedule their own.
+        let mut due = timers.due.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::forget(std::mem::take(&mut *due));
+        drop(due);
         start_thread(timers);
     }
     timers
