@@ -247,24 +247,8 @@ fn holders_of(backend: &dyn Backend, identity: &str) -> Option<LockReport> {
     let info = backend.admin().ok()?.inspect(identity).ok()?;
     Some(
         LockReport::new(&info, backend.kind(), &backend.url())
-            .without_waiters_of(std::process::id(), this_host()),
+            .without_waiters_of(std::process::id(), lockutils_core::backend::host_name()),
     )
-}
-
-/// This host's name, as the ZooKeeper engine writes it in its nodes' data
-/// (`HOST:PID …`).
-fn this_host() -> &'static str {
-    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| {
-        let mut buf = [0u8; 256];
-        // SAFETY: `buf` is writable for its full length, which is passed.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        if rc != 0 {
-            return String::new();
-        }
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    })
 }
 
 /// Runs `on_loss` if the guard's loss future says the lock was lost; stops

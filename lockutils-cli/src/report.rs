@@ -401,14 +401,9 @@ impl LockReport {
             "zookeeper" => w.pid == Some(pid) && w.host.as_deref() == Some(host),
             _ => false,
         };
-        let before = self.waiters.len();
-        let waiters: Vec<Contender> = std::mem::take(&mut self.waiters)
-            .into_iter()
-            .filter(|w| !own(w))
-            .collect();
-        self.waiters = waiters;
+        self.waiters.retain(|w| !own(w));
         if let Some(n) = &mut self.waiter_count {
-            *n -= before - self.waiters.len();
+            *n = self.waiters.len();
         }
         self
     }

@@ -45,8 +45,8 @@ use std::time::Instant;
 
 pub use crate::options::{AsBackend, BackendRef};
 pub use admin::{
-    Admin, CleanOptions, Cleaned, Cleared, ContenderInfo, FileFacts, Listing, LockInfo, LockState,
-    Removal,
+    host_name, Admin, CleanOptions, Cleaned, Cleared, ContenderInfo, FileFacts, Listing, LockInfo,
+    LockState, Removal,
 };
 pub use caps::{Capabilities, Capability};
 pub(crate) use file::held_file;

@@ -55,15 +55,14 @@ pub(crate) fn register() -> bool {
 
 extern "C" fn prepare() {
     // Taken in this order (the elements are evaluated in order).
-    let held: Vec<Box<dyn Any>> = vec![
+    let held: Held = vec![
         Box::new(JOBS.write().unwrap_or_else(|e| e.into_inner())),
         fd_cache::hold_for_fork(),
         file_wait::hold_for_fork(),
         timer::hold_for_fork(),
     ];
-    let held = Box::into_raw(Box::new(held));
-    let previous = HELD.with(|h| h.replace(held));
-    debug_assert!(previous.is_null(), "hooks of one fork at a time");
+    // The parent or child hook of this fork takes it back.
+    HELD.with(|h| h.set(Box::into_raw(Box::new(held))));
 }
 
 extern "C" fn parent() {

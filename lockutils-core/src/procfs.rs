@@ -389,17 +389,6 @@ pub enum WaitEvidence {
     Wchan,
 }
 
-/// Whether a thread of process `pid` waits for a lock on one of `fds` (its
-/// descriptors of one file), how that was seen, and the kind of lock when
-/// the system call shows it (see [`blocked_threads`] for how many).
-pub fn blocked_thread(
-    pid: i32,
-    fds: &[i32],
-    holds_lock: bool,
-) -> Option<(WaitEvidence, Option<Kind>)> {
-    blocked_threads(pid, fds, None, holds_lock).map(|w| (w.evidence, w.kinds.first().copied()))
-}
-
 /// The threads of one process that wait for a lock on a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockedThreads {

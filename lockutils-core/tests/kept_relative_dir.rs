@@ -6,30 +6,23 @@
 //! acquisition. Its own test binary, with one test: it changes the process's
 //! working directory, and the kept files and orphaned waits are per process.
 
+mod common;
+
 use std::fs::File;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
 use lockutils_core::file::kept_descriptors;
 use lockutils_core::{Error, LockOptions};
 
-/// Takes a whole-file OFD write lock on `file`, as another holder would.
-fn ofd_write_lock(file: &File) {
-    // SAFETY: all-zero bytes are a valid `flock`; zero start and length with
-    // SEEK_SET cover the whole file, and OFD requests need `l_pid == 0`.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as _;
-    fl.l_whence = libc::SEEK_SET as _;
-    // SAFETY: `file` is open for the call; `fl` outlives it.
-    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
-    assert_eq!(r, 0, "lock: {}", std::io::Error::last_os_error());
-}
-
 /// `dir/locks/name`, created and locked by another holder.
 fn held_elsewhere(dir: &Path, name: &str) -> File {
     let file = File::create(dir.join("locks").join(name)).unwrap();
-    ofd_write_lock(&file);
+    assert!(
+        common::ofd_lock(&file, libc::F_WRLCK, false),
+        "lock: {}",
+        std::io::Error::last_os_error()
+    );
     file
 }
 

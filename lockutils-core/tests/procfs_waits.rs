@@ -12,22 +12,6 @@ use std::os::unix::fs::MetadataExt;
 
 use lockutils_core::procfs::{blocked_threads, Kind, WaitEvidence};
 
-/// An OFD lock request on the whole file; blocking if `wait`.
-fn ofd_lock(file: &File, l_type: libc::c_int, wait: bool) -> bool {
-    // SAFETY: all-zero bytes are a valid `flock`; zero start and length
-    // cover the whole file, and OFD requests need `l_pid == 0`.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = l_type as _;
-    fl.l_whence = libc::SEEK_SET as _;
-    let cmd = if wait {
-        libc::F_OFD_SETLKW
-    } else {
-        libc::F_OFD_SETLK
-    };
-    // SAFETY: `file` is open and `fl` outlives the call.
-    unsafe { libc::fcntl(file.as_raw_fd(), cmd, &fl) == 0 }
-}
-
 fn id(file: &File) -> (u64, u64) {
     let m = file.metadata().unwrap();
     (m.dev(), m.ino())
@@ -47,7 +31,7 @@ fn a_wait_counts_for_the_file_its_descriptor_still_is() {
     };
     let (a, b) = (open("a"), open("b"));
     let holder = open("b");
-    assert!(ofd_lock(&holder, libc::F_WRLCK, false));
+    assert!(common::ofd_lock(&holder, libc::F_WRLCK, false));
     let me = std::process::id() as i32;
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -55,7 +39,7 @@ fn a_wait_counts_for_the_file_its_descriptor_still_is() {
         let waiter = s.spawn(move || {
             // SAFETY: gettid has no preconditions.
             tx.send(unsafe { libc::gettid() }).unwrap();
-            ofd_lock(b, libc::F_WRLCK, true)
+            common::ofd_lock(b, libc::F_WRLCK, true)
         });
         common::wait_until_sleeping(rx.recv().unwrap());
         let fd = b.as_raw_fd();
@@ -65,7 +49,7 @@ fn a_wait_counts_for_the_file_its_descriptor_still_is() {
         // Had the scan recorded that descriptor number as `a`'s, the wait
         // must not be counted for `a`.
         let seen_a = blocked_threads(me, &[fd], Some(id(&a)), false);
-        assert!(ofd_lock(&holder, libc::F_UNLCK, false));
+        assert!(common::ofd_lock(&holder, libc::F_UNLCK, false));
         assert!(waiter.join().unwrap());
         assert_eq!(seen_b, Some((WaitEvidence::Syscall, vec![Kind::Ofd])));
         assert_eq!(seen_a, None);

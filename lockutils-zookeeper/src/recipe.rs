@@ -20,14 +20,9 @@ use crate::session::Session;
 pub(crate) fn host_pid() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
-        let mut buf = [0u8; 256];
-        // SAFETY: `buf` is writable for its full length, which is passed.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        let host = if rc == 0 {
-            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            String::from_utf8_lossy(&buf[..end]).into_owned()
-        } else {
-            "unknown-host".to_owned()
+        let host = match lockutils_core::backend::host_name() {
+            "" => "unknown-host",
+            host => host,
         };
         format!("{host}:{}", std::process::id())
     })

@@ -436,3 +436,19 @@ fn unsupported<A: Admin + ?Sized>(admin: &A, identity: &str, capability: Capabil
         capability,
     }
 }
+
+/// This host's name (`gethostname`), read once: what engines write beside
+/// their pid to name a contender (`HOST:PID`), so that a report can tell
+/// this process's own contenders. Empty if it cannot be read.
+pub fn host_name() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is writable for its full length, which is passed.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+            return String::new();
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    })
+}

@@ -323,6 +323,25 @@ fn proc_locks_id(path: &Path) -> String {
     format!("{major:02x}:{minor:02x}:{}", m.ino())
 }
 
+/// A whole-file OFD lock request of `l_type` (`F_WRLCK`, `F_RDLCK`,
+/// `F_UNLCK`) on `file`, as another holder would make it: `F_OFD_SETLKW`
+/// when `wait`, else `F_OFD_SETLK`. Whether it was granted.
+pub fn ofd_lock(file: &std::fs::File, l_type: libc::c_int, wait: bool) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero bytes are a valid `flock`; zero start and length with
+    // SEEK_SET cover the whole file, and OFD requests need `l_pid == 0`.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = l_type as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    let cmd = if wait {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
+    };
+    // SAFETY: `file` is open for the call; `fl` outlives it.
+    unsafe { libc::fcntl(file.as_raw_fd(), cmd, &fl) == 0 }
+}
+
 /// Waiters queued in the kernel for a lock on `path`, as `/proc/locks`
 /// lists them (lines `N: -> ...`).
 ///
@@ -352,23 +371,12 @@ pub fn kernel_waiters_on(path: &Path) -> usize {
 /// other tests' locks come and go between its pages.
 #[cfg(target_os = "linux")]
 pub fn settled_kernel_waiters_on(path: &Path) -> usize {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).expect("lock file exists");
-    let dev = m.dev();
-    let major = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32;
-    let minor = ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32;
-    let inos = std::collections::HashSet::from([m.ino()]);
+    use lockutils_core::procfs::{read_proc_locks, LockKey};
+    let key = LockKey::of(&std::fs::metadata(path).expect("lock file exists"));
+    let inos = std::collections::HashSet::from([key.ino]);
     for _ in 0..500 {
-        if let Some(lines) = lockutils_core::procfs::read_proc_locks(&inos) {
-            return lines
-                .iter()
-                .filter(|l| {
-                    l.blocked
-                        && l.key.major == major
-                        && l.key.minor == minor
-                        && l.key.ino == m.ino()
-                })
-                .count();
+        if let Some(lines) = read_proc_locks(&inos) {
+            return lines.iter().filter(|l| l.blocked && l.key == key).count();
         }
         std::thread::sleep(Duration::from_millis(2));
     }
