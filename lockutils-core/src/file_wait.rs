@@ -317,13 +317,14 @@ fn spawn_worker() -> bool {
 /// A waiter thread: takes waits from the queue until idle for
 /// [`WAITER_IDLE_EXIT`].
 fn worker() {
+    // On its last caller's CPU, also while idle; see [`near`].
+    let mut pin = near::Pin::default();
     let mut queue = lock_queue();
     loop {
         if let Some((file, shared, cpu)) = queue.jobs.pop_front() {
             drop(queue);
-            let pinned = cpu.and_then(near::Pinned::to);
+            pin.move_to(cpu);
             run(file, &shared);
-            drop(pinned);
             queue = lock_queue();
             continue;
         }
@@ -381,10 +382,17 @@ fn run(file: File, shared: &Arc<Shared>) {
 /// its caller on the caller's CPU: two wake-ups, and when the two CPUs
 /// differ and idle, two cross-CPU ones (about 20 µs each in a virtual
 /// machine) where a blocking caller pays none when the releaser runs on its
-/// CPU. So while it waits for a caller, the waiter thread runs only on the
-/// CPU its caller last ran on (where the caller will be woken too), and gets
-/// its full CPU set back afterwards. Best effort: a CPU outside the thread's
-/// set, or a refused call, leaves it unpinned.
+/// CPU. So a waiter thread runs on the CPU its caller last ran on (where the
+/// caller will be woken too) while it waits for that caller, and stays there
+/// while idle: it moves only for a caller on another CPU. Giving a wider set
+/// back after each wait would put a system call between waking the caller
+/// and leaving the CPU to it.
+///
+/// A waiter thread thus runs where the program's threads run: a CPU set the
+/// program or an operator gives the process (`taskset -a`, a cgroup) holds
+/// its callers, and so its waiter threads from their next wait on; a CPU the
+/// thread may not have (a cgroup's `cpuset`) leaves it where it is. Best
+/// effort: a refused call changes nothing.
 #[cfg(target_os = "linux")]
 mod near {
     /// The CPU the calling thread runs on, if the system says.
@@ -393,59 +401,43 @@ mod near {
         usize::try_from(unsafe { libc::sched_getcpu() }).ok()
     }
 
-    /// The calling thread runs on one CPU only until this is dropped, which
-    /// gives it back the set it had just before (read then, so a set the
-    /// process changed meanwhile is not undone).
-    pub(super) struct Pinned(libc::cpu_set_t);
+    /// The CPU a waiter thread last pinned itself to, if any.
+    #[derive(Default)]
+    pub(super) struct Pin {
+        on: Option<usize>,
+    }
 
-    impl Pinned {
-        /// Runs the calling thread on `cpu` only, if its set has it and more
-        /// than one CPU to choose from.
-        pub(super) fn to(cpu: usize) -> Option<Pinned> {
-            if cpu >= libc::CPU_SETSIZE as usize {
-                return None;
-            }
-            // SAFETY: an all-zero `cpu_set_t` is the empty set.
-            let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            // SAFETY: `allowed` is a writable `cpu_set_t` of the size passed.
-            let r = unsafe {
-                libc::sched_getaffinity(0, std::mem::size_of_val(&allowed), &mut allowed)
+    impl Pin {
+        /// Runs the calling thread on `cpu` only (nothing for `None`, or
+        /// when it already does).
+        pub(super) fn move_to(&mut self, cpu: Option<usize>) {
+            let Some(cpu) = cpu.filter(|&c| c < libc::CPU_SETSIZE as usize) else {
+                return;
             };
-            // SAFETY: `allowed` is a set filled in by `sched_getaffinity`,
-            // and `cpu` is below `CPU_SETSIZE`.
-            if r != 0 || unsafe { !libc::CPU_ISSET(cpu, &allowed) || libc::CPU_COUNT(&allowed) < 2 }
-            {
-                return None;
+            if self.on == Some(cpu) {
+                return;
             }
             // SAFETY: an all-zero `cpu_set_t` is the empty set.
             let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
             // SAFETY: `cpu` is below `CPU_SETSIZE`.
             unsafe { libc::CPU_SET(cpu, &mut one) };
-            set(&one).then_some(Pinned(allowed))
+            // SAFETY: `one` is a valid `cpu_set_t` of the size passed.
+            let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&one), &one) };
+            if r == 0 {
+                self.on = Some(cpu);
+            }
         }
-    }
-
-    impl Drop for Pinned {
-        fn drop(&mut self) {
-            set(&self.0);
-        }
-    }
-
-    fn set(cpus: &libc::cpu_set_t) -> bool {
-        // SAFETY: `cpus` is a valid `cpu_set_t` of the size passed.
-        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(cpus), cpus) == 0 }
     }
 }
 
 /// Elsewhere waiter threads are not pinned.
 #[cfg(not(target_os = "linux"))]
 mod near {
-    pub(super) struct Pinned;
+    #[derive(Default)]
+    pub(super) struct Pin;
 
-    impl Pinned {
-        pub(super) fn to(_: usize) -> Option<Pinned> {
-            None
-        }
+    impl Pin {
+        pub(super) fn move_to(&mut self, _: Option<usize>) {}
     }
 
     pub(super) fn caller_cpu() -> Option<usize> {
