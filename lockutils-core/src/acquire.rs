@@ -680,7 +680,10 @@ impl<'a, 'r> Machine<'a, 'r> {
                         create: true,
                         user_default_dir: user_default,
                     };
-                    match target.poll_acquire(&mut wait, opts.blocking, cx.waker())? {
+                    // A deadline already past starts no kernel wait (it
+                    // would be orphaned at once): one attempt, then busy.
+                    let blocking = opts.blocking && !self.expired();
+                    match target.poll_acquire(&mut wait, blocking, cx.waker())? {
                         Step::Ready(Outcome::Locked(file)) => {
                             held.attach_file(file, Duration::ZERO);
                             held.set_waited(self.waited());

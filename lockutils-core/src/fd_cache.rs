@@ -85,6 +85,8 @@ static CACHE: Mutex<Cache> = Mutex::new(Cache {
 
 /// Bumped in the child of every `fork`.
 static FORKS: AtomicU64 = AtomicU64::new(0);
+/// Bumped before every `fork`, under the cache's lock (see [`epoch`]).
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 static WATCH_FORKS: Once = Once::new();
 
 /// Moves the fork generation on; the fork hooks' child hook calls it.
@@ -106,9 +108,31 @@ pub(crate) fn watch_forks() -> bool {
     FORKS.load(Ordering::Relaxed) != u64::MAX
 }
 
-/// The cache's lock, held across a fork by the fork hooks.
+/// The cache's lock, held across a fork by the fork hooks; moves the
+/// [`epoch`] on while it holds it.
 pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
-    Box::new(CACHE.lock().unwrap_or_else(|e| e.into_inner()))
+    let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+    Box::new(cache)
+}
+
+/// The fork epoch: moves on before every `fork`, in parent and child. A file
+/// open at a fork is shared with the child (a child forked without `exec`
+/// inherits the descriptor), and a lock the parent later takes on it would
+/// be the child's too: it would outlive the parent, even a SIGKILLed one,
+/// until the child exits. So the child closes its copies of the kept files
+/// at once (the fork hooks' child hook), and a file out of the cache at a
+/// fork (held, or being locked or waited on) is never kept again: [`put`]
+/// takes only a file opened or taken in the current epoch, which it checks
+/// under the cache's lock, the lock the fork hooks hold across the fork.
+pub(crate) fn epoch() -> u64 {
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// In a forked child: closes the parent's kept files now, so that none of
+/// their open files stays shared with the parent (see [`epoch`]).
+pub(crate) fn close_inherited() {
+    drop(cache());
 }
 
 /// The fork generation of this process: changes in the child of a `fork`.
@@ -215,18 +239,24 @@ fn is_join(path: &Path, dir: &Path, file_name: &str) -> bool {
 
 /// Keeps `file`, unlocked, open at `path` for the next acquisition; or
 /// closes it where keeping it would not be safe:
+/// - a file opened (or taken from the cache) before the [`epoch`] moved on
+///   was open at a fork, and may be shared with a child;
 /// - a relative `path` names another file once the process changes its
 ///   working directory, and the kept one would still pass the link check;
 /// - outside Linux, locks are the process's, not the open file's, and
 ///   closing any descriptor of a file (a kept one swept while another of
 ///   the same file is locked) releases them all;
 /// - with no fork hook, a forked child could use the parent's open files.
-pub(crate) fn put(path: PathBuf, file: File) {
+pub(crate) fn put(path: PathBuf, file: File, epoch: u64) {
     if !may_keep(&path) || !watch_forks() {
         return;
     }
     let now = coarse_now();
     let mut cache = cache();
+    if epoch != EPOCH.load(Ordering::Relaxed) {
+        drop(cache);
+        return;
+    }
     if cache.kept.len() >= MAX_KEPT {
         let oldest = (0..cache.kept.len())
             .min_by_key(|&i| cache.kept[i].last_used)

@@ -224,13 +224,17 @@ pub(crate) struct FileLock {
     keep: AtomicBool,
     /// The fork generation the lock was taken in.
     generation: u64,
+    /// The [`fd_cache::epoch`] before the file was opened or taken from the
+    /// cache: a file open across a later fork is shared with the child, and
+    /// is closed on release instead of kept.
+    epoch: u64,
     /// The process that took it, where fork generations cannot be told
     /// apart (no fork hook); else 0.
     pid: u32,
 }
 
 impl FileLock {
-    fn new(file: File, path: PathBuf) -> FileLock {
+    fn new(file: File, path: PathBuf, epoch: u64) -> FileLock {
         // The fork hook is registered before the generation is read: a child
         // forked from now on sees another generation, and so never unlocks
         // (or removes) this lock, which its copy of the file shares with us.
@@ -244,6 +248,7 @@ impl FileLock {
             path,
             keep: AtomicBool::new(true),
             generation: fd_cache::generation(),
+            epoch,
             pid,
         }
     }
@@ -334,7 +339,7 @@ impl Drop for FileLock {
         // unlocking fails, closing it releases the lock.
         let unlocked = fcntl_lock(&file, libc::F_UNLCK, false).unwrap_or(false);
         if unlocked && *self.keep.get_mut() {
-            fd_cache::put(std::mem::take(&mut self.path), file);
+            fd_cache::put(std::mem::take(&mut self.path), file, self.epoch);
         }
     }
 }
@@ -383,18 +388,31 @@ fn retry_until(file: &File, l_type: libc::c_int, deadline: Instant) -> io::Resul
 /// waiter thread can be had. Returns the
 /// locked file (which may be another open file of the same path, adopted from
 /// an earlier wait), or `None` at the deadline.
-fn wait_until(file: File, path: &Path, mode: Mode, deadline: Instant) -> io::Result<Option<File>> {
+///
+/// `epoch` is the [`fd_cache::epoch`] `file` was opened in; the one returned
+/// with the locked file is that of the file returned (an adopted one may be
+/// older).
+fn wait_until(
+    file: File,
+    path: &Path,
+    mode: Mode,
+    deadline: Instant,
+    epoch: u64,
+) -> io::Result<Option<(File, u64)>> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsFd;
         let request = whole_file(lock_type(mode));
         if let Some(got) = crate::wait_signal::lock_until(file.as_fd(), &request, deadline) {
-            return Ok(got?.then_some(file));
+            return Ok(got?.then_some((file, epoch)));
         }
     }
-    match KernelWait::start(file, path, mode) {
-        Ok(mut wait) => wait.wait_until(deadline).transpose(),
-        Err(file) => Ok(retry_until(&file, lock_type(mode), deadline)?.then_some(file)),
+    match KernelWait::start(file, path, mode, epoch) {
+        Ok(mut wait) => {
+            let epoch = wait.epoch();
+            Ok(wait.wait_until(deadline).transpose()?.map(|f| (f, epoch)))
+        }
+        Err(file) => Ok(retry_until(&file, lock_type(mode), deadline)?.then_some((file, epoch))),
     }
 }
 
@@ -507,23 +525,31 @@ impl Target<'_> {
     /// remover unlinked the file while this caller waited on it).
     pub(crate) fn acquire_outcome(&self, wait: Wait) -> Result<Outcome> {
         loop {
+            let epoch = fd_cache::epoch();
             let Some((path, file)) = self.open_kept()? else {
                 return Ok(Outcome::Absent);
             };
             let l_type = lock_type(self.mode);
             let locked = fcntl_lock(&file, l_type, false)
                 .and_then(|got| match (got, wait) {
-                    (true, _) => Ok(Some(file)),
+                    (true, _) => Ok(Some((file, epoch))),
                     (false, Wait::Never) => Ok(None),
-                    (false, Wait::Forever) => Ok(fcntl_lock(&file, l_type, true)?.then_some(file)),
-                    (false, Wait::Until(deadline)) => wait_until(file, &path, self.mode, deadline),
+                    (false, Wait::Forever) => {
+                        Ok(fcntl_lock(&file, l_type, true)?.then_some((file, epoch)))
+                    }
+                    // A deadline already past starts no kernel wait (it would
+                    // be orphaned at once): this was the attempt.
+                    (false, Wait::Until(deadline)) if Instant::now() >= deadline => Ok(None),
+                    (false, Wait::Until(deadline)) => {
+                        wait_until(file, &path, self.mode, deadline, epoch)
+                    }
                 })
                 .map_err(|e| self.file_err(&path, "lock", e))?;
-            let Some(file) = locked else {
+            let Some((file, epoch)) = locked else {
                 return Ok(Outcome::Busy);
             };
             if self.is_current(&file, &path)? {
-                return Ok(Outcome::Locked(FileLock::new(file, path)));
+                return Ok(Outcome::Locked(FileLock::new(file, path, epoch)));
             }
             // Unlinked or replaced by a remover while we waited: try the new file.
         }
@@ -540,10 +566,10 @@ impl Target<'_> {
     }
 
     /// The held lock, if the locked `file` is still the one linked at `path`.
-    fn verified(&self, file: File, path: PathBuf) -> Result<Option<FileLock>> {
+    fn verified(&self, file: File, path: PathBuf, epoch: u64) -> Result<Option<FileLock>> {
         Ok(self
             .is_current(&file, &path)?
-            .then(|| FileLock::new(file, path)))
+            .then(|| FileLock::new(file, path, epoch)))
     }
 
     /// One step of an async acquisition: takes the lock if it is free, else
@@ -559,21 +585,23 @@ impl Target<'_> {
                 let Some(granted) = kernel.poll(waker) else {
                     return Ok(Step::Pending { retry_at: None });
                 };
+                let epoch = kernel.epoch();
                 wait.kernel = None;
                 let path = self.path();
                 let file = granted.map_err(|e| self.file_err(&path, "lock", e))?;
-                match self.verified(file, path)? {
+                match self.verified(file, path, epoch)? {
                     Some(held) => return Ok(Step::Ready(Outcome::Locked(held))),
                     None => continue,
                 }
             }
+            let epoch = fd_cache::epoch();
             let Some((path, file)) = self.open_kept()? else {
                 return Ok(Step::Ready(Outcome::Absent));
             };
             let got = fcntl_lock(&file, lock_type(self.mode), false)
                 .map_err(|e| self.file_err(&path, "lock", e))?;
             if got {
-                match self.verified(file, path)? {
+                match self.verified(file, path, epoch)? {
                     Some(held) => return Ok(Step::Ready(Outcome::Locked(held))),
                     None => continue,
                 }
@@ -581,7 +609,7 @@ impl Target<'_> {
             if !blocking {
                 return Ok(Step::Ready(Outcome::Busy));
             }
-            match KernelWait::start(file, &path, self.mode) {
+            match KernelWait::start(file, &path, self.mode, epoch) {
                 Ok(kernel) => wait.kernel = Some(kernel),
                 Err(_) => {
                     // No waiter thread: try again after a backoff pause.

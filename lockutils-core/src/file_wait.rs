@@ -85,6 +85,12 @@ fn lock_queue() -> MutexGuard<'static, Queue> {
 }
 static JOB_READY: Condvar = Condvar::new();
 
+/// In a forked child: forgets the parent's waits now, closing the files of
+/// those still queued (see [`fd_cache::epoch`]).
+pub(crate) fn forget_inherited() {
+    drop(lock_queue());
+}
+
 /// The queue's and the orphans' locks, in that order, held across a fork by
 /// the fork hooks (the generation is left alone: the child's first use
 /// forgets the parent's waits).
@@ -135,6 +141,8 @@ struct Shared {
     /// The fork generation the wait was started in: a child forked since
     /// shares its file, and must not unlock it.
     generation: u64,
+    /// The [`fd_cache::epoch`] its file was opened in.
+    epoch: u64,
 }
 
 impl Shared {
@@ -168,7 +176,12 @@ impl KernelWait {
     /// A wait is queued only when an idle thread not yet claimed by an earlier
     /// wait, or a new thread, will take it: no queued wait ever sits behind a
     /// thread still blocked in the kernel.
-    pub(crate) fn start(file: File, path: &Path, mode: Mode) -> Result<KernelWait, File> {
+    pub(crate) fn start(
+        file: File,
+        path: &Path,
+        mode: Mode,
+        epoch: u64,
+    ) -> Result<KernelWait, File> {
         // Outside Linux, locks belong to the process, not the open file: a
         // waiter thread's lock would not be its caller's alone, and an
         // orphan closing its file would release the process's lock that
@@ -187,6 +200,7 @@ impl KernelWait {
             path: path.to_owned(),
             mode,
             generation: fd_cache::generation(),
+            epoch,
         });
         let mut queue = lock_queue();
         if queue.idle <= queue.jobs.len() && !spawn_worker() {
@@ -197,6 +211,12 @@ impl KernelWait {
         drop(queue);
         JOB_READY.notify_one();
         Ok(KernelWait { shared })
+    }
+
+    /// The [`fd_cache::epoch`] the file of this wait was opened in (an
+    /// adopted wait's may be older than the caller's).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.shared.epoch
     }
 
     /// Waits for the outcome until `deadline`, parking this thread. `None`:

@@ -72,6 +72,11 @@ extern "C" fn parent() {
 extern "C" fn child() {
     fd_cache::forked();
     release();
+    // The parent's idle kept files and queued waits, closed now rather than
+    // at the child's first lock: until then their open files would be shared
+    // with the parent, and so would a lock the parent takes on one later.
+    fd_cache::close_inherited();
+    file_wait::forget_inherited();
 }
 
 /// Lets go of what [`prepare`] took, the last taken first.
