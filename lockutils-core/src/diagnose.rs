@@ -45,16 +45,36 @@ pub(crate) fn diagnosed(cause: impl Into<String>, os: io::Error) -> io::Error {
     )
 }
 
-/// The fix to print after an error that was not diagnosed: the most common
-/// cause. Empty for a diagnosed error, which carries its own.
+/// The fix to print after an error that was not diagnosed, where its OS
+/// error has one cause worth naming. Empty for a diagnosed error, which
+/// carries its own, for an error of lockutils' own (its text is the cause),
+/// and for any other OS error, whose text in the source says what it is:
+/// no advice beats wrong advice.
 pub(crate) fn generic_fix(source: &io::Error) -> &'static str {
     if source
         .get_ref()
         .is_some_and(|e| e.is::<Diagnosed>() || e.is::<crate::InUse>())
     {
-        ""
-    } else {
-        "; check that the lock directory is writable by this user"
+        return "";
+    }
+    match source.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => {
+            "; check that the lock directory is writable by this user"
+        }
+        Some(libc::EMFILE) => {
+            "; this process has too many open files: raise its limit (ulimit -n) or close \
+             descriptors"
+        }
+        Some(libc::ENFILE) => "; the system has too many open files: close some, or raise fs.file-max",
+        Some(libc::ENOLCK) => {
+            "; the system is out of lock records, or the lock directory's file system \
+             does not support fcntl locks: choose another lock directory"
+        }
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            "; the lock directory's file system is full or over quota: free space, or \
+             choose another lock directory"
+        }
+        _ => "",
     }
 }
 
@@ -74,6 +94,11 @@ pub(crate) fn open_failure(dir: &Path, path: &Path, os: io::Error) -> io::Error 
         ),
         Some(libc::EACCES | libc::EPERM) => Some(permission(dir, path)),
         Some(libc::ENAMETOOLONG) => Some(too_long(path)),
+        Some(libc::ENXIO) => Some(
+            "a socket or device is in the lock file's place; remove it, or give the lock \
+             another name"
+                .to_owned(),
+        ),
         Some(libc::EROFS) => Some(
             "the lock directory is on a read-only file system; choose one on a writable \
              file system with lock_path, lockutils::set_defaults or LOCKUTILS_LOCK_PATH"

@@ -191,10 +191,42 @@ pub fn is_current(file: &File, path: &Path) -> io::Result<bool> {
     if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(not_a_lock_file(&format!(
+            "{} is in the lock file's place",
+            file_kind(st.st_mode)
+        )));
+    }
     match st.st_nlink {
         0 => Ok(false),
         1 => Ok(true),
         _ => is_linked_at(file, path),
+    }
+}
+
+/// A file that is not a lock file (every lock file is an empty regular
+/// file), found where one should be: refused, and never removed.
+fn not_a_lock_file(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{what}, so it is not a lock file (lock files are empty regular files), and \
+             lockutils neither locks nor removes it; move it away, or give the lock another \
+             name or directory"
+        ),
+    )
+}
+
+/// What a file of mode `st_mode` is, in words.
+fn file_kind(st_mode: libc::mode_t) -> &'static str {
+    match st_mode & libc::S_IFMT {
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symbolic link",
+        _ => "a file that is not a regular file",
     }
 }
 
@@ -283,7 +315,16 @@ impl FileLock {
         // Unlinking one of several links would leave a file that still has
         // a link: a process that opened it (or keeps it open) would take it
         // for the current lock file while a newcomer locks a new one.
-        let links = self.file().metadata()?.nlink();
+        let meta = self.file().metadata()?;
+        // Lock files are always empty: one with data in it is another
+        // program's file that happens to have the lock's name.
+        if meta.len() != 0 {
+            return Err(not_a_lock_file(&format!(
+                "the file has {} bytes in it",
+                meta.len()
+            )));
+        }
+        let links = meta.nlink();
         if links != 1 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

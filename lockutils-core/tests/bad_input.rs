@@ -640,3 +640,56 @@ fn a_lock_directory_created_by_several_at_once_is_no_error() {
         });
     }
 }
+
+/// Something other than a lock file where the lock file should be: refused
+/// with what it is and what to do, never locked, never removed.
+fn refused_in_place(name: &str, make: impl FnOnce(&Path), what: &str) {
+    let sb = Sandbox::new();
+    let locks = sb.locks();
+    let squatter = locks.join(name);
+    make(&squatter);
+    let reg = Registry::new();
+    let opts = LockOptions::new(name)
+        .registry(&reg)
+        .external(true)
+        .lock_path(&locks);
+    every_acquisition_fails(opts, |e| {
+        match e {
+            Error::LockFile { path, .. } => assert_eq!(path, &squatter),
+            other => panic!("expected LockFile, got {other:?}"),
+        }
+        let msg = e.report().to_string();
+        assert!(msg.contains(what), "{what:?} not named: {msg}");
+        assert!(
+            !e.to_string().contains("writable"),
+            "blames the directory: {e}"
+        );
+    });
+    let e = opts.remove_lock_file().unwrap_err();
+    assert!(e.report().to_string().contains(what), "{}", e.report());
+    assert!(squatter.exists() || std::fs::symlink_metadata(&squatter).is_ok());
+    sb.assert_contained(&[]);
+}
+
+#[test]
+fn a_fifo_in_place_of_the_lock_file_is_refused_and_kept() {
+    refused_in_place(
+        "fifo",
+        |p| {
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: `c` is a NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        },
+        "a FIFO is in the lock file's place, so it is not a lock file",
+    );
+}
+
+#[test]
+fn a_socket_in_place_of_the_lock_file_is_refused_and_kept() {
+    let mut listener = None;
+    refused_in_place(
+        "sock",
+        |p| listener = Some(std::os::unix::net::UnixListener::bind(p).unwrap()),
+        "a socket or device is in the lock file's place",
+    );
+}

@@ -294,3 +294,60 @@ fn acquirers_and_removers_never_overlap() {
         "the removers never removed anything"
     );
 }
+
+/// A file with data in it that happens to have a lock's name (a state file
+/// in a shared directory) is never removed: lock files are always empty.
+/// Locking it is harmless, and allowed, as oslo.concurrency does.
+#[test]
+fn a_file_with_data_in_it_is_never_removed() {
+    let dir = common::tempdir();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, b"{\"precious\": true}").unwrap();
+    let reg = Registry::new();
+    let opts = LockOptions::new("state.json")
+        .external(true)
+        .lock_path(dir.path())
+        .registry(&reg);
+    let e = opts.remove_lock_file().unwrap_err();
+    let shown = e.report().to_string();
+    assert!(
+        shown.contains("the file has 18 bytes in it, so it is not a lock file"),
+        "{shown}"
+    );
+    assert!(!e.to_string().contains("writable"), "{e}");
+    drop(opts.remove_on_release(true).lock().unwrap());
+    let e = LockGuard::unlock_and_remove(opts.lock().unwrap()).unwrap_err();
+    assert!(
+        e.report().to_string().contains("not a lock file"),
+        "{}",
+        e.report()
+    );
+    assert!(!remove_external_lock_file("state.json", None, Some(dir.path())).unwrap_or(false));
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        b"{\"precious\": true}",
+        "a data file was removed or changed"
+    );
+}
+
+/// A lock file with another link elsewhere is not removed, and the message
+/// says why (not that the directory may not be writable).
+#[test]
+fn a_hard_linked_lock_file_is_kept_and_the_message_says_why() {
+    let dir = common::tempdir();
+    let reg = Registry::new();
+    let opts = LockOptions::new("linked")
+        .external(true)
+        .lock_path(dir.path())
+        .registry(&reg);
+    drop(opts.lock().unwrap());
+    std::fs::hard_link(dir.path().join("linked"), dir.path().join("backup")).unwrap();
+    let e = opts.remove_lock_file().unwrap_err();
+    assert!(!e.to_string().contains("writable"), "{e}");
+    assert!(
+        e.report().to_string().contains("the lock file has 2 links"),
+        "{}",
+        e.report()
+    );
+    assert!(dir.path().join("linked").exists());
+}

@@ -1,6 +1,7 @@
 //! A removal that cannot look (the process is out of descriptors while it
 //! walks `/proc`) removes nothing, even with `LOCKUTILS_REMOVE_UNVERIFIED=1`,
-//! which only trusts processes this user may not read.
+//! which only trusts processes this user may not read; and an acquisition
+//! out of descriptors says so.
 //!
 //! Its own binary: it sets an environment variable and lowers the
 //! process's descriptor limit.
@@ -55,6 +56,17 @@ fn a_removal_out_of_descriptors_removes_nothing_even_when_unverified_removal_is_
         }
     }
     let removed = LockGuard::unlock_and_remove(g);
+    // Opening a lock file fails too (once the descriptors the removal let
+    // go of are taken again): the message says why and what to do, not that
+    // the directory may not be writable.
+    while let Ok(f) = File::open("/dev/null") {
+        filler.push(f);
+    }
+    let open = LockOptions::new("emfile-open")
+        .external(true)
+        .lock_path(dir.path())
+        .lock()
+        .map(drop);
     drop(filler);
     // SAFETY: restores the limit read above.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
@@ -62,6 +74,13 @@ fn a_removal_out_of_descriptors_removes_nothing_even_when_unverified_removal_is_
     let _ = peer.kill();
     let _ = peer.wait();
     assert!(path.exists(), "removed without looking: {removed:?}");
+    let e = open.expect_err("an open with no descriptor left");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("too many open files: raise its limit (ulimit -n)")
+            && !shown.contains("writable"),
+        "{shown}"
+    );
     let e = removed.expect_err("a removal that could not look");
     assert!(matches!(e, Error::LockFile { .. }), "{e:?}");
     let shown = format!("{e}: {:?}", std::error::Error::source(&e));
