@@ -535,9 +535,6 @@ impl Target<'_> {
     /// identity is checked once locked, like any other), else
     /// [`open`](Self::open); with its path.
     fn open_kept(&self) -> Result<Option<(PathBuf, File)>> {
-        if self.user_default_dir {
-            lock_path::verify_user_default(self.name, self.dir)?;
-        }
         if let Some(kept) = fd_cache::take_in(self.dir, self.file_name) {
             return Ok(Some(kept));
         }

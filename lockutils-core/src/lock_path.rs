@@ -9,7 +9,7 @@ use std::fs::{self, DirBuilder};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use crate::diagnose;
 use crate::error::{Error, Result};
@@ -20,7 +20,6 @@ pub const LOCK_PATH_ENV: &str = "LOCKUTILS_LOCK_PATH";
 pub const OSLO_LOCK_PATH_ENV: &str = "OSLO_LOCK_PATH";
 
 static DEFAULT_LOCK_PATH: RwLock<Option<PathBuf>> = RwLock::new(None);
-static VERIFIED_USER_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Sets the process-wide lock directory, used when a lock gives no `lock_path`.
 /// It wins over the environment variables, like oslo's `set_defaults`.
@@ -156,16 +155,18 @@ pub(crate) fn ensure_dir(name: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks once per process that the per-user default directory is ours and
-/// not writable by others, so no other user can plant files in it.
+/// Checks that the per-user default directory is ours and not writable by
+/// others, so no other user can plant or replace files in it; creates it if
+/// missing. Called before every lock file is opened there (one `lstat`; a
+/// kept file is not opened again): the directory a temp cleaner removed and
+/// another user created again is refused, not trusted for having been
+/// checked once.
 pub(crate) fn verify_user_default(name: &str, dir: &Path) -> Result<()> {
-    let mut verified = VERIFIED_USER_DIR.lock().unwrap_or_else(|e| e.into_inner());
-    if verified.as_deref() == Some(dir) {
+    if verify_private(dir).is_ok() {
         return Ok(());
     }
-    ensure_dir(name, dir)?;
-    *verified = Some(dir.to_owned());
-    Ok(())
+    // Missing (created now, then checked), or refused with the reason.
+    ensure_dir(name, dir)
 }
 
 fn verify_private(dir: &Path) -> std::result::Result<(), String> {
