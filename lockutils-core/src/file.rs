@@ -130,12 +130,16 @@ pub fn probe(file: &File, mode: Mode) -> io::Result<Option<Conflict>> {
 /// Opens (and by default creates) a lock file without following a symlink at
 /// the final component, so nothing outside the lock directory is touched.
 ///
-/// The file is opened `O_NONBLOCK`, which changes nothing for a regular file
-/// or its `fcntl` locks. It tells a remover in another process that this
-/// descriptor is lockutils' own, and lockutils checks the file after locking
-/// it, so the descriptor does not stop the removal (see [`InUse`]). Being
-/// part of the open, the mark is there from the descriptor's first moment.
-/// Such an open fails with `EWOULDBLOCK`, instead of waiting, while a
+/// The file is opened `O_NONBLOCK | O_DSYNC`, which changes nothing for a
+/// regular file that is never read or written, or for its `fcntl` locks. The
+/// pair tells a remover in another process that this descriptor is
+/// lockutils' own, and lockutils checks the file after locking it, so the
+/// descriptor does not stop the removal (see [`InUse`]). `O_NONBLOCK` alone
+/// would not do: another program may open a lock file so and poll on it
+/// without looking at the path again; none has a reason to ask for
+/// synchronous writes to a file it never writes. Being part of the open,
+/// the mark is there from the descriptor's first moment. An open with
+/// `O_NONBLOCK` fails with `EWOULDBLOCK`, instead of waiting, while a
 /// remover holds its lease (for the few microseconds of an `unlink`): it is
 /// then tried again after a short pause, for at most [`LEASE_PATIENCE`]. A
 /// lease held longer (a stopped remover, another program's lease) gives the
@@ -167,8 +171,9 @@ pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<F
 /// How long [`open_lock_file`] waits for a lease on the file to go.
 pub const LEASE_PATIENCE: Duration = Duration::from_millis(100);
 
-/// The file status flag that marks lockutils' own lock file descriptors.
-pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK;
+/// The file status flags that together mark lockutils' own lock file
+/// descriptors (see [`open_lock_file`]).
+pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK | libc::O_DSYNC;
 
 /// Whether the open `file` is still the file linked at `path`.
 ///

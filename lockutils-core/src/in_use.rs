@@ -21,8 +21,10 @@
 //! 2. Otherwise, every process's descriptors are compared with the file
 //!    (`stat` of `/proc/PID/fd/*`, by device and inode; this process's own
 //!    are skipped, and so are other processes' descriptors that lockutils
-//!    opened, marked `O_NONBLOCK`, which means nothing for a regular file:
-//!    lockutils re-checks the file after every lock). A
+//!    opened, marked `O_NONBLOCK | O_DSYNC`, which means nothing for a
+//!    regular file never read or written: lockutils re-checks the file
+//!    after every lock; a descriptor with `O_NONBLOCK` alone, as another
+//!    program may open a file it polls on, is not taken for lockutils'). A
 //!    process whose descriptors cannot be read (another user's, under
 //!    `hidepid`, without ptrace access) might have it open: the file is
 //!    treated as in use, unless [`REMOVE_UNVERIFIED_ENV`] says otherwise.
@@ -306,7 +308,10 @@ fn marked(pid: u32, fd: &std::ffi::OsStr) -> Option<bool> {
         info.lines()
             .find_map(|l| l.strip_prefix("flags:"))
             .and_then(|f| i64::from_str_radix(f.trim(), 8).ok())
-            .is_some_and(|flags| flags & i64::from(crate::file::LOCKUTILS_MARK) != 0),
+            .is_some_and(|flags| {
+                let mark = i64::from(crate::file::LOCKUTILS_MARK);
+                flags & mark == mark
+            }),
     )
 }
 

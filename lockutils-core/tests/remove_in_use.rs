@@ -26,6 +26,8 @@ const OPEN_FILE_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN";
 
 /// Set with [`OPEN_FILE_ENV`]: the child opens the file as lockutils does.
 const AS_LOCKUTILS_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN_AS_LOCKUTILS";
+/// Set in the child: open the file `O_NONBLOCK`, as a program that polls.
+const NONBLOCK_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN_NONBLOCK";
 
 /// One test at a time in this process: a child forked by one test holds
 /// copies of every descriptor the process has open until it execs, so it
@@ -57,6 +59,15 @@ fn keep_file_open_child() {
         );
         assert_eq!(lockutils_core::file::kept_descriptors(), 1);
         None
+    } else if std::env::var_os(NONBLOCK_ENV).is_some() {
+        // As a program that polls on a descriptor it opened non-blocking.
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap();
+        Some(file)
     } else {
         Some(fs::File::open(path).unwrap())
     };
@@ -149,6 +160,12 @@ fn a_file_nobody_else_has_open_is_removed() {
 /// Starts this test binary as a child that keeps `path` open (see
 /// [`keep_file_open_child`]), and waits until it has.
 fn keep_open(path: &Path, as_lockutils: bool) -> Peer {
+    keep_open_with(path, as_lockutils, false)
+}
+
+/// [`keep_open`], opening the file `O_NONBLOCK` (not as lockutils) if
+/// `nonblocking`.
+fn keep_open_with(path: &Path, as_lockutils: bool, nonblocking: bool) -> Peer {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
@@ -161,6 +178,9 @@ fn keep_open(path: &Path, as_lockutils: bool) -> Peer {
     .stdout(Stdio::piped());
     if as_lockutils {
         cmd.env(AS_LOCKUTILS_ENV, "1");
+    }
+    if nonblocking {
+        cmd.env(NONBLOCK_ENV, "1");
     }
     let mut child = cmd.spawn().unwrap();
     let mut out = io::BufReader::new(child.stdout.take().unwrap());
@@ -204,6 +224,23 @@ fn a_plain_process_with_the_file_open_blocks_removal() {
         .remove_lock_file()
         .unwrap());
     assert!(!path.exists());
+}
+
+/// A program that opened the lock file `O_NONBLOCK` (one half of lockutils'
+/// mark) and polls on it is still a process that has the file open.
+#[test]
+fn a_process_with_the_file_open_nonblocking_blocks_removal() {
+    let _serial = serial();
+    let dir = common::tempdir();
+    let reg = Registry::new();
+    let path = dir.path().join("nonblocking");
+    drop(opts("nonblocking", dir.path(), &reg).lock().unwrap());
+    let peer = keep_open_with(&path, false, true);
+    assert_in_use_by(
+        opts("nonblocking", dir.path(), &reg).remove_lock_file(),
+        peer.pid(),
+    );
+    assert!(path.exists(), "removed while open in pid {}", peer.pid());
 }
 
 // ---- Python peers: waiters that poll on the descriptor they opened ----
