@@ -27,14 +27,20 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// A non-blocking acquisition found the lock held.
-    #[error("lock \"{name}\" is held by another owner (non-blocking acquisition)")]
+    #[error(
+        "lock {shown} is held by another owner (non-blocking acquisition)",
+        shown = crate::diagnose::name_excerpt(name)
+    )]
     WouldBlock {
         /// The lock's name.
         name: String,
     },
 
     /// The acquisition did not succeed before its deadline.
-    #[error("timed out after {timeout:?} waiting for lock \"{name}\"")]
+    #[error(
+        "timed out after {timeout:?} waiting for lock {shown}",
+        shown = crate::diagnose::name_excerpt(name)
+    )]
     Timeout {
         /// The lock's name.
         name: String,
@@ -44,8 +50,9 @@ pub enum Error {
 
     /// The current thread already holds this lock; waiting would hang forever.
     #[error(
-        "lock \"{name}\" is already held by this thread; locks are not reentrant: \
-         release the outer guard first or restructure the call"
+        "lock {shown} is already held by this thread; locks are not reentrant: \
+         release the outer guard first or restructure the call",
+        shown = crate::diagnose::name_excerpt(name)
     )]
     WouldDeadlock {
         /// The lock's name.
@@ -63,9 +70,10 @@ pub enum Error {
 
     /// The lock directory could not be found, created or used.
     #[error(
-        "cannot use lock directory {} for lock \"{name}\": {reason}; \
+        "cannot use lock directory {} for lock {shown}: {reason}; \
          choose another with lock_path, lockutils::set_defaults or LOCKUTILS_LOCK_PATH",
-        path.display()
+        path.display(),
+        shown = crate::diagnose::name_excerpt(name)
     )]
     LockPath {
         /// The lock's name.
@@ -81,9 +89,10 @@ pub enum Error {
 
     /// The lock file could not be opened, locked or removed.
     #[error(
-        "cannot {action} lock file {} for lock \"{name}\"{}",
+        "cannot {action} lock file {} for lock {shown}{}",
         path.display(),
-        crate::diagnose::generic_fix(source)
+        crate::diagnose::generic_fix(source),
+        shown = crate::diagnose::name_excerpt(name)
     )]
     LockFile {
         /// The lock's name.
@@ -99,7 +108,10 @@ pub enum Error {
 
     /// A distributed backend (such as ZooKeeper) failed or could not be
     /// reached.
-    #[error("lock \"{name}\" on {backend}: {reason}")]
+    #[error(
+        "lock {shown} on {backend}: {reason}",
+        shown = crate::diagnose::name_excerpt(name)
+    )]
     Backend {
         /// The lock's name.
         name: String,
@@ -115,8 +127,9 @@ pub enum Error {
     /// The backend cannot do what was asked (fencing tokens, loss
     /// notification, revocation, shared locks on its layout, …).
     #[error(
-        "lock \"{name}\" on {backend}: this backend does not support {capability}; \
-         check Backend::capabilities() first, or choose a backend that has it"
+        "lock {shown} on {backend}: this backend does not support {capability}; \
+         check Backend::capabilities() first, or choose a backend that has it",
+        shown = crate::diagnose::name_excerpt(name)
     )]
     Unsupported {
         /// The lock's name (empty for an operation on no particular lock).
@@ -129,9 +142,10 @@ pub enum Error {
 
     /// A coordination URL whose scheme no engine knows.
     #[error(
-        "lock \"{name}\": no lock backend for {scheme}:// in {url}; \
+        "lock {shown}: no lock backend for {scheme}:// in {url}; \
          known schemes are file:// and those of the engine crates (zookeeper://, postgresql://), \
-         or register one with lockutils::backend::register_scheme"
+         or register one with lockutils::backend::register_scheme",
+        shown = crate::diagnose::name_excerpt(name)
     )]
     UnknownScheme {
         /// The lock's name (empty when resolving a URL alone).
@@ -144,9 +158,10 @@ pub enum Error {
 
     /// A coordination URL for an engine that this build leaves out.
     #[error(
-        "lock \"{name}\": {url} needs the {feature} engine, which is not enabled; \
+        "lock {shown}: {url} needs the {feature} engine, which is not enabled; \
          build lockutils with features = [\"{feature}\"] and call \
-         lockutils::register_backends() once at start (the macros do it for you)"
+         lockutils::register_backends() once at start (the macros do it for you)",
+        shown = crate::diagnose::name_excerpt(name)
     )]
     FeatureDisabled {
         /// The lock's name (empty when resolving a URL alone).
@@ -159,7 +174,10 @@ pub enum Error {
 
     /// A coordination URL its engine refuses (a bad port, an unknown option),
     /// or text that is not a coordination URL at all.
-    #[error("invalid coordination URL {url} for lock \"{name}\": {reason}")]
+    #[error(
+        "invalid coordination URL {url} for lock {shown}: {reason}",
+        shown = crate::diagnose::name_excerpt(name)
+    )]
     InvalidUrl {
         /// The lock's name (empty when resolving a URL alone).
         name: String,
@@ -170,7 +188,10 @@ pub enum Error {
     },
 
     /// An option combination that cannot work.
-    #[error("invalid options for lock \"{name}\": {reason}")]
+    #[error(
+        "invalid options for lock {shown}: {reason}",
+        shown = crate::diagnose::name_excerpt(name)
+    )]
     InvalidOptions {
         /// The lock's name.
         name: String,
@@ -180,6 +201,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// The lock's name as this error's message shows it: quoted and escaped
+    /// as `{:?}` shows a string, and for a name over 64 characters only its
+    /// start, with its length in bytes (a message stays readable whatever
+    /// the name).
+    ///
+    /// ```
+    /// use lockutils_core::LockOptions;
+    /// let long = "x".repeat(10_000);
+    /// let dir = std::path::Path::new("/dev/null/locks");
+    /// let e = LockOptions::new(&long).external(true).lock_path(dir).lock().unwrap_err();
+    /// assert!(e.name_excerpt().ends_with("… (10000 bytes)"));
+    /// assert!(e.to_string().len() < 400, "{e}");
+    /// ```
+    pub fn name_excerpt(&self) -> String {
+        crate::diagnose::name_excerpt(self.lock_name())
+    }
+
     /// The name of the lock this error is about.
     pub fn lock_name(&self) -> &str {
         match self {

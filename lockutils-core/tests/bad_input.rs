@@ -693,3 +693,39 @@ fn a_socket_in_place_of_the_lock_file_is_refused_and_kept() {
         "a socket or device is in the lock file's place",
     );
 }
+
+/// However long a lock's name, every error message shows a bounded excerpt
+/// of it (the name itself stays in `Error::lock_name`).
+#[test]
+fn every_error_shows_a_bounded_excerpt_of_a_long_name() {
+    let name = "n".repeat(1_000_000);
+    let reg = Registry::new();
+    let opts = LockOptions::new(&name).registry(&reg);
+    let held = opts.lock().unwrap();
+    let again = opts.lock().unwrap_err();
+    assert!(matches!(again, Error::WouldDeadlock { .. }), "{again:?}");
+    let (busy, timed_out) = std::thread::scope(|s| {
+        s.spawn(|| {
+            (
+                opts.try_lock().unwrap_err(),
+                opts.timeout(std::time::Duration::from_millis(1))
+                    .lock()
+                    .unwrap_err(),
+            )
+        })
+        .join()
+        .unwrap()
+    });
+    drop(held);
+    let dir = Path::new("/dev/null/locks");
+    let lock_path = opts.external(true).lock_path(dir).lock().unwrap_err();
+    for e in [again, busy, timed_out, lock_path] {
+        assert_eq!(e.lock_name(), name);
+        let shown = e.to_string();
+        assert!(
+            shown.len() < 400 && shown.contains("… (1000000 bytes)"),
+            "{}…",
+            &shown[..shown.len().min(400)]
+        );
+    }
+}

@@ -233,7 +233,8 @@ pub mod __private {
     pub use std::path::Path;
 
     /// Not a stable API: the guard, or a panic naming the function, the lock
-    /// (quoted and escaped, as `{:?}` shows a string) and the error.
+    /// (quoted and escaped, as `{:?}` shows a string; see
+    /// [`Error::name_excerpt`]) and the error.
     #[inline]
     #[track_caller]
     pub fn expect_lock<G>(taken: Result<G, Error>, caller: &'static str) -> G {
@@ -248,8 +249,8 @@ pub mod __private {
     #[track_caller]
     fn failed(e: &Error, caller: &str) -> ! {
         panic!(
-            "#[synchronized] function {caller} could not take lock {:?}: {e}",
-            e.lock_name()
+            "#[synchronized] function {caller} could not take lock {}: {e}",
+            e.name_excerpt()
         )
     }
 }
