@@ -33,6 +33,10 @@
 //!   next. Two fair threads passing a free lock back and forth thus often do
 //!   it with no queue at all.
 //! - Tasks never spin: a poll that cannot enter returns `Pending` at once.
+//! - A release that notifies only tasks also notifies an unfair thread next
+//!   in line: a task may not be polled for a long while (or ever, if its
+//!   future was forgotten), and the threads behind it would sleep by a free
+//!   lock.
 //!
 //! **No waker runs under a lock.** A task's waker is foreign code: waking it
 //! may drop the task, whose drop cancels its queue entry and so takes the
@@ -559,6 +563,8 @@ impl RawRwLock {
     fn dispatch(&self, queue: &mut Queue<'_>) -> Wakeups {
         let mut wakeups = Wakeups::default();
         let mut notified_any = false;
+        // Whether every waiter notified so far is a task (see below).
+        let mut tasks_only = true;
         while let Some(w) = queue.front() {
             if notified_any && w.mode == Mode::Exclusive {
                 break;
@@ -595,11 +601,29 @@ impl RawRwLock {
                 }
                 let w = queue.pop_front().expect("head present");
                 let exclusive = w.mode == Mode::Exclusive;
+                tasks_only &= matches!(w.wake, Wake::Task(_));
                 wakeups.push(w, NOTIFIED);
                 notified_any = true;
                 if exclusive {
                     break;
                 }
+            }
+        }
+        // A notified task may not be polled for a while (a busy executor, a
+        // future kept but not polled, a forgotten one), and the lock stays
+        // free meanwhile while the waiters behind it sleep. A thread is
+        // always scheduled in the end: an unfair thread next in line is
+        // notified too, and races the task; the loser lines up again at the
+        // head. (Fair waiters are handed the lock, and wait their turn.)
+        if notified_any && tasks_only {
+            let next_thread = queue.front().is_some_and(|w| {
+                !w.fair
+                    && matches!(w.wake, Wake::Thread(_))
+                    && available(w.mode, self.state.load(Ordering::Relaxed))
+            });
+            if next_thread {
+                let w = queue.pop_front().expect("head present");
+                wakeups.push(w, NOTIFIED);
             }
         }
         if queue.is_empty() {

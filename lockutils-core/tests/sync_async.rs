@@ -404,3 +404,51 @@ fn cancelling_an_external_async_wait_leaves_a_waiter_that_lets_go_at_once() {
         || opts.registry(&c).try_lock().is_ok(),
     );
 }
+
+/// A task notified of a free lock may not be polled for a long while (its
+/// future kept but not polled, or forgotten): a thread queued behind it is
+/// notified too, and takes the free lock, instead of sleeping by it until
+/// its timeout.
+#[test]
+fn a_thread_behind_a_task_that_is_not_polled_gets_the_free_lock() {
+    for forget in [false, true] {
+        // Outlives the forgotten future, which borrows it.
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new()));
+        let opts = LockOptions::new("unpolled").registry(reg);
+        let held = opts.lock().unwrap();
+        let mut task = Box::pin(opts.lock_async());
+        let (_, waker) = WakeCounter::new();
+        assert!(poll_once(&mut task, &waker).is_pending(), "queued first");
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            let started = Instant::now();
+            let got = LockOptions::new("unpolled")
+                .registry(reg)
+                .timeout(Duration::from_secs(10))
+                .lock()
+                .map(drop);
+            (got, started.elapsed())
+        });
+        // Parked in line behind the task.
+        wait_until_sleeping(tid_rx.recv().unwrap());
+        drop(held);
+        // The task is notified but not polled again (or never: forgotten).
+        if forget {
+            std::mem::forget(task);
+            let (got, took) = thread.join().unwrap();
+            assert!(
+                got.is_ok() && took < Duration::from_secs(5),
+                "{got:?} after {took:?}"
+            );
+        } else {
+            let (got, took) = thread.join().unwrap();
+            assert!(
+                got.is_ok() && took < Duration::from_secs(5),
+                "{got:?} after {took:?}"
+            );
+            // Polled at last, the task gets the lock the thread let go of.
+            assert!(matches!(poll_once(&mut task, &waker), Poll::Ready(Ok(_))));
+        }
+    }
+}
