@@ -125,7 +125,11 @@ pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
 /// fork (held, or being locked or waited on) is never kept again: [`put`]
 /// takes only a file opened or taken in the current epoch, which it checks
 /// under the cache's lock, the lock the fork hooks hold across the fork.
+///
+/// The fork hooks are registered first, so that no fork goes uncounted
+/// between this reading and the file's open.
 pub(crate) fn epoch() -> u64 {
+    watch_forks();
     EPOCH.load(Ordering::Relaxed)
 }
 
