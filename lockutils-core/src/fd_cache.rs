@@ -29,6 +29,8 @@
 //!   each is closed after [`KEPT_IDLE_CLOSE`] unused.
 
 use std::fs::{File, Metadata};
+
+use crate::lock_fds::LockFile;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -50,7 +52,7 @@ const COARSE_SLACK: Duration = Duration::from_millis(20);
 
 struct Kept {
     path: PathBuf,
-    file: File,
+    file: LockFile,
     /// [`coarse_now`] when it was put back.
     last_used: Duration,
 }
@@ -199,7 +201,7 @@ fn may_keep(path: &Path) -> bool {
 /// Takes the kept open file of lock file `file_name` in `dir`, with its path
 /// (as [`join`] spells it), without building that path first: this is every
 /// uncontended acquisition's lookup.
-pub(crate) fn take_in(dir: &Path, file_name: &str) -> Option<(PathBuf, File)> {
+pub(crate) fn take_in(dir: &Path, file_name: &str) -> Option<(PathBuf, LockFile)> {
     let mut cache = cache();
     let i = cache
         .kept
@@ -251,7 +253,7 @@ fn is_join(path: &Path, dir: &Path, file_name: &str) -> bool {
 ///   closing any descriptor of a file (a kept one swept while another of
 ///   the same file is locked) releases them all;
 /// - with no fork hook, a forked child could use the parent's open files.
-pub(crate) fn put(path: PathBuf, file: File, epoch: u64) {
+pub(crate) fn put(path: PathBuf, file: LockFile, epoch: u64) {
     if !may_keep(&path) || !watch_forks() {
         return;
     }
@@ -307,7 +309,8 @@ mod tests {
     fn kept(path: &Path) -> Kept {
         Kept {
             path: path.to_owned(),
-            file: open_lock_file(path, true, DEFAULT_FILE_MODE).unwrap(),
+            file: LockFile::list(open_lock_file(path, true, DEFAULT_FILE_MODE).unwrap(), epoch())
+                .unwrap(),
             last_used: coarse_now(),
         }
     }

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::fd_cache;
+use crate::lock_fds::LockFile;
 pub use crate::fd_cache::{kept_descriptors, KEPT_IDLE_CLOSE, MAX_KEPT};
 use crate::file_wait::KernelWait;
 pub use crate::file_wait::{kernel_waits, waiter_threads, MAX_WAITERS, WAITER_IDLE_EXIT};
@@ -168,6 +169,19 @@ pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<F
     }
 }
 
+/// [`open_lock_file`], listed for the fork hooks (see
+/// [`lock_fds`](crate::lock_fds)); opened again if a fork may have copied it
+/// before it was listed.
+fn open_listed(path: &Path, create: bool, file_mode: u32) -> io::Result<LockFile> {
+    loop {
+        let epoch = fd_cache::epoch();
+        let file = open_lock_file(path, create, file_mode)?;
+        if let Ok(listed) = LockFile::list(file, epoch) {
+            return Ok(listed);
+        }
+    }
+}
+
 /// How long [`open_lock_file`] waits for a lease on the file to go.
 pub const LEASE_PATIENCE: Duration = Duration::from_millis(100);
 
@@ -255,7 +269,7 @@ pub fn is_linked_at(file: &File, path: &Path) -> io::Result<bool> {
 #[derive(Debug)]
 pub(crate) struct FileLock {
     /// Always `Some` until dropped.
-    file: Option<File>,
+    file: Option<LockFile>,
     pub(crate) path: PathBuf,
     /// Keep the file open after release (cleared by removal attempts).
     keep: AtomicBool,
@@ -271,7 +285,7 @@ pub(crate) struct FileLock {
 }
 
 impl FileLock {
-    fn new(file: File, path: PathBuf, epoch: u64) -> FileLock {
+    fn new(file: LockFile, path: PathBuf, epoch: u64) -> FileLock {
         // The fork hook is registered before the generation is read: a child
         // forked from now on sees another generation, and so never unlocks
         // (or removes) this lock, which its copy of the file shares with us.
@@ -400,7 +414,7 @@ pub(crate) const MAX_RETRY: Duration = Duration::from_millis(10);
 /// alone would leave the lock held until that child exits. Only for a lock
 /// this process took (not in a forked child, whose copy shares the parent's
 /// lock).
-pub(crate) fn unlock_and_close(file: File) {
+pub(crate) fn unlock_and_close(file: LockFile) {
     // Closing releases it anyway if unlocking fails.
     let _ = fcntl_lock(&file, libc::F_UNLCK, false);
 }
@@ -439,12 +453,12 @@ fn retry_until(file: &File, l_type: libc::c_int, deadline: Instant) -> io::Resul
 /// with the locked file is that of the file returned (an adopted one may be
 /// older).
 fn wait_until(
-    file: File,
+    file: LockFile,
     path: &Path,
     mode: Mode,
     deadline: Instant,
     epoch: u64,
-) -> io::Result<Option<(File, u64)>> {
+) -> io::Result<Option<(LockFile, u64)>> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsFd;
@@ -509,14 +523,14 @@ impl Target<'_> {
     /// Opens the lock file, creating the lock directory on first need.
     /// `Ok(None)`: the file (or its directory) does not exist and `create` is
     /// off; then nothing is created.
-    pub(crate) fn open(&self, path: &Path) -> Result<Option<File>> {
+    pub(crate) fn open(&self, path: &Path) -> Result<Option<LockFile>> {
         if !self.create && !self.dir.is_dir() {
             return Ok(None);
         }
         if self.user_default_dir {
             lock_path::verify_user_default(self.name, self.dir)?;
         }
-        match open_lock_file(path, self.create, self.file_mode) {
+        match open_listed(path, self.create, self.file_mode) {
             Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == io::ErrorKind::NotFound && !self.create => {
                 match std::fs::metadata(self.dir) {
@@ -526,7 +540,7 @@ impl Target<'_> {
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
                 lock_path::ensure_dir(self.name, self.dir)?;
-                open_lock_file(path, self.create, self.file_mode)
+                open_listed(path, self.create, self.file_mode)
                     .map(Some)
                     .map_err(|e| {
                         self.file_err(path, "open", diagnose::open_failure(self.dir, path, e))
@@ -539,7 +553,7 @@ impl Target<'_> {
     /// The file kept open from an earlier acquisition if there is one (its
     /// identity is checked once locked, like any other), else
     /// [`open`](Self::open); with its path.
-    fn open_kept(&self) -> Result<Option<(PathBuf, File)>> {
+    fn open_kept(&self) -> Result<Option<(PathBuf, LockFile)>> {
         if let Some(kept) = fd_cache::take_in(self.dir, self.file_name) {
             return Ok(Some(kept));
         }
@@ -609,7 +623,7 @@ impl Target<'_> {
     }
 
     /// The held lock, if the locked `file` is still the one linked at `path`.
-    fn verified(&self, file: File, path: PathBuf, epoch: u64) -> Result<Option<FileLock>> {
+    fn verified(&self, file: LockFile, path: PathBuf, epoch: u64) -> Result<Option<FileLock>> {
         Ok(self
             .is_current(&file, &path)?
             .then(|| FileLock::new(file, path, epoch)))

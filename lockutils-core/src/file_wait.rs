@@ -25,7 +25,6 @@
 //! than to the open file the waiter thread waits on.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +33,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::fd_cache;
+use crate::lock_fds::LockFile;
 use crate::raw::Mode;
 
 /// Most waiter threads (busy and idle) alive at once in a process.
@@ -56,7 +56,7 @@ static ORPHANS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
 /// Waits handed to the waiter threads, and how many of those sleep idle.
 struct Queue {
     /// Each wait with the CPU its caller last ran on (see [`near`]).
-    jobs: VecDeque<(File, Arc<Shared>, Option<usize>)>,
+    jobs: VecDeque<(LockFile, Arc<Shared>, Option<usize>)>,
     idle: usize,
     /// The fork generation the threads counted here run in.
     generation: u64,
@@ -125,7 +125,7 @@ enum State {
     /// Blocked in the kernel for nobody: release at once when granted.
     Orphaned,
     /// Granted: the caller takes the file.
-    Granted(File),
+    Granted(LockFile),
     /// The wait failed.
     Failed(io::Error),
     /// The caller took the outcome.
@@ -166,7 +166,7 @@ impl std::fmt::Debug for KernelWait {
 }
 
 /// What a finished kernel wait produced.
-pub(crate) type Granted = io::Result<File>;
+pub(crate) type Granted = io::Result<LockFile>;
 
 impl KernelWait {
     /// Starts a kernel wait for `file` (locked by someone else right now) at
@@ -177,11 +177,11 @@ impl KernelWait {
     /// wait, or a new thread, will take it: no queued wait ever sits behind a
     /// thread still blocked in the kernel.
     pub(crate) fn start(
-        file: File,
+        file: LockFile,
         path: &Path,
         mode: Mode,
         epoch: u64,
-    ) -> Result<KernelWait, File> {
+    ) -> Result<KernelWait, LockFile> {
         // Outside Linux, locks belong to the process, not the open file: a
         // waiter thread's lock would not be its caller's alone, and an
         // orphan closing its file would release the process's lock that
@@ -363,7 +363,7 @@ fn worker() {
 
 /// One kernel wait, then hand the file over (or release it at once if nobody
 /// wants it any more).
-fn run(file: File, shared: &Arc<Shared>) {
+fn run(file: LockFile, shared: &Arc<Shared>) {
     let got = crate::file::wait_in_kernel(&file, shared.mode);
     let mut state = shared.lock();
     match std::mem::replace(&mut *state, State::Taken) {

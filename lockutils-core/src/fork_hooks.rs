@@ -24,7 +24,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::sync::{RwLock, RwLockReadGuard};
 
-use crate::{fd_cache, file_wait, timer};
+use crate::{fd_cache, file_wait, lock_fds, timer};
 
 /// Held shared by every timer job, exclusively by the prepare hook.
 static JOBS: RwLock<()> = RwLock::new(());
@@ -60,6 +60,7 @@ extern "C" fn prepare() {
         fd_cache::hold_for_fork(),
         file_wait::hold_for_fork(),
         timer::hold_for_fork(),
+        lock_fds::hold_for_fork(),
     ];
     // The parent or child hook of this fork takes it back.
     HELD.with(|h| h.set(Box::into_raw(Box::new(held))));
@@ -72,6 +73,8 @@ extern "C" fn parent() {
 extern "C" fn child() {
     fd_cache::forked();
     release();
+    // The lock files open at the fork are the parent's alone from now on.
+    lock_fds::let_go_in_child();
     // The parent's idle kept files and queued waits, closed now rather than
     // at the child's first lock: until then their open files would be shared
     // with the parent, and so would a lock the parent takes on one later.

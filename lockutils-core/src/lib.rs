@@ -60,6 +60,7 @@ unix_only! {
     mod guard;
     mod held;
     mod in_use;
+    mod lock_fds;
     mod lock_path;
     #[cfg(all(test, loom))]
     mod loom_model;

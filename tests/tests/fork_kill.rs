@@ -1,9 +1,10 @@
 //! A SIGKILLed holder's lock is released by the kernel even when the holder
 //! has a child forked without `exec` still alive: the child shares every
-//! open file of its parent's at the fork, so a lock the parent later takes on
-//! such a file would be the child's too. The holder here locks again after
+//! open file of its parent's at the fork, so a lock the parent holds then, or
+//! later takes on such a file, would be the child's too. The holder here
+//! holds the lock across the fork until it is killed, or locks again after
 //! the fork, through the lock file it kept open (idle at the fork) or one it
-//! held across the fork; both must be its own alone.
+//! held across the fork; all must be its own alone.
 //!
 //! One test in its own binary: forking is only safe while no other test
 //! thread may hold a lock the child needs.
@@ -51,6 +52,8 @@ enum BeforeTheFork {
     LockedAndReleased,
     /// Holds it across the fork, and releases it after.
     Held,
+    /// Holds it across the fork, until it is killed.
+    HeldToTheEnd,
 }
 
 /// The holder (a child of this test) prepares as `before` says, forks a
@@ -72,7 +75,7 @@ fn killed_holder_releases(dir: &Path, before: BeforeTheFork) -> Result<(), Error
                 assert_eq!(lockutils_core::file::kept_descriptors(), 1);
                 None
             }
-            BeforeTheFork::Held => Some(opts.lock().unwrap()),
+            BeforeTheFork::Held | BeforeTheFork::HeldToTheEnd => Some(opts.lock().unwrap()),
         };
         // SAFETY: the worker only sleeps until it is killed.
         let worker = unsafe { libc::fork() };
@@ -82,9 +85,14 @@ fn killed_holder_releases(dir: &Path, before: BeforeTheFork) -> Result<(), Error
                 unsafe { libc::pause() };
             }
         }
-        drop(held);
         send(w, worker);
-        let guard = opts.lock().unwrap();
+        let guard = match before {
+            BeforeTheFork::HeldToTheEnd => held.unwrap(),
+            _ => {
+                drop(held);
+                opts.lock().unwrap()
+            }
+        };
         send(w, 1);
         loop {
             // SAFETY: no arguments; holds `guard` until SIGKILLed.
@@ -125,6 +133,7 @@ fn a_sigkilled_holder_releases_its_lock_even_with_a_forked_worker_alive() {
         BeforeTheFork::Nothing,
         BeforeTheFork::LockedAndReleased,
         BeforeTheFork::Held,
+        BeforeTheFork::HeldToTheEnd,
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let got = killed_holder_releases(tmp.path(), before);
