@@ -17,7 +17,7 @@
 //! function body outlives its locals (editions before 2024). The function's
 //! return type still reaches the body, so coercions (`Box<dyn Trait>`) work.
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens, TokenStreamExt};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -69,7 +69,8 @@ pub(crate) fn expand(opts: &Options, func: Func) -> TokenStream {
 /// code a macro made alone; `tests/lints.rs` and `tests/forbidden_lints.rs`
 /// keep every shape lint-free.
 fn guarded(acquire: &TokenStream, body: TokenStream) -> TokenStream {
-    let mut arm = quote!(__lockutils_guard =>);
+    let guard = internal("__lockutils_guard");
+    let mut arm = quote!(#guard =>);
     syn::token::Brace(Span::call_site()).surround(&mut arm, |t| t.extend(body));
     quote! {
         match #acquire {
@@ -78,14 +79,29 @@ fn guarded(acquire: &TokenStream, body: TokenStream) -> TokenStream {
     }
 }
 
+/// An identifier of the expansion's own (a local, the guard) with mixed-site
+/// hygiene: the body and the options' expressions cannot see it, and a
+/// parameter or local of the same name neither shadows it nor is shadowed
+/// by it.
+pub(crate) fn internal(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
 /// The expression that takes the lock and yields its guard; `awaits` in an
 /// async context.
 fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
     let k = &opts.krate;
     let p = quote!(#k::__private);
     let fn_name = sig.ident.unraw().to_string();
+    let caller_id = internal("__LOCKUTILS_CALLER");
+    let lock_id = internal("__LOCKUTILS_LOCK");
+    let name_id = internal("__lockutils_name");
+    let lock_path_id = internal("__lockutils_lock_path");
+    let url_id = internal("__lockutils_url");
+    let backend_id = internal("__lockutils_backend");
+    // `str` through the facade too: a local `struct str;` does not change it.
     let caller = quote! {
-        const __LOCKUTILS_CALLER: &str = #p::concat!(#p::module_path!(), "::", #fn_name);
+        const #caller_id: &#p::str = #p::concat!(#p::module_path!(), "::", #fn_name);
     };
     let chain = chain(opts, &p);
     let take = match sig.asyncness {
@@ -111,9 +127,9 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
             unreachable!("static names only")
         };
         let setup = quote! {
-            static __LOCKUTILS_LOCK: #p::StaticLock = #p::StaticLock::new(#options::new(#name) #chain);
+            static #lock_id: #p::StaticLock = #p::StaticLock::new(#options::new(#name) #chain);
         };
-        (setup, quote!(__LOCKUTILS_LOCK.#take))
+        (setup, quote!(#lock_id.#take))
     } else {
         let name = match &opts.name {
             Name::Static(lit) => quote!(#lit),
@@ -122,17 +138,17 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
         };
         let as_str = match &opts.name {
             Name::Expr(expr) => {
-                quote_spanned!(expr.span()=> #p::AsRef::<str>::as_ref(__lockutils_name))
+                quote_spanned!(expr.span()=> #p::AsRef::<#p::str>::as_ref(#name_id))
             }
-            _ => quote!(__lockutils_name),
+            _ => quote!(#name_id),
         };
         let lock_path = match &opts.lock_path {
             Some(LockPath::Dynamic(expr)) => {
                 let path = quote_spanned! {expr.span()=>
-                    #p::AsRef::<#p::Path>::as_ref(__lockutils_lock_path)
+                    #p::AsRef::<#p::Path>::as_ref(#lock_path_id)
                 };
                 Some((
-                    quote!(let __lockutils_lock_path = &(#expr);),
+                    quote!(let #lock_path_id = &(#expr);),
                     quote!(.lock_path(#path)),
                 ))
             }
@@ -140,17 +156,17 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
         };
         let (path_setup, path_opt) = lock_path.unzip();
         let url_setup = match &opts.distributed {
-            Some(Coordination::Dynamic(expr)) => Some(quote!(let __lockutils_url = &(#expr);)),
+            Some(Coordination::Dynamic(expr)) => Some(quote!(let #url_id = &(#expr);)),
             _ => None,
         };
         let backend_setup = match &opts.backend {
             Some(Coordination::Dynamic(expr)) => {
-                Some(quote_spanned!(expr.span()=> let __lockutils_backend = #expr;))
+                Some(quote_spanned!(expr.span()=> let #backend_id = #expr;))
             }
             _ => None,
         };
         let setup = quote! {
-            let __lockutils_name = #name;
+            let #name_id = #name;
             #path_setup
             #url_setup
             #backend_setup
@@ -161,15 +177,22 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
         )
     };
     let unwrap = match opts.on_error {
-        OnError::Panic => quote!(#p::expect_lock(#taken, __LOCKUTILS_CALLER)),
-        OnError::Return(span) => quote_spanned! {span=>
-            match #taken {
-                #p::Ok(__lockutils_guard) => __lockutils_guard,
-                #p::Err(__lockutils_error) => {
-                    return #p::Err(#p::From::from(__lockutils_error));
+        OnError::Panic => quote!(#p::expect_lock(#taken, #caller_id)),
+        OnError::Return(span) => {
+            // Located at the return type, where a missing
+            // `From<lockutils::Error>` is reported, and still mixed-site.
+            let at = Span::mixed_site().located_at(span);
+            let guard_id = Ident::new("__lockutils_guard", at);
+            let error_id = Ident::new("__lockutils_error", at);
+            quote_spanned! {span=>
+                match #taken {
+                    #p::Ok(#guard_id) => #guard_id,
+                    #p::Err(#error_id) => {
+                        return #p::Err(#p::From::from(#error_id));
+                    }
                 }
             }
-        },
+        }
     };
     // Backends chosen by URL need their engines' schemes registered.
     let register = (opts.backend.is_some() || opts.distributed.is_some())
@@ -191,6 +214,9 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
 /// `distributed` is the backend of its URL, or of the default coordination
 /// URL.
 fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
+    let caller_id = internal("__LOCKUTILS_CALLER");
+    let url_id = internal("__lockutils_url");
+    let backend_id = internal("__lockutils_backend");
     let mut c = TokenStream::new();
     if let Some(prefix) = &opts.prefix {
         c.extend(quote!(.prefix(#prefix)));
@@ -201,7 +227,7 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
         }
         Some(Coordination::Dynamic(expr)) => {
             let url = quote_spanned! {expr.span()=>
-                #p::AsRef::<str>::as_ref(__lockutils_url)
+                #p::AsRef::<#p::str>::as_ref(#url_id)
             };
             c.extend(quote!(.backend_url(#url)));
         }
@@ -212,7 +238,7 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
         Some(Coordination::Const(url)) => {
             c.extend(quote_spanned!(url.span()=> .backend_url(#url)));
         }
-        Some(Coordination::Dynamic(_)) => c.extend(quote!(.backend_from(__lockutils_backend))),
+        Some(Coordination::Dynamic(_)) => c.extend(quote!(.backend_from(#backend_id))),
         Some(Coordination::DefaultUrl) => c.extend(quote!(.coordinated())),
         None => {}
     }
@@ -242,7 +268,7 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
     if let Some(registry) = &opts.semaphores {
         c.extend(quote_spanned!(registry.span()=> .registry(&#registry)));
     }
-    c.extend(quote!(.caller(__LOCKUTILS_CALLER)));
+    c.extend(quote!(.caller(#caller_id)));
     c
 }
 
@@ -300,7 +326,7 @@ mod tests {
                 /// Docs stay.
                 pub fn reserve(n: u32) -> u32 {
                     match {
-                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
+                        const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
                                 ::lockutils::__private::LockOptions::new("inventory").caller(__LOCKUTILS_CALLER),
@@ -329,7 +355,7 @@ mod tests {
             quote! {
                 async fn f() {
                     match {
-                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
+                        const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
                                 ::lockutils::__private::LockOptions::new("az")
@@ -357,7 +383,7 @@ mod tests {
             quote! {
                 fn take(&mut self) -> Result<(), MyError> {
                     match {
-                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "take");
+                        const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "take");
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                             ::lockutils::__private::StaticLock::new(
                                 ::lockutils::__private::LockOptions::new("x")
@@ -393,7 +419,7 @@ mod tests {
             quote! {
                 pub(crate) unsafe fn g<'a, T: Clone>(x: &'a T) -> std::io::Result<T> where T: Send {
                     match {
-                        const __LOCKUTILS_CALLER: &str = my::lockutils::__private::concat!(my::lockutils::__private::module_path!(), "::", "g");
+                        const __LOCKUTILS_CALLER: &my::lockutils::__private::str = my::lockutils::__private::concat!(my::lockutils::__private::module_path!(), "::", "g");
                         let _: *const my::lockutils::__private::Registry = my::lockutils::__private::addr_of!(crate::LOCKS);
                         static __LOCKUTILS_LOCK: my::lockutils::__private::StaticLock =
                             my::lockutils::__private::StaticLock::new(
@@ -422,7 +448,7 @@ mod tests {
             quote! {
                 fn spawn(&self, instance_id: &str) {
                     match {
-                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
+                        const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         let __lockutils_name = #name;
                         ::lockutils::__private::expect_lock(
                             ::lockutils::__private::LockOptions::new(#as_str)
@@ -451,9 +477,11 @@ mod tests {
             item,
             expected(
                 quote!(&(self.uuid())),
-                quote!(::lockutils::__private::AsRef::<str>::as_ref(
-                    __lockutils_name
-                )),
+                quote!(
+                    ::lockutils::__private::AsRef::<::lockutils::__private::str>::as_ref(
+                        __lockutils_name
+                    )
+                ),
             ),
         );
     }
@@ -475,7 +503,7 @@ mod tests {
                 {
                     Box::pin(async move {
                         match {
-                            const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
+                            const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "f");
                             static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock =
                                 ::lockutils::__private::StaticLock::new(
                                     ::lockutils::__private::LockOptions::new("x").caller(__LOCKUTILS_CALLER),
@@ -557,7 +585,7 @@ mod tests {
             quote! {
                 pub fn reserve(&self, n: u32) -> u32 {
                     match {
-                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
+                        const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "reserve");
                         ::lockutils::__private::register_backends();
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock = ::lockutils::__private::StaticLock::new(
                             ::lockutils::__private::LockOptions::new("inventory")
@@ -590,7 +618,7 @@ mod tests {
             quote! {
                 async fn read_catalog() -> Result<u32, AppError> {
                     match {
-                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "read_catalog");
+                        const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "read_catalog");
                         let _: *const ::lockutils::__private::Registry = ::lockutils::__private::addr_of!(crate::LOCKS);
                         ::lockutils::__private::register_backends();
                         static __LOCKUTILS_LOCK: ::lockutils::__private::StaticLock = ::lockutils::__private::StaticLock::new(
@@ -630,12 +658,12 @@ mod tests {
             quote! {
                 fn spawn(&self, id: u32) -> Result<(), Error> {
                     match {
-                        const __LOCKUTILS_CALLER: &str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
+                        const __LOCKUTILS_CALLER: &::lockutils::__private::str = ::lockutils::__private::concat!(::lockutils::__private::module_path!(), "::", "spawn");
                         ::lockutils::__private::register_backends();
                         let __lockutils_name = &::lockutils::__private::format!("instance-{id}");
                         let __lockutils_url = &(&self.coordination_url);
                         match ::lockutils::__private::LockOptions::new(__lockutils_name)
-                            .backend_url(::lockutils::__private::AsRef::<str>::as_ref(__lockutils_url))
+                            .backend_url(::lockutils::__private::AsRef::<::lockutils::__private::str>::as_ref(__lockutils_url))
                             .fair(true)
                             .blocking(false)
                             .caller(__LOCKUTILS_CALLER)

@@ -215,6 +215,8 @@ pub mod __private {
     /// Not a stable API.
     pub use core::convert::{AsRef, From};
     /// Not a stable API.
+    pub use core::primitive::str;
+    /// Not a stable API.
     pub use core::ptr::addr_of;
     /// Not a stable API.
     pub use core::result::Result::{Err, Ok};
