@@ -505,7 +505,8 @@ fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
                         }
                     }
                 }
-                let arg = inner.split(':').next().unwrap_or_default().trim();
+                let (arg, spec) = inner.split_once(':').unwrap_or((&inner, ""));
+                let arg = arg.trim();
                 if let Some(unraw) = arg.strip_prefix("r#") {
                     return Err(err(format!(
                         "`{{{arg}}}` in the lock name: write `{{{unraw}}}`; placeholders name \
@@ -519,7 +520,7 @@ fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
                         params.first().map_or("id", String::as_str)
                     )));
                 }
-                if !params.iter().any(|p| p == arg) {
+                let no_parameter = |what: &str| {
                     let listed = if params.is_empty() {
                         format!("`{}` has no parameters", sig.ident)
                     } else {
@@ -532,10 +533,32 @@ fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
                                 .join(", ")
                         )
                     };
-                    return Err(err(format!(
-                        "`{{{arg}}}` in the lock name names no parameter of `{}`; {listed}",
+                    err(format!(
+                        "{what} in the lock name names no parameter of `{}`; {listed}",
                         sig.ident
-                    )));
+                    ))
+                };
+                if !params.iter().any(|p| p == arg) {
+                    return Err(no_parameter(&format!("`{{{arg}}}`")));
+                }
+                // A width or precision taken from an argument (`{id:w$}`,
+                // `{id:.p$}`) must name a parameter too: the lock's name
+                // must not depend on anything else in scope.
+                for count in spec_arguments(spec) {
+                    match count {
+                        SpecArg::Named(name) if params.iter().any(|p| p == name) => {}
+                        SpecArg::Named(name) => {
+                            return Err(no_parameter(&format!("`{name}` of `{{{inner}}}`")));
+                        }
+                        SpecArg::Positional(what) => {
+                            return Err(err(format!(
+                                "`{{{inner}}}` in the lock name takes a width or precision \
+                                 from a positional argument (`{what}`), and a lock name has \
+                                 none: name a parameter (`{{{arg}:.prec$}}`) or write the \
+                                 number"
+                            )));
+                        }
+                    }
                 }
                 placeholders = true;
             }
@@ -547,6 +570,46 @@ fn name_literal(lit: &LitStr, sig: &Signature) -> Result<Name> {
     } else {
         Ok(Name::Static(LitStr::new(&fixed, lit.span())))
     }
+}
+
+/// An argument of a format spec: the width or precision of `{id:w$}`,
+/// `{id:.p$}`, `{id:1$}` or `{id:.*}`.
+enum SpecArg<'a> {
+    /// `w$`: an argument by name.
+    Named(&'a str),
+    /// `1$` or `.*`: an argument by position.
+    Positional(&'a str),
+}
+
+/// The arguments a format spec (after the `:`) takes its width and
+/// precision from: each `NAME$` or `N$`, and `.*`. A `$` right after the
+/// `:` is a fill character, not an argument.
+fn spec_arguments(spec: &str) -> Vec<SpecArg<'_>> {
+    let mut out = Vec::new();
+    if let Some(at) = spec.find(".*") {
+        out.push(SpecArg::Positional(&spec[at..at + 2]));
+    }
+    for (at, _) in spec.match_indices('$') {
+        let before = &spec[..at];
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| {
+                i + before[i..].chars().next().map_or(1, char::len_utf8)
+            });
+        let word = &before[start..];
+        if word.is_empty() {
+            continue;
+        }
+        if word.chars().all(|c| c.is_ascii_digit()) {
+            out.push(SpecArg::Positional(&spec[start..=at]));
+        } else {
+            // The `0` flag may come right before a width (`{id:0w$}`).
+            out.push(SpecArg::Named(
+                word.trim_start_matches(|c: char| c.is_ascii_digit()),
+            ));
+        }
+    }
+    out
 }
 
 /// The rules of `lockutils_core::lock_file_name`, for what of the name is
@@ -627,7 +690,27 @@ pub(crate) fn parse_duration(s: &str) -> std::result::Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, spec_arguments, SpecArg};
+
+    #[test]
+    fn spec_arguments_are_found() {
+        let named = |spec| -> Vec<String> {
+            spec_arguments(spec)
+                .into_iter()
+                .map(|a| match a {
+                    SpecArg::Named(n) => n.to_owned(),
+                    SpecArg::Positional(p) => format!("#{p}"),
+                })
+                .collect()
+        };
+        assert_eq!(named("03"), Vec::<String>::new());
+        assert_eq!(named("$>5"), Vec::<String>::new(), "`$` as fill");
+        assert_eq!(named("width$"), ["width"]);
+        assert_eq!(named(">0w$.p$"), ["w", "p"]);
+        assert_eq!(named("0w$"), ["w"]);
+        assert_eq!(named(".*"), ["#.*"]);
+        assert_eq!(named("1$"), ["#1$"]);
+    }
 
     #[test]
     fn durations() {

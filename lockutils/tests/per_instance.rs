@@ -96,6 +96,17 @@ fn names_from_expressions_fields_and_self() {
     assert_eq!(a.into_host(), (7, "nova-a1-moved".to_string()));
 }
 
+/// A width or precision taken from an argument names a parameter.
+#[synchronized("w-{id:>width$}-{ratio:.prec$}")]
+fn spec_arguments_name(id: u32, width: usize, ratio: f64, prec: usize) -> String {
+    lockutils::held_locks().pop().unwrap().name
+}
+
+#[test]
+fn width_and_precision_from_parameters() {
+    assert_eq!(spec_arguments_name(7, 3, 0.5, 2), "w-  7-0.50");
+}
+
 #[test]
 fn per_instance_names_are_collected_after_use() {
     assert!(meet_alone("collected-1"));
