@@ -297,7 +297,13 @@ mod tests {
         let func: crate::item::Func = syn::parse2(item).unwrap();
         let opts = syn::parse2::<crate::args::RawArgs>(args)
             .unwrap()
-            .build_for(&func, Features { zookeeper: true })
+            .build_for(
+                &func,
+                Features {
+                    zookeeper: true,
+                    postgresql: true,
+                },
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         let got = pretty(super::expand(&opts, func));
         let want = pretty(expected);
@@ -306,9 +312,15 @@ mod tests {
 
     fn errors(args: TokenStream, item: TokenStream, zookeeper: bool) -> Vec<String> {
         let func: crate::item::Func = syn::parse2(item).unwrap();
-        match syn::parse2::<crate::args::RawArgs>(args)
-            .and_then(|raw| raw.build_for(&func, Features { zookeeper }))
-        {
+        match syn::parse2::<crate::args::RawArgs>(args).and_then(|raw| {
+            raw.build_for(
+                &func,
+                Features {
+                    zookeeper,
+                    postgresql: zookeeper,
+                },
+            )
+        }) {
             Ok(_) => Vec::new(),
             Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
         }
@@ -693,7 +705,13 @@ mod tests {
             semaphores = LOCKS
         ))
         .unwrap()
-        .build_for(&func, Features { zookeeper: true })
+        .build_for(
+            &func,
+            Features {
+                zookeeper: true,
+                postgresql: true,
+            },
+        )
         .unwrap();
         assert!(opts.is_static());
         let out = super::expand(&opts, func).to_string();
@@ -765,6 +783,57 @@ mod tests {
         assert!(e.len() == 1 && e[0].contains("write `{type}`"), "{e:?}");
         let e = errors(quote!("kind-{kind}"), f, false);
         assert!(e[0].contains("its parameters are `type`, `in`"), "{e:?}");
+    }
+
+    #[test]
+    fn backend_schemes() {
+        let f = quote!(
+            fn f() {}
+        );
+        // Lockutils' engines, with their features (`errors` turns both on or
+        // both off).
+        for url in [
+            "file:///tmp/x",
+            "zookeeper://zk1/app",
+            "postgresql://h/db",
+            "postgres://h/db",
+        ] {
+            assert!(
+                errors(quote!("x", backend = #url), f.clone(), true).is_empty(),
+                "{url}"
+            );
+        }
+        assert!(errors(quote!("x", backend = "file:///tmp/x"), f.clone(), false).is_empty());
+        for (url, feature) in [
+            ("zookeeper://zk1/app", "`zookeeper` feature"),
+            ("postgresql://h/db", "`postgresql` feature"),
+            ("postgres://h/db", "`postgresql` feature"),
+        ] {
+            let e = errors(quote!("x", backend = #url), f.clone(), false);
+            assert!(e.len() == 1 && e[0].contains(feature), "{url}: {e:?}");
+        }
+        // Misspellings of them, whatever the features.
+        for (url, near) in [
+            ("fille:///tmp/x", "did you mean `file://`?"),
+            ("fiel:///tmp/x", "did you mean `file://`?"),
+            ("File:///tmp/x", "did you mean `file://`?"),
+            ("zookeper://zk1/app", "did you mean `zookeeper://`?"),
+            ("postgre://h/db", "did you mean `postgres://`?"),
+        ] {
+            let e = errors(quote!("x", backend = #url), f.clone(), true);
+            assert!(e.len() == 1 && e[0].contains(near), "{url}: {e:?}");
+            assert!(
+                e[0].contains("`postgresql://` (feature `postgresql`)"),
+                "{e:?}"
+            );
+        }
+        // An engine the program registers itself.
+        for url in ["memory://macro", "scratch://x", "etcd3://h:2379"] {
+            assert!(
+                errors(quote!("x", backend = #url), f.clone(), false).is_empty(),
+                "{url}"
+            );
+        }
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl RawArgs {
             func,
             Features {
                 zookeeper: cfg!(feature = "zookeeper"),
+                postgresql: cfg!(feature = "postgresql"),
             },
         )
     }
@@ -310,8 +311,10 @@ impl RawArgs {
 /// The cargo features of the facade that change what the macro accepts.
 #[derive(Clone, Copy)]
 pub(crate) struct Features {
-    /// `distributed` locks on ZooKeeper.
+    /// `distributed` locks on ZooKeeper, and `zookeeper://` backends.
     pub(crate) zookeeper: bool,
+    /// `postgresql://` (and `postgres://`) backends.
+    pub(crate) postgresql: bool,
 }
 
 /// Several independent errors, reported together.
@@ -422,13 +425,7 @@ fn backend_url(expr: &Expr, features: Features) -> Result<Coordination> {
                      (`backend = &MY_BACKEND`)",
                 ));
             };
-            if scheme == "zookeeper" && !features.zookeeper {
-                return Err(Error::new(
-                    lit.span(),
-                    "`zookeeper://` needs the ZooKeeper backend: enable the `zookeeper` feature \
-                     of lockutils (`lockutils = { version = \"..\", features = [\"zookeeper\"] }`)",
-                ));
-            }
+            backend_scheme(scheme, features).map_err(|msg| Error::new(lit.span(), msg))?;
             Ok(Coordination::Const(expr.clone()))
         }
         Expr::Lit(_) => Err(Error::new_spanned(
@@ -441,6 +438,95 @@ fn backend_url(expr: &Expr, features: Features) -> Result<Coordination> {
         }
         _ => Ok(Coordination::Dynamic(expr.clone())),
     }
+}
+
+/// The schemes lockutils has an engine for, each with the feature of the
+/// facade that brings it in (`None`: always there).
+const SCHEMES: &[(&str, Option<&str>)] = &[
+    ("file", None),
+    ("zookeeper", Some("zookeeper")),
+    ("postgresql", Some("postgresql")),
+    ("postgres", Some("postgresql")),
+];
+
+/// The scheme of a `backend = "..."` literal: one of lockutils' engines
+/// whose feature is on; an engine whose feature is off, or a scheme that is
+/// a misspelling of one of them (`fille`, `File`, `zookeper`), is refused
+/// with the fix. Any other scheme is taken as an engine the program
+/// registers itself (`lockutils::backend::register_scheme`), checked at the
+/// first lock.
+fn backend_scheme(scheme: &str, features: Features) -> std::result::Result<(), String> {
+    let enabled = |feature: &str| match feature {
+        "zookeeper" => features.zookeeper,
+        "postgresql" => features.postgresql,
+        _ => false,
+    };
+    match SCHEMES.iter().find(|(known, _)| *known == scheme) {
+        Some((_, None)) => return Ok(()),
+        Some((_, Some(feature))) if enabled(feature) => return Ok(()),
+        Some((_, Some(feature))) => {
+            let engine = match *feature {
+                "zookeeper" => "ZooKeeper",
+                _ => "PostgreSQL",
+            };
+            return Err(format!(
+                "`{scheme}://` needs the {engine} backend: enable the `{feature}` feature of \
+                 lockutils (`lockutils = {{ version = \"..\", features = [\"{feature}\"] }}`)"
+            ));
+        }
+        None => {}
+    }
+    let lower = scheme.to_ascii_lowercase();
+    let near = SCHEMES
+        .iter()
+        .map(|(known, _)| (scheme_distance(&lower, known), *known))
+        .filter(|&(d, known)| d <= 2 && d * 2 < known.len())
+        .min()
+        .map(|(_, known)| known);
+    let Some(near) = near else {
+        return Ok(());
+    };
+    let known: Vec<String> = SCHEMES
+        .iter()
+        .map(|(scheme, feature)| match feature {
+            None => format!("`{scheme}://`"),
+            Some(f) => format!("`{scheme}://` (feature `{f}`)"),
+        })
+        .collect();
+    Err(format!(
+        "unknown backend scheme `{scheme}://`; did you mean `{near}://`? lockutils' schemes \
+         are {} (a scheme of an engine the program registers itself with \
+         `lockutils::backend::register_scheme` is accepted when it is not this close to one \
+         of them)",
+        known.join(", ")
+    ))
+}
+
+/// Edit distance with adjacent transpositions counting one (`fiel` is one
+/// edit from `file`).
+fn scheme_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn lock_path(expr: Expr) -> LockPath {

@@ -1,5 +1,7 @@
 //! The `backend` option at compile time: `ui/backend/pass` must compile (and
-//! run), each `ui/backend/fail` file is one mistake. Regenerate snapshots with
+//! run), each `ui/backend/fail` file is one mistake, and `zookeeper-off` and
+//! `postgresql-off` ask for the feature an engine's URL needs (run without
+//! it). Regenerate snapshots with
 //! `TRYBUILD=overwrite cargo test -p lockutils --test ui_backend` and review.
 
 #[rustversion::stable]
@@ -11,4 +13,6 @@ fn ui_backend() {
     t.compile_fail("tests/ui/backend/fail/*.rs");
     #[cfg(not(feature = "zookeeper"))]
     t.compile_fail("tests/ui/backend/zookeeper-off/*.rs");
+    #[cfg(not(feature = "postgresql"))]
+    t.compile_fail("tests/ui/backend/postgresql-off/*.rs");
 }
