@@ -18,10 +18,23 @@
 use proc_macro2::{Delimiter, Group, Spacing, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::parse::Parser;
-use syn::punctuated::Punctuated;
 use syn::{Error, LitStr, Meta, Token};
 
 use crate::args::RawArgs;
+
+/// What the block gives each `#[synchronized(...)]` inside that does not
+/// say it itself: `prefix = "nova"`, and with `crate = path` on the block,
+/// `crate = path`.
+pub(crate) struct Block {
+    prefix: LitStr,
+    krate: Option<syn::Path>,
+}
+
+impl ToTokens for Block {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.prefix.to_tokens(tokens);
+    }
+}
 
 pub(crate) fn synchronized_with_prefix(args: TokenStream, item: TokenStream) -> TokenStream {
     let prefix = match parse_prefix(args) {
@@ -60,26 +73,52 @@ pub(crate) fn synchronized_with_prefix(args: TokenStream, item: TokenStream) -> 
     crate::with_error(item, error)
 }
 
-fn parse_prefix(args: TokenStream) -> syn::Result<LitStr> {
+/// `"nova"` or `"nova", crate = path`.
+fn parse_prefix(args: TokenStream) -> syn::Result<Block> {
     let missing = "`#[synchronized_with_prefix]` takes the prefix as a string literal, e.g. \
                    `#[synchronized_with_prefix(\"nova\")]`";
     if args.is_empty() {
         return Err(Error::new(Span::call_site(), missing));
     }
-    let lits = Punctuated::<LitStr, Token![,]>::parse_terminated
-        .parse2(args)
-        .map_err(|e| Error::new(e.span(), missing))?;
-    let mut lits = lits.into_iter();
-    let first = lits
-        .next()
-        .ok_or_else(|| Error::new(Span::call_site(), missing))?;
-    if let Some(extra) = lits.next() {
-        return Err(Error::new(
-            extra.span(),
-            "`#[synchronized_with_prefix]` takes one prefix; remove this one",
-        ));
-    }
-    Ok(first)
+    let parse = |input: syn::parse::ParseStream<'_>| -> syn::Result<Block> {
+        let prefix: LitStr = input.parse().map_err(|e| Error::new(e.span(), missing))?;
+        let mut krate = None;
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            if input.peek(LitStr) {
+                return Err(
+                    input.error("`#[synchronized_with_prefix]` takes one prefix; remove this one")
+                );
+            }
+            if !input.peek(Token![crate]) {
+                return Err(input.error(
+                    "`#[synchronized_with_prefix]` takes the prefix and, if the facade is \
+                     renamed or re-exported, `crate = path`, e.g. \
+                     `#[synchronized_with_prefix(\"nova\", crate = my_framework::locks)]`",
+                ));
+            }
+            let key = input.parse::<Token![crate]>()?;
+            if krate.is_some() {
+                return Err(Error::new(
+                    key.span,
+                    "`crate` given twice; remove one of them",
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            krate = Some(if input.peek(LitStr) {
+                input
+                    .parse::<LitStr>()?
+                    .parse_with(syn::Path::parse_mod_style)?
+            } else {
+                syn::Path::parse_mod_style(input)?
+            });
+        }
+        Ok(Block { prefix, krate })
+    };
+    parse.parse2(args)
 }
 
 /// What an item is, from the keywords before its body.
@@ -150,7 +189,7 @@ impl Head {
 
 /// The items of a block, each `#[synchronized(...)]` on them given the
 /// prefix, nested blocks entered.
-fn apply(items: TokenStream, prefix: &LitStr) -> TokenStream {
+fn apply(items: TokenStream, prefix: &Block) -> TokenStream {
     let tokens: Vec<TokenTree> = items.into_iter().collect();
     let mut out = Vec::with_capacity(tokens.len());
     // Where the current item starts.
@@ -249,10 +288,11 @@ pub(crate) fn is_ours(path: &syn::Path, name: &str) -> bool {
     path.segments.last().is_some_and(|last| last.ident == name)
 }
 
-/// The `[...]` of an attribute, with `prefix = ...` added if it is a
-/// `#[synchronized(...)]` with none. Arguments that do not parse are left
-/// alone: `#[synchronized]` reports them.
-fn prefixed_attr(attr: &Group, prefix: &LitStr) -> Group {
+/// The `[...]` of an attribute, with `prefix = ...` (and the block's
+/// `crate = ...`) added if it is a `#[synchronized(...)]` with none.
+/// Arguments that do not parse are left alone: `#[synchronized]` reports
+/// them.
+fn prefixed_attr(attr: &Group, block: &Block) -> Group {
     if attr.delimiter() != Delimiter::Bracket {
         return attr.clone();
     }
@@ -270,7 +310,15 @@ fn prefixed_attr(attr: &Group, prefix: &LitStr) -> Group {
     let Ok(raw) = syn::parse2::<RawArgs>(tokens.clone()) else {
         return attr.clone();
     };
-    if raw.prefix.is_some() {
+    let mut added = Vec::new();
+    if raw.prefix.is_none() {
+        let prefix = &block.prefix;
+        added.push(quote!(prefix = #prefix));
+    }
+    if let (None, Some(krate)) = (&raw.krate, &block.krate) {
+        added.push(quote!(crate = #krate));
+    }
+    if added.is_empty() {
         return attr.clone();
     }
     let trailing_comma = tokens
@@ -279,9 +327,9 @@ fn prefixed_attr(attr: &Group, prefix: &LitStr) -> Group {
         .last()
         .is_some_and(|t| matches!(&t, TokenTree::Punct(p) if p.as_char() == ','));
     let tokens = if tokens.is_empty() || trailing_comma {
-        quote!(#tokens prefix = #prefix)
+        quote!(#tokens #(#added),*)
     } else {
-        quote!(#tokens, prefix = #prefix)
+        quote!(#tokens, #(#added),*)
     };
     let path = meta.path();
     regroup(attr, quote!(#path(#tokens)))
@@ -336,6 +384,47 @@ mod tests {
         }
         assert!(out.contains("let x = ;"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn the_blocks_crate_path_goes_to_each_attribute_without_one() {
+        let out = synchronized_with_prefix(
+            quote!("nova", crate = crate::deps::locks),
+            quote! {
+                impl S {
+                    #[locks::synchronized("a")]
+                    fn a(&self) {}
+                    #[synchronized("b", crate = other::locks)]
+                    fn b(&self) {}
+                    #[synchronized("c", prefix = "glance")]
+                    fn c(&self) {}
+                }
+            },
+        )
+        .to_string();
+        for expected in [
+            "synchronized (\"a\" , prefix = \"nova\" , crate = crate :: deps :: locks)",
+            "synchronized (\"b\" , crate = other :: locks , prefix = \"nova\")]",
+            "synchronized (\"c\" , prefix = \"glance\" , crate = crate :: deps :: locks)",
+        ] {
+            assert!(out.contains(expected), "{expected}: {out}");
+        }
+        assert!(!out.contains("compile_error"), "{out}");
+
+        for (args, error) in [
+            (quote!("nova", "cinder"), "takes one prefix"),
+            (quote!("nova", extern = x), "`crate = path`"),
+            (quote!("nova", crate = a, crate = b), "`crate` given twice"),
+        ] {
+            let out = synchronized_with_prefix(
+                args.clone(),
+                quote!(
+                    mod m {}
+                ),
+            )
+            .to_string();
+            assert!(out.contains(error), "{args}: {out}");
+        }
     }
 
     #[test]
