@@ -18,6 +18,7 @@
 use proc_macro2::{Delimiter, Group, Spacing, Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::parse::Parser;
+use syn::punctuated::Punctuated;
 use syn::{Error, LitStr, Meta, Token};
 
 use crate::args::RawArgs;
@@ -299,17 +300,52 @@ fn prefixed_attr(attr: &Group, block: &Block) -> Group {
     let Ok(meta) = syn::parse2::<Meta>(attr.stream()) else {
         return attr.clone();
     };
-    if !is_ours(meta.path(), "synchronized") {
-        return attr.clone();
+    match prefixed_meta(&meta, block) {
+        Some(tokens) => regroup(attr, tokens),
+        None => attr.clone(),
     }
-    let tokens = match &meta {
+}
+
+/// One attribute's meta with the block's options added, or `None` to keep
+/// it as written: a `synchronized(...)` that lacks them, or a
+/// `cfg_attr(pred, ..)` holding one (each of its attributes, nested
+/// `cfg_attr`s too), so that the prefix applies whenever the predicate
+/// holds.
+fn prefixed_meta(meta: &Meta, block: &Block) -> Option<TokenStream> {
+    if meta.path().is_ident("cfg_attr") {
+        let Meta::List(list) = meta else {
+            return None;
+        };
+        let parts = Punctuated::<Meta, Token![,]>::parse_terminated
+            .parse2(list.tokens.clone())
+            .ok()?;
+        let mut changed = false;
+        let parts: Vec<TokenStream> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                // The first is the predicate.
+                match (i > 0).then(|| prefixed_meta(part, block)).flatten() {
+                    Some(tokens) => {
+                        changed = true;
+                        tokens
+                    }
+                    None => part.to_token_stream(),
+                }
+            })
+            .collect();
+        let path = &list.path;
+        return changed.then(|| quote!(#path(#(#parts),*)));
+    }
+    if !is_ours(meta.path(), "synchronized") {
+        return None;
+    }
+    let tokens = match meta {
         Meta::List(list) => list.tokens.clone(),
         Meta::Path(_) => TokenStream::new(),
-        Meta::NameValue(_) => return attr.clone(),
+        Meta::NameValue(_) => return None,
     };
-    let Ok(raw) = syn::parse2::<RawArgs>(tokens.clone()) else {
-        return attr.clone();
-    };
+    let raw = syn::parse2::<RawArgs>(tokens.clone()).ok()?;
     let mut added = Vec::new();
     if raw.prefix.is_none() {
         let prefix = &block.prefix;
@@ -319,7 +355,7 @@ fn prefixed_attr(attr: &Group, block: &Block) -> Group {
         added.push(quote!(crate = #krate));
     }
     if added.is_empty() {
-        return attr.clone();
+        return None;
     }
     let trailing_comma = tokens
         .clone()
@@ -332,7 +368,7 @@ fn prefixed_attr(attr: &Group, block: &Block) -> Group {
         quote!(#tokens, #(#added),*)
     };
     let path = meta.path();
-    regroup(attr, quote!(#path(#tokens)))
+    Some(quote!(#path(#tokens)))
 }
 
 #[cfg(test)]
@@ -424,6 +460,37 @@ mod tests {
             )
             .to_string();
             assert!(out.contains(error), "{args}: {out}");
+        }
+    }
+
+    #[test]
+    fn cfg_attr_synchronized_gets_the_prefix() {
+        let out = synchronized_with_prefix(
+            quote!("nova"),
+            quote! {
+                mod m {
+                    #[cfg_attr(all(), synchronized("a"))]
+                    fn a() {}
+                    #[cfg_attr(test, inline, lockutils::synchronized("b"), allow(dead_code))]
+                    fn b() {}
+                    #[cfg_attr(unix, cfg_attr(test, synchronized("c")))]
+                    fn c() {}
+                    #[cfg_attr(unix, synchronized("d", prefix = "own"))]
+                    fn d() {}
+                    #[cfg_attr(unix, inline)]
+                    fn e() {}
+                }
+            },
+        )
+        .to_string();
+        for expected in [
+            "cfg_attr (all () , synchronized (\"a\" , prefix = \"nova\"))",
+            "cfg_attr (test , inline , lockutils :: synchronized (\"b\" , prefix = \"nova\") , allow (dead_code))",
+            "cfg_attr (unix , cfg_attr (test , synchronized (\"c\" , prefix = \"nova\")))",
+            "cfg_attr (unix , synchronized (\"d\" , prefix = \"own\"))",
+            "cfg_attr (unix , inline)",
+        ] {
+            assert!(out.contains(expected), "{expected}: {out}");
         }
     }
 

@@ -285,3 +285,30 @@ fn synchronized_through_a_reexport_gets_the_prefix() {
 fn own_prefix_through_a_reexport_wins() {
     assert_eq!(reexported::images::cache(), "glance-reexport-image");
 }
+
+#[synchronized_with_prefix("nova")]
+mod conditional {
+    use lockutils::synchronized;
+
+    #[cfg_attr(all(), synchronized("cfg-attr"))]
+    pub fn cfg_attr() -> String {
+        super::held()
+    }
+
+    #[cfg_attr(all(), inline, lockutils::synchronized("cfg-attr-several"))]
+    pub fn cfg_attr_several() -> String {
+        super::held()
+    }
+
+    #[cfg_attr(all(), cfg_attr(unix, synchronized("cfg-attr-nested")))]
+    pub fn cfg_attr_nested() -> String {
+        super::held()
+    }
+}
+
+#[test]
+fn synchronized_under_cfg_attr_gets_the_prefix() {
+    assert_eq!(conditional::cfg_attr(), "nova-cfg-attr");
+    assert_eq!(conditional::cfg_attr_several(), "nova-cfg-attr-several");
+    assert_eq!(conditional::cfg_attr_nested(), "nova-cfg-attr-nested");
+}
