@@ -87,6 +87,12 @@ pub(crate) fn internal(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
 }
 
+/// [`internal`], located at `span`: for a use whose type error belongs to
+/// the user's expression there (`distributed = port` with a `u16`).
+fn internal_at(name: &str, span: Span) -> Ident {
+    Ident::new(name, Span::mixed_site().located_at(span))
+}
+
 /// The expression that takes the lock and yields its guard; `awaits` in an
 /// async context.
 fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
@@ -138,14 +144,16 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
         };
         let as_str = match &opts.name {
             Name::Expr(expr) => {
+                let name_id = internal_at("__lockutils_name", expr.span());
                 quote_spanned!(expr.span()=> #p::AsRef::<#p::str>::as_ref(#name_id))
             }
             _ => quote!(#name_id),
         };
         let lock_path = match &opts.lock_path {
             Some(LockPath::Dynamic(expr)) => {
+                let at = internal_at("__lockutils_lock_path", expr.span());
                 let path = quote_spanned! {expr.span()=>
-                    #p::AsRef::<#p::Path>::as_ref(#lock_path_id)
+                    #p::AsRef::<#p::Path>::as_ref(#at)
                 };
                 Some((
                     quote!(let #lock_path_id = &(#expr);),
@@ -215,7 +223,6 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
 /// URL.
 fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
     let caller_id = internal("__LOCKUTILS_CALLER");
-    let url_id = internal("__lockutils_url");
     let backend_id = internal("__lockutils_backend");
     let mut c = TokenStream::new();
     if let Some(prefix) = &opts.prefix {
@@ -226,8 +233,9 @@ fn chain(opts: &Options, p: &TokenStream) -> TokenStream {
             c.extend(quote_spanned!(url.span()=> .backend_url(#url)));
         }
         Some(Coordination::Dynamic(expr)) => {
+            let at = internal_at("__lockutils_url", expr.span());
             let url = quote_spanned! {expr.span()=>
-                #p::AsRef::<#p::str>::as_ref(#url_id)
+                #p::AsRef::<#p::str>::as_ref(#at)
             };
             c.extend(quote!(.backend_url(#url)));
         }
