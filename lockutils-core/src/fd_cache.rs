@@ -87,13 +87,22 @@ static CACHE: Mutex<Cache> = Mutex::new(Cache {
 
 /// Bumped in the child of every `fork`.
 static FORKS: AtomicU64 = AtomicU64::new(0);
-/// Bumped before every `fork`, under the cache's lock (see [`epoch`]).
+/// Bumped at every `fork` while the fork hooks still hold their locks (see
+/// [`epoch`]).
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 static WATCH_FORKS: Once = Once::new();
 
 /// Moves the fork generation on; the fork hooks' child hook calls it.
 pub(crate) fn forked() {
     FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Moves the [`epoch`] on; the fork hooks' parent and child hooks call it
+/// after the fork, before they release the cache's and the descriptor
+/// list's locks. (Before the fork would not do: a thread could read the new
+/// epoch, open a file, and list it or keep it once the fork is done.)
+pub(crate) fn fork_done() {
+    EPOCH.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Makes [`generation`] change in the child of every later `fork`, and
@@ -110,15 +119,12 @@ pub(crate) fn watch_forks() -> bool {
     FORKS.load(Ordering::Relaxed) != u64::MAX
 }
 
-/// The cache's lock, held across a fork by the fork hooks; moves the
-/// [`epoch`] on while it holds it.
+/// The cache's lock, held across a fork by the fork hooks.
 pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
-    let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    EPOCH.fetch_add(1, Ordering::Relaxed);
-    Box::new(cache)
+    Box::new(CACHE.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
-/// The fork epoch: moves on before every `fork`, in parent and child. A file
+/// The fork epoch: moves on at every `fork`, in parent and child. A file
 /// open at a fork is shared with the child (a child forked without `exec`
 /// inherits the descriptor), and a lock the parent later takes on it would
 /// be the child's too: it would outlive the parent, even a SIGKILLed one,
@@ -126,7 +132,8 @@ pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
 /// at once (the fork hooks' child hook), and a file out of the cache at a
 /// fork (held, or being locked or waited on) is never kept again: [`put`]
 /// takes only a file opened or taken in the current epoch, which it checks
-/// under the cache's lock, the lock the fork hooks hold across the fork.
+/// under the cache's lock, the lock the fork hooks hold across the fork and
+/// until the epoch has moved on.
 ///
 /// The fork hooks are registered first, so that no fork goes uncounted
 /// between this reading and the file's open.

@@ -156,7 +156,7 @@ pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<F
             .write(true)
             .create(create)
             .mode(file_mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | LOCKUTILS_MARK)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | LOCKUTILS_MARK)
             .open(path)
         {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && waited < LEASE_PATIENCE => {
@@ -172,10 +172,16 @@ pub fn open_lock_file(path: &Path, create: bool, file_mode: u32) -> io::Result<F
 /// [`open_lock_file`], listed for the fork hooks (see
 /// [`lock_fds`](crate::lock_fds)); opened again if a fork may have copied it
 /// before it was listed.
+///
+/// Something that is not a regular file at the path (a FIFO, a device) is
+/// refused here, before any lock is taken on it.
 fn open_listed(path: &Path, create: bool, file_mode: u32) -> io::Result<LockFile> {
     loop {
         let epoch = fd_cache::epoch();
         let file = open_lock_file(path, create, file_mode)?;
+        if let Some(kind) = not_regular(&file)? {
+            return Err(not_a_lock_file(&format!("{kind} is in the lock file's place")));
+        }
         if let Ok(listed) = LockFile::list(file, epoch) {
             return Ok(listed);
         }
@@ -210,12 +216,6 @@ pub fn is_current(file: &File, path: &Path) -> io::Result<bool> {
     if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(not_a_lock_file(&format!(
-            "{} is in the lock file's place",
-            file_kind(st.st_mode)
-        )));
-    }
     match st.st_nlink {
         0 => Ok(false),
         1 => Ok(true),
@@ -236,17 +236,25 @@ fn not_a_lock_file(what: &str) -> io::Error {
     )
 }
 
-/// What a file of mode `st_mode` is, in words.
-fn file_kind(st_mode: libc::mode_t) -> &'static str {
-    match st_mode & libc::S_IFMT {
-        libc::S_IFIFO => "a FIFO",
-        libc::S_IFCHR => "a character device",
-        libc::S_IFBLK => "a block device",
-        libc::S_IFSOCK => "a socket",
-        libc::S_IFDIR => "a directory",
-        libc::S_IFLNK => "a symbolic link",
-        _ => "a file that is not a regular file",
+/// What the open `file` is, in words, if it is not a regular file: one
+/// plain `fstat` (see [`is_current`]).
+fn not_regular(file: &File) -> io::Result<Option<&'static str>> {
+    // SAFETY: all-zero bytes are a valid `stat` (integers only).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `file` is an open descriptor for the call, and `st` is a
+    // writable `stat` that outlives it.
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => None,
+        libc::S_IFIFO => Some("a FIFO"),
+        libc::S_IFCHR => Some("a character device"),
+        libc::S_IFBLK => Some("a block device"),
+        libc::S_IFSOCK => Some("a socket"),
+        libc::S_IFDIR => Some("a directory"),
+        _ => Some("a file that is not a regular file"),
+    })
 }
 
 /// Whether the open `file` is the file linked at `path` right now, checked by

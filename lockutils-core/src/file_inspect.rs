@@ -262,7 +262,7 @@ impl Snapshot {
 pub fn probe_path(path: &Path) -> io::Result<Option<Conflict>> {
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(path)?;
     probe(&file, Mode::Exclusive)
 }

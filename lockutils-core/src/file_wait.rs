@@ -213,6 +213,18 @@ impl KernelWait {
         Ok(KernelWait { shared })
     }
 
+    /// In a child forked while this wait was in progress: the error that
+    /// ends it. Its waiter thread is the parent's, and nobody would ever
+    /// finish it here.
+    fn inherited(&self) -> Option<io::Error> {
+        (self.shared.generation != fd_cache::generation()).then(|| {
+            io::Error::other(
+                "this wait began in the parent process before a fork, and its waiter thread \
+                 is the parent's: acquire the lock again in this process",
+            )
+        })
+    }
+
     /// The [`fd_cache::epoch`] the file of this wait was opened in (an
     /// adopted wait's may be older than the caller's).
     pub(crate) fn epoch(&self) -> u64 {
@@ -222,6 +234,9 @@ impl KernelWait {
     /// Waits for the outcome until `deadline`, parking this thread. `None`:
     /// the deadline passed first (dropping `self` then orphans the wait).
     pub(crate) fn wait_until(&mut self, deadline: Instant) -> Option<Granted> {
+        if let Some(inherited) = self.inherited() {
+            return Some(Err(inherited));
+        }
         let mut state = self.shared.lock();
         loop {
             if let Some(out) = take(&mut state) {
@@ -243,6 +258,9 @@ impl KernelWait {
     /// Takes the outcome if there is one, else registers `waker` to be woken
     /// when there is.
     pub(crate) fn poll(&mut self, waker: &Waker) -> Option<Granted> {
+        if let Some(inherited) = self.inherited() {
+            return Some(Err(inherited));
+        }
         let mut state = self.shared.lock();
         if let Some(out) = take(&mut state) {
             return Some(out);

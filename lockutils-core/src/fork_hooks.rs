@@ -19,6 +19,13 @@
 //! A thread of the program that is inside lockutils at the fork (holding a
 //! registry's shard lock, say) is still the program's own risk, as with any
 //! library: docs/design.md says so.
+//!
+//! On Linux the hooks are registered as the process starts (a constructor
+//! in `.init_array`, while it has one thread), not at its first lock: a fork
+//! that began while another thread registered them would run none of them,
+//! and its child would keep a lock file that thread opened then, unlisted
+//! (see [`lock_fds`](crate::lock_fds)). Elsewhere they are registered at the
+//! first lock file.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -46,6 +53,19 @@ pub(crate) fn job() -> RwLockReadGuard<'static, ()> {
     JOBS.read().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Registers the hooks as the process starts, before `main` and any thread
+/// of its: the constructor glibc and musl run from `.init_array` (as std
+/// collects the program's arguments there).
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static REGISTER_AT_START: extern "C" fn() = register_at_start;
+
+#[cfg(target_os = "linux")]
+extern "C" fn register_at_start() {
+    fd_cache::watch_forks();
+}
+
 /// Registers the hooks; false if that failed.
 pub(crate) fn register() -> bool {
     // SAFETY: registers three hooks that take and release lockutils' own
@@ -67,11 +87,13 @@ extern "C" fn prepare() {
 }
 
 extern "C" fn parent() {
+    fd_cache::fork_done();
     release();
 }
 
 extern "C" fn child() {
     fd_cache::forked();
+    fd_cache::fork_done();
     release();
     // The lock files open at the fork are the parent's alone from now on.
     lock_fds::let_go_in_child();

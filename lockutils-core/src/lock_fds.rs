@@ -13,10 +13,13 @@
 //! stays taken (a guard of the parent's in the child still closes it once),
 //! and the open file is the parent's alone.
 //!
-//! The list is exact: a descriptor is listed before any lock is taken on it
-//! and unlisted only while it is closed, both under the list's lock, which
-//! the fork hooks hold across the fork. A fork between a file's `open` and its
-//! listing is seen (the fork epoch moved on) and the file opened again.
+//! Every descriptor a lock is ever taken on is listed: it is listed before
+//! any lock is taken on it and unlisted only while it is closed, both under
+//! the list's lock, which the fork hooks hold across the fork. A fork
+//! between a file's `open` and its listing is seen (the fork epoch moves on
+//! after the fork, before the hooks let go of the list) and the file is
+//! closed and opened again; the child then keeps its copy of that first
+//! open, on which no lock was ever taken.
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -42,8 +45,8 @@ impl LockFile {
     /// gives it back if a fork may have copied it unlisted since.
     pub(crate) fn list(file: File, epoch: u64) -> Result<LockFile, File> {
         let mut open = open_list();
-        // The epoch moves on under another lock the fork hooks take before
-        // this one, so a fork that has begun shows here.
+        // The epoch moves on after a fork, before the fork hooks release
+        // this lock: a fork since the caller read `epoch` shows here.
         if crate::fd_cache::epoch() != epoch {
             return Err(file);
         }

@@ -33,8 +33,8 @@
 //!   next. Two fair threads passing a free lock back and forth thus often do
 //!   it with no queue at all.
 //! - Tasks never spin: a poll that cannot enter returns `Pending` at once.
-//! - A release that notifies only tasks also notifies an unfair thread next
-//!   in line: a task may not be polled for a long while (or ever, if its
+//! - A release that notifies only tasks also notifies the first unfair thread
+//!   behind them: a task may not be polled for a long while (or ever, if its
 //!   future was forgotten), and the threads behind it would sleep by a free
 //!   lock.
 //!
@@ -612,17 +612,20 @@ impl RawRwLock {
         // A notified task may not be polled for a while (a busy executor, a
         // future kept but not polled, a forgotten one), and the lock stays
         // free meanwhile while the waiters behind it sleep. A thread is
-        // always scheduled in the end: an unfair thread next in line is
-        // notified too, and races the task; the loser lines up again at the
-        // head. (Fair waiters are handed the lock, and wait their turn.)
+        // always scheduled in the end: the first unfair thread behind the
+        // unfair tasks at the head is notified too, and races them; the
+        // loser lines up again at the head. (Fair waiters are handed the
+        // lock, and wait their turn.)
         if notified_any && tasks_only {
-            let next_thread = queue.front().is_some_and(|w| {
-                !w.fair
-                    && matches!(w.wake, Wake::Thread(_))
-                    && available(w.mode, self.state.load(Ordering::Relaxed))
-            });
-            if next_thread {
-                let w = queue.pop_front().expect("head present");
+            let thread = queue
+                .iter()
+                .position(|w| w.fair || matches!(w.wake, Wake::Thread(_)))
+                .filter(|&i| {
+                    let w = &queue[i];
+                    !w.fair && available(w.mode, self.state.load(Ordering::Relaxed))
+                });
+            if let Some(i) = thread {
+                let w = queue.remove(i).expect("position in the queue");
                 wakeups.push(w, NOTIFIED);
             }
         }

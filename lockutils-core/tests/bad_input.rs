@@ -729,3 +729,50 @@ fn every_error_shows_a_bounded_excerpt_of_a_long_name() {
         );
     }
 }
+
+/// A FIFO another program has open and locked: refused as what it is at
+/// once, by every acquisition (a blocking one too), not waited for.
+#[test]
+fn a_locked_fifo_in_place_of_the_lock_file_is_refused_not_awaited() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let sb = Sandbox::new();
+    let fifo = sb.locks().join("locked-fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let other = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as i16,
+        l_whence: libc::SEEK_SET as i16,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    // SAFETY: a valid descriptor and a valid `flock`.
+    assert_eq!(
+        unsafe { libc::fcntl(other.as_raw_fd(), libc::F_OFD_SETLK, &lock) },
+        0
+    );
+    let reg = Registry::new();
+    let locks = sb.locks();
+    let opts = LockOptions::new("locked-fifo")
+        .registry(&reg)
+        .external(true)
+        .lock_path(&locks);
+    every_acquisition_fails(opts, |e| {
+        let msg = e.report().to_string();
+        assert!(msg.contains("a FIFO is in the lock file's place"), "{msg}");
+    });
+    let e = opts
+        .timeout(std::time::Duration::from_secs(5))
+        .lock()
+        .unwrap_err();
+    assert!(!e.is_contention(), "waited for the FIFO: {e}");
+    drop(other);
+}

@@ -406,19 +406,21 @@ fn cancelling_an_external_async_wait_leaves_a_waiter_that_lets_go_at_once() {
 }
 
 /// A task notified of a free lock may not be polled for a long while (its
-/// future kept but not polled, or forgotten): a thread queued behind it is
-/// notified too, and takes the free lock, instead of sleeping by it until
-/// its timeout.
+/// future kept but not polled, or forgotten): a thread queued behind one or
+/// two such tasks is notified too, and takes the free lock, instead of
+/// sleeping by it until its timeout.
 #[test]
-fn a_thread_behind_a_task_that_is_not_polled_gets_the_free_lock() {
-    for forget in [false, true] {
-        // Outlives the forgotten future, which borrows it.
+fn a_thread_behind_tasks_that_are_not_polled_gets_the_free_lock() {
+    for (tasks, forget) in [(1, false), (1, true), (2, false), (2, true)] {
+        // Outlives the forgotten futures, which borrow it.
         let reg: &'static Registry = Box::leak(Box::new(Registry::new()));
         let opts = LockOptions::new("unpolled").registry(reg);
         let held = opts.lock().unwrap();
-        let mut task = Box::pin(opts.lock_async());
         let (_, waker) = WakeCounter::new();
-        assert!(poll_once(&mut task, &waker).is_pending(), "queued first");
+        let mut futures: Vec<_> = (0..tasks).map(|_| Box::pin(opts.lock_async())).collect();
+        for f in &mut futures {
+            assert!(poll_once(f, &waker).is_pending(), "queued first");
+        }
         let (tid_tx, tid_rx) = mpsc::channel();
         let thread = thread::spawn(move || {
             tid_tx.send(gettid()).unwrap();
@@ -430,25 +432,31 @@ fn a_thread_behind_a_task_that_is_not_polled_gets_the_free_lock() {
                 .map(drop);
             (got, started.elapsed())
         });
-        // Parked in line behind the task.
+        // Parked in line behind the tasks.
         wait_until_sleeping(tid_rx.recv().unwrap());
         drop(held);
-        // The task is notified but not polled again (or never: forgotten).
+        // The tasks are notified but not polled again (or never: forgotten).
         if forget {
-            std::mem::forget(task);
+            std::mem::forget(futures);
             let (got, took) = thread.join().unwrap();
             assert!(
                 got.is_ok() && took < Duration::from_secs(5),
-                "{got:?} after {took:?}"
+                "{tasks}: {got:?} after {took:?}"
             );
         } else {
             let (got, took) = thread.join().unwrap();
             assert!(
                 got.is_ok() && took < Duration::from_secs(5),
-                "{got:?} after {took:?}"
+                "{tasks}: {got:?} after {took:?}"
             );
-            // Polled at last, the task gets the lock the thread let go of.
-            assert!(matches!(poll_once(&mut task, &waker), Poll::Ready(Ok(_))));
+            // Polled at last, each task gets the lock in its turn.
+            for mut f in futures {
+                match poll_once(&mut f, &waker) {
+                    Poll::Ready(Ok(guard)) => drop(guard),
+                    Poll::Ready(Err(e)) => panic!("{e}"),
+                    Poll::Pending => panic!("a task polled by a free lock is pending"),
+                }
+            }
         }
     }
 }
