@@ -290,6 +290,13 @@ fn take(state: &mut State) -> Option<Granted> {
 
 impl Drop for KernelWait {
     fn drop(&mut self) {
+        // Inherited from the parent across a fork: its waiter thread is the
+        // parent's, and its state lock may have been held at the fork. Left
+        // alone: dropping the last reference closes the child's copy of any
+        // file in it, and it is never offered for adoption here.
+        if self.shared.generation != fd_cache::generation() {
+            return;
+        }
         // Lock order: ORPHANS, then a wait's state.
         let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = self.shared.lock();
@@ -303,12 +310,9 @@ impl Drop for KernelWait {
         drop(state);
         drop(orphans);
         // Outside the locks: releasing is a system call, and a task's waker
-        // (in `was`) is foreign code. Granted but never taken: released now
-        // (in a forked child, the copy of the parent's file is only closed).
+        // (in `was`) is foreign code. Granted but never taken: released now.
         if let State::Granted(file) = was {
-            if self.shared.generation == fd_cache::generation() {
-                crate::file::unlock_and_close(file);
-            }
+            crate::file::unlock_and_close(file);
         }
     }
 }
@@ -323,7 +327,7 @@ fn adopt(path: &Path, mode: Mode) -> Option<Arc<Shared>> {
     let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
     while let Some(i) = orphans
         .iter()
-        .position(|s| s.mode == mode && s.path == path)
+        .position(|s| s.mode == mode && s.path == path && s.generation == fd_cache::generation())
     {
         let shared = orphans.swap_remove(i);
         let mut state = shared.lock();

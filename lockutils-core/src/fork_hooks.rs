@@ -21,11 +21,20 @@
 //! library: docs/design.md says so.
 //!
 //! On Linux the hooks are registered as the process starts (a constructor
-//! in `.init_array`, while it has one thread), not at its first lock: a fork
+//! in `.init_array`, before `main` starts threads; for a library loaded with
+//! `dlopen`, before any of its code can run), not at its first lock: a fork
 //! that began while another thread registered them would run none of them,
 //! and its child would keep a lock file that thread opened then, unlisted
 //! (see [`lock_fds`](crate::lock_fds)). Elsewhere they are registered at the
 //! first lock file.
+//!
+//! The constructor allocates once before it registers: an allocator that
+//! registers fork hooks of its own at its first allocation (jemalloc,
+//! tcmalloc) then has them registered first, so its prepare hook runs after
+//! ours (prepare hooks run in the reverse order of registration) and its
+//! child hook before ours. Our prepare hook waits for lockutils' internal
+//! locks, whose holders may allocate: with the allocator's locks already
+//! taken it would wait for good.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -63,6 +72,9 @@ static REGISTER_AT_START: extern "C" fn() = register_at_start;
 
 #[cfg(target_os = "linux")]
 extern "C" fn register_at_start() {
+    // The allocator's own fork hooks, if it has any, first (see the module
+    // docs).
+    drop(std::hint::black_box(Box::new(0u64)));
     fd_cache::watch_forks();
 }
 

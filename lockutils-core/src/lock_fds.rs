@@ -98,6 +98,7 @@ pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
 /// pipe whose write end is closed, and empties the list. Only system calls
 /// that are safe after a fork. Best effort: without a pipe (no descriptor
 /// left), the copies stay.
+#[cfg(target_os = "linux")]
 pub(crate) fn let_go_in_child() {
     let mut open = open_list();
     let mut pipe = [0; 2];
@@ -117,3 +118,8 @@ pub(crate) fn let_go_in_child() {
         libc::close(pipe[1]);
     }
 }
+
+/// Elsewhere a lock belongs to the process, which a child is not: nothing
+/// to let go of.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn let_go_in_child() {}

@@ -616,13 +616,19 @@ impl RawRwLock {
         // unfair tasks at the head is notified too, and races them; the
         // loser lines up again at the head. (Fair waiters are handed the
         // lock, and wait their turn.)
+        // A reader is never notified past a queued writer (readers queue
+        // behind a waiting writer).
         if notified_any && tasks_only {
             let thread = queue
                 .iter()
                 .position(|w| w.fair || matches!(w.wake, Wake::Thread(_)))
                 .filter(|&i| {
                     let w = &queue[i];
-                    !w.fair && available(w.mode, self.state.load(Ordering::Relaxed))
+                    let past_a_writer = w.mode == Mode::Shared
+                        && queue.iter().take(i).any(|t| t.mode == Mode::Exclusive);
+                    !w.fair
+                        && !past_a_writer
+                        && available(w.mode, self.state.load(Ordering::Relaxed))
                 });
             if let Some(i) = thread {
                 let w = queue.remove(i).expect("position in the queue");

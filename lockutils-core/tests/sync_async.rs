@@ -460,3 +460,46 @@ fn a_thread_behind_tasks_that_are_not_polled_gets_the_free_lock() {
         }
     }
 }
+
+/// Notifying a thread past unpolled tasks never lets a reader in before a
+/// queued writer: with a reader task, a writer task and then a reader thread
+/// queued, a release notifies the reader task only, and the reader thread
+/// stays behind the writer.
+#[test]
+fn a_reader_thread_is_not_notified_past_a_queued_writer_task() {
+    let reg: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let opts = LockOptions::new("rw-unpolled").registry(reg);
+    let held = opts.lock().unwrap();
+    let (_, waker) = WakeCounter::new();
+    let mut reader_task = Box::pin(opts.shared().lock_async());
+    assert!(poll_once(&mut reader_task, &waker).is_pending());
+    let mut writer_task = Box::pin(opts.lock_async());
+    assert!(poll_once(&mut writer_task, &waker).is_pending());
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let reader_thread = thread::spawn(move || {
+        tid_tx.send(gettid()).unwrap();
+        LockOptions::new("rw-unpolled")
+            .registry(reg)
+            .shared()
+            .timeout(Duration::from_millis(300))
+            .lock()
+            .map(drop)
+    });
+    wait_until_sleeping(tid_rx.recv().unwrap());
+    drop(held);
+    let got = reader_thread.join().unwrap();
+    assert!(
+        matches!(&got, Err(e) if e.is_contention()),
+        "a reader entered past a queued writer: {got:?}"
+    );
+    // The tasks, polled, go in their order: the reader, then the writer.
+    let Poll::Ready(Ok(read)) = poll_once(&mut reader_task, &waker) else {
+        panic!("the notified reader task did not enter");
+    };
+    assert!(poll_once(&mut writer_task, &waker).is_pending());
+    drop(read);
+    assert!(matches!(
+        poll_once(&mut writer_task, &waker),
+        Poll::Ready(Ok(_))
+    ));
+}
