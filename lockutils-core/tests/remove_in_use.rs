@@ -24,10 +24,19 @@ use lockutils_core::{Error, InUse, LockGuard, LockOptions, Registry};
 /// starts from this test binary: the file it opens and keeps open.
 const OPEN_FILE_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN";
 
-/// Set with [`OPEN_FILE_ENV`]: the child opens the file as lockutils does.
-const AS_LOCKUTILS_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN_AS_LOCKUTILS";
-/// Set in the child: open the file `O_NONBLOCK`, as a program that polls.
-const NONBLOCK_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN_NONBLOCK";
+/// Set with [`OPEN_FILE_ENV`]: how the child opens the file ([`Opener`]).
+const OPENER_ENV: &str = "LOCKUTILS_TEST_KEEP_OPEN_AS";
+
+/// How the child of [`keep_open`] opens the file.
+#[derive(Clone, Copy, Debug)]
+enum Opener {
+    /// A plain `open`, as oslo.concurrency's waiters do.
+    Plain,
+    /// `O_NONBLOCK`, as a program that polls on the descriptor may.
+    Nonblocking,
+    /// As lockutils: locked and released, so the descriptor is kept open.
+    Lockutils,
+}
 
 /// One test at a time in this process: a child forked by one test holds
 /// copies of every descriptor the process has open until it execs, so it
@@ -46,8 +55,8 @@ fn keep_file_open_child() {
     let Some(path) = std::env::var_os(OPEN_FILE_ENV) else {
         return;
     };
-    // As lockutils: locked and released, so the descriptor is kept open.
-    let _file = if std::env::var_os(AS_LOCKUTILS_ENV).is_some() {
+    let opener = std::env::var(OPENER_ENV).unwrap_or_default();
+    let _file = if opener == format!("{:?}", Opener::Lockutils) {
         let path = PathBuf::from(path);
         let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
         drop(
@@ -59,8 +68,7 @@ fn keep_file_open_child() {
         );
         assert_eq!(lockutils_core::file::kept_descriptors(), 1);
         None
-    } else if std::env::var_os(NONBLOCK_ENV).is_some() {
-        // As a program that polls on a descriptor it opened non-blocking.
+    } else if opener == format!("{:?}", Opener::Nonblocking) {
         use std::os::unix::fs::OpenOptionsExt;
         let file = fs::OpenOptions::new()
             .read(true)
@@ -157,15 +165,9 @@ fn a_file_nobody_else_has_open_is_removed() {
     assert!(!path.exists());
 }
 
-/// Starts this test binary as a child that keeps `path` open (see
-/// [`keep_file_open_child`]), and waits until it has.
-fn keep_open(path: &Path, as_lockutils: bool) -> Peer {
-    keep_open_with(path, as_lockutils, false)
-}
-
-/// [`keep_open`], opening the file `O_NONBLOCK` (not as lockutils) if
-/// `nonblocking`.
-fn keep_open_with(path: &Path, as_lockutils: bool, nonblocking: bool) -> Peer {
+/// Starts this test binary as a child that keeps `path` open, opened as
+/// `opener` says (see [`keep_file_open_child`]), and waits until it has.
+fn keep_open(path: &Path, opener: Opener) -> Peer {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
@@ -174,14 +176,9 @@ fn keep_open_with(path: &Path, as_lockutils: bool, nonblocking: bool) -> Peer {
         "--test-threads=1",
     ])
     .env(OPEN_FILE_ENV, path)
+    .env(OPENER_ENV, format!("{opener:?}"))
     .stdin(Stdio::piped())
     .stdout(Stdio::piped());
-    if as_lockutils {
-        cmd.env(AS_LOCKUTILS_ENV, "1");
-    }
-    if nonblocking {
-        cmd.env(NONBLOCK_ENV, "1");
-    }
     let mut child = cmd.spawn().unwrap();
     let mut out = io::BufReader::new(child.stdout.take().unwrap());
     let peer = Peer(child);
@@ -202,7 +199,7 @@ fn a_plain_process_with_the_file_open_blocks_removal() {
     let reg = Registry::new();
     let path = dir.path().join("kept-open");
     drop(opts("kept-open", dir.path(), &reg).lock().unwrap());
-    let peer = keep_open(&path, false);
+    let peer = keep_open(&path, Opener::Plain);
 
     assert_in_use_by(
         opts("kept-open", dir.path(), &reg).remove_lock_file(),
@@ -235,7 +232,7 @@ fn a_process_with_the_file_open_nonblocking_blocks_removal() {
     let reg = Registry::new();
     let path = dir.path().join("nonblocking");
     drop(opts("nonblocking", dir.path(), &reg).lock().unwrap());
-    let peer = keep_open_with(&path, false, true);
+    let peer = keep_open(&path, Opener::Nonblocking);
     assert_in_use_by(
         opts("nonblocking", dir.path(), &reg).remove_lock_file(),
         peer.pid(),
@@ -410,7 +407,7 @@ fn another_lockutils_process_keeping_the_file_open_does_not_block_removal() {
     let path = dir.path().join("kept-by-lockutils");
     drop(opts("kept-by-lockutils", dir.path(), &reg).lock().unwrap());
     // Its kept descriptor is checked again before it is ever locked.
-    let _peer = keep_open(&path, true);
+    let _peer = keep_open(&path, Opener::Lockutils);
     assert!(opts("kept-by-lockutils", dir.path(), &reg)
         .remove_lock_file()
         .unwrap());
