@@ -26,20 +26,14 @@ use crate::args::RawArgs;
 /// What the block gives each `#[synchronized(...)]` inside that does not
 /// say it itself: `prefix = "nova"`, and with `crate = path` on the block,
 /// `crate = path`.
-pub(crate) struct Block {
+struct Block {
     prefix: LitStr,
     krate: Option<syn::Path>,
 }
 
-impl ToTokens for Block {
-    fn to_tokens(&self, tokens: &mut TokenStream) {
-        self.prefix.to_tokens(tokens);
-    }
-}
-
 pub(crate) fn synchronized_with_prefix(args: TokenStream, item: TokenStream) -> TokenStream {
-    let prefix = match parse_prefix(args) {
-        Ok(p) => p,
+    let block = match parse_prefix(args) {
+        Ok(b) => b,
         Err(e) => return crate::with_error(item, e),
     };
     let tokens: Vec<TokenTree> = item.clone().into_iter().collect();
@@ -49,7 +43,7 @@ pub(crate) fn synchronized_with_prefix(args: TokenStream, item: TokenStream) -> 
             let mut out: TokenStream = tokens[..tokens.len() - 1].iter().cloned().collect();
             out.extend([TokenTree::Group(regroup(
                 body,
-                apply(body.stream(), &prefix),
+                apply(body.stream(), &block),
             ))]);
             return out;
         }
@@ -63,7 +57,7 @@ pub(crate) fn synchronized_with_prefix(args: TokenStream, item: TokenStream) -> 
             format!(
                 "`#[synchronized_with_prefix]` applies to a `mod`, `impl` or `trait` block; on \
                  one function write `#[synchronized(\"...\", prefix = {})]`",
-                prefix.to_token_stream()
+                block.prefix.to_token_stream()
             ),
         ),
         (Kind::Other, _) => Error::new(
@@ -190,7 +184,7 @@ impl Head {
 
 /// The items of a block, each `#[synchronized(...)]` on them given the
 /// prefix, nested blocks entered.
-fn apply(items: TokenStream, prefix: &Block) -> TokenStream {
+fn apply(items: TokenStream, block: &Block) -> TokenStream {
     let tokens: Vec<TokenTree> = items.into_iter().collect();
     let mut out = Vec::with_capacity(tokens.len());
     // Where the current item starts.
@@ -203,14 +197,14 @@ fn apply(items: TokenStream, prefix: &Block) -> TokenStream {
             TokenTree::Punct(p) if p.as_char() == '#' => {
                 out.push(tokens[i].clone());
                 if let Some(TokenTree::Group(attr)) = tokens.get(i + 1) {
-                    out.push(TokenTree::Group(prefixed_attr(attr, prefix)));
+                    out.push(TokenTree::Group(prefixed_attr(attr, block)));
                     i += 1;
                 }
             }
             TokenTree::Group(g) if ends_item => {
                 let head = Head::of(&tokens[start..=i]);
                 if head.kind == Kind::Block && !head.own_prefix {
-                    out.push(TokenTree::Group(regroup(g, apply(g.stream(), prefix))));
+                    out.push(TokenTree::Group(regroup(g, apply(g.stream(), block))));
                 } else {
                     out.push(tokens[i].clone());
                 }
