@@ -209,14 +209,7 @@ pub(crate) const LOCKUTILS_MARK: libc::c_int = libc::O_NONBLOCK | libc::O_DSYNC;
 /// A plain `fstat`: `File::metadata` asks `statx` with an empty path, which
 /// the kernel copies in and looks up before it finds the descriptor.
 pub fn is_current(file: &File, path: &Path) -> io::Result<bool> {
-    // SAFETY: all-zero bytes are a valid `stat` (integers only).
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `file` is an open descriptor for the call, and `st` is a
-    // writable `stat` that outlives it.
-    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    match st.st_nlink {
+    match fstat(file)?.st_nlink {
         0 => Ok(false),
         1 => Ok(true),
         _ => is_linked_at(file, path),
@@ -236,17 +229,9 @@ fn not_a_lock_file(what: &str) -> io::Error {
     )
 }
 
-/// What the open `file` is, in words, if it is not a regular file: one
-/// plain `fstat` (see [`is_current`]).
+/// What the open `file` is, in words, if it is not a regular file.
 fn not_regular(file: &File) -> io::Result<Option<&'static str>> {
-    // SAFETY: all-zero bytes are a valid `stat` (integers only).
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `file` is an open descriptor for the call, and `st` is a
-    // writable `stat` that outlives it.
-    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(match st.st_mode & libc::S_IFMT {
+    Ok(match fstat(file)?.st_mode & libc::S_IFMT {
         libc::S_IFREG => None,
         libc::S_IFIFO => Some("a FIFO"),
         libc::S_IFCHR => Some("a character device"),
@@ -255,6 +240,20 @@ fn not_regular(file: &File) -> io::Result<Option<&'static str>> {
         libc::S_IFDIR => Some("a directory"),
         _ => Some("a file that is not a regular file"),
     })
+}
+
+/// A plain `fstat` of the open `file` (see [`is_current`] for why not
+/// `File::metadata`).
+#[inline]
+fn fstat(file: &File) -> io::Result<libc::stat> {
+    // SAFETY: all-zero bytes are a valid `stat` (integers only).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `file` is an open descriptor for the call, and `st` is a
+    // writable `stat` that outlives it.
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
 }
 
 /// Whether the open `file` is the file linked at `path` right now, checked by

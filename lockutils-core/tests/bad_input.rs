@@ -667,7 +667,11 @@ fn refused_in_place(name: &str, make: impl FnOnce(&Path), what: &str) {
     });
     let e = opts.remove_lock_file().unwrap_err();
     assert!(e.report().to_string().contains(what), "{}", e.report());
-    assert!(squatter.exists() || std::fs::symlink_metadata(&squatter).is_ok());
+    assert!(
+        std::fs::symlink_metadata(&squatter).is_ok(),
+        "removed: {}",
+        squatter.display()
+    );
     sb.assert_contained(&[]);
 }
 
