@@ -189,9 +189,8 @@ fn acquire(opts: &Options, sig: &syn::Signature, awaits: bool) -> TokenStream {
         OnError::Return(span) => {
             // Located at the return type, where a missing
             // `From<lockutils::Error>` is reported, and still mixed-site.
-            let at = Span::mixed_site().located_at(span);
-            let guard_id = Ident::new("__lockutils_guard", at);
-            let error_id = Ident::new("__lockutils_error", at);
+            let guard_id = internal_at("__lockutils_guard", span);
+            let error_id = internal_at("__lockutils_error", span);
             quote_spanned! {span=>
                 match #taken {
                     #p::Ok(#guard_id) => #guard_id,
