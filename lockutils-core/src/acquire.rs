@@ -52,6 +52,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// ));
     /// drop(g);
     /// ```
+    #[inline]
     pub fn lock(&self) -> Result<LockGuard<'r>> {
         self.lock_slot(None)
     }
@@ -314,7 +315,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
         )
     }
 
-    #[inline]
+    #[inline(always)]
     fn acquire_in_process(
         &self,
         deadline: Option<Instant>,
@@ -436,6 +437,7 @@ impl<'a> std::ops::Deref for ResolvedBackend<'a> {
 
 /// The instant a timeout runs out; none for a timeout too long to represent,
 /// which is as good as waiting forever.
+#[inline]
 fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }

@@ -57,6 +57,7 @@ pub(crate) struct Record {
 
 impl Record {
     /// A hold of `slot` in `mode`, with its lock file if it has one.
+    #[inline]
     pub(crate) fn new(slot: &Slot, mode: Mode, file: Option<&FileLock>) -> Self {
         const { assert!(std::mem::align_of::<Slot>() > SHARED) };
         let shared = if mode == Mode::Shared { SHARED } else { 0 };

@@ -386,6 +386,7 @@ impl<'a, 'r> LockOptions<'a, 'r> {
     /// let opts = lockutils_core::LockOptions::new("a/b").prefix("p");
     /// assert_eq!(opts.file_name().unwrap(), "p-a_b");
     /// ```
+    #[inline]
     pub fn file_name(&self) -> Result<std::borrow::Cow<'a, str>> {
         crate::name::lock_file_name(self.name, self.prefix)
     }
