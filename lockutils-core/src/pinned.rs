@@ -152,6 +152,7 @@ pub struct StaticAcquire<'s> {
 impl Future for StaticAcquire<'_> {
     type Output = Result<AsyncLockGuard<'static>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(
@@ -171,13 +172,22 @@ impl Future for StaticAcquire<'_> {
                     return Poll::Ready(Ok(AsyncLockGuard { held }));
                 }
             }
-            // A bad name is reported by the future itself, on the unpinned path.
-            let slow = lock.options.lock_async_slot(lock.slot().ok());
-            this.slow = Some(Box::new(slow));
         }
-        let slow = this.slow.as_mut().expect("set above");
+        this.poll_slow(cx)
+    }
+}
+
+impl StaticAcquire<'_> {
+    /// Everything but the short path, out of line as in [`StaticLock::lock`].
+    #[cold]
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<AsyncLockGuard<'static>>> {
+        let slow = self.slow.get_or_insert_with(|| {
+            // A bad name is reported by the future itself, on the unpinned path.
+            Box::new(self.lock.options.lock_async_slot(self.lock.slot().ok()))
+        });
         let out = Pin::new(&mut **slow).poll(cx);
-        this.done = out.is_ready();
+        self.done = out.is_ready();
         out
     }
 }
