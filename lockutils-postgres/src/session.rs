@@ -154,25 +154,33 @@ impl Pool {
         Box::pin(self.open(deadline)).await
     }
 
-    /// A new session, opened before `deadline`.
+    /// A new session, opened before `deadline` and within `connect_timeout`:
+    /// the whole of it, not the TCP connection only, since a stopped or hung
+    /// server's kernel completes the handshake and then nothing answers.
     async fn open(&self, deadline: Option<Instant>) -> Result<Session, OpenError> {
         let limit = match deadline {
             Some(d) => self
                 .connect_timeout
                 .min(d.saturating_duration_since(Instant::now())),
             None => self.connect_timeout,
-        };
+        }
+        .max(Duration::from_millis(1));
+        match tokio::time::timeout(limit, self.open_within(limit)).await {
+            Ok(opened) => opened,
+            Err(_) => Err(OpenError::Socket(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the server did not answer within {limit:?}"),
+            ))),
+        }
+    }
+
+    async fn open_within(&self, limit: Duration) -> Result<Session, OpenError> {
         // Keep-alive probes after one check interval of silence, then every
         // second; the kernel gives up after three unanswered ones, and data
         // unacknowledged for two check intervals breaks the connection too.
-        let stream = SessionStream::connect(
-            &self.host,
-            self.port,
-            limit.max(Duration::from_millis(1)),
-            self.check_interval,
-        )
-        .await
-        .map_err(OpenError::Socket)?;
+        let stream = SessionStream::connect(&self.host, self.port, limit, self.check_interval)
+            .await
+            .map_err(OpenError::Socket)?;
         let mode = stream.mode();
         let fd = stream.raw_fd();
         let tls = MarkTls {
