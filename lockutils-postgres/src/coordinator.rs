@@ -173,11 +173,25 @@ impl PgCoordinator {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let mut contended = false;
             if wait == Wait::Now || left.is_some_and(|l| l.is_zero()) {
-                let got = pending
-                    .session()
-                    .scalar(sql.try_lock(mode))
-                    .await
-                    .map_err(|e| c.error(&name, "cannot try the lock", e))?;
+                // Bounded as a wait is (past the deadline, or one check
+                // interval): a pooled session's hung server answers nothing.
+                let limit = c.url().check_interval();
+                let until = deadline.unwrap_or_else(|| Instant::now() + limit);
+                let got = match pending.wait(sql.try_lock(mode), Some(until)).await {
+                    Some(got) => got.map_err(|e| c.error(&name, "cannot try the lock", e))?,
+                    None => {
+                        // A try does not wait for the lock: closing the
+                        // session ends it, with anything it got, once the
+                        // server runs again.
+                        drop(pending.session.take());
+                        return Err(match deadline {
+                            Some(d) => timeout_error(d),
+                            None => {
+                                c.no_answer(&name, "to the try", limit + Duration::from_secs(2))
+                            }
+                        });
+                    }
+                };
                 if got.as_deref() != Some("t") {
                     pending.checkin();
                     return Err(match deadline {
@@ -313,6 +327,20 @@ impl PgCoordinator {
         );
         let token = session.scalar(&sql).await?;
         Ok(token.and_then(|t| t.parse().ok()).unwrap_or(0))
+    }
+
+    /// The error of a statement the server did not answer in time; its
+    /// session is closed.
+    fn no_answer(&self, name: &str, what: &str, limit: Duration) -> Error {
+        Error::Backend {
+            name: name.to_owned(),
+            backend: self.shown().to_owned(),
+            reason: format!(
+                "no answer {what} within {limit:?}; the session is closed; check that the \
+                 server runs and is not overloaded"
+            ),
+            source: None,
+        }
     }
 
     /// The error of a session that could not be opened.

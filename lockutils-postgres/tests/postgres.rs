@@ -1487,3 +1487,47 @@ fn clearing_a_tooz_lock_spares_holders_of_other_names_with_its_key() {
         holder_pids(key).is_empty()
     });
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_try_lock_on_a_pooled_session_whose_server_hangs_fails_in_bounded_time() {
+    // The idle session in the pool is open, its server process stopped
+    // (SIGSTOP: a hung server): a try_lock must not wait for it to run
+    // again, nor take the lock on nobody's behalf once it does.
+    let h = Host::new(&url_with(&format!(
+        "check_interval=1&pool=1&application_name={}",
+        unique("hung-try")
+    )));
+    let name = unique("hung-try");
+    let held = h.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    let pid = backend_pid(&name);
+    release(held).unwrap();
+    // SAFETY: kill(2) takes plain integers; the pid is the server process
+    // serving our pooled session, which lives until the pool closes it.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let h = Arc::new(h);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (h2, name2) = (h.clone(), name.clone());
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let got = h2.acquire(&name2, Mode::Exclusive, Wait::Now).map(drop);
+        let _ = tx.send((got, start.elapsed()));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(10));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let (got, took) = got.expect("try_lock still waiting for the stopped server after 10 s");
+    let e = got.unwrap_err();
+    assert!(
+        matches!(&e, Error::Backend { name: n, .. } if *n == name),
+        "{e:?}"
+    );
+    // Bound: check_interval and the 2 s a wait is given past its deadline.
+    assert!(took < Duration::from_secs(6), "failed after {took:?}");
+    // The statement the server runs on waking frees its lock with the session.
+    wait_until("lock free again", Duration::from_secs(5), || {
+        h.acquire(&name, Mode::Exclusive, Wait::Now)
+            .and_then(release)
+            .is_ok()
+    });
+}
