@@ -143,9 +143,10 @@ impl Pool {
             let Some(s) = self.idle.lock().pop() else {
                 break;
             };
-            // Driven by this caller, or else by the runtime.
-            crate::caller::attach(&s.link);
-            if s.is_usable() {
+            // Driven by this caller, which has read what came meanwhile,
+            // or else by the runtime, which may not have yet.
+            let read = crate::caller::attach(&s.link);
+            if s.is_usable() && (read || !s.link.has_unread()) {
                 return Ok(s);
             }
         }

@@ -1531,3 +1531,53 @@ fn a_try_lock_on_a_pooled_session_whose_server_hangs_fails_in_bounded_time() {
             .is_ok()
     });
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn an_idle_pooled_session_ended_by_the_server_is_not_used() {
+    // The server ends the idle sessions in the pool (a restart, an
+    // idle_session_timeout, an administrator's pg_terminate_backend): the
+    // next acquisitions open new ones instead of failing on the dead one.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut failed = Vec::new();
+    for (params, blocking) in [
+        ("sslmode=disable", true),
+        ("sslmode=disable", false),
+        ("sslmode=require", true),
+        ("sslmode=require", false),
+    ] {
+        let app = unique("idle-ended");
+        let h = Host::new(&url_with(&format!(
+            "{params}&pool=1&application_name={app}"
+        )));
+        let name = unique("idle-ended");
+        let held = h.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+        let pid = backend_pid(&name);
+        release(held).unwrap();
+        let rows = sql(&format!("SELECT pg_terminate_backend({pid})"));
+        assert_eq!(rows[0][0].as_deref(), Some("t"));
+        wait_until("the idle session ended", Duration::from_secs(5), || {
+            sql(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+            ))[0][0]
+                .as_deref()
+                == Some("0")
+        });
+        let got = if blocking {
+            h.acquire(&name, Mode::Exclusive, Wait::Now)
+                .and_then(release)
+        } else {
+            rt.block_on(async {
+                let g = h.acquire_async(&name, Mode::Exclusive, Wait::Now).await?;
+                AsyncLockGuard::unlock_async(g).await
+            })
+        };
+        if let Err(e) = got {
+            failed.push(format!("{params}, blocking {blocking}: {e}"));
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+}

@@ -334,6 +334,31 @@ impl Link {
         }
     }
 
+    /// Whether the socket holds something unread, or its end. The server
+    /// sends an idle session nothing unasked but, mostly, its end (a
+    /// restart, `pg_terminate_backend`, `idle_session_timeout`), which
+    /// nobody has read yet if the session was [parked](Self::hand_back).
+    /// Peeked under the state lock, which keeps the descriptor open.
+    pub(crate) fn has_unread(&self) -> bool {
+        let state = self.state.lock();
+        if state.connection.is_none() {
+            return true;
+        }
+        let mut byte = 0u8;
+        // SAFETY: `self.fd` is the connection's socket, open while the
+        // connection is (held above); `recv` writes at most one byte into
+        // `byte`, and MSG_DONTWAIT keeps it from blocking.
+        let n = unsafe {
+            libc::recv(
+                self.fd,
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+    }
+
     /// The socket to wait on, while the connection lasts.
     pub(crate) fn fd(&self) -> Option<RawFd> {
         self.state.lock().connection.as_ref().map(|_| self.fd)
