@@ -205,7 +205,7 @@ impl Pool {
             statements: Mutex::default(),
         };
         session.pid = session
-            .scalar("SELECT pg_backend_pid()")
+            .scalar(FIRST_STATEMENT)
             .await?
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
@@ -251,6 +251,13 @@ impl Pool {
         self.idle.lock().clear();
     }
 }
+
+/// A new session's first statement: its server process, and, on
+/// PostgreSQL 14 and later, no `idle_session_timeout` (a role's would end a
+/// held lock's session between its checks, and the lock with it).
+const FIRST_STATEMENT: &str = "SELECT pg_backend_pid(), \
+     CASE WHEN current_setting('server_version_num')::int >= 140000 \
+     THEN set_config('idle_session_timeout', '0', false) END";
 
 /// Why a session could not be opened.
 #[derive(Debug)]

@@ -1581,3 +1581,25 @@ fn an_idle_pooled_session_ended_by_the_server_is_not_used() {
     }
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_held_lock_outlasts_the_roles_own_idle_session_timeout() {
+    // A role's idle_session_timeout (PostgreSQL 14+) ends idle sessions, and
+    // a held lock's session is idle between its checks: the lock must stay
+    // held all the same.
+    let _setting = MinRoleSetting::set("idle_session_timeout", "500ms");
+    // A URL of its own: a pool whose sessions start with the setting.
+    let min = with_params(
+        &min_url(),
+        "application_name=lockutils-idle-session-timeout",
+    );
+    let c = Host::new(&min);
+    let name = unique("idletimeout");
+    let held = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    // Well past the role's 500 ms, short of the first check (5 s).
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!LockGuard::is_lost(&held), "{:?}", LockGuard::loss(&held));
+    assert_eq!(holder_pids(c.key(&name)).len(), 1);
+    release(held).unwrap();
+}
