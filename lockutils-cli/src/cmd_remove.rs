@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use lockutils_core::backend::{Admin, Backend, Capability, CleanOptions, Cleaned, Removal};
+use lockutils_core::backend::{
+    Admin, Backend, Capability, CleanOptions, Cleaned, LockInfo, Removal,
+};
 
 use crate::output::{message, Paint};
 use crate::report::{one_line, Contender, LockReport};
@@ -39,7 +41,13 @@ pub(crate) fn remove(
         let name = &one_line(name);
         if force {
             match admin.clear_with_report(identity) {
-                Ok(report) => print_cleared(backend, name, &place, &report, &paint),
+                Ok(report) => {
+                    let kept = still_holding(admin, identity, &report.before);
+                    print_cleared(backend, name, &place, &report, kept, &paint);
+                    if kept > 0 && code == exit::OK {
+                        code = exit::CONFLICT;
+                    }
+                }
                 Err(e) => {
                     message!("{}", crate::describe(&e));
                     code = exit::FAILURE;
@@ -103,11 +111,33 @@ fn who_holds(admin: &dyn Admin, backend: &dyn Backend, identity: &str) -> String
     }
 }
 
+/// How many of the holders `before` a clear still hold the lock: a backend
+/// may keep holders it cannot tell hold this lock (PostgreSQL's tooz layout,
+/// where a key stands for many names). A contender that took the lock after
+/// the clear holds it since then, and is not counted.
+fn still_holding(admin: &dyn Admin, identity: &str, before: &LockInfo) -> usize {
+    let Ok(now) = admin.inspect(identity) else {
+        return 0;
+    };
+    before
+        .holders
+        .iter()
+        .filter(|h| {
+            h.session.is_some()
+                && now
+                    .holders
+                    .iter()
+                    .any(|n| n.session == h.session && n.since == h.since)
+        })
+        .count()
+}
+
 fn print_cleared(
     backend: &dyn Backend,
     name: &str,
     place: &str,
     report: &lockutils_core::backend::Cleared,
+    kept: usize,
     paint: &Paint,
 ) {
     let before = LockReport::new(&report.before, backend.kind(), &backend.url());
@@ -119,11 +149,17 @@ fn print_cleared(
     if let Some(kept) = &report.kept {
         what.push_str(&format!("; {kept}"));
     }
-    println!("{} {name} ({place}): {what}", paint.green("removed"));
+    let done = if kept > 0 {
+        what = format!("still held; {what}");
+        paint.yellow("kept")
+    } else {
+        paint.green("removed")
+    };
+    println!("{done} {name} ({place}): {what}");
     let line = |role: &str, c: &Contender| println!("  {role}  {}", c.line());
     before.holders.iter().for_each(|c| line("holder", c));
     before.waiters.iter().for_each(|c| line("waiter", c));
-    if !before.holders.is_empty() {
+    if before.holders.len() > kept {
         println!(
             "  the holders were not asked: they now see the lock as lost; waiters queue again"
         );
