@@ -1603,3 +1603,25 @@ fn a_held_lock_outlasts_the_roles_own_idle_session_timeout() {
     assert_eq!(holder_pids(c.key(&name)).len(), 1);
     release(held).unwrap();
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_sub_second_check_interval_opens_sessions() {
+    // The URL takes check_interval=200ms; TCP keep-alive counts whole
+    // seconds, at least one.
+    for params in [
+        "check_interval=200ms",
+        "check_interval=200ms&sslmode=disable",
+    ] {
+        let c = Host::new(&url_with(params));
+        let name = unique("subsecond");
+        let hold = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            !LockGuard::is_lost(&hold),
+            "{params}: {:?}",
+            LockGuard::loss(&hold)
+        );
+        release(hold).unwrap();
+    }
+}

@@ -253,9 +253,11 @@ impl SessionStream {
             };
             tcp.set_nodelay(true)?;
             let sock = SockRef::from(&tcp);
+            // TCP_KEEPIDLE counts whole seconds, at least one: a
+            // sub-second check interval would fail every connection.
             sock.set_tcp_keepalive(
                 &TcpKeepalive::new()
-                    .with_time(idle)
+                    .with_time(idle.max(Duration::from_secs(1)))
                     .with_interval(Duration::from_secs(1))
                     .with_retries(3),
             )?;
