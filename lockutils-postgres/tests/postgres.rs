@@ -1625,3 +1625,27 @@ fn a_sub_second_check_interval_opens_sessions() {
         release(hold).unwrap();
     }
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_cancelled_check_does_not_lose_the_lock() {
+    // pg_cancel_backend (an administrator's, or a tool's) that lands on a
+    // held lock's periodic check ends the check with an error, and leaves
+    // the session and its lock: the hold must not count that as a loss.
+    let c = Host::new(&url_with(&format!(
+        "check_interval=100ms&application_name={}",
+        unique("cancelled-check")
+    )));
+    let name = unique("cancelled-check");
+    let hold = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    let pid = backend_pid(&name);
+    // Cancel requests without pause for 3 s: about 30 checks, each hit.
+    sql(&format!(
+        "DO $$ DECLARE t timestamptz := clock_timestamp(); BEGIN \
+         WHILE clock_timestamp() < t + interval '3 s' LOOP \
+         PERFORM pg_cancel_backend({pid}); END LOOP; END $$"
+    ));
+    assert!(!LockGuard::is_lost(&hold), "{:?}", LockGuard::loss(&hold));
+    assert_eq!(holder_pids(c.key(&name)), [pid]);
+    release(hold).unwrap();
+}

@@ -28,6 +28,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_postgres::error::Severity;
 use tokio_postgres::Client;
 
 use super::stream::Mode;
@@ -383,6 +384,15 @@ fn check(watch: &Watch, limit: Duration) -> Option<Check> {
     Some(Box::pin(async move {
         match tokio::time::timeout(limit, client.simple_query(&sql)).await {
             Ok(Ok(_)) => Ok(()),
+            // The server answered with an error that ends the statement
+            // only (a `pg_cancel_backend` landing on the check): the
+            // session, and its lock, live on.
+            Ok(Err(e))
+                if e.as_db_error()
+                    .is_some_and(|db| db.parsed_severity() == Some(Severity::Error)) =>
+            {
+                Ok(())
+            }
             Ok(Err(e)) => Err((reason_of(&e), describe(&e))),
             Err(_) => Err((
                 LossReason::CheckTimedOut,
