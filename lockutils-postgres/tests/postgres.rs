@@ -1606,15 +1606,16 @@ fn a_held_lock_outlasts_the_roles_own_idle_session_timeout() {
 
 #[test]
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
-fn a_sub_second_check_interval_opens_sessions() {
-    // The URL takes check_interval=200ms; TCP keep-alive counts whole
-    // seconds, at least one.
+fn check_intervals_past_tcp_keepalives_range_open_sessions() {
+    // The URL takes check_interval=200ms, or 10h; TCP keep-alive counts
+    // whole seconds, from 1 to 32767.
     for params in [
         "check_interval=200ms",
         "check_interval=200ms&sslmode=disable",
+        "check_interval=10h",
     ] {
         let c = Host::new(&url_with(params));
-        let name = unique("subsecond");
+        let name = unique("keepalive-range");
         let hold = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
         std::thread::sleep(Duration::from_secs(1));
         assert!(

@@ -253,11 +253,11 @@ impl SessionStream {
             };
             tcp.set_nodelay(true)?;
             let sock = SockRef::from(&tcp);
-            // TCP_KEEPIDLE counts whole seconds, at least one: a
-            // sub-second check interval would fail every connection.
+            // TCP_KEEPIDLE counts whole seconds, from 1 to 32767: a check
+            // interval outside would fail every connection (EINVAL).
             sock.set_tcp_keepalive(
                 &TcpKeepalive::new()
-                    .with_time(idle.max(Duration::from_secs(1)))
+                    .with_time(idle.clamp(Duration::from_secs(1), Duration::from_secs(32767)))
                     .with_interval(Duration::from_secs(1))
                     .with_retries(3),
             )?;
