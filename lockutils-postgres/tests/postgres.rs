@@ -1607,12 +1607,14 @@ fn a_held_lock_outlasts_the_roles_own_idle_session_timeout() {
 #[test]
 #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
 fn check_intervals_past_tcp_keepalives_range_open_sessions() {
-    // The URL takes check_interval=200ms, or 10h; TCP keep-alive counts
-    // whole seconds, from 1 to 32767.
+    // The URL takes check_interval=200ms, 10h or 30d; TCP keep-alive counts
+    // whole seconds, from 1 to 32767, and TCP_USER_TIMEOUT milliseconds up
+    // to i32::MAX.
     for params in [
         "check_interval=200ms",
         "check_interval=200ms&sslmode=disable",
         "check_interval=10h",
+        "check_interval=30d",
     ] {
         let c = Host::new(&url_with(params));
         let name = unique("keepalive-range");

@@ -262,7 +262,10 @@ impl SessionStream {
                     .with_retries(3),
             )?;
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            sock.set_tcp_user_timeout(Some(idle * 2))?;
+            // In milliseconds, at most i32::MAX (about 24.8 days) likewise.
+            sock.set_tcp_user_timeout(Some(
+                (idle * 2).min(Duration::from_millis(i32::MAX as u64)),
+            ))?;
             Plain::Tcp(tcp.into_std()?)
         };
         Ok(SessionStream {
