@@ -286,7 +286,7 @@ impl PgCoordinator {
                     Err(e) => {
                         // Release by closing the session.
                         drop(session);
-                        return Err(c.error(&name, "cannot take a fencing token", e));
+                        return Err(c.error(&name, fencing_failed(&e), e));
                     }
                 },
             };
@@ -411,6 +411,17 @@ fn lock_timeout_for(left: Duration) -> (u32, bool) {
     match u32::try_from(left.as_millis().max(1)) {
         Ok(ms) if ms <= MAX_LOCK_TIMEOUT_MS => (ms, false),
         _ => (MAX_LOCK_TIMEOUT_MS, true),
+    }
+}
+
+/// What failed when a held lock's fencing token could not be taken, with
+/// the fix when the role lacks the privileges `fencing=table` needs.
+fn fencing_failed(e: &tokio_postgres::Error) -> &'static str {
+    if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        "cannot take a fencing token, so the lock is released: fencing=table needs CREATE on \
+         the schema once, or the table lockutils_fencing created beforehand and GRANT SELECT, INSERT, UPDATE ON lockutils_fencing TO this role"
+    } else {
+        "cannot take a fencing token, so the lock is released"
     }
 }
 

@@ -1652,3 +1652,31 @@ fn a_cancelled_check_does_not_lose_the_lock() {
     assert_eq!(holder_pids(c.key(&name)), [pid]);
     release(hold).unwrap();
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_role_that_cannot_use_the_fencing_table_is_told_how_to_fix_it() {
+    // lockutils_min may neither create tables in the schema nor write one
+    // another role created: the error says what fencing=table needs, and
+    // the lock taken before the token is released.
+    let min = with_params(
+        &min_url(),
+        "fencing=table&application_name=lockutils-fencing-denied",
+    );
+    let c = Host::new(&min);
+    let name = unique("fencing-denied");
+    let e = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        matches!(&e, Error::Backend { name: n, .. } if *n == name),
+        "{e:?}"
+    );
+    assert!(
+        shown.contains("GRANT SELECT, INSERT, UPDATE ON lockutils_fencing"),
+        "{shown}"
+    );
+    assert!(
+        reaches(c.key(&name), (0, 0), Duration::from_secs(5)),
+        "the lock stayed held"
+    );
+}
