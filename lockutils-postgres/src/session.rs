@@ -205,7 +205,7 @@ impl Pool {
             statements: Mutex::default(),
         };
         session.pid = session
-            .scalar(FIRST_STATEMENT)
+            .scalar(&first_statement(self.check_interval))
             .await?
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
@@ -252,12 +252,30 @@ impl Pool {
     }
 }
 
-/// A new session's first statement: its server process, and, on
-/// PostgreSQL 14 and later, no `idle_session_timeout` (a role's would end a
-/// held lock's session between its checks, and the lock with it).
-const FIRST_STATEMENT: &str = "SELECT pg_backend_pid(), \
-     CASE WHEN current_setting('server_version_num')::int >= 140000 \
-     THEN set_config('idle_session_timeout', '0', false) END";
+/// A new session's first statement: its server process, and settings.
+///
+/// The server's TCP keep-alive and (PostgreSQL 12+) `tcp_user_timeout` as
+/// the client's: a holder whose host dies (no FIN, no RST) is otherwise
+/// dropped, and its lock freed, only when the server's system default
+/// gives up, over two hours later, while the holder's own side reported
+/// the loss within two check intervals.
+///
+/// On PostgreSQL 14 and later, no `idle_session_timeout` (a role's would end
+/// a held lock's session between its checks, and the lock with it).
+fn first_statement(check_interval: Duration) -> String {
+    let idle = stream::keepalive_idle(check_interval).as_secs();
+    let user_timeout = stream::user_timeout(check_interval).as_millis();
+    format!(
+        "SELECT pg_backend_pid(), \
+         set_config('tcp_keepalives_idle', '{idle}', false), \
+         set_config('tcp_keepalives_interval', '1', false), \
+         set_config('tcp_keepalives_count', '3', false), \
+         CASE WHEN current_setting('server_version_num')::int >= 120000 \
+         THEN set_config('tcp_user_timeout', '{user_timeout}', false) END, \
+         CASE WHEN current_setting('server_version_num')::int >= 140000 \
+         THEN set_config('idle_session_timeout', '0', false) END"
+    )
+}
 
 /// Why a session could not be opened.
 #[derive(Debug)]
@@ -316,5 +334,33 @@ impl<T: TlsConnect<SessionStream>> TlsConnect<SessionStream> for MarkTls<T> {
     fn connect(self, stream: SessionStream) -> T::Future {
         self.mode.set_tls();
         self.inner.connect(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+    fn the_server_gives_up_on_a_silent_client_as_the_client_does() {
+        let url = std::env::var("LOCKUTILS_TEST_POSTGRES_URL")
+            .expect("LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start");
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = PgUrl::parse_for(&format!("{url}{sep}check_interval=2"), "").unwrap();
+        let pool = Pool::new(&url).unwrap();
+        let got = crate::runtime::block_on(async move {
+            let s = pool.checkout(None).await.expect("a session");
+            s.scalar(
+                "SELECT concat_ws(',', current_setting('tcp_keepalives_idle'), \
+                 current_setting('tcp_keepalives_interval'), \
+                 current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'))",
+            )
+            .await
+            .map_err(|e| e.to_string())
+        });
+        // Probes after 2 s of silence, every second, three of them; data
+        // unacknowledged for 4 s: as the client's socket.
+        assert_eq!(got.unwrap().as_deref(), Some("2,1,3,4000"));
     }
 }

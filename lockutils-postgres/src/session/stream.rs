@@ -253,19 +253,14 @@ impl SessionStream {
             };
             tcp.set_nodelay(true)?;
             let sock = SockRef::from(&tcp);
-            // TCP_KEEPIDLE counts whole seconds, from 1 to 32767: a check
-            // interval outside would fail every connection (EINVAL).
             sock.set_tcp_keepalive(
                 &TcpKeepalive::new()
-                    .with_time(idle.clamp(Duration::from_secs(1), Duration::from_secs(32767)))
+                    .with_time(keepalive_idle(idle))
                     .with_interval(Duration::from_secs(1))
                     .with_retries(3),
             )?;
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            // In milliseconds, at most i32::MAX (about 24.8 days) likewise.
-            sock.set_tcp_user_timeout(Some(
-                (idle * 2).min(Duration::from_millis(i32::MAX as u64)),
-            ))?;
+            sock.set_tcp_user_timeout(Some(user_timeout(idle)))?;
             Plain::Tcp(tcp.into_std()?)
         };
         Ok(SessionStream {
@@ -296,6 +291,18 @@ impl SessionStream {
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.socket.get().map_or(-1, AsRawFd::as_raw_fd)
     }
+}
+
+/// The TCP keep-alive idle time for a check interval: TCP_KEEPIDLE counts
+/// whole seconds, from 1 to 32767, and refuses others (EINVAL).
+pub(crate) fn keepalive_idle(check_interval: Duration) -> Duration {
+    check_interval.clamp(Duration::from_secs(1), Duration::from_secs(32767))
+}
+
+/// The TCP_USER_TIMEOUT for a check interval: twice it, in milliseconds up
+/// to i32::MAX (about 24.8 days; larger ones are refused).
+pub(crate) fn user_timeout(check_interval: Duration) -> Duration {
+    (check_interval * 2).min(Duration::from_millis(i32::MAX as u64))
 }
 
 async fn within<T>(
