@@ -32,6 +32,9 @@ const REPORT_AFTER: Duration = Duration::from_secs(1);
 /// acquisition before exiting.
 const WITHDRAW_WITHIN: Duration = Duration::from_secs(2);
 
+/// How long saying who holds a busy lock may add to a failed acquisition.
+const WHO_WITHIN: Duration = Duration::from_secs(1);
+
 /// Takes the lock, runs CMD, releases, and returns the exit code.
 pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Failure> {
     // A usage error known from the backend alone: said at once, server or not.
@@ -102,7 +105,7 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
     let guard = match acquired {
         Ok(Ok(g)) => g,
         Ok(Err(e)) if e.kind().is_contention() => {
-            let who = holders_of(&*backend, &identity)
+            let who = holders_within(&backend, &identity, WHO_WITHIN)
                 .map(|r| format!("; it is {}", r.holders_sentence()))
                 .unwrap_or_default();
             let hint = if args.no_wait {
@@ -249,6 +252,25 @@ fn holders_of(backend: &dyn Backend, identity: &str) -> Option<LockReport> {
         LockReport::new(&info, backend.kind(), &backend.url())
             .without_waiters_of(std::process::id(), lockutils_core::backend::host_name()),
     )
+}
+
+/// [`holders_of`], given up after `limit`: the lock's own timeout has run
+/// out already, and a server that does not answer would add its connect
+/// timeout to it. The thread asking ends on its own.
+fn holders_within(
+    backend: &Arc<dyn Backend>,
+    identity: &str,
+    limit: Duration,
+) -> Option<LockReport> {
+    let (tx, rx) = mpsc::channel();
+    let (backend, identity) = (Arc::clone(backend), identity.to_owned());
+    std::thread::Builder::new()
+        .name("lockutils-who".into())
+        .spawn(move || {
+            let _ = tx.send(holders_of(&*backend, &identity));
+        })
+        .ok()?;
+    rx.recv_timeout(limit).ok().flatten()
 }
 
 /// Runs `on_loss` if the guard's loss future says the lock was lost; stops

@@ -112,3 +112,34 @@ fn remove_force_reports_a_holder_it_kept() {
     assert!(!LockGuard::is_lost(&g));
     LockGuard::unlock(g).unwrap();
 }
+
+#[test]
+fn hold_timeout_is_kept_on_a_server_that_does_not_answer() {
+    // No server needed: a listener that never accepts plays a stopped one
+    // (its kernel completes the TCP handshake, and nothing answers). The
+    // lock's timeout ends the wait, and the report of who holds it must not
+    // add another connect_timeout (5 s) to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = format!("postgresql://u:s3cret@127.0.0.1:{port}/db?sslmode=disable");
+    let start = std::time::Instant::now();
+    let out = lockutils([
+        "hold",
+        "--timeout",
+        "1",
+        "--backend",
+        &silent,
+        "x",
+        "--",
+        "true",
+    ]);
+    let took = start.elapsed();
+    assert_eq!(code(&out), 75, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?}: {}",
+        stderr(&out)
+    );
+    drop(listener);
+}
