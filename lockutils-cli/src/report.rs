@@ -612,6 +612,12 @@ fn held_for_sentence(r: &LockReport) -> String {
              when a lock was taken",
             duration::human(age)
         ),
+        // A PostgreSQL session's statements, where the time is, are visible
+        // to its own role only (or with pg_read_all_stats).
+        (None, _) if r.backend == "postgresql" => "unknown: the server shows when a session \
+            took its lock only to the session's own role (or one with pg_read_all_stats), and \
+            not for other clients' sessions"
+            .into(),
         (None, _) => "unknown: a holder is not visible, and the kernel does not record when a \
                       lock was taken"
             .into(),

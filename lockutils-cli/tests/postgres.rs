@@ -143,3 +143,21 @@ fn hold_timeout_is_kept_on_a_server_that_does_not_answer() {
     );
     drop(listener);
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn show_says_why_a_postgres_holders_time_is_unknown() {
+    // Held by another role: this role cannot see its statement, which
+    // carries the time. The reason given is the server's, not a kernel's.
+    let u = url();
+    let min = u.replacen("lockutils:lockutils@", "lockutils_min:lockutils_min@", 1);
+    let name = unique("since");
+    let b = PgBackend::new(&min).unwrap();
+    let g = LockOptions::new(&name).backend(&b).lock().unwrap();
+    let out = lockutils(["show", "--backend", &u, &name]);
+    let said = stdout(&out);
+    assert!(said.contains("held for  unknown"), "{said}");
+    assert!(!said.contains("kernel"), "{said}");
+    assert!(said.contains("pg_read_all_stats"), "{said}");
+    LockGuard::unlock(g).unwrap();
+}
