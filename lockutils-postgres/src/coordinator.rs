@@ -419,7 +419,8 @@ fn lock_timeout_for(left: Duration) -> (u32, bool) {
 fn fencing_failed(e: &tokio_postgres::Error) -> &'static str {
     if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
         "cannot take a fencing token, so the lock is released: fencing=table needs CREATE on \
-         the schema once, or the table lockutils_fencing created beforehand and GRANT SELECT, INSERT, UPDATE ON lockutils_fencing TO this role"
+         the schema once, or the table lockutils_fencing created beforehand and GRANT SELECT, \
+         INSERT, UPDATE ON lockutils_fencing TO this role"
     } else {
         "cannot take a fencing token, so the lock is released"
     }
