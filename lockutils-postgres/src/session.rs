@@ -254,21 +254,24 @@ impl Pool {
 
 /// A new session's first statement: its server process, and settings.
 ///
-/// The server's TCP keep-alive and (PostgreSQL 12+) `tcp_user_timeout` as
-/// the client's: a holder whose host dies (no FIN, no RST) is otherwise
-/// dropped, and its lock freed, only when the server's system default
-/// gives up, over two hours later, while the holder's own side reported
-/// the loss within two check intervals.
+/// The server's TCP keep-alive and (PostgreSQL 12+) `tcp_user_timeout`: a
+/// holder whose host dies (no FIN, no RST) is otherwise dropped, and its
+/// lock freed, only when the server's system default gives up, over two
+/// hours later. They give up after 5 × `check_interval` of silence (idle
+/// 2 ×, then 3 probes 1 × apart) or 4 × of unacknowledged data: never before
+/// a live holder's own side reports the loss, within 2 × (see [`Link`]), so
+/// that the server does not free a lock its holder still believes held.
 ///
 /// On PostgreSQL 14 and later, no `idle_session_timeout` (a role's would end
 /// a held lock's session between its checks, and the lock with it).
 fn first_statement(check_interval: Duration) -> String {
-    let idle = stream::keepalive_idle(check_interval).as_secs();
-    let user_timeout = stream::user_timeout(check_interval).as_millis();
+    let idle = stream::keepalive_idle(check_interval * 2).as_secs();
+    let interval = stream::keepalive_idle(check_interval).as_secs();
+    let user_timeout = stream::user_timeout(check_interval * 2).as_millis();
     format!(
         "SELECT pg_backend_pid(), \
          set_config('tcp_keepalives_idle', '{idle}', false), \
-         set_config('tcp_keepalives_interval', '1', false), \
+         set_config('tcp_keepalives_interval', '{interval}', false), \
          set_config('tcp_keepalives_count', '3', false), \
          CASE WHEN current_setting('server_version_num')::int >= 120000 \
          THEN set_config('tcp_user_timeout', '{user_timeout}', false) END, \
@@ -343,7 +346,7 @@ mod tests {
 
     #[test]
     #[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
-    fn the_server_gives_up_on_a_silent_client_as_the_client_does() {
+    fn the_server_gives_up_on_a_silent_client_after_the_client_does() {
         let url = std::env::var("LOCKUTILS_TEST_POSTGRES_URL")
             .expect("LOCKUTILS_TEST_POSTGRES_URL is not set: run scripts/postgres.sh start");
         let sep = if url.contains('?') { '&' } else { '?' };
@@ -359,8 +362,8 @@ mod tests {
             .await
             .map_err(|e| e.to_string())
         });
-        // Probes after 2 s of silence, every second, three of them; data
-        // unacknowledged for 4 s: as the client's socket.
-        assert_eq!(got.unwrap().as_deref(), Some("2,1,3,4000"));
+        // Probes after 4 s of silence, every 2 s, three of them; data
+        // unacknowledged for 8 s: later than the client gives up (4 s).
+        assert_eq!(got.unwrap().as_deref(), Some("4,2,3,8000"));
     }
 }
