@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, OnceCell};
 use tokio_postgres::error::SqlState;
 
-use crate::hold::PgHold;
+use crate::hold::{LossReason, PgHold};
 use crate::key::LockKey;
 use crate::names::Names;
 use crate::session::{OpenError, Pool, Session};
@@ -375,7 +375,11 @@ impl PgCoordinator {
             || e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
         {
             "; check the user and password (URL, PGPASSWORD or .pgpass) and pg_hba.conf"
-        } else if e.as_db_error().is_none() && !e.is_closed() {
+        } else if e.is_closed() || crate::session::reason_of(&e) == LossReason::Terminated {
+            // The session ended under the statement; the server is there.
+            "; the server ended the session (pg_terminate_backend, a restart or shutdown, an \
+             idle timeout): try again"
+        } else if e.as_db_error().is_none() {
             "; check that the server runs at the URL's host and port and admits this client"
         } else {
             ""

@@ -1680,3 +1680,34 @@ fn a_role_that_cannot_use_the_fencing_table_is_told_how_to_fix_it() {
         "the lock stayed held"
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/postgres.sh start; see scripts/ci-postgres.sh"]
+fn a_waiter_whose_session_the_server_ends_is_told_to_try_again() {
+    // pg_terminate_backend (or a restart) of a waiting session: the error
+    // names the lock and says what happened and what to do.
+    let c = coordinator();
+    let name = unique("waiter-ended");
+    let key = c.key(&name);
+    let held = c.acquire(&name, Mode::Exclusive, Wait::Now).unwrap();
+    let n = name.clone();
+    let waiter = std::thread::spawn(move || {
+        Host::new(&url_with("application_name=lockutils-waiter-ended"))
+            .acquire(&n, Mode::Exclusive, Wait::Forever)
+            .map(drop)
+    });
+    assert!(reaches(key, (1, 1), Duration::from_secs(10)), "no waiter");
+    let ended = sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE NOT granted AND {}",
+        pg_locks_where(key)
+    ));
+    assert_eq!(ended.len(), 1);
+    let e = waiter.join().unwrap().unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        matches!(&e, Error::Backend { name: n, .. } if *n == name),
+        "{e:?}"
+    );
+    assert!(shown.contains("try again"), "{shown}");
+    release(held).unwrap();
+}
