@@ -185,6 +185,10 @@ impl ZkBackend {
         };
         let (blocking, timeout) = match wait {
             Wait::Never => (false, None),
+            // A deadline already past (a zero timeout) is one attempt, as
+            // `try_lock` and lock files make it: its requests get the URL's
+            // `connect_timeout`, rather than none, which refused a free lock.
+            Wait::Until(_) if wait.expired() => (false, None),
             Wait::Forever => (true, None),
             Wait::Until(d) => (true, Some(d.saturating_duration_since(Instant::now()))),
         };

@@ -53,9 +53,9 @@
 //!   one window no lock closes: a holder paused between its check and its
 //!   write.
 //! - **Deadlines hold whatever the server does**: every request of an
-//!   acquisition is bounded by its timeout (for `try_lock`, by the URL's
-//!   `connect_timeout`), and a released or failed acquisition's node is
-//!   deleted even across a connection loss.
+//!   acquisition is bounded by its timeout (for `try_lock` and a zero
+//!   timeout, by the URL's `connect_timeout`), and a released or failed
+//!   acquisition's node is deleted even across a connection loss.
 //! - **Revocation**: [`Coordinator::revoke`] (or the backend's
 //!   [`Admin`](lockutils_core::backend::Admin)) asks holders to release, as
 //!   does a waiter on a [`ZkBackend::revoke_blockers`] backend;

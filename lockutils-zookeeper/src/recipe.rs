@@ -183,10 +183,10 @@ impl Drop for Candidate {
 /// The ZooKeeper part of an acquisition. Runs on the crate runtime.
 ///
 /// Every request is bounded by the deadline: the lock's timeout, or for a
-/// non-blocking acquisition without one, the URL's `connect_timeout`. A
-/// failed acquisition withdraws its candidate before it returns (waiting at
-/// most [`WITHDRAW_GRACE`] for the server to confirm; the deletion is
-/// retried in the background after that).
+/// non-blocking acquisition (a zero timeout is one), the URL's
+/// `connect_timeout`. A failed acquisition withdraws its candidate before it
+/// returns (waiting at most [`WITHDRAW_GRACE`] for the server to confirm;
+/// the deletion is retried in the background after that).
 ///
 /// A session that turns out to have ended (expired while the process was cut
 /// off, say) is replaced once: the acquisition after a session loss starts
@@ -201,8 +201,11 @@ pub(crate) async fn acquire(plan: Plan, deadline: Option<Instant>) -> Result<Hol
     // Dropped last, after any candidate has counted its clean-up.
     let _alive = plan.pending.enter();
     let started = Instant::now();
-    let deadline = deadline
-        .or_else(|| (!plan.blocking).then(|| started + plan.coordinator.url().connect_timeout()));
+    let deadline = if plan.blocking {
+        deadline
+    } else {
+        Some(started + plan.coordinator.url().connect_timeout())
+    };
     let mut retried = false;
     loop {
         let session = plan.coordinator.session(&plan.name, deadline).await?;

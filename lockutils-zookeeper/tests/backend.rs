@@ -83,6 +83,38 @@ fn one_deadline_and_the_full_timeout_in_the_error() {
     assert_eq!((info.holders.len(), info.waiters.len()), (1, 0), "{info:?}");
 }
 
+/// A zero timeout is one attempt, as `try_lock` and the file backend make
+/// it: a free lock is taken, connecting first if needed, and a held one is
+/// a `Timeout` at once. It used to cut the connection (and each request)
+/// short, so a free lock was refused with "cannot establish a ZooKeeper
+/// session" or a `Timeout`.
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn a_zero_timeout_takes_a_free_lock_as_try_lock_does() {
+    let (_, a, b) = two_hosts("be-zero", "");
+    let [ra, rb, ..] = registries();
+    let zero = |backend: &ZkBackend, registry| {
+        LockOptions::new("z")
+            .registry(registry)
+            .backend(backend)
+            .timeout(Duration::ZERO)
+            .lock()
+    };
+    // Not connected yet, then connected.
+    let g = zero(&a, ra).unwrap();
+    LockGuard::unlock(g).unwrap();
+    let g = zero(&a, ra).unwrap();
+    b.coordinator().connect().unwrap();
+    let started = Instant::now();
+    let e = zero(&b, rb).unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{e}");
+    let info = b.admin().unwrap().inspect("z").unwrap();
+    assert_eq!((info.holders.len(), info.waiters.len()), (1, 0), "{info:?}");
+    LockGuard::unlock(g).unwrap();
+    LockGuard::unlock(zero(&b, rb).unwrap()).unwrap();
+}
+
 #[test]
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn async_acquisition_waits_for_the_other_host_and_is_send() {
