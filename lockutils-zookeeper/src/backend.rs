@@ -17,13 +17,13 @@ use std::time::Instant;
 
 use lockutils_core::backend::{
     self as core_backend, Admin, Backend, BackendHold, BoxHold, Capabilities, Capability, Cleared,
-    ContenderInfo as CoreContender, HoldFuture, Location, LockInfo as CoreLockInfo, Loss,
+    ContenderInfo as CoreContender, HoldFuture, Listing, Location, LockInfo as CoreLockInfo, Loss,
     LossFuture, LossKind, ReleaseFuture, Removal, Request, Wait,
 };
 use lockutils_core::{Error, Mode, Result};
 use zookeeper_client as zk;
 
-use crate::coordinator::check_identity;
+use crate::coordinator::{check_identity, not_a_lock_node};
 use crate::hold::{Hold, LossReason};
 use crate::layout::Layout;
 use crate::recipe::{self, host_pid, Plan};
@@ -469,6 +469,34 @@ impl Admin for ZkBackend {
             .collect())
     }
 
+    /// Nodes under the root that are not lock nodes (with data, or named
+    /// as no lock can be) are `ignored`, so that `clean` leaves them alone.
+    fn list_all(&self) -> Result<Listing> {
+        let nested = self.layout().nests_names();
+        let (mut locks, mut ignored) = (Vec::new(), Vec::new());
+        for lock in self.list()? {
+            match check_identity(&lock.identity, nested) {
+                Ok(()) => locks.push(lock),
+                Err(Error::InvalidName { reason, .. }) => {
+                    ignored.push((lock.identity, reason.to_owned()))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let free: Vec<String> = locks
+            .iter()
+            .filter(|l| !l.is_held() && l.waiters.is_empty())
+            .map(|l| l.identity.clone())
+            .collect();
+        let data = self.inner.coordinator.not_lock_nodes(&free)?;
+        locks.retain(|l| !data.iter().any(|(n, _)| *n == l.identity));
+        ignored.extend(data);
+        ignored.sort();
+        let mut listing = Listing::default();
+        (listing.locks, listing.ignored) = (locks, ignored);
+        Ok(listing)
+    }
+
     fn location(&self, identity: &str) -> String {
         self.inner.coordinator.lock_path(identity)
     }
@@ -508,13 +536,40 @@ impl Admin for ZkBackend {
         let id = identity.to_owned();
         runtime::block_on(async move {
             let client = coordinator.client(&id).await?;
-            // Deleting a node with children fails: a contender that arrived
-            // meanwhile keeps its lock node.
-            match client.delete(&path, None).await {
-                Ok(()) => Ok(Removal::Removed),
-                Err(zk::Error::NoNode) => Ok(Removal::Absent),
-                Err(zk::Error::NotEmpty) => Ok(Removal::Busy),
-                Err(e) => Err(coordinator.error(&id, &format!("deleting lock node {path}"), e)),
+            loop {
+                let stat = match client.check_stat(&path).await {
+                    Ok(Some(stat)) => stat,
+                    Ok(None) => return Ok(Removal::Absent),
+                    Err(e) => {
+                        return Err(coordinator.error(&id, &format!("reading lock node {path}"), e))
+                    }
+                };
+                if let Some(why) = not_a_lock_node(&stat) {
+                    return Err(Error::Backend {
+                        name: id,
+                        backend: coordinator.shown().to_owned(),
+                        reason: format!(
+                            "{path} {why}; left alone: check the name and the root in the URL"
+                        ),
+                        source: None,
+                    });
+                }
+                // Deleting a node with children fails: a contender that
+                // arrived meanwhile keeps its lock node. The version read
+                // keeps data written since from going with it: look again.
+                match client.delete(&path, Some(stat.version)).await {
+                    Ok(()) => return Ok(Removal::Removed),
+                    Err(zk::Error::NoNode) => return Ok(Removal::Absent),
+                    Err(zk::Error::NotEmpty) => return Ok(Removal::Busy),
+                    Err(zk::Error::BadVersion) => {}
+                    Err(e) => {
+                        return Err(coordinator.error(
+                            &id,
+                            &format!("deleting lock node {path}"),
+                            e,
+                        ))
+                    }
+                }
             }
         })
     }

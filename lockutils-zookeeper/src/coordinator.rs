@@ -422,6 +422,26 @@ impl Coordinator {
         Ok(out)
     }
 
+    /// The nodes among `identities` that are not lock nodes, with why (see
+    /// [`not_a_lock_node`]); one round trip.
+    pub(crate) fn not_lock_nodes(&self, identities: &[String]) -> Result<Vec<(String, String)>> {
+        let (this, identities) = (self.clone(), identities.to_vec());
+        runtime::block_on(async move {
+            let client = this.client("").await?;
+            let paths: Vec<String> = identities.iter().map(|i| this.lock_path(i)).collect();
+            let pending: Vec<_> = paths.iter().map(|p| client.check_stat(p)).collect();
+            let mut out = Vec::new();
+            for (identity, answer) in identities.into_iter().zip(pending) {
+                match answer.await {
+                    Ok(Some(stat)) => out.extend(not_a_lock_node(&stat).map(|why| (identity, why))),
+                    Ok(None) => {}
+                    Err(e) => return Err(this.error(&identity, "reading a lock node", e)),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// One lock in detail: every contender in queue order, whether it holds
     /// the lock, its data, age and session. A lock with no node is returned
     /// with no contenders.
@@ -705,6 +725,19 @@ pub(crate) fn check_identity(identity: &str, nested: bool) -> Result<()> {
         }),
         None => Ok(()),
     }
+}
+
+/// Why a node under the root is not a lock node, if it is not: lock nodes
+/// carry no data (this crate, kazoo and Curator create them empty), so a
+/// node with data is some application's, which `remove` and `clean` leave
+/// alone, as they leave a file with data in a lock directory.
+pub(crate) fn not_a_lock_node(stat: &zk::Stat) -> Option<String> {
+    (stat.data_length > 0).then(|| {
+        format!(
+            "has data ({} bytes), so it is not a lock node (lock nodes are empty)",
+            stat.data_length
+        )
+    })
 }
 
 /// One lock node, as [`Coordinator::locks`] lists it.

@@ -7,7 +7,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::{host, registries, server, url, wait_for, Proxy, NEEDS_ZK};
-use lockutils_core::backend::{Backend, Capability, Location, LossKind, Removal};
+use lockutils_core::backend::{
+    Backend, Capability, CleanOptions, Cleaned, Location, LossKind, Removal,
+};
 use lockutils_core::{AsyncLockGuard, Error, LockGuard, LockOptions, StaticLock};
 use lockutils_zookeeper::ZkBackend;
 
@@ -299,4 +301,55 @@ fn a_dropped_async_acquisition_has_withdrawn_its_candidate_when_the_drop_returns
         );
     }
     drop(g);
+}
+
+/// `remove` and `clean` delete free lock nodes only. A node under the root
+/// that carries data is some application's (lock nodes are empty, as lock
+/// files are): listed as not a lock and left alone, as a file with data in
+/// a lock directory is. So is a node whose name cannot be a lock's
+/// (`zookeeper`), which used to stop `clean` with an error. `remove` and
+/// `clean` used to delete the node with data as a free lock.
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn remove_and_clean_leave_nodes_with_data_alone() {
+    use zookeeper_client as zk;
+    let (_, a, _) = two_hosts("be-data", "");
+    let [ra, ..] = registries();
+    let free = LockOptions::new("free").registry(ra).backend(&a).lock();
+    LockGuard::unlock(free.unwrap()).unwrap();
+    let root = a.coordinator().url().root().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(zk::Client::connect(&server())).unwrap();
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let config = format!("{root}/app-config");
+    for (path, data) in [
+        (&config, &b"important"[..]),
+        (&format!("{root}/zookeeper"), b""),
+    ] {
+        rt.block_on(client.create(path, data, &persistent)).unwrap();
+    }
+    let admin = a.admin().unwrap();
+    let e = admin.remove_if_free("app-config").unwrap_err();
+    assert!(e.to_string().contains("not a lock node"), "{e}");
+    let listing = admin.list_all().unwrap();
+    let locks: Vec<&str> = listing.locks.iter().map(|l| l.identity.as_str()).collect();
+    let ignored: Vec<&str> = listing.ignored.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        (locks, ignored),
+        (vec!["free"], vec!["app-config", "zookeeper"])
+    );
+    let cleaned = admin.clean_with(&CleanOptions::new()).unwrap();
+    assert!(
+        matches!(
+            &cleaned[..],
+            [(c, Cleaned::Skipped(_)), (f, Cleaned::Removed), (z, Cleaned::Skipped(_))]
+                if c == "app-config" && f == "free" && z == "zookeeper"
+        ),
+        "{cleaned:?}"
+    );
+    let (data, _) = rt.block_on(client.get_data(&config)).unwrap();
+    assert_eq!(data, b"important");
 }
