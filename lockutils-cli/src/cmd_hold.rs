@@ -22,7 +22,7 @@ use crate::child::{self, BeforeChild, Cmd, Spawned, Supervisor};
 use crate::output::message;
 use crate::park::{park_on, park_on_or_wait};
 use crate::report::{one_line, LockReport};
-use crate::{exit, identity, Failure, HoldArgs};
+use crate::{admin_identity, exit, identity, Failure, HoldArgs};
 
 /// How long `hold` waits before saying who holds the lock, and how often it
 /// looks again for a change of holder.
@@ -46,12 +46,21 @@ pub(crate) fn hold(backend: Arc<dyn Backend>, args: &HoldArgs) -> Result<i32, Fa
         )));
     }
     let identity = identity(&args.name, args.prefix.as_deref())?;
-    // Names and places in messages are shown escaped, as in `list`.
+    // Names and places in messages are shown escaped, as in `list`; the
+    // lock is looked at under the backend's name for it.
     let shown_name = one_line(&args.name);
-    let place = one_line(&match backend.admin() {
-        Ok(admin) => format!("{} on {}", admin.location(&identity), backend.url()),
-        Err(_) => format!("{identity} on {}", backend.url()),
-    });
+    let (identity, place) = match backend.admin() {
+        Ok(admin) => {
+            let identity = admin_identity(admin, &args.name, &identity)?;
+            let place = format!("{} on {}", admin.location(&identity), backend.url());
+            (identity, place)
+        }
+        Err(_) => {
+            let place = format!("{identity} on {}", backend.url());
+            (identity, place)
+        }
+    };
+    let place = one_line(&place);
 
     // Before any thread exists (engines start theirs on first use), so that
     // every thread blocks the forwarded signals.

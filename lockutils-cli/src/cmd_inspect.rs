@@ -6,7 +6,7 @@ use lockutils_core::backend::Backend;
 
 use crate::output::{message, print_table, Paint};
 use crate::report::{list_rows, show_rows, LockReport};
-use crate::{admin_of, exit, identity, Failure};
+use crate::{admin_identity, admin_of, exit, identity, Failure};
 
 /// `lockutils list`.
 pub(crate) fn list(backend: &dyn Backend, json: bool) -> Result<i32, Failure> {
@@ -46,6 +46,7 @@ pub(crate) fn show(
 ) -> Result<i32, Failure> {
     let identity = identity(name, prefix)?;
     let admin = admin_of(backend)?;
+    let identity = admin_identity(admin, name, &identity)?;
     let info = admin
         .inspect(&identity)
         .map_err(|e| Failure::from_lock_error(&e))?;

@@ -10,7 +10,7 @@ use lockutils_core::backend::{
 
 use crate::output::{message, Paint};
 use crate::report::{one_line, Contender, LockReport};
-use crate::{admin_of, duration, exit, identity, Failure};
+use crate::{admin_identity, admin_of, duration, exit, identity, Failure};
 
 /// `lockutils remove NAME…`.
 pub(crate) fn remove(
@@ -33,6 +33,11 @@ pub(crate) fn remove(
         .map(|n| identity(n, prefix))
         .collect::<Result<Vec<String>, Failure>>()?;
     let admin = admin_of(backend)?;
+    let identities = names
+        .iter()
+        .zip(identities)
+        .map(|(n, i)| admin_identity(admin, n, &i))
+        .collect::<Result<Vec<String>, Failure>>()?;
     let paint = Paint::stdout();
     let mut code = exit::OK;
     let mut held: Vec<(String, &String, String)> = Vec::new();

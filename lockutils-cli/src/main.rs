@@ -559,6 +559,19 @@ pub(crate) fn identity(name: &str, prefix: Option<&str>) -> Result<String, Failu
         .map_err(|e| Failure::from_lock_error(&e))
 }
 
+/// The identity `admin` takes for NAME and `--prefix`: the library's, as the
+/// backend names that lock (ZooKeeper's kazoo layout keeps a name's `/`, as
+/// `list` shows it), so that `show` and `remove` look where `hold` locks.
+pub(crate) fn admin_identity(
+    admin: &dyn Admin,
+    name: &str,
+    identity: &str,
+) -> Result<String, Failure> {
+    admin
+        .identity_of(name, identity)
+        .map_err(|e| Failure::from_lock_error(&e))
+}
+
 /// The backend's administration interface; a usage error where it has none.
 pub(crate) fn admin_of(backend: &dyn Backend) -> Result<&dyn Admin, Failure> {
     backend.admin().map_err(|e| Failure::from_lock_error(&e))

@@ -621,6 +621,47 @@ fn clean_removes_free_lock_nodes_only() {
     assert_eq!(code(&out), 2);
 }
 
+/// In the kazoo layout a name's `/` nests the lock node, as tooz does
+/// (`vol/x` is the node `vol/x`, where the lock file would be `vol_x`), and
+/// `list` names it so: `show`, `remove --force` and a busy `hold` address
+/// that node too. They used to look at `vol_x`: the held lock was shown
+/// free, `hold` said "it is free", and `remove --force` cleared nothing.
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn kazoo_nested_names_are_shown_and_cleared_where_they_are() {
+    let (url, root) = root("nested");
+    let url = format!("{url}?layout=kazoo");
+    let zk = Coordinator::new(&url).unwrap();
+    let guard = lib_lock(&zk, "vol/x", None, Some("keeper"), true).unwrap();
+    let out = lockutils(["show", "--backend", url.as_str(), "vol/x", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["holders"][0]["data"], "keeper", "{v}");
+    let out = lockutils([
+        "hold",
+        "--backend",
+        url.as_str(),
+        "-n",
+        "vol/x",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code(&out), CONFLICT, "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("{root}/vol/x")) && said.contains("keeper"),
+        "{said}"
+    );
+    let out = lockutils(["remove", "--backend", url.as_str(), "--force", "vol/x"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("cleared 1 holder"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(wait_lost(&guard, PATIENCE), Some(LossReason::NodeDeleted));
+}
+
 // ---- URLs, credentials --------------------------------------------------------
 
 #[test]

@@ -497,6 +497,12 @@ impl Admin for ZkBackend {
         Ok(listing)
     }
 
+    /// The node name: in the kazoo layout, `a/b` where the identity has
+    /// `a_b` ([`node_identity`](ZkBackend::node_identity)).
+    fn identity_of(&self, name: &str, identity: &str) -> Result<String> {
+        self.node_identity(name, identity).map(Cow::into_owned)
+    }
+
     fn location(&self, identity: &str) -> String {
         self.inner.coordinator.lock_path(identity)
     }

@@ -329,6 +329,18 @@ pub trait Admin: Send + Sync {
         })
     }
 
+    /// The identity the other methods take for the lock `name`, whose
+    /// identity after prefix and sanitising ([`lock_file_name`](crate::lock_file_name))
+    /// is `identity`: that one, unless the backend names the lock otherwise
+    /// (ZooKeeper's kazoo layout keeps a name's `/`, nesting it as tooz does).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] where the backend cannot name this lock.
+    fn identity_of(&self, name: &str, identity: &str) -> Result<String> {
+        let _ = name;
+        Ok(identity.to_owned())
+    }
+
     /// Where the lock `identity` lives or would live (a path, a node, a
     /// key), for messages about a lock that may not exist.
     fn location(&self, identity: &str) -> String {
