@@ -469,20 +469,10 @@ impl Admin for ZkBackend {
             .collect())
     }
 
-    /// Nodes under the root that are not lock nodes (with data, or named
-    /// as no lock can be) are `ignored`, so that `clean` leaves them alone.
+    /// Nodes under the root that are not lock nodes (with data) are
+    /// `ignored`, so that `clean` leaves them alone.
     fn list_all(&self) -> Result<Listing> {
-        let nested = self.layout().nests_names();
-        let (mut locks, mut ignored) = (Vec::new(), Vec::new());
-        for lock in self.list()? {
-            match check_identity(&lock.identity, nested) {
-                Ok(()) => locks.push(lock),
-                Err(Error::InvalidName { reason, .. }) => {
-                    ignored.push((lock.identity, reason.to_owned()))
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let mut locks = self.list()?;
         let free: Vec<String> = locks
             .iter()
             .filter(|l| !l.is_held() && l.waiters.is_empty())
@@ -490,10 +480,8 @@ impl Admin for ZkBackend {
             .collect();
         let data = self.inner.coordinator.not_lock_nodes(&free)?;
         locks.retain(|l| !data.iter().any(|(n, _)| *n == l.identity));
-        ignored.extend(data);
-        ignored.sort();
         let mut listing = Listing::default();
-        (listing.locks, listing.ignored) = (locks, ignored);
+        (listing.locks, listing.ignored) = (locks, data);
         Ok(listing)
     }
 

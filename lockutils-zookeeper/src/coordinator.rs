@@ -694,11 +694,11 @@ pub(crate) fn check_identity(identity: &str, nested: bool) -> Result<()> {
             "in the kazoo layout a lock name is a relative node path, as tooz takes it: no leading, \
              trailing or doubled `/`",
         )
-    } else if identity
-        .split('/')
-        .any(|n| n == "." || n == ".." || n == "zookeeper")
-    {
-        Some("`.`, `..` and `zookeeper` cannot be lock node names")
+    } else if identity.split('/').any(|n| n == "." || n == "..") {
+        // Only the top-level `/zookeeper` is the server's: a lock node is
+        // below the root, and `{root}/zookeeper` is a node like any other
+        // (tooz's `get_lock("zookeeper")` makes it).
+        Some("`.` and `..` cannot be lock node names")
     } else if nested
         && identity
             .split('/')

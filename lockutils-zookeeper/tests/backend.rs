@@ -306,9 +306,8 @@ fn a_dropped_async_acquisition_has_withdrawn_its_candidate_when_the_drop_returns
 /// `remove` and `clean` delete free lock nodes only. A node under the root
 /// that carries data is some application's (lock nodes are empty, as lock
 /// files are): listed as not a lock and left alone, as a file with data in
-/// a lock directory is. So is a node whose name cannot be a lock's
-/// (`zookeeper`), which used to stop `clean` with an error. `remove` and
-/// `clean` used to delete the node with data as a free lock.
+/// a lock directory is. `remove` and `clean` used to delete it as a free
+/// lock.
 #[test]
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn remove_and_clean_leave_nodes_with_data_alone() {
@@ -325,31 +324,51 @@ fn remove_and_clean_leave_nodes_with_data_alone() {
     let client = rt.block_on(zk::Client::connect(&server())).unwrap();
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     let config = format!("{root}/app-config");
-    for (path, data) in [
-        (&config, &b"important"[..]),
-        (&format!("{root}/zookeeper"), b""),
-    ] {
-        rt.block_on(client.create(path, data, &persistent)).unwrap();
-    }
+    rt.block_on(client.create(&config, b"important", &persistent))
+        .unwrap();
     let admin = a.admin().unwrap();
     let e = admin.remove_if_free("app-config").unwrap_err();
     assert!(e.to_string().contains("not a lock node"), "{e}");
     let listing = admin.list_all().unwrap();
     let locks: Vec<&str> = listing.locks.iter().map(|l| l.identity.as_str()).collect();
     let ignored: Vec<&str> = listing.ignored.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        (locks, ignored),
-        (vec!["free"], vec!["app-config", "zookeeper"])
-    );
+    assert_eq!((locks, ignored), (vec!["free"], vec!["app-config"]));
     let cleaned = admin.clean_with(&CleanOptions::new()).unwrap();
     assert!(
         matches!(
             &cleaned[..],
-            [(c, Cleaned::Skipped(_)), (f, Cleaned::Removed), (z, Cleaned::Skipped(_))]
-                if c == "app-config" && f == "free" && z == "zookeeper"
+            [(c, Cleaned::Skipped(_)), (f, Cleaned::Removed)]
+                if c == "app-config" && f == "free"
         ),
         "{cleaned:?}"
     );
     let (data, _) = rt.block_on(client.get_data(&config)).unwrap();
     assert_eq!(data, b"important");
+}
+
+/// Only the top-level `/zookeeper` is the server's: a lock named `zookeeper`
+/// is the node `{root}/zookeeper`, which the server creates as any other
+/// (and tooz's `get_lock("zookeeper")` uses). It used to be refused as an
+/// invalid name, in every layout.
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn a_lock_may_be_named_zookeeper() {
+    for params in ["", "layout=kazoo"] {
+        let (_, a, b) = two_hosts("be-zkname", params);
+        let [ra, rb, ..] = registries();
+        let g = LockOptions::new("zookeeper")
+            .registry(ra)
+            .backend(&a)
+            .lock()
+            .unwrap();
+        let e = LockOptions::new("zookeeper")
+            .registry(rb)
+            .backend(&b)
+            .try_lock()
+            .unwrap_err();
+        assert!(matches!(e, Error::WouldBlock { .. }), "{params}: {e}");
+        let info = b.admin().unwrap().inspect("zookeeper").unwrap();
+        assert_eq!(info.holders.len(), 1, "{params}: {info:?}");
+        LockGuard::unlock(g).unwrap();
+    }
 }
