@@ -539,14 +539,7 @@ impl Admin for ZkBackend {
                     }
                 };
                 if let Some(why) = not_a_lock_node(&stat) {
-                    return Err(Error::Backend {
-                        name: id,
-                        backend: coordinator.shown().to_owned(),
-                        reason: format!(
-                            "{path} {why}; left alone: check the name and the root in the URL"
-                        ),
-                        source: None,
-                    });
+                    return Err(coordinator.not_a_lock_node_error(&id, &path, &why));
                 }
                 // Deleting a node with children fails: a contender that
                 // arrived meanwhile keeps its lock node. The version read

@@ -422,6 +422,16 @@ impl Coordinator {
         Ok(out)
     }
 
+    /// The error for a node at a lock's place that is not a lock node.
+    pub(crate) fn not_a_lock_node_error(&self, identity: &str, path: &str, why: &str) -> Error {
+        Error::Backend {
+            name: identity.to_owned(),
+            backend: self.inner.shown.clone(),
+            reason: format!("{path} {why}; left alone: check the name and the root in the URL"),
+            source: None,
+        }
+    }
+
     /// The nodes among `identities` that are not lock nodes, with why (see
     /// [`not_a_lock_node`]); one round trip.
     pub(crate) fn not_lock_nodes(&self, identities: &[String]) -> Result<Vec<(String, String)>> {
@@ -513,6 +523,8 @@ impl Coordinator {
 
     /// Clears a lock as an operator: deletes every child of its node (holders
     /// and waiters alike), then — except in the kazoo layout — the node.
+    /// Nodes with data are some application's, not a lock's: a lock node
+    /// with data is refused, and other children with data stay.
     /// Holders are not asked: their guards report the lock as lost. Use it
     /// for locks whose holders are known to be dead or stuck;
     /// [`revoke`](Self::revoke) asks politely. Returns how many candidate
@@ -537,24 +549,35 @@ impl Coordinator {
     async fn clear_inner(&self, identity: &str) -> Result<usize> {
         let client = self.client(identity).await?;
         let path = self.lock_path(identity);
-        let children = match client.list_children(&path).await {
+        let nested = self.inner.url.layout().nests_names();
+        let (children, stat) = match client.get_children(&path).await {
             Ok(c) => c,
             Err(zk::Error::NoNode) => return Ok(0),
             Err(e) => return Err(self.error(identity, &format!("listing {path}"), e)),
         };
+        if let Some(why) = not_a_lock_node(&stat).filter(|_| !nested) {
+            return Err(self.not_a_lock_node_error(identity, &path, &why));
+        }
         // Last in the queue first, holders last: deleting a holder while
         // waiters remain would hand the lock to the next waiter for a moment.
         // Nodes that are not contenders (foreign children) go first, except
-        // in the kazoo layout, where they are nested locks (tooz's `a/b`).
+        // in the kazoo layout, where they are nested locks (tooz's `a/b`),
+        // and except those with data, which are some application's.
         let queue = layout::contenders(&children);
-        let foreign = children
+        let foreign: Vec<String> = children
             .iter()
-            .filter(|c| !queue.iter().any(|q| q.name == c.as_str()));
-        let mut node_paths: Vec<String> = if self.inner.url.layout().nests_names() {
-            Vec::new()
-        } else {
-            foreign.map(|c| format!("{path}/{c}")).collect()
-        };
+            .filter(|c| !nested && !queue.iter().any(|q| q.name == c.as_str()))
+            .map(|c| format!("{path}/{c}"))
+            .collect();
+        let stats: Vec<_> = foreign.iter().map(|p| client.check_stat(p)).collect();
+        let mut node_paths = Vec::new();
+        for (node, answer) in foreign.into_iter().zip(stats) {
+            match answer.await {
+                Ok(Some(stat)) if not_a_lock_node(&stat).is_none() => node_paths.push(node),
+                Ok(_) => {}
+                Err(e) => return Err(self.error(identity, "reading a foreign node", e)),
+            }
+        }
         node_paths.extend(queue.iter().rev().map(|c| format!("{path}/{}", c.name)));
         let mut removed = 0;
         for node in &node_paths {

@@ -372,3 +372,45 @@ fn a_lock_may_be_named_zookeeper() {
         LockGuard::unlock(g).unwrap();
     }
 }
+
+/// `remove --force` (Admin::clear) deletes a lock's contenders, never an
+/// application's nodes: a named node with data is refused, and under a lock
+/// node, a child with data that is no contender stays. Both used to be
+/// deleted.
+#[test]
+#[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
+fn a_forced_clear_leaves_nodes_with_data_alone() {
+    use zookeeper_client as zk;
+    let (_, a, _) = two_hosts("be-clear-data", "");
+    let [ra, ..] = registries();
+    let held = LockOptions::new("held")
+        .registry(ra)
+        .backend(&a)
+        .lock()
+        .unwrap();
+    let root = a.coordinator().url().root().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(zk::Client::connect(&server())).unwrap();
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let (config, extra) = (format!("{root}/config"), format!("{root}/held/extra"));
+    for path in [&config, &extra] {
+        rt.block_on(client.create(path, b"important", &persistent))
+            .unwrap();
+    }
+    let admin = a.admin().unwrap();
+    let e = admin.clear("config").unwrap_err();
+    assert!(e.to_string().contains("not a lock node"), "{e}");
+    assert_eq!(admin.clear("held").unwrap(), 1);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !LockGuard::is_lost(&held) {
+        assert!(Instant::now() < until, "the holder never saw its loss");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for path in [&config, &extra] {
+        let (data, _) = rt.block_on(client.get_data(path)).unwrap();
+        assert_eq!(data, b"important", "{path}");
+    }
+}
