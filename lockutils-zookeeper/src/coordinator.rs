@@ -702,11 +702,23 @@ fn millis(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
+/// The longest lock identity, in bytes. The server closes the connection
+/// on a request longer than its `jute.maxbuffer` (1 MiB by default), which
+/// a client sees as a connection loss and retries: an acquisition of a
+/// name near that long waited out its whole timeout (forever without one),
+/// then said the lock was busy. Only the kazoo layout keeps long names
+/// whole; the others shorten them as lock file names.
+const MAX_IDENTITY: usize = 64 * 1024;
+
 /// Checks that a lock identity can be one ZooKeeper node name, or with
 /// `nested`, a relative path of node names (`a/b`).
 pub(crate) fn check_identity(identity: &str, nested: bool) -> Result<()> {
     let reason = if identity.is_empty() {
         Some("a lock name must not be empty")
+    } else if identity.len() > MAX_IDENTITY {
+        Some(
+            "a lock node name is at most 64 KiB: ZooKeeper drops the connection on a request              longer than its packet bound (jute.maxbuffer); give the lock a shorter name",
+        )
     } else if identity.contains('/') && !nested {
         Some(
             "a lock identity is one node name: it must not contain `/` (lock names map `/` to `_`, \

@@ -30,6 +30,28 @@ fn host(url: &str) -> Host {
 
 // ---- 1. configuration ------------------------------------------------------
 
+/// A name the server cannot take (it drops the connection on a request
+/// past its packet bound) is refused at once, naming the lock, before any
+/// server is contacted. The kazoo layout keeps long names whole: a 2 MB
+/// name used to wait out the lock's whole timeout (forever without one),
+/// the connection dropped and retried, and end in `Timeout`.
+#[test]
+fn a_name_too_long_for_the_server_is_refused_at_once() {
+    lockutils_zookeeper::register();
+    let name = "x".repeat(2_000_000);
+    let started = Instant::now();
+    let e = LockOptions::new(&name)
+        .backend_url("zookeeper://127.0.0.1:1/long?layout=kazoo")
+        .timeout(Duration::from_secs(30))
+        .lock()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidName { name: n, reason } if *n == name && reason.contains("64 KiB")),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "{e}");
+}
+
 #[test]
 fn bad_urls_fail_at_once_with_a_typed_error() {
     let started = Instant::now();
