@@ -749,7 +749,11 @@ pub(crate) fn check_identity(identity: &str, nested: bool) -> Result<()> {
              they would sit in another lock's queue forever",
         )
     } else if !identity.chars().all(layout::valid_node_char) {
-        Some("ZooKeeper node names cannot contain control characters or U+D800–U+F8FF / U+FFF0–U+FFFF")
+        Some(
+            "ZooKeeper node names cannot contain control characters, U+E000–U+F8FF, or U+FFF0 \
+             and above (emoji among them: ZooKeeper refuses their UTF-16 surrogates); choose \
+             another name",
+        )
     } else {
         None
     };

@@ -214,10 +214,12 @@ pub(crate) fn holds(queue: &[Contender], i: usize) -> bool {
     !queue[..i].iter().any(|c| conflicts(me.mode, c))
 }
 
-/// Characters ZooKeeper accepts in a node name (see its `PathUtils`).
+/// Characters ZooKeeper accepts in a node name (see its `PathUtils`). It
+/// checks UTF-16 code units: a character past U+FFFF (an emoji) is a
+/// surrogate pair there, which it refuses as U+D800–U+DFFF.
 pub(crate) fn valid_node_char(c: char) -> bool {
     !matches!(c,
-        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{e000}'..='\u{f8ff}' | '\u{fff0}'..='\u{ffff}')
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{e000}'..='\u{f8ff}' | '\u{fff0}'..=char::MAX)
 }
 
 #[cfg(test)]
@@ -387,5 +389,7 @@ mod tests {
         assert!(!valid_node_char('\0'));
         assert!(!valid_node_char('\u{7f}'));
         assert!(!valid_node_char('\u{fff5}'));
+        assert!(!valid_node_char('😀'));
+        assert!(valid_node_char('\u{d7ff}'));
     }
 }

@@ -52,6 +52,25 @@ fn a_name_too_long_for_the_server_is_refused_at_once() {
     assert!(started.elapsed() < Duration::from_secs(1), "{e}");
 }
 
+/// ZooKeeper checks names as UTF-16: a character past U+FFFF (an emoji)
+/// is a surrogate pair, which it refuses. Such a name is a typed
+/// `InvalidName` at once; it used to reach the server and fail there with
+/// "creating lock node … failed: bad arguments".
+#[test]
+fn a_name_with_characters_past_u_ffff_is_refused_at_once() {
+    lockutils_zookeeper::register();
+    for name in ["job-😀", "𝄞"] {
+        let e = LockOptions::new(name)
+            .backend_url("zookeeper://127.0.0.1:1/unicode")
+            .try_lock()
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidName { name: n, reason } if n == name && reason.contains("emoji")),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn bad_urls_fail_at_once_with_a_typed_error() {
     let started = Instant::now();
