@@ -243,10 +243,18 @@ impl Coordinator {
             Some(e) => format!("last error: {e}"),
             None => "no answer".to_owned(),
         };
-        let why = if cut_by_lock_timeout {
-            "the lock's timeout ran out"
+        // Raising connect_timeout does nothing for a lock whose own timeout
+        // is shorter.
+        let (why, longer) = if cut_by_lock_timeout {
+            (
+                "the lock's timeout ran out",
+                "give the lock a longer timeout",
+            )
         } else {
-            "connect_timeout ran out"
+            (
+                "connect_timeout ran out",
+                "raise connect_timeout in the URL",
+            )
         };
         Err(Error::Backend {
             name: lock.to_owned(),
@@ -254,7 +262,7 @@ impl Coordinator {
             reason: format!(
                 "cannot establish a ZooKeeper session with {hosts}: {attempts} attempt(s) in {:.1?} \
                  ({last}) before {why}; check that ZooKeeper runs and listens there \
-                 (scripts/zookeeper.sh start), or raise connect_timeout in the URL",
+                 (scripts/zookeeper.sh start), or {longer}",
                 waited
             ),
             source: None,

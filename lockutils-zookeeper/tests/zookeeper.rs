@@ -71,6 +71,27 @@ fn a_name_with_characters_past_u_ffff_is_refused_at_once() {
     }
 }
 
+/// A lock timeout shorter than the URL's `connect_timeout` cuts the
+/// connection attempts: the error says so and suggests a longer lock
+/// timeout. It used to suggest raising `connect_timeout`, which changes
+/// nothing then.
+#[test]
+fn a_connection_cut_by_the_lock_timeout_says_which_timeout_to_raise() {
+    lockutils_zookeeper::register();
+    let e = LockOptions::new("cut")
+        .backend_url("zookeeper://127.0.0.1:1/cut?connect_timeout=10")
+        .timeout(Duration::from_millis(200))
+        .lock()
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("the lock's timeout ran out")
+            && text.contains("give the lock a longer timeout")
+            && !text.contains("raise connect_timeout"),
+        "{text}"
+    );
+}
+
 #[test]
 fn bad_urls_fail_at_once_with_a_typed_error() {
     let started = Instant::now();
