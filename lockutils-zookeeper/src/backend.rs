@@ -507,6 +507,14 @@ impl Admin for ZkBackend {
                 .locks()?
                 .iter()
                 .any(|s| s.name == identity);
+        if exists && !info.is_held() && info.waiters.is_empty() {
+            // A free node with data is no lock: not shown as a free one,
+            // as remove leaves it alone.
+            let coordinator = &self.inner.coordinator;
+            if let Some((_, why)) = coordinator.not_lock_nodes(&[identity.to_owned()])?.pop() {
+                return Err(coordinator.not_a_lock_node_error(identity, &info.location, &why));
+            }
+        }
         info.exists = Some(exists);
         Ok(info)
     }

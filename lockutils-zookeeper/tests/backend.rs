@@ -306,8 +306,8 @@ fn a_dropped_async_acquisition_has_withdrawn_its_candidate_when_the_drop_returns
 /// `remove` and `clean` delete free lock nodes only. A node under the root
 /// that carries data is some application's (lock nodes are empty, as lock
 /// files are): listed as not a lock and left alone, as a file with data in
-/// a lock directory is. `remove` and `clean` used to delete it as a free
-/// lock.
+/// a lock directory is, and `show` does not call it a free lock. `remove`
+/// and `clean` used to delete it as a free lock.
 #[test]
 #[ignore = "needs ZooKeeper on 127.0.0.1:2181; run scripts/zookeeper.sh start, or bash .ci/run"]
 fn remove_and_clean_leave_nodes_with_data_alone() {
@@ -329,6 +329,9 @@ fn remove_and_clean_leave_nodes_with_data_alone() {
     let admin = a.admin().unwrap();
     let e = admin.remove_if_free("app-config").unwrap_err();
     assert!(e.to_string().contains("not a lock node"), "{e}");
+    let e = admin.inspect("app-config").unwrap_err();
+    assert!(e.to_string().contains("not a lock node"), "{e}");
+    assert!(admin.inspect("free").unwrap().exists.is_some());
     let listing = admin.list_all().unwrap();
     let locks: Vec<&str> = listing.locks.iter().map(|l| l.identity.as_str()).collect();
     let ignored: Vec<&str> = listing.ignored.iter().map(|(n, _)| n.as_str()).collect();
