@@ -725,7 +725,8 @@ pub(crate) fn check_identity(identity: &str, nested: bool) -> Result<()> {
         Some("a lock name must not be empty")
     } else if identity.len() > MAX_IDENTITY {
         Some(
-            "a lock node name is at most 64 KiB: ZooKeeper drops the connection on a request              longer than its packet bound (jute.maxbuffer); give the lock a shorter name",
+            "a lock node name is at most 64 KiB: ZooKeeper drops the connection on a request \
+             longer than its packet bound (jute.maxbuffer); give the lock a shorter name",
         )
     } else if identity.contains('/') && !nested {
         Some(
